@@ -1,0 +1,958 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmlock - kernel-side half of the mm locking storm.
+ *
+ * debugfs interface (/sys/kernel/debug/mmlock/):
+ *
+ *   storm   write "start [pid ...]" or "stop"; read gives the state.
+ *   stats   read gives one line of key=value pairs.
+ *   inject  read lists the report kinds, one per line; write a kind
+ *           (optionally followed by a number of seconds for the timed
+ *           kinds) to trigger exactly one kernel report of that kind.
+ *
+ * The storm threads are:
+ *
+ *   mmlock-notif/N  pick a live user mm, mmu_notifier_register() a no-op
+ *                   notifier on it (mmap_write_lock + mm_take_all_locks)
+ *                   and unregister it again.
+ *   mmlock-gup/N    pick a live user mm and fault its pages in remotely
+ *                   with get_user_pages_remote() under mmap_read_lock,
+ *                   a few pages at a time, dropping every page again.
+ *   mmlock-pcpu/N   update per-CPU counters with preemption disabled and
+ *                   check that no other task touched them meanwhile.
+ *
+ * See README.md for the details.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/completion.h>
+#include <linux/ctype.h>
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/jiffies.h>
+#include <linux/kernel.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/nmi.h>
+#include <linux/percpu.h>
+#include <linux/pid.h>
+#include <linux/random.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/version.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(5, 9, 0)
+#error "mmlock needs Linux 5.9 or later (mmap_lock API, tsk-less GUP)"
+#endif
+
+static unsigned int notifier_threads = 1;
+module_param(notifier_threads, uint, 0644);
+MODULE_PARM_DESC(notifier_threads, "mmu notifier churn threads (default 1)");
+
+static unsigned int gup_threads = 2;
+module_param(gup_threads, uint, 0644);
+MODULE_PARM_DESC(gup_threads, "remote GUP threads (default 2)");
+
+static unsigned int percpu_threads;
+module_param(percpu_threads, uint, 0644);
+MODULE_PARM_DESC(percpu_threads,
+		 "per-CPU counter threads (default 0 = one per online CPU)");
+
+static unsigned int notifier_delay_ms = 10;
+module_param(notifier_delay_ms, uint, 0644);
+MODULE_PARM_DESC(notifier_delay_ms, "sleep between notifier rounds");
+
+static unsigned int gup_delay_ms = 5;
+module_param(gup_delay_ms, uint, 0644);
+MODULE_PARM_DESC(gup_delay_ms, "sleep between GUP rounds");
+
+static unsigned int gup_budget = 1024;
+module_param(gup_budget, uint, 0644);
+MODULE_PARM_DESC(gup_budget, "pages faulted in per picked mm");
+
+static unsigned int lockup_max_secs = 60;
+module_param(lockup_max_secs, uint, 0644);
+MODULE_PARM_DESC(lockup_max_secs,
+		 "soft-lockup: longest spin if no soft lockup gets reported");
+
+static unsigned int rcu_stall_secs = 25;
+module_param(rcu_stall_secs, uint, 0644);
+MODULE_PARM_DESC(rcu_stall_secs,
+		 "rcu-stall: spin time, must exceed rcu_cpu_stall_timeout");
+
+#define MMLOCK_MAX_PIDS		64
+#define MMLOCK_MAX_THREADS	64
+#define MMLOCK_GUP_CHUNK	16
+
+/* Statistics, kept per CPU so that every update is itself a per-CPU op. */
+enum mmlock_stat {
+	ST_MM_PICKED,
+	ST_MM_GONE,
+	ST_MM_NONE,
+	ST_NOTIFIER_REGISTER,
+	ST_NOTIFIER_UNREGISTER,
+	ST_NOTIFIER_FAIL,
+	ST_MMAP_WRITE_LOCKS,
+	ST_GUP_CALLS,
+	ST_GUP_PAGES,
+	ST_GUP_FAULT,
+	ST_GUP_TRANSIENT,
+	ST_PERCPU_UPDATES,
+	ST_PERCPU_CHECKS,
+	ST_ERRORS,
+	ST_NR,
+};
+
+static const char * const mmlock_stat_names[ST_NR] = {
+	[ST_MM_PICKED]		= "mm_picked",
+	[ST_MM_GONE]		= "mm_gone",
+	[ST_MM_NONE]		= "mm_none",
+	[ST_NOTIFIER_REGISTER]	= "notifier_register",
+	[ST_NOTIFIER_UNREGISTER] = "notifier_unregister",
+	[ST_NOTIFIER_FAIL]	= "notifier_fail",
+	[ST_MMAP_WRITE_LOCKS]	= "mmap_write_locks",
+	[ST_GUP_CALLS]		= "gup_calls",
+	[ST_GUP_PAGES]		= "gup_pages",
+	[ST_GUP_FAULT]		= "gup_fault",
+	[ST_GUP_TRANSIENT]	= "gup_transient",
+	[ST_PERCPU_UPDATES]	= "percpu_updates",
+	[ST_PERCPU_CHECKS]	= "percpu_checks",
+	[ST_ERRORS]		= "errors",
+};
+
+struct mmlock_pcpu {
+	unsigned long stat[ST_NR];
+	/* Scratch state of the per-CPU checker. */
+	struct task_struct *owner;
+	unsigned long seq;
+};
+
+static DEFINE_PER_CPU(struct mmlock_pcpu, mmlock_pcpu);
+
+static void stat_add(enum mmlock_stat s, unsigned long n)
+{
+	this_cpu_add(mmlock_pcpu.stat[s], n);
+}
+
+static void stat_inc(enum mmlock_stat s)
+{
+	stat_add(s, 1);
+}
+
+static unsigned long stat_sum(enum mmlock_stat s)
+{
+	unsigned long sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += per_cpu(mmlock_pcpu.stat[s], cpu);
+	return sum;
+}
+
+/* Storm state, protected by storm_mutex. */
+static DEFINE_MUTEX(storm_mutex);
+static bool storm_running;
+static struct task_struct *storm_tasks[MMLOCK_MAX_THREADS];
+static unsigned int storm_nr_tasks;
+static struct pid *storm_pids[MMLOCK_MAX_PIDS];
+static unsigned int storm_nr_pids;
+static atomic_t storm_generation = ATOMIC_INIT(0);
+
+static const char *last_injected = "none";
+
+static struct dentry *mmlock_dir;
+
+/* Sleep interruptibly so that kthread_stop() cuts the nap short. */
+static void storm_nap(unsigned int ms)
+{
+	if (!ms) {
+		cond_resched();
+		return;
+	}
+	schedule_timeout_interruptible(msecs_to_jiffies(ms));
+}
+
+static u32 rnd_below(u32 n)
+{
+	return n ? get_random_u32() % n : 0;
+}
+
+/*
+ * Pick a live user mm and take a reference on mm_users.  With pids given,
+ * one of those tasks; otherwise any user task with an mm except init.
+ * The caller reads storm_pids without storm_mutex: they only change while
+ * no storm thread is running.
+ */
+static struct mm_struct *storm_pick_mm(void)
+{
+	struct task_struct *p, *victim = NULL;
+	struct mm_struct *mm;
+	unsigned int n = 0, k;
+
+	if (storm_nr_pids) {
+		p = get_pid_task(storm_pids[rnd_below(storm_nr_pids)],
+				 PIDTYPE_PID);
+		if (!p) {
+			stat_inc(ST_MM_GONE);
+			return NULL;
+		}
+		mm = get_task_mm(p);
+		put_task_struct(p);
+		if (!mm) {
+			stat_inc(ST_MM_GONE);
+			return NULL;
+		}
+		stat_inc(ST_MM_PICKED);
+		return mm;
+	}
+
+	rcu_read_lock();
+	for_each_process(p) {
+		if (!(p->flags & PF_KTHREAD) && !is_global_init(p) &&
+		    READ_ONCE(p->mm))
+			n++;
+	}
+	if (n) {
+		k = rnd_below(n);
+		for_each_process(p) {
+			if ((p->flags & PF_KTHREAD) || is_global_init(p) ||
+			    !READ_ONCE(p->mm))
+				continue;
+			if (k-- == 0) {
+				victim = p;
+				get_task_struct(victim);
+				break;
+			}
+		}
+	}
+	rcu_read_unlock();
+
+	if (!victim) {
+		stat_inc(ST_MM_NONE);
+		return NULL;
+	}
+	mm = get_task_mm(victim);
+	put_task_struct(victim);
+	if (!mm) {
+		/* Exited between the walk and get_task_mm(). */
+		stat_inc(ST_MM_GONE);
+		return NULL;
+	}
+	stat_inc(ST_MM_PICKED);
+	return mm;
+}
+
+/* (a) mmu notifier churn: mmap_write_lock + mm_take_all_locks. */
+#if IS_ENABLED(CONFIG_MMU_NOTIFIER)
+static const struct mmu_notifier_ops mmlock_mn_ops = {
+};
+
+static void notifier_round(struct mm_struct *mm)
+{
+	struct mmu_notifier *mn;
+	int ret;
+
+	mn = kzalloc(sizeof(*mn), GFP_KERNEL);
+	if (!mn) {
+		stat_inc(ST_NOTIFIER_FAIL);
+		return;
+	}
+	mn->ops = &mmlock_mn_ops;
+	ret = mmu_notifier_register(mn, mm);
+	if (ret) {
+		stat_inc(ST_NOTIFIER_FAIL);
+		if (ret != -ENOMEM && ret != -EINTR)
+			stat_inc(ST_ERRORS);
+		kfree(mn);
+		return;
+	}
+	stat_inc(ST_NOTIFIER_REGISTER);
+	/* We hold mm_users, so ->release cannot run before this. */
+	mmu_notifier_unregister(mn, mm);
+	stat_inc(ST_NOTIFIER_UNREGISTER);
+	kfree(mn);
+}
+#else
+/* Without MMU notifiers, at least cycle the write side of mmap_lock. */
+static void notifier_round(struct mm_struct *mm)
+{
+	mmap_write_lock(mm);
+	find_vma(mm, 0);
+	mmap_write_unlock(mm);
+	stat_inc(ST_MMAP_WRITE_LOCKS);
+}
+#endif
+
+static int notifier_thread(void *unused)
+{
+	struct mm_struct *mm;
+
+	while (!kthread_should_stop()) {
+		mm = storm_pick_mm();
+		if (mm) {
+			notifier_round(mm);
+			mmput(mm);
+		}
+		storm_nap(notifier_delay_ms);
+	}
+	return 0;
+}
+
+/* (b) remote GUP, a few pages per mmap_read_lock hold. */
+static long gup_remote(struct mm_struct *mm, unsigned long start,
+		       unsigned long nr, unsigned int flags,
+		       struct page **pages)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+	return get_user_pages_remote(mm, start, nr, flags, pages, NULL);
+#else
+	return get_user_pages_remote(mm, start, nr, flags, pages, NULL, NULL);
+#endif
+}
+
+static bool gup_transient(long ret)
+{
+	return ret == -ENOMEM || ret == -EINTR || ret == -EAGAIN ||
+	       ret == -EBUSY || ret == -EHWPOISON;
+}
+
+static void gup_mm(struct mm_struct *mm, struct page **pages)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr = 0, start, nr, budget = gup_budget;
+	unsigned int flags, skip;
+	long ret, i;
+
+	/* Start at a random VMA so big mms are not only seen from below. */
+	mmap_read_lock(mm);
+	skip = rnd_below(mm->map_count);
+	for (vma = find_vma(mm, 0); vma && skip; skip--)
+		vma = find_vma(mm, vma->vm_end);
+	if (vma)
+		addr = vma->vm_start;
+	mmap_read_unlock(mm);
+
+	while (budget && !kthread_should_stop()) {
+		mmap_read_lock(mm);
+		vma = find_vma(mm, addr);
+		if (!vma) {
+			mmap_read_unlock(mm);
+			break;
+		}
+		start = max(addr, vma->vm_start);
+		if (vma->vm_flags & (VM_IO | VM_PFNMAP)) {
+			addr = vma->vm_end;
+			mmap_read_unlock(mm);
+			continue;
+		}
+		nr = min3((vma->vm_end - start) >> PAGE_SHIFT,
+			  (unsigned long)MMLOCK_GUP_CHUNK, budget);
+		flags = 0;
+		if ((vma->vm_flags & VM_WRITE) && !rnd_below(4))
+			flags |= FOLL_WRITE;
+		ret = gup_remote(mm, start, nr, flags, pages);
+		mmap_read_unlock(mm);
+
+		stat_inc(ST_GUP_CALLS);
+		if (ret > 0) {
+			for (i = 0; i < ret; i++)
+				put_page(pages[i]);
+			stat_add(ST_GUP_PAGES, ret);
+			addr = start + (ret << PAGE_SHIFT);
+			budget -= ret;
+		} else {
+			if (ret == -EFAULT || ret == 0)
+				stat_inc(ST_GUP_FAULT);
+			else if (gup_transient(ret))
+				stat_inc(ST_GUP_TRANSIENT);
+			else
+				stat_inc(ST_ERRORS);
+			/* Skip the page that failed, not the whole VMA. */
+			addr = start + PAGE_SIZE;
+			budget--;
+		}
+		cond_resched();
+	}
+}
+
+static int gup_thread(void *unused)
+{
+	struct page **pages;
+	struct mm_struct *mm;
+
+	pages = kcalloc(MMLOCK_GUP_CHUNK, sizeof(*pages), GFP_KERNEL);
+	if (!pages) {
+		stat_inc(ST_ERRORS);
+		while (!kthread_should_stop())
+			storm_nap(1000);
+		return -ENOMEM;
+	}
+	while (!kthread_should_stop()) {
+		mm = storm_pick_mm();
+		if (mm) {
+			gup_mm(mm, pages);
+			mmput(mm);
+		}
+		storm_nap(gup_delay_ms);
+	}
+	kfree(pages);
+	return 0;
+}
+
+/*
+ * (c) per-CPU counters, only ever touched with preemption disabled.  The
+ * owner/seq pair detects another task running on this CPU inside our
+ * preempt-disabled section, i.e. a preemption leak.
+ */
+static int percpu_thread(void *unused)
+{
+	struct mmlock_pcpu *pc;
+	unsigned long seq, round = 0;
+	int cpu, i;
+
+	while (!kthread_should_stop()) {
+		preempt_disable();
+		__this_cpu_write(mmlock_pcpu.owner, current);
+		seq = __this_cpu_read(mmlock_pcpu.seq);
+		for (i = 0; i < 64; i++)
+			__this_cpu_inc(mmlock_pcpu.seq);
+		if (__this_cpu_read(mmlock_pcpu.owner) != current ||
+		    __this_cpu_read(mmlock_pcpu.seq) != seq + 64)
+			__this_cpu_inc(mmlock_pcpu.stat[ST_ERRORS]);
+		__this_cpu_write(mmlock_pcpu.owner, NULL);
+		__this_cpu_add(mmlock_pcpu.stat[ST_PERCPU_UPDATES], 64);
+		__this_cpu_inc(mmlock_pcpu.stat[ST_PERCPU_CHECKS]);
+		preempt_enable();
+
+		cpu = get_cpu();
+		pc = per_cpu_ptr(&mmlock_pcpu, cpu);
+		pc->seq++;
+		pc->stat[ST_PERCPU_UPDATES]++;
+		put_cpu();
+
+		if (++round % 64 == 0)
+			storm_nap(1);
+		else
+			cond_resched();
+	}
+	return 0;
+}
+
+/* Start or stop; caller holds storm_mutex. */
+static void storm_stop_locked(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < storm_nr_tasks; i++) {
+		kthread_stop(storm_tasks[i]);
+		put_task_struct(storm_tasks[i]);
+		storm_tasks[i] = NULL;
+	}
+	storm_nr_tasks = 0;
+	for (i = 0; i < storm_nr_pids; i++) {
+		put_pid(storm_pids[i]);
+		storm_pids[i] = NULL;
+	}
+	storm_nr_pids = 0;
+	storm_running = false;
+}
+
+static int storm_spawn(int (*fn)(void *), const char *name, unsigned int n)
+{
+	struct task_struct *t;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (storm_nr_tasks >= MMLOCK_MAX_THREADS)
+			return -E2BIG;
+		t = kthread_create(fn, NULL, "mmlock-%s/%u", name, i);
+		if (IS_ERR(t))
+			return PTR_ERR(t);
+		get_task_struct(t);
+		storm_tasks[storm_nr_tasks++] = t;
+		wake_up_process(t);
+	}
+	return 0;
+}
+
+static int storm_start_locked(char *args)
+{
+	unsigned int npcpu;
+	char *tok;
+	int pid, ret;
+
+	if (storm_running)
+		return -EBUSY;
+
+	while ((tok = strsep(&args, " \t\n")) != NULL) {
+		if (!*tok)
+			continue;
+		ret = kstrtoint(tok, 10, &pid);
+		if (ret || pid <= 0) {
+			ret = -EINVAL;
+			goto fail;
+		}
+		if (storm_nr_pids >= MMLOCK_MAX_PIDS) {
+			ret = -E2BIG;
+			goto fail;
+		}
+		storm_pids[storm_nr_pids] = find_get_pid(pid);
+		if (!storm_pids[storm_nr_pids]) {
+			ret = -ESRCH;
+			goto fail;
+		}
+		storm_nr_pids++;
+	}
+
+	npcpu = percpu_threads ? percpu_threads : num_online_cpus();
+	storm_running = true;
+	atomic_inc(&storm_generation);
+	ret = storm_spawn(notifier_thread, "notif", notifier_threads);
+	if (!ret)
+		ret = storm_spawn(gup_thread, "gup", gup_threads);
+	if (!ret)
+		ret = storm_spawn(percpu_thread, "pcpu", npcpu);
+	if (ret)
+		goto fail;
+	return 0;
+fail:
+	storm_stop_locked();
+	return ret;
+}
+
+static ssize_t storm_write(struct file *file, const char __user *ubuf,
+			   size_t count, loff_t *ppos)
+{
+	char buf[512], *args;
+	int ret;
+
+	if (count >= sizeof(buf))
+		return -E2BIG;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+	args = strim(buf);
+
+	mutex_lock(&storm_mutex);
+	if (!strcmp(args, "stop")) {
+		storm_stop_locked();
+		ret = 0;
+	} else if (!strncmp(args, "start", 5) &&
+		   (args[5] == '\0' || isspace(args[5]))) {
+		ret = storm_start_locked(args + 5);
+	} else {
+		ret = -EINVAL;
+	}
+	mutex_unlock(&storm_mutex);
+	return ret ? ret : count;
+}
+
+static ssize_t storm_read(struct file *file, char __user *ubuf,
+			  size_t count, loff_t *ppos)
+{
+	char buf[64];
+	int len;
+
+	mutex_lock(&storm_mutex);
+	len = scnprintf(buf, sizeof(buf), "%s threads=%u pids=%u\n",
+			storm_running ? "running" : "stopped",
+			storm_nr_tasks, storm_nr_pids);
+	mutex_unlock(&storm_mutex);
+	return simple_read_from_buffer(ubuf, count, ppos, buf, len);
+}
+
+static const struct file_operations storm_fops = {
+	.owner	= THIS_MODULE,
+	.read	= storm_read,
+	.write	= storm_write,
+	.llseek	= default_llseek,
+};
+
+static ssize_t stats_read(struct file *file, char __user *ubuf,
+			  size_t count, loff_t *ppos)
+{
+	char *buf;
+	size_t size = 1024;
+	int len, i;
+	ssize_t ret;
+
+	buf = kmalloc(size, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	len = scnprintf(buf, size, "running=%d threads=%u storms=%d",
+			READ_ONCE(storm_running) ? 1 : 0,
+			READ_ONCE(storm_nr_tasks),
+			atomic_read(&storm_generation));
+	for (i = 0; i < ST_NR; i++)
+		len += scnprintf(buf + len, size - len, " %s=%lu",
+				 mmlock_stat_names[i], stat_sum(i));
+	len += scnprintf(buf + len, size - len, " injected=%s\n",
+			 READ_ONCE(last_injected));
+	ret = simple_read_from_buffer(ubuf, count, ppos, buf, len);
+	kfree(buf);
+	return ret;
+}
+
+static const struct file_operations stats_fops = {
+	.owner	= THIS_MODULE,
+	.read	= stats_read,
+	.llseek	= default_llseek,
+};
+
+/*
+ * Injections.  Kinds that only warn run in the writer's context and are
+ * finished when write() returns.  Kinds that kill their context (bug,
+ * null-deref) or block it for a long time (hung-task, soft-lockup,
+ * rcu-stall) run in a dedicated kthread and write() returns at once.
+ */
+static DEFINE_MUTEX(abba_a);
+static DEFINE_MUTEX(abba_b);
+static struct mutex recursive_locks[2];
+static DEFINE_SPINLOCK(atomic_sleep_lock);
+static DECLARE_COMPLETION(hung_release);
+static DECLARE_WAIT_QUEUE_HEAD(inject_wq);
+static atomic_t inject_threads = ATOMIC_INIT(0);
+static int *mmlock_null_ptr;	/* always NULL */
+
+/*
+ * Tracked injection kthreads call inject_thread_done() when they finish
+ * and module exit waits for them.  Untracked ones (bug, null-deref) die
+ * in their Oops and are never waited for.
+ */
+static int inject_spawn(int (*fn)(void *), unsigned long arg,
+			const char *name, bool tracked)
+{
+	struct task_struct *t;
+
+	if (tracked)
+		atomic_inc(&inject_threads);
+	t = kthread_run(fn, (void *)arg, "mmlock-%s", name);
+	if (IS_ERR(t)) {
+		if (tracked)
+			atomic_dec(&inject_threads);
+		return PTR_ERR(t);
+	}
+	return 0;
+}
+
+static void inject_thread_done(void)
+{
+	if (atomic_dec_and_test(&inject_threads))
+		wake_up_all(&inject_wq);
+}
+
+static int abba_thread(void *arg)
+{
+	struct completion *done = arg;
+
+	mutex_lock(&abba_b);
+	mutex_lock(&abba_a);	/* lockdep: circular dependency */
+	mutex_unlock(&abba_a);
+	mutex_unlock(&abba_b);
+	complete(done);
+	inject_thread_done();
+	return 0;
+}
+
+static int inject_abba(unsigned long arg)
+{
+	DECLARE_COMPLETION_ONSTACK(done);
+	int ret;
+
+	/* A -> B here, then B -> A in a kthread; never concurrently. */
+	mutex_lock(&abba_a);
+	mutex_lock(&abba_b);
+	mutex_unlock(&abba_b);
+	mutex_unlock(&abba_a);
+	ret = inject_spawn(abba_thread, (unsigned long)&done, "abba", true);
+	if (ret)
+		return ret;
+	wait_for_completion(&done);
+	return 0;
+}
+
+static int inject_recursive(unsigned long arg)
+{
+	/* Two instances of one lock class: a report, but no deadlock. */
+	mutex_lock(&recursive_locks[0]);
+	mutex_lock(&recursive_locks[1]);
+	mutex_unlock(&recursive_locks[1]);
+	mutex_unlock(&recursive_locks[0]);
+	return 0;
+}
+
+static int inject_atomic_sleep(unsigned long arg)
+{
+	/*
+	 * might_sleep() is the check msleep()/mutex_lock() would make;
+	 * calling it directly reports "sleeping function called from
+	 * invalid context" without really scheduling, which would add a
+	 * second "scheduling while atomic" report.
+	 */
+	spin_lock(&atomic_sleep_lock);
+	might_sleep();
+	spin_unlock(&atomic_sleep_lock);
+	return 0;
+}
+
+static int inject_smp_processor_id(unsigned long arg)
+{
+	int cpu;
+
+	/* Writer context, preemptible: DEBUG_PREEMPT complains. */
+	cpu = smp_processor_id();
+	pr_info("inject smp-processor-id ran on CPU %d\n", cpu);
+	return 0;
+}
+
+static int inject_warn(unsigned long arg)
+{
+	WARN(1, "mmlock: injected warning\n");
+	return 0;
+}
+
+static int bug_thread(void *arg)
+{
+	/* Oopses; this kthread dies and never returns. */
+	BUG();
+	return 0;
+}
+
+static int inject_bug(unsigned long arg)
+{
+	return inject_spawn(bug_thread, 0, "bug", false);
+}
+
+static int null_thread(void *arg)
+{
+	pr_info("inject null-deref read %d\n", READ_ONCE(*READ_ONCE(mmlock_null_ptr)));
+	return 0;
+}
+
+static int inject_null_deref(unsigned long arg)
+{
+	return inject_spawn(null_thread, 0, "null", false);
+}
+
+static int hung_thread(void *arg)
+{
+	unsigned long secs = (unsigned long)arg;
+
+	/* TASK_UNINTERRUPTIBLE until module unload (or secs, if given). */
+	if (secs)
+		wait_for_completion_timeout(&hung_release, secs * HZ);
+	else
+		wait_for_completion(&hung_release);
+	inject_thread_done();
+	return 0;
+}
+
+static int inject_hung_task(unsigned long secs)
+{
+	return inject_spawn(hung_thread, secs, "hung", true);
+}
+
+/*
+ * Let RCU see a quiescent state on this CPU while preemption stays
+ * disabled, so that a soft lockup is not also an RCU stall.  Kbuild
+ * detects which name this kernel uses.
+ */
+static void mmlock_rcu_qs(void)
+{
+#if defined(MMLOCK_HAVE_RCU_MOMENTARY_EQS) || \
+	defined(MMLOCK_HAVE_RCU_MOMENTARY_DYNTICK_IDLE)
+	unsigned long flags;
+
+	local_irq_save(flags);
+#ifdef MMLOCK_HAVE_RCU_MOMENTARY_EQS
+	rcu_momentary_eqs();
+#else
+	rcu_momentary_dyntick_idle();
+#endif
+	local_irq_restore(flags);
+#endif
+}
+
+static int softlockup_thread(void *arg)
+{
+	unsigned long secs = (unsigned long)arg;
+	unsigned long end, next_qs;
+	bool tainted_before = test_taint(TAINT_SOFTLOCKUP);
+
+	preempt_disable();
+	end = jiffies + secs * HZ;
+	next_qs = jiffies;
+	while (time_before(jiffies, end)) {
+		/* Stop as soon as the detector has reported (it taints). */
+		if (!tainted_before && test_taint(TAINT_SOFTLOCKUP))
+			break;
+		if (time_after_eq(jiffies, next_qs)) {
+			mmlock_rcu_qs();
+			next_qs = jiffies + HZ / 10 + 1;
+		}
+		cpu_relax();
+	}
+	preempt_enable();
+	inject_thread_done();
+	return 0;
+}
+
+static int inject_soft_lockup(unsigned long secs)
+{
+	return inject_spawn(softlockup_thread, secs ? secs : lockup_max_secs,
+			    "softlockup", true);
+}
+
+static int rcustall_thread(void *arg)
+{
+	unsigned long secs = (unsigned long)arg;
+	unsigned long end;
+
+	rcu_read_lock();
+	preempt_disable();
+	end = jiffies + secs * HZ;
+	while (time_before(jiffies, end)) {
+		/* Only RCU may complain, not the soft lockup detector. */
+		touch_softlockup_watchdog();
+		cpu_relax();
+	}
+	touch_softlockup_watchdog();
+	preempt_enable();
+	rcu_read_unlock();
+	inject_thread_done();
+	return 0;
+}
+
+static int inject_rcu_stall(unsigned long secs)
+{
+	return inject_spawn(rcustall_thread, secs ? secs : rcu_stall_secs,
+			    "rcustall", true);
+}
+
+static int inject_panic(unsigned long arg)
+{
+	panic("mmlock: injected panic");
+	return 0;
+}
+
+struct mmlock_inject {
+	const char *name;
+	int (*fn)(unsigned long secs);
+};
+
+static const struct mmlock_inject injects[] = {
+	{ "abba",		inject_abba },
+	{ "recursive",		inject_recursive },
+	{ "atomic-sleep",	inject_atomic_sleep },
+	{ "smp-processor-id",	inject_smp_processor_id },
+	{ "warn",		inject_warn },
+	{ "bug",		inject_bug },
+	{ "null-deref",		inject_null_deref },
+	{ "hung-task",		inject_hung_task },
+	{ "soft-lockup",	inject_soft_lockup },
+	{ "rcu-stall",		inject_rcu_stall },
+	{ "panic",		inject_panic },
+};
+
+static ssize_t inject_read(struct file *file, char __user *ubuf,
+			   size_t count, loff_t *ppos)
+{
+	char buf[256];
+	int len = 0;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(injects); i++)
+		len += scnprintf(buf + len, sizeof(buf) - len, "%s\n",
+				 injects[i].name);
+	return simple_read_from_buffer(ubuf, count, ppos, buf, len);
+}
+
+static ssize_t inject_write(struct file *file, const char __user *ubuf,
+			    size_t count, loff_t *ppos)
+{
+	char buf[64], *args, *kind;
+	unsigned int secs = 0, i;
+	int ret;
+
+	if (count >= sizeof(buf))
+		return -E2BIG;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+	args = strim(buf);
+	kind = strsep(&args, " \t");
+	if (args) {
+		args = strim(args);
+		if (*args && kstrtouint(args, 10, &secs))
+			return -EINVAL;
+	}
+
+	for (i = 0; i < ARRAY_SIZE(injects); i++) {
+		if (strcmp(kind, injects[i].name))
+			continue;
+		WRITE_ONCE(last_injected, injects[i].name);
+		pr_info("inject %s\n", injects[i].name);
+		ret = injects[i].fn(secs);
+		return ret ? ret : count;
+	}
+	return -EINVAL;
+}
+
+static const struct file_operations inject_fops = {
+	.owner	= THIS_MODULE,
+	.read	= inject_read,
+	.write	= inject_write,
+	.llseek	= default_llseek,
+};
+
+static int __init mmlock_init(void)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(recursive_locks); i++)
+		mutex_init(&recursive_locks[i]);	/* one class for both */
+
+	mmlock_dir = debugfs_create_dir("mmlock", NULL);
+	if (IS_ERR(mmlock_dir))
+		return PTR_ERR(mmlock_dir);
+	debugfs_create_file("storm", 0600, mmlock_dir, NULL, &storm_fops);
+	debugfs_create_file("stats", 0400, mmlock_dir, NULL, &stats_fops);
+	debugfs_create_file("inject", 0600, mmlock_dir, NULL, &inject_fops);
+	pr_info("loaded (notifier=%s, cpus=%u)\n",
+		IS_ENABLED(CONFIG_MMU_NOTIFIER) ? "yes" : "no",
+		num_online_cpus());
+	return 0;
+}
+
+static void __exit mmlock_exit(void)
+{
+	/* No new writers after this; in-flight ones are waited for. */
+	debugfs_remove_recursive(mmlock_dir);
+
+	mutex_lock(&storm_mutex);
+	storm_stop_locked();
+	mutex_unlock(&storm_mutex);
+
+	complete_all(&hung_release);
+	wait_event(inject_wq, atomic_read(&inject_threads) == 0);
+	pr_info("unloaded\n");
+}
+
+module_init(mmlock_init);
+module_exit(mmlock_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("mmlock-harness");
+MODULE_DESCRIPTION("mm locking storm and kernel report injection for tests");
