@@ -1,0 +1,82 @@
+"""Splitting one raw console line into its printk prefix and its text.
+
+Serial consoles add noise that must not reach the report matchers: a
+trailing '\\r', a `[  12.345678]` timestamp, an optional printk caller id
+(`[T123]` for a task, `[C1]` for a CPU in interrupt context), a syslog level
+`<4>`, the `** N printk messages dropped **` marker glued in front of the
+next line, and sometimes a getty `login: ` prompt the kernel wrote over.
+The caller id is kept as the line's *context*: with CONFIG_PRINTK_CALLER a
+report's own lines can be told apart from lines other CPUs interleave.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Everything before the message text. Group 1 is the caller id if present.
+_PREFIX = re.compile(
+    r"^(?:\*\* [0-9]+ printk messages dropped \*\* )?"
+    r"(?:.* login: )?"
+    r"(?:<[0-9]+>)?"
+    r"\[ *[0-9]+\.[0-9]+\]"
+    r"(\[ *[CT][0-9]+\])? ?"
+)
+# The kernel has no timestamp but the dropped-messages marker still glues on.
+_DROPPED = re.compile(r"^\*\* [0-9]+ printk messages dropped \*\* ")
+# A stack frame the unwinder is not sure about (x86 ` ? func+0x1/0x2`).
+_QUESTIONABLE = re.compile(r"^(?:\[<[0-9a-f]+>\])? \? ")
+
+# Contexts: lines with a timestamp but no caller id share one context;
+# lines without a timestamp at all (userspace, firmware) share another.
+CONSOLE = "console"
+NO_PREFIX = ""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One console line, split. `text` has prefix and '\\r' removed."""
+
+    text: str
+    context: str
+    questionable: bool = False
+
+    @property
+    def is_task_context(self) -> bool:
+        return self.context.startswith("[") and "T" in self.context
+
+    @property
+    def is_cpu_context(self) -> bool:
+        return self.context.startswith("[") and "C" in self.context
+
+
+def split_line(raw: str) -> Line:
+    """Split a raw line (without its '\\n') into context and message text."""
+    if raw.endswith("\n"):
+        raw = raw[:-1]
+    # A serial console may emit '\r\n' or even '\r' in the middle of a line
+    # when two writers race; only the trailing one is pure noise.
+    raw = raw.rstrip("\r")
+    if "\r" in raw:
+        raw = raw.replace("\r", "")
+    if "[" not in raw:
+        match = None
+    else:
+        match = _PREFIX.match(raw)
+    if match is None:
+        dropped = _DROPPED.match(raw)
+        if dropped is not None:
+            raw = raw[dropped.end():]
+        return Line(raw, NO_PREFIX)
+    caller = match.group(1)
+    context = "[" + caller[1:-1].strip() + "]" if caller else CONSOLE
+    text = raw[match.end():]
+    questionable = False
+    if "<EOI>" not in text:
+        q = _QUESTIONABLE.match(text)
+        if q is not None:
+            questionable = True
+            text = text[q.end() - 2:]
+        elif text.endswith(" (unreliable)"):  # powerpc's way of saying '?'
+            questionable = True
+            text = text[: -len(" (unreliable)")]
+    return Line(text, context, questionable)

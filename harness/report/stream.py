@@ -1,0 +1,201 @@
+"""The streaming scanner: console lines in, finished reports out.
+
+Memory is bounded: only reports still open keep their lines, each capped
+at MAX_TEXT_LINES, at most MAX_OPEN are open at once, and a report closes
+after its end marker, after MAX_GAP lines of its own context that are not
+report content, or after MAX_SPAN lines in all. Everything else is
+looked at once and dropped, so a 1 GB log is scanned in constant memory.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Optional
+
+from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
+from .describe import describe
+from .frames import stack_names
+from .lines import CONSOLE, NO_PREFIX, Line, split_line
+from .model import Report
+from .patterns import Group
+from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
+from .titles import normalize_title, title_kind, title_type
+
+MAX_TEXT_LINES = 1500
+MAX_OPEN = 16
+MAX_GAP = 60
+MAX_SPAN = 5000
+# syzkaller keeps the panic_on_warn panic inside a short report (the
+# WARNING may lack its own stack); we mirror that for the title.
+SHORT_REPORT = 22
+
+_HEADER_ANY = re.compile("|".join(re.escape(g.header) for g in GROUPS))
+_PANIC = "Kernel panic - not syncing"
+_SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
+
+
+def match_group(text: str) -> Optional[Group]:
+    """The group whose header occurs in the line, unless suppressed."""
+    if _HEADER_ANY.search(text) is None:
+        return None
+    for group in GROUPS:
+        if group.header in text and not any(s.search(text) for s in group.suppress):
+            return group
+    return None
+
+
+@dataclass
+class _Open:
+    group: Group
+    start: int
+    context: str
+    text: list[str] = field(default_factory=list)
+    last_content: int = 0
+    gap: int = 0
+    sanitizer: bool = False
+    cpu_traceback: bool = False
+    frozen: bool = False  # bounds fixed; still collecting text for the title
+    follows: bool = False  # opened while another report of its context was open
+
+    def wants(self, line: Line) -> bool:
+        if line.context == self.context:
+            return True
+        return self.cpu_traceback and line.context.startswith("[C")
+
+
+class Scanner:
+    """Feed lines with `feed`, then call `finish`; reports come out of both."""
+
+    def __init__(self) -> None:
+        self.lineno = 0
+        self.open: list[_Open] = []
+        self.recent: deque[tuple[int, Line]] = deque(maxlen=3)
+
+    def feed(self, raw: str) -> list[Report]:
+        self.lineno += 1
+        line = split_line(raw)
+        done: list[Report] = []
+        group = match_group(line.text) if line.text else None
+        if group is not None and not self._continues(line):
+            done.extend(self._start(group, line))
+        else:
+            for rep in list(self.open):
+                if rep.wants(line):
+                    self._add(rep, line, done)
+                elif self.lineno - rep.last_content > MAX_SPAN:
+                    done.extend(self._close(rep))
+        self.recent.append((self.lineno, line))
+        return done
+
+    def finish(self) -> list[Report]:
+        done: list[Report] = []
+        for rep in list(self.open):
+            if rep in self.open:
+                done.extend(self._close(rep))
+        return done
+
+    # -- internals ---------------------------------------------------------
+
+    def _continues(self, line: Line) -> bool:
+        """Headers that are part of an already open report (see table)."""
+        if not any(r.search(line.text) for r in CONTINUATION_HEADERS):
+            return False
+        return any(rep.context == line.context and not rep.frozen for rep in self.open)
+
+    def _start(self, group: Group, line: Line) -> list[Report]:
+        done: list[Report] = []
+        is_panic = _PANIC in line.text
+        follows = False
+        for rep in list(self.open):
+            if rep.context != line.context and line.context not in (CONSOLE, NO_PREFIX):
+                continue
+            if rep.context != line.context and rep.context not in (CONSOLE, NO_PREFIX):
+                continue
+            follows = True
+            if is_panic and not rep.frozen and len(rep.text) <= SHORT_REPORT:
+                rep.frozen = True  # title may need the panic's stack
+            elif not rep.frozen:
+                done.extend(self._close(rep))
+        start = self.lineno
+        for lineno, prev in reversed(self.recent):
+            if prev.context == line.context and OPENERS.match(prev.text):
+                start = lineno
+                break
+            if prev.text and prev.context == line.context:
+                break
+        rep = _Open(group, start, line.context, [line.text], self.lineno,
+                    sanitizer=bool(_SANITIZER_TITLES.match(line.text[line.text.find(group.header):])),
+                    follows=follows)
+        self.open.append(rep)
+        if len(self.open) > MAX_OPEN:
+            done.extend(self._close(self.open[0]))
+        return done
+
+    def _add(self, rep: _Open, line: Line, done: list[Report]) -> None:
+        text = line.text
+        if not line.questionable and len(rep.text) < MAX_TEXT_LINES \
+                and "Disabling lock debugging due to kernel taint" not in text:
+            rep.text.append(text)
+        if "Sending NMI from CPU" in text:
+            rep.cpu_traceback = True
+        if rep.frozen:
+            return
+        if any(marker in text for marker in INFO_WITH_STACK):
+            done.extend(self._close(rep))
+            return
+        if TRACE_END.match(text) or (rep.sanitizer and SANITIZER_END.match(text)):
+            rep.last_content = self.lineno
+            done.extend(self._close(rep))
+            return
+        if line.questionable or is_content(text):
+            rep.last_content = self.lineno
+            rep.gap = 0
+            return
+        rep.gap += 1
+        if rep.gap > MAX_GAP:
+            done.extend(self._close(rep))
+
+    def _close(self, rep: _Open) -> list[Report]:
+        """Finish `rep` and any frozen report waiting on its context."""
+        out: list[Report] = []
+        if rep in self.open:
+            self.open.remove(rep)
+        if not rep.frozen:
+            for other in list(self.open):
+                if other.frozen and other.context == rep.context:
+                    self.open.remove(other)
+                    out.append(_finish(other))
+        out.append(_finish(rep))
+        return out
+
+
+def _finish(rep: _Open) -> Report:
+    desc = describe(rep.text, rep.group)
+    title = normalize_title(desc.title)
+    type_ = title_type(title)
+    kind = (desc.format.kind if desc.format is not None and desc.format.kind else "") \
+        or title_kind(title, type_)
+    extra = {"frame": desc.frame} if desc.frame and desc.frame != "corrupted" else {}
+    if rep.follows:
+        extra["follows"] = True
+    return Report(
+        title=title,
+        type=type_ or "UNKNOWN",
+        kind=kind,
+        start_line=rep.start,
+        end_line=max(rep.last_content, rep.start),
+        frames=stack_names(rep.text),
+        alt_titles=tuple(normalize_title(a) for a in (desc.format.alt if desc.format else ())),
+        corrupted=bool(desc.corrupted_reason),
+        corrupted_reason=desc.corrupted_reason,
+        extra=extra,
+    )
+
+
+def scan(lines: Iterable[str]) -> Iterator[Report]:
+    """Yield reports in the order they finish (not necessarily start)."""
+    scanner = Scanner()
+    for raw in lines:
+        yield from scanner.feed(raw)
+    yield from scanner.finish()

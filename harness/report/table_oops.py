@@ -1,0 +1,184 @@
+"""The report table, part two: faults, panics, arch oopses, sanitizers.
+
+See table.py for the generic BUG:/WARNING:/INFO: groups. Group order
+matters when two headers occur in one line: earlier groups win.
+"""
+from __future__ import annotations
+
+from .patterns import PARSE, RIP_FRAME, Format, Group, StackSpec, rx
+from .table import CALL_TRACE, GENERIC_GROUPS, fault_trace, trace
+
+# Where non-x86 kernels name the faulting function.
+_ARCH_PC = rx(r"(?:PC is at |pc : (?:\[<[0-9a-f]+>\] )?|epc : (?:[0-9a-f]+ )?|NIP \[[0-9a-f]+\] |"
+              r"Krnl PSW : [0-9a-f]+ [0-9a-f]+ \(|RIP: [0-9]+:){{FUNC}}")
+_ARCH_LR = rx(r"(?:LR is at |lr : (?:\[<[0-9a-f]+>\] )?|ra : (?:[0-9a-f]+ )?|LR \[[0-9a-f]+\] ){{FUNC}}")
+
+
+def arch_fault_trace(*skip: str) -> StackSpec:
+    """arm/arm64/riscv/powerpc/s390: the pc, then the call trace; if the pc
+    is not a symbol (a jump to NULL) fall back to the link register."""
+    return StackSpec(parts=(_ARCH_PC, rx(r"(?:Call [Tt]race:|Backtrace:|Stack:)"), PARSE),
+                     alt_parts=(_ARCH_LR, rx(r"(?:Call [Tt]race:|Backtrace:|Stack:)"), PARSE),
+                     skip=skip)
+
+
+_ARM_UNABLE = Group("Unable to handle kernel", (
+    Format(rx(r"Unable to handle kernel (?:paging request|execute from non-executable memory|"
+              r"write to read-only memory|pointer dereference in virtual kernel address space|"
+              r"level [0-9]+ address size fault|access to user memory) at virtual address"),
+           fmt="BUG: unable to handle kernel paging request in {0}", stack=arch_fault_trace(),
+           kind="oops"),
+    Format(rx(r"Unable to handle kernel NULL pointer dereference"),
+           fmt="BUG: unable to handle kernel NULL pointer dereference in {0}",
+           stack=arch_fault_trace(), kind="oops"),
+    Format(rx(r"Unable to handle kernel access to user memory"),
+           fmt="BUG: unable to handle kernel access to user memory in {0}",
+           stack=arch_fault_trace(), kind="oops"),
+    Format(rx(r"Unable to handle kernel paging request"),
+           report=rx(r"Unable to handle kernel paging request(?:.*\n)+?.*PC is at {{FUNC}}"),
+           fmt="unable to handle kernel paging request in {0}", kind="oops"),
+    Format(rx(r"Unable to handle kernel (?:pointer dereference|paging request)"),
+           fmt="BUG: unable to handle kernel paging request in {0}", stack=arch_fault_trace(),
+           kind="oops"),
+))
+
+_KERNEL_PANIC = Group("Kernel panic", (
+    # For stack corruption the kernel may fail to print a symbol or unwind.
+    Format(rx(r"Kernel panic - not syncing: stack-protector:"),
+           report=rx(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: {{FUNC}}"),
+           fmt="kernel panic: stack is corrupted in {0}", no_stack=True),
+    Format(rx(r"Kernel panic - not syncing: stack-protector:"),
+           report=rx(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: [a-f0-9]+"),
+           fmt="kernel panic: stack is corrupted in {0}", stack=trace("stack_chk")),
+    Format(rx(r"Kernel panic - not syncing: corrupted stack end"),
+           report=rx(r"Kernel panic - not syncing: corrupted stack end detected inside scheduler"),
+           fmt="kernel panic: corrupted stack end in {0}",
+           stack=trace("schedule", "retint_kernel", extractor="stall")),
+    Format(rx(r"Kernel panic - not syncing: Attempted to kill init!"),
+           fmt="kernel panic: Attempted to kill init!"),
+    Format(rx(r"Kernel panic - not syncing: Couldn't open N_TTY ldisc for [^ ]+ --- error -[0-9]+"),
+           fmt="kernel panic: Couldn't open N_TTY ldisc"),
+    # These are consequences: the cause was printed before (BUG, WARNING
+    # with panic_on_warn, hung task, lockup). Seen alone, the cause is lost.
+    Format(rx(r"Kernel panic - not syncing: Fatal exception"), fmt="kernel panic: Fatal exception",
+           corrupted=True),
+    Format(rx(r"Kernel panic - not syncing: panic_on_warn set"), fmt="kernel panic: panic_on_warn set",
+           corrupted=True),
+    Format(rx(r"Kernel panic - not syncing: hung_task: blocked tasks"),
+           fmt="kernel panic: hung_task: blocked tasks", corrupted=True),
+    Format(rx(r"Kernel panic - not syncing: (.*)"), fmt="kernel panic: {0}"),
+))
+
+
+def _simple(header: str, fmt: str, stack: StackSpec | None = None, kind: str = "oops",
+            **kwargs) -> Group:
+    return Group(header, (Format(rx(header), fmt=fmt, stack=stack, kind=kind, **kwargs),))
+
+
+_GPF = Group("general protection fault", (Format(rx(r"general protection fault.*:"),
+                                                 fmt="general protection fault in {0}",
+                                                 stack=fault_trace(), kind="oops"),))
+_STACK_SEGMENT = _simple("stack segment: ", "stack segment fault in {0}", fault_trace())
+_DOUBLE_FAULT = _simple("PANIC: double fault", "PANIC: double fault in {0}",
+                        StackSpec(parts=(rx(RIP_FRAME),)))
+
+_KERNEL_BUG = Group("kernel BUG", (
+    Format(rx(r"kernel BUG at mm/usercopy.c"), fmt="BUG: bad usercopy in {0}",
+           stack=trace("usercopy", "__check"), kind="bug"),
+    Format(rx(r"kernel BUG at lib/list_debug.c"), fmt="BUG: corrupted list in {0}",
+           stack=fault_trace("__list_", "list_"), kind="list-corruption"),
+    Format(rx(r"kernel BUG at (.*)"), fmt="kernel BUG in {1}", stack=fault_trace(), kind="bug"),
+))
+_KERNEL_BUG_CAPS = Group("Kernel BUG", (Format(rx(r"Kernel BUG (.*)"), fmt="kernel BUG {0}",
+                                               kind="bug"),))
+_SLUB = Group("BUG kmalloc-", (Format(rx(r"BUG kmalloc-.*: Object already free"),
+                                      fmt="BUG: Object already free", kind="bug"),))
+_DIVIDE = Group("divide error:", (Format(rx(r"divide error: "), fmt="divide error in {0}",
+                                         stack=StackSpec(parts=(rx(RIP_FRAME),)), kind="oops"),))
+_INVALID_OP = Group("invalid opcode:", (Format(rx(r"invalid opcode: "), fmt="invalid opcode in {0}",
+                                               stack=StackSpec(parts=(rx(RIP_FRAME),)),
+                                               kind="oops"),))
+
+_UBSAN = Group("UBSAN:", (
+    Format(rx(r"UBSAN:"), report=rx(r"UBSAN: Undefined behaviour in"),
+           fmt="UBSAN: undefined-behaviour in {0}", stack=trace("ubsan", "overflow")),
+    Format(rx(r"UBSAN: ([a-z0-9\-]+) in"), fmt="UBSAN: {0} in {1}", stack=trace("ubsan", "overflow")),
+))
+
+# arm32 oopses: the first line names the fault class.
+_ARM_FAULTS = (
+    Group("Internal error:", (
+        Format(rx(r"Internal error: Oops - BUG"), report=rx(r"kernel BUG at lib/list_debug.c"),
+               fmt="BUG: corrupted list in {0}", stack=arch_fault_trace("__list_", "list_"),
+               kind="list-corruption"),
+        Format(rx(r"Internal error: Oops - BUG"), fmt="kernel BUG in {0}", stack=arch_fault_trace(),
+               kind="bug"),
+        Format(rx(r"Internal error:"), fmt="Internal error in {0}", stack=arch_fault_trace(),
+               kind="oops"),
+    )),
+    _simple("Unhandled fault:", "Unhandled fault in {0}", arch_fault_trace()),
+    _simple("Alignment trap:", "Alignment trap in {0}", arch_fault_trace()),
+)
+
+_HARD_LOCKUP = Group("Watchdog detected hard LOCKUP", (
+    Format(rx(r"Watchdog detected hard LOCKUP on cpu"), fmt="BUG: hard lockup in {0}",
+           stack=StackSpec(parts=(rx(RIP_FRAME), CALL_TRACE, PARSE),
+                           alt_parts=(_ARCH_PC, PARSE), extractor="stall"),
+           kind="hard-lockup"),
+))
+
+_MISC = (
+    Group("Booting the kernel.", (Format(rx(r"Booting the kernel."), fmt="unexpected kernel reboot",
+                                         no_stack=True, kind="panic"),)),
+    Group("unregister_netdevice: waiting for", (
+        Format(rx(r"unregister_netdevice: waiting for (?:.*) to become free"),
+               fmt="unregister_netdevice: waiting for DEV to become free", no_stack=True,
+               kind="hang"),)),
+    Group("trusty: panic", (
+        Format(rx(r"trusty: panic.* ASSERT FAILED"),
+               report=rx(r"trusty: panic \(.*?\):(?: DEBUG)? ASSERT FAILED at \(.*?\): (.+)"),
+               fmt="trusty: ASSERT FAILED: {0}", no_stack=True, kind="panic"),
+        Format(rx(r"trusty: panic.* ASSERT FAILED.*: *(.*)"), fmt="trusty: ASSERT FAILED: {0}",
+               corrupted=True, kind="panic"),
+        Format(rx(r"trusty: panic"), report=rx(r"trusty: panic \(.*?\): (.+)"),
+               fmt="trusty: panic: {0}", no_stack=True, kind="panic"),
+    )),
+)
+
+# Produced by syzkaller's own executor and by Go programs: kept so that a
+# fuzzing log mixed into ours is still classified, but never primary
+# kernel findings (kind "panic" is the closest coarse class).
+_COMMON = (
+    Group("SYZFAIL:", (Format(rx(r"SYZFAIL:(.*)"), fmt="SYZFAIL:{0}", no_stack=True, kind="panic"),)),
+    Group("SYZFATAL:", (Format(rx(r"SYZFATAL:(.*)"), fmt="SYZFATAL:{0}", no_stack=True,
+                               kind="panic"),)),
+    Group("panic:", (
+        Format(rx(r"panic: Sentry detected .* stuck task"), fmt="panic: Sentry detected stuck tasks",
+               no_stack=True, kind="panic"),
+        Format(rx(r"panic:(.*)"), fmt="panic:{0}", no_stack=True, kind="panic"),
+    ), suppress=(rx("_panic:"), rx("xlog_status:"), rx(r"ddb\.onpanic:"), rx("evtlog_status:"))),
+)
+
+GROUPS: tuple[Group, ...] = (
+    GENERIC_GROUPS
+    + (_ARM_UNABLE, _GPF, _STACK_SEGMENT, _KERNEL_PANIC, _DOUBLE_FAULT, _KERNEL_BUG,
+       _KERNEL_BUG_CAPS, _SLUB, _DIVIDE, _INVALID_OP, _UBSAN)
+    + _ARM_FAULTS + (_HARD_LOCKUP,) + _MISC + _COMMON
+)
+
+# Headers that continue a report already open rather than start a new one:
+# x86 prints 'invalid opcode' right after 'kernel BUG at', a double fault
+# can come from inside the fault handler, and the netdev refcount wait
+# repeats while a hang is already being reported.
+CONTINUATION_HEADERS = (
+    rx(r"invalid opcode: 0000"),
+    # arm/arm64 follow the first fault line with 'Internal error: Oops...'.
+    rx(r"^Internal error: "),
+    rx(r"^Unhandled fault: "),
+    rx(r"unregister_netdevice: waiting for"),
+    rx(r"PANIC: double fault"),
+)
+# Messages that carry a stack but are not bugs; inside another report
+# they mean the report's stack may be someone else's.
+INFO_WITH_STACK = ("vmalloc: allocation failure:", "FAULT_INJECTION: forcing a failure",
+                   "FAULT_FLAG_ALLOW_RETRY missing")
