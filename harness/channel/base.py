@@ -1,0 +1,32 @@
+"""The one interface every channel (serial console, SSH, fake) offers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    status: int
+    output: str
+    duration_s: float
+
+
+class ChannelClosed(Exception):
+    """The guest went away (QEMU exited, connection lost) while we talked to it."""
+
+
+class CommandTimeout(Exception):
+    """A command did not finish in time; the guest may be hung."""
+
+    def __init__(self, message: str, partial: str = "") -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class Channel(Protocol):
+    name: str
+
+    def run(self, command: str, timeout: float) -> CommandResult: ...
+
+    def fetch(self, path: str, timeout: float = 60.0) -> bytes: ...

@@ -1,0 +1,122 @@
+"""The serial console: QEMU's stdio chardev under pexpect.
+
+Every byte goes to console.log as it arrives (unbuffered file, written by
+pexpect's logfile_read before anyone interprets it). Commands are framed by
+a random marker and their exit status, never by guessing prompts; the
+marker is split with quotes in what we type, so the echo never matches.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+import pexpect
+
+from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout
+
+log = logging.getLogger(__name__)
+
+
+class SerialConsole:
+    name = "console"
+
+    def __init__(self, argv: list[str], console_log: Path, env: dict | None = None,
+                 cwd: Path | None = None) -> None:
+        self.log_handle: BinaryIO = open(console_log, "ab", buffering=0)  # noqa: SIM115
+        self.started = time.monotonic()
+        try:
+            self.child = pexpect.spawn(argv[0], argv[1:], env=env, cwd=str(cwd) if cwd else None,
+                                       timeout=None, maxread=65536,
+                                       searchwindowsize=16384, echo=False)
+        except pexpect.ExceptionPexpect as exc:
+            self.log_handle.close()
+            raise ChannelClosed(f"cannot start {argv[0]}: {exc}") from None
+        self.child.logfile_read = self.log_handle
+        self.child.delaybeforesend = None
+
+    # -- reading -----------------------------------------------------------
+    def expect(self, pattern: bytes | re.Pattern, timeout: float) -> re.Match:
+        """Wait for a regex on the console; ChannelClosed on EOF, CommandTimeout on timeout."""
+        try:
+            self.child.expect([pattern], timeout=timeout)
+        except pexpect.EOF:
+            raise ChannelClosed("QEMU exited") from None
+        except pexpect.TIMEOUT:
+            raise CommandTimeout(f"no match for {pattern!r} within {timeout:.0f}s") from None
+        match = self.child.match
+        assert isinstance(match, re.Match)
+        return match
+
+    def drain(self, timeout: float) -> None:
+        """Read (and so log) whatever arrives until QEMU exits or the timeout."""
+        try:
+            self.child.expect([pexpect.EOF], timeout=timeout)
+        except pexpect.TIMEOUT:
+            pass
+
+    # -- commands ----------------------------------------------------------
+    def send_line(self, text: str) -> None:
+        try:
+            self.child.send(text.encode() + b"\n")
+        except OSError as exc:
+            raise ChannelClosed(f"console write failed: {exc}") from None
+
+    def run(self, command: str, timeout: float) -> CommandResult:
+        token = "MMLOCK" + secrets.token_hex(6)
+        begin = f"{token}-begin"
+        end_re = re.compile(rb"%s-end (\d+)\r?\n" % token.encode())
+        # What we type contains the token split by quotes, so the tty echo
+        # of this line never matches the begin or end pattern.
+        split = f"'{token[:3]}''{token[3:]}"
+        self.send_line(f"echo {split}-begin; {command}; echo {split}-end $?")
+        started = time.monotonic()
+        try:
+            self.expect(re.compile(begin.encode() + rb"\r?\n"), timeout)
+            remaining = max(1.0, timeout - (time.monotonic() - started))
+            match = self.expect(end_re, remaining)
+        except CommandTimeout as exc:
+            raise CommandTimeout(f"command timed out after {timeout:.0f}s: {command}",
+                                 self._text(self.child.before)) from exc
+        output = self._text(self.child.before)
+        return CommandResult(int(match.group(1)), output, time.monotonic() - started)
+
+    def fetch(self, path: str, timeout: float = 60.0) -> bytes:
+        result = self.run(f"base64 {path}", timeout)
+        if result.status != 0:
+            raise FileNotFoundError(f"guest: cannot read {path}: {result.output.strip()}")
+        # Kernel messages may interleave; keep only base64-looking lines.
+        lines = [ln.strip() for ln in result.output.splitlines()
+                 if re.fullmatch(r"[A-Za-z0-9+/=]+", ln.strip())]
+        return base64.b64decode("".join(lines))
+
+    @staticmethod
+    def _text(data: object) -> str:
+        if isinstance(data, bytes):
+            return data.decode(errors="replace").replace("\r\n", "\n").replace("\r", "")
+        return ""
+
+    # -- lifetime ----------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self.child.isalive()
+
+    def exit_status(self) -> tuple[int | None, int | None]:
+        """(exit status, signal) of QEMU once it has ended."""
+        return self.child.exitstatus, self.child.signalstatus
+
+    def close(self, grace_s: float = 5.0) -> None:
+        """Stop QEMU (if still running), keep reading to the end, flush the log."""
+        try:
+            if self.child.isalive():
+                self.drain(grace_s)
+            if self.child.isalive():
+                self.child.terminate(force=True)
+            self.child.close(force=True)
+        finally:
+            self.log_handle.flush()
+            self.log_handle.close()

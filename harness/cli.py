@@ -1,0 +1,158 @@
+"""Command line: arguments -> a request; a verdict -> an exit code.
+
+Every make variable is an option of the same name (ARCH= -> --arch).
+Exit codes: 0 pass, 1 fail, 2 config-error, 3 infra-error, 4 build-error,
+5 boot-failure.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from harness.errors import EXIT_CONFIG, HarnessError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _empty_is_none(text: str) -> str | None:
+    return text or None
+
+
+def _add_run_options(parser: argparse.ArgumentParser, storm: bool = True) -> None:
+    parser.add_argument("--arch", default="x86_64", help="guest architecture (configs/arches/*.yaml)")
+    parser.add_argument("--kernel-src", type=_empty_is_none, default=None,
+                        help="kernel tree to build out-of-tree (default: Debian's linux-source tarball)")
+    parser.add_argument("--kernel-version", default="6.1",
+                        help="Debian linux-source version when --kernel-src is not given")
+    parser.add_argument("--profile", default="lockdep", help="debug profile (configs/kernel/profiles.yaml)")
+    if storm:
+        parser.add_argument("--storm", default="swapoff-fork-mmap", help="storm (configs/storms/*.yaml)")
+        parser.add_argument("--seed", type=_int, default=1, help="seed for the stressors' RNGs")
+        parser.add_argument("--duration", type=_positive_int, default=None,
+                            help="storm length in seconds (default: the storm's own)")
+        parser.add_argument("--accel", default="auto", help="auto, kvm or tcg (auto proves KVM works first)")
+        parser.add_argument("--inject", default=None,
+                            help="trigger a known kernel report in the guest before the storm (self-test)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every external command")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    deps = sub.add_parser("deps", help="install the host packages an arch needs (apt-get, as root)")
+    deps.add_argument("--arch", default="x86_64")
+
+    build = sub.add_parser("build", help="build (or fetch from cache) the kernel and the guest image")
+    _add_run_options(build, storm=False)
+
+    boot = sub.add_parser("boot", help="build, boot to the ready marker, power off: no storm")
+    _add_run_options(boot)
+
+    run = sub.add_parser("run", help="build, boot, storm, verdict (what `make boot-test` calls)")
+    _add_run_options(run)
+
+    parse = sub.add_parser("parse", help="find kernel reports in saved console logs (no QEMU needed)")
+    parse.add_argument("--json", action="store_true", help="JSON array, one object per file")
+    parse.add_argument("logs", nargs="+", metavar="LOG")
+    return parser
+
+
+def _cmd_deps(args: argparse.Namespace) -> int:
+    from harness import configs, host
+
+    arch = configs.load_arch(args.arch)
+    host.ensure_packages(host.packages_for(arch))
+    print(f"deps: host packages for {arch.name} are installed")
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from harness import configs, image, results
+    from harness.kernel import build, source
+
+    arch = configs.load_arch(args.arch)
+    profile = configs.load_profile(args.profile)
+    src = source.resolve(args.kernel_src, args.kernel_version)
+    log_dir = results.results_root() / "build-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"{arch.name}-{profile.name}.log"
+    log_file.write_text("")
+    kernel = build.build_kernel(src, arch, profile, log_file)
+    guest = image.build_image(kernel, log_file)
+    print(f"kernel:    {kernel.image} ({'cached' if kernel.cached else 'built'}, {kernel.duration_s:.1f}s)")
+    print(f"vmlinux:   {kernel.vmlinux}")
+    print(f"config:    {kernel.config}")
+    print(f"initramfs: {guest.initramfs} ({'cached' if guest.cached else 'built'})")
+    print(f"build log: {log_file}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
+    from harness.run import RunRequest, execute
+
+    request = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
+                         profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
+                         accel=args.accel, inject=args.inject, storm_enabled=storm_enabled,
+                         label="run" if storm_enabled else "boot")
+    outcome = execute(request)
+    data = outcome.data
+    for report in outcome.verdict.reports:
+        lines = f" (console.log:{report.start_line}-{report.end_line})" if report.start_line else ""
+        print(f"  report: {report.title}{lines}")
+    counts = data.get("storm", {}).get("counts", {})
+    for name, values in counts.items():
+        shown = " ".join(f"{k}={v}" for k, v in values.items())
+        print(f"  storm {name}: {shown}")
+    never = data.get("lock_coverage", {}).get("never_taken")
+    if never:
+        print(f"  warning: target locks never taken: {', '.join(never)}")
+    print(f"results: {outcome.run_dir}")
+    print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): {outcome.verdict.reason}")
+    return outcome.verdict.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "deps":
+            return _cmd_deps(args)
+        if args.command == "build":
+            return _cmd_build(args)
+        if args.command == "parse":
+            from harness.report.cli import parse_command
+
+            return parse_command(args.logs, args.json)
+        return _cmd_run(args, storm_enabled=args.command == "run")
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(f"verdict: {exc.verdict} (exit {exc.exit_code})", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The data in configs/ as frozen dataclasses: arches, kernel profiles, storms.
+
+An arch is its YAML file and nothing else; a storm likewise. Unknown names
+list the valid ones; malformed files name the file, line and key.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import yamlfile
+from harness.errors import ConfigError
+from harness.yamlfile import Fields
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
+_OPTION_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$|^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    kernel_arch: str            # ARCH= for kbuild
+    cross_compile: str          # CROSS_COMPILE= prefix, "" for native
+    debian_arch: str            # dpkg architecture of the guest userland
+    kvm_host: str               # `uname -m` on which KVM can run this guest; "" = never
+    packages: tuple[str, ...]   # Debian packages needed on the host for this arch
+    qemu_binary: str
+    machine: str
+    cpu: str
+    kvm_cpu: str
+    memory_mb: int
+    smp: int
+    console: str
+    disk_interface: str         # how swap disks attach: "virtio-blk-pci", ...
+    net_device: str
+    extra_args: tuple[str, ...]
+    image_target: str
+    image_path: str
+    append: str
+    fragment: str               # kconfig lines for this arch
+    path: Path
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    fragments: tuple[Path, ...]
+    append: str
+
+
+@dataclass(frozen=True)
+class StressorSpec:
+    mode: str
+    args: tuple[str, ...]
+    instances: int
+
+
+@dataclass(frozen=True)
+class Storm:
+    name: str
+    description: str
+    duration_s: int
+    swap_devices: int
+    swap_size_mb: int
+    swap_priorities: tuple[int, ...]
+    stressors: tuple[StressorSpec, ...]
+    module_storm: bool
+    append: str
+    path: Path
+
+
+def _names(kind_dir: Path) -> list[str]:
+    return sorted(p.stem for p in kind_dir.glob("*.yaml"))
+
+
+def _find(kind: str, kind_dir: Path, name: str, plural: str = "") -> Path:
+    path = kind_dir / f"{name}.yaml"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not path.is_file():
+        valid = ", ".join(_names(kind_dir)) or "(none)"
+        raise ConfigError(f"unknown {kind} '{name}'; valid {plural or kind + 's'}: {valid}")
+    return path
+
+
+def arch_names(config_dir: Path = CONFIG_DIR) -> list[str]:
+    return _names(config_dir / "arches")
+
+
+def storm_names(config_dir: Path = CONFIG_DIR) -> list[str]:
+    return _names(config_dir / "storms")
+
+
+def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
+    path = _find("arch", config_dir / "arches", name, "arches")
+    top = Fields(yamlfile.load(path), path)
+    qemu = top.sub("qemu")
+    kernel = top.sub("kernel")
+    arch = Arch(
+        name=top.get("name", str),
+        kernel_arch=top.get("kernel_arch", str),
+        cross_compile=top.get("cross_compile", str, "") or "",
+        debian_arch=top.get("debian_arch", str),
+        kvm_host=top.get("kvm_host", str, "") or "",
+        packages=top.str_list("packages", []),
+        qemu_binary=qemu.get("binary", str),
+        machine=qemu.get("machine", str),
+        cpu=qemu.get("cpu", str),
+        kvm_cpu=qemu.get("kvm_cpu", str, "host"),
+        memory_mb=qemu.get("memory_mb", int),
+        smp=qemu.get("smp", int),
+        console=qemu.get("console", str),
+        disk_interface=qemu.get("disk_interface", str, "virtio-blk-pci"),
+        net_device=qemu.get("net_device", str, "virtio-net-pci"),
+        extra_args=qemu.str_list("extra_args", []),
+        image_target=kernel.get("image_target", str),
+        image_path=kernel.get("image_path", str),
+        append=kernel.get("append", str, "") or "",
+        fragment=kernel.get("fragment", str, "") or "",
+        path=path,
+    )
+    for fields in (qemu, kernel, top):
+        fields.finish()
+    if arch.name != name:
+        raise ConfigError(f"{top.where('name')}: name '{arch.name}' does not match file name '{name}'")
+    if arch.memory_mb < 64 or arch.smp < 1:
+        raise ConfigError(f"{qemu.where('memory_mb')}: memory_mb must be >= 64 and smp >= 1")
+    bad = [line for line in arch.fragment.splitlines() if line.strip() and not _OPTION_RE.match(line.strip())]
+    if bad:
+        raise ConfigError(f"{kernel.where('fragment')}: not a kconfig line: {bad[0]!r}")
+    return arch
+
+
+def load_profile(name: str, config_dir: Path = CONFIG_DIR) -> Profile:
+    path = config_dir / "kernel" / "profiles.yaml"
+    top = Fields(yamlfile.load(path), path)
+    if name not in top.data:
+        valid = ", ".join(sorted(top.data))
+        raise ConfigError(f"unknown profile '{name}'; valid profiles: {valid}")
+    entry = top.sub(name)
+    fragments = []
+    for frag in entry.str_list("fragments"):
+        frag_path = config_dir / "kernel" / frag
+        if not frag_path.is_file():
+            raise ConfigError(f"{entry.where('fragments')}: no such fragment file {frag_path}")
+        fragments.append(frag_path)
+    profile = Profile(name=name, description=entry.get("description", str, ""),
+                      fragments=tuple(fragments), append=entry.get("append", str, "") or "")
+    entry.finish()
+    return profile
+
+
+def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
+    path = _find("storm", config_dir / "storms", name)
+    top = Fields(yamlfile.load(path), path)
+    swap = top.sub("swap")
+    stressors = []
+    raw = top.get("stressors", list)
+    for index, item in enumerate(raw):
+        entry = Fields(item, path, f"stressors[{index}].")
+        mode = entry.get("mode", str)
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", mode):
+            raise ConfigError(f"{entry.where('mode')}: invalid stressor mode {mode!r}")
+        instances = entry.get("instances", int, 1)
+        if instances < 1:
+            raise ConfigError(f"{entry.where('instances')}: must be >= 1")
+        stressors.append(StressorSpec(mode, entry.str_list("args", []), instances))
+        entry.finish()
+    storm = Storm(
+        name=top.get("name", str),
+        description=top.get("description", str, ""),
+        duration_s=top.get("duration_s", int, 60),
+        swap_devices=swap.get("devices", int, 3),
+        swap_size_mb=swap.get("size_mb", int, 64),
+        swap_priorities=tuple(swap.get("priorities", list, [])),
+        stressors=tuple(stressors),
+        module_storm=top.get("module_storm", bool, True),
+        append=top.get("append", str, "") or "",
+        path=path,
+    )
+    swap.finish()
+    top.finish()
+    if storm.name != name:
+        raise ConfigError(f"{top.where('name')}: name '{storm.name}' does not match file name '{name}'")
+    if storm.swap_priorities and len(storm.swap_priorities) != storm.swap_devices:
+        raise ConfigError(f"{swap.where('priorities')}: {len(storm.swap_priorities)} priorities "
+                          f"for {storm.swap_devices} devices")
+    if any(not isinstance(p, int) or isinstance(p, bool) for p in storm.swap_priorities):
+        raise ConfigError(f"{swap.where('priorities')}: priorities must be integers")
+    return storm
+
+
+def parse_fragment(text: str) -> dict[str, str]:
+    """kconfig lines -> {CONFIG_X: value}; '# CONFIG_X is not set' maps to 'n'."""
+    options: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _OPTION_RE.match(line.strip())
+        if match:
+            if match.group(3):
+                options[match.group(3)] = "n"
+            else:
+                options[match.group(1)] = match.group(2)
+    return options

@@ -1,0 +1,1 @@
+"""Kernel source, configuration and build stages."""

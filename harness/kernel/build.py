@@ -1,0 +1,164 @@
+"""Kernel build: one out-of-tree O= directory per source+arch+profile,
+ccache for compiles, and a content-addressed artifact cache so a second
+run with nothing changed builds nothing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.cache import Store, cache_root, content_key, file_sha256
+from harness.configs import Arch, Profile
+from harness.errors import BuildError, InfraError
+from harness.host import require_tool
+from harness.kernel.config import make_vars, merged_config
+from harness.kernel.source import KernelSource
+
+log = logging.getLogger(__name__)
+
+BUILD_RECIPE = "build-v1"  # bump when the build procedure changes
+_OBJECT_LINE = re.compile(r"^\s+(CC|AS|CC \[M\])\s+\S+\.o$")
+
+
+@dataclass(frozen=True)
+class KernelBuild:
+    key: str
+    arch: Arch
+    profile: Profile
+    source: KernelSource
+    out_dir: Path            # the O= tree (needed to build modules)
+    image: Path
+    vmlinux: Path
+    config: Path
+    image_sha256: str
+    config_sha256: str
+    compiler: str
+    cached: bool
+    duration_s: float
+    log: Path
+
+
+def compiler_version(arch: Arch) -> str:
+    gcc = require_tool(f"{arch.cross_compile}gcc")
+    proc = subprocess.run([gcc, "--version"], capture_output=True, text=True, check=False)
+    return proc.stdout.splitlines()[0] if proc.stdout else gcc
+
+
+def out_dir_for(source: KernelSource, arch: Arch, profile: Profile) -> Path:
+    """Stable per tree path (not per revision): bisect and variants rebuild in place."""
+    tree_tag = content_key(str(source.path))[:10]
+    return cache_root() / "build" / f"{source.path.name}-{tree_tag}" / f"{arch.name}-{profile.name}"
+
+
+def _jobs() -> int:
+    return (os.cpu_count() or 1) + 1
+
+
+def _run_make(argv: list[str], cwd: Path, log_file: Path, expected_objects: int) -> int:
+    """Run make, keep the full log, show objects done/total; return objects built."""
+    done = 0
+    last_print = 0.0
+    interactive = sys.stderr.isatty()
+    with open(log_file, "a") as log_handle:
+        log_handle.write(f"$ {' '.join(argv)}\n")
+        log_handle.flush()
+        log.debug("$ %s", " ".join(argv))
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, errors="replace")
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                log_handle.write(line)
+                if _OBJECT_LINE.match(line):
+                    done += 1
+                now = time.monotonic()
+                if now - last_print > (1 if interactive else 15):
+                    last_print = now
+                    total = f"/{expected_objects}" if expected_objects else ""
+                    end = "\r" if interactive else "\n"
+                    print(f"build: {done}{total} objects compiled", end=end, file=sys.stderr, flush=True)
+            proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if interactive:
+            print(file=sys.stderr)
+    if proc.returncode != 0:
+        errors = [ln.rstrip() for ln in log_file.read_text(errors="replace").splitlines()
+                  if " error: " in ln or ln.startswith("make") and "Error" in ln]
+        summary = "\n  ".join(errors[:8]) or "(no error lines found)"
+        raise BuildError(f"kernel build failed (make exit {proc.returncode}); first errors:\n  {summary}\n"
+                         f"full log: {log_file}")
+    return done
+
+
+def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: Path) -> KernelBuild:
+    started = time.monotonic()
+    require_tool("make")
+    compiler = compiler_version(arch)
+    out = out_dir_for(source, arch, profile)
+    config_text = merged_config(source, arch, profile, compiler, out.parent / f".config-{arch.name}-{profile.name}",
+                                log_file)
+    key = content_key(BUILD_RECIPE, source.identity, config_text, compiler, arch.name, arch.image_target)
+    store = Store("kernels")
+    entry = store.lookup(key)
+    if entry is None:
+        ensure_tree(source, arch, out, config_text, key, log_file)
+        entry = store.publish(key, {
+            "image": out / arch.image_path,
+            "vmlinux": out / "vmlinux",
+            "config": out / ".config",
+        }, {"source": source.origin, "version": source.version, "arch": arch.name, "profile": profile.name,
+            "compiler": compiler})
+        cached = False
+    else:
+        cached = True
+        log.info("kernel: artifact cache hit %s", key[:12])
+    return KernelBuild(
+        key=key, arch=arch, profile=profile, source=source, out_dir=out,
+        image=entry / "image", vmlinux=entry / "vmlinux", config=entry / "config",
+        image_sha256=file_sha256(entry / "image"), config_sha256=file_sha256(entry / "config"),
+        compiler=compiler, cached=cached, duration_s=time.monotonic() - started, log=log_file)
+
+
+def ensure_tree(source: KernelSource, arch: Arch, out: Path, config_text: str, key: str,
+                log_file: Path) -> None:
+    """Bring the O= tree to this config and source, incrementally."""
+    stamp = out / ".harness-key"
+    if stamp.is_file() and stamp.read_text() == key and (out / arch.image_path).is_file():
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = out / ".config"
+    # Rewriting an identical .config would make kbuild redo syncconfig only;
+    # skipping it keeps the no-change rebuild near zero.
+    if not config_path.is_file() or config_path.read_text() != config_text:
+        config_path.write_text(config_text)
+    count_file = out / ".harness-objects"
+    expected = int(count_file.read_text()) if count_file.is_file() else 0
+    cc = f"{arch.cross_compile}gcc"
+    if shutil.which("ccache"):
+        cc = f"ccache {cc}"
+        os.environ.setdefault("CCACHE_DIR", str(cache_root() / "ccache"))
+    else:
+        log.warning("ccache not found (Debian package: ccache): rebuilds will be slow")
+    if not shutil.which(f"{arch.cross_compile}gcc"):
+        raise InfraError(f"{arch.cross_compile}gcc not found: install the cross compiler for {arch.name}")
+    base = ["make", "-C", str(source.path), f"O={out}", *make_vars(arch, cc), f"-j{_jobs()}"]
+    print(f"build: {arch.name} {source.origin} ({source.version}) in {out}", file=sys.stderr, flush=True)
+    _run_make(base + ["olddefconfig"], source.path, log_file, 0)
+    if (out / ".config").read_text() != config_text:
+        raise BuildError(f"kernel config changed under olddefconfig in {out}; see {log_file}")
+    done = _run_make(base + [arch.image_target, "vmlinux", "modules_prepare"], source.path, log_file, expected)
+    if done > expected:
+        count_file.write_text(str(done))
+    if not (out / arch.image_path).is_file():
+        raise BuildError(f"kernel build produced no {arch.image_path}; see {log_file}")
+    stamp.write_text(key)

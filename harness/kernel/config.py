@@ -1,0 +1,99 @@
+"""Kernel configuration: tinyconfig + fragments, merged by the kernel's own
+merge_config.sh, then a check that every option asked for really took.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.cache import Store, content_key
+from harness.configs import CONFIG_DIR, Arch, Profile, parse_fragment
+from harness.errors import BuildError
+from harness.host import run_logged
+from harness.kernel.source import KernelSource
+
+log = logging.getLogger(__name__)
+
+CONFIG_RECIPE = "config-v1"  # bump when the merge procedure changes
+
+
+@dataclass(frozen=True)
+class Fragment:
+    name: str
+    text: str
+
+
+def fragments_for(arch: Arch, profile: Profile) -> list[Fragment]:
+    """The fragments in merge order: later ones win."""
+    frags = [Fragment("configs/kernel/base.config", (CONFIG_DIR / "kernel" / "base.config").read_text())]
+    frags.append(Fragment(f"{arch.path.relative_to(CONFIG_DIR.parent)} (kernel.fragment)", arch.fragment))
+    for path in profile.fragments:
+        frags.append(Fragment(str(path.relative_to(CONFIG_DIR.parent)), path.read_text()))
+    return frags
+
+
+def make_vars(arch: Arch, cc: str | None = None) -> list[str]:
+    variables = [f"ARCH={arch.kernel_arch}"]
+    if arch.cross_compile:
+        variables.append(f"CROSS_COMPILE={arch.cross_compile}")
+    if cc:
+        variables.append(f"CC={cc}")
+    return variables
+
+
+def check_options(config_text: str, fragments: list[Fragment]) -> None:
+    """Every option a fragment asked for must be in the final config as asked."""
+    final = parse_fragment(config_text)
+    wanted: dict[str, tuple[str, str]] = {}
+    for frag in fragments:
+        for option, value in parse_fragment(frag.text).items():
+            wanted[option] = (value, frag.name)
+    problems = []
+    for option, (value, origin) in sorted(wanted.items()):
+        got = final.get(option, "n")
+        if got != value:
+            reason = ("it does not exist in this tree or its dependencies are not met"
+                      if got == "n" else f"olddefconfig made it {got}")
+            problems.append(f"  {option}={value} (from {origin}): {reason}")
+    if problems:
+        raise BuildError("kernel config: options asked for did not take:\n" + "\n".join(problems))
+
+
+def merged_config(source: KernelSource, arch: Arch, profile: Profile, compiler: str,
+                  scratch: Path, log_file: Path) -> str:
+    """The final .config text, cached by everything that decides it."""
+    fragments = fragments_for(arch, profile)
+    key = content_key(CONFIG_RECIPE, source.identity, arch.name, arch.kernel_arch,
+                      arch.cross_compile, compiler, *[f.text for f in fragments])
+    store = Store("configs")
+    entry = store.lookup(key)
+    if entry:
+        return (entry / "config").read_text()
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    frag_files = []
+    for index, frag in enumerate(fragments):
+        path = scratch / f"fragment-{index}.config"
+        path.write_text(frag.text if frag.text.endswith("\n") else frag.text + "\n")
+        frag_files.append(path)
+    with open(log_file, "a") as log_handle:
+        steps = [
+            ["make", "-C", source.path, f"O={scratch}", *make_vars(arch), "tinyconfig"],
+            [source.path / "scripts/kconfig/merge_config.sh", "-m", "-O", scratch,
+             scratch / ".config", *frag_files],
+            ["make", "-C", source.path, f"O={scratch}", *make_vars(arch), "olddefconfig"],
+        ]
+        for argv in steps:
+            log_handle.write(f"$ {' '.join(map(str, argv))}\n")
+            log_handle.flush()
+            proc = run_logged(argv, cwd=source.path, stdout=log_handle, stderr=log_handle)
+            if proc.returncode != 0:
+                raise BuildError(f"kernel config step failed: {argv[0]} ... {argv[-1]} "
+                                 f"(exit {proc.returncode}); see {log_file}")
+    text = (scratch / ".config").read_text()
+    check_options(text, fragments)
+    store.publish(key, {"config": scratch / ".config"}, {"source": source.origin, "arch": arch.name,
+                                                         "profile": profile.name})
+    return text

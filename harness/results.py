@@ -1,0 +1,103 @@
+"""Writing a run's results: verdict.json, junit.xml, repro.sh, results/latest."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from harness.configs import REPO_ROOT
+from harness.verdict import Verdict
+
+# C0 controls (but tab/newline) and escape sequences from the guest must
+# not reach a terminal, an XML file or a browser.
+_CONTROL_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def sanitize(text: str) -> str:
+    return _CONTROL_RE.sub("", text)
+
+
+def results_root() -> Path:
+    return Path(os.environ.get("MMLOCK_RESULTS") or REPO_ROOT / "results")
+
+
+def new_run_dir(arch: str, label: str = "run") -> Path:
+    root = results_root()
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1000):
+        name = f"{stamp}-{arch}-{label}" + (f"-{attempt}" if attempt else "")
+        path = root / name
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError("cannot create a run directory")
+
+
+def point_latest(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest-{os.getpid()}"
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, latest)
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def junit_xml(suite: str, cases: list[dict]) -> str:
+    """cases: {name, classname, time, verdict, message, detail}."""
+    failures = sum(1 for c in cases if c["verdict"] == "fail")
+    errors = sum(1 for c in cases if c["verdict"] not in ("pass", "fail"))
+    total_time = sum(float(c.get("time", 0)) for c in cases)
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           f'<testsuite name={quoteattr(suite)} tests="{len(cases)}" failures="{failures}" '
+           f'errors="{errors}" time="{total_time:.1f}">']
+    for case in cases:
+        out.append(f'  <testcase name={quoteattr(sanitize(case["name"]))} '
+                   f'classname={quoteattr(sanitize(case["classname"]))} time="{float(case.get("time", 0)):.1f}">')
+        message = quoteattr(sanitize(case.get("message", "")))
+        detail = escape(sanitize(case.get("detail", "")))
+        if case["verdict"] == "fail":
+            out.append(f"    <failure message={message} type=\"kernel-report\">{detail}</failure>")
+        elif case["verdict"] != "pass":
+            out.append(f"    <error message={message} type={quoteattr(case['verdict'])}>{detail}</error>")
+        out.append("  </testcase>")
+    out.append("</testsuite>")
+    return "\n".join(out) + "\n"
+
+
+def run_junit(run_id: str, arch: str, verdict: Verdict, total_s: float) -> str:
+    detail = "\n".join(f"{r.title} (lines {r.start_line}-{r.end_line})" for r in verdict.reports)
+    return junit_xml("mmlock-harness", [{
+        "name": f"boot-test.{arch}", "classname": f"mmlock.{run_id}", "time": total_s,
+        "verdict": verdict.verdict, "message": verdict.reason, "detail": detail,
+    }])
+
+
+def repro_script(qemu_argv: list[str], disks: list[tuple[str, int]]) -> str:
+    lines = [
+        "#!/bin/sh",
+        "# Re-run this boot with the same kernel, initramfs and command line.",
+        "# The console is on stdio; the guest prints its ready marker, then a shell.",
+        "# Inside it, `storm-run` runs the same storm plan; `reboot -f` ends QEMU.",
+        "set -e",
+        'cd "$(dirname "$0")"',
+    ]
+    for disk, size_mb in disks:
+        lines.append(f"rm -f {shlex.quote(disk)}; truncate -s {size_mb}M {shlex.quote(disk)}")
+    lines.append("exec " + shlex.join(qemu_argv))
+    return "\n".join(lines) + "\n"

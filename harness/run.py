@@ -1,0 +1,228 @@
+"""One run, stage after stage: build -> image -> boot -> storm -> parse -> verdict -> results."""
+from __future__ import annotations
+
+import logging
+import platform
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import image as image_stage
+from harness import qemu, results, storm as storm_stage
+from harness.channel import ChannelClosed, CommandTimeout
+from harness.channel.serial import SerialConsole
+from harness.configs import Arch, Profile, Storm, load_arch, load_profile, load_storm
+from harness.errors import ConfigError, HarnessError, InfraError
+from harness.host import require_tool
+from harness.kernel import build as kernel_build
+from harness.kernel import source as kernel_source
+from harness.report import parse_file
+from harness.verdict import Ending, Verdict, decide
+
+log = logging.getLogger(__name__)
+
+READY_RE = re.compile(rb"MMLOCK-HARNESS: ready kernel=(\S+)")
+BOOT_TIMEOUT_S = {"kvm": 60, "tcg": 240}
+INJECTIONS = {
+    # name -> guest command; module kinds go through its debugfs file.
+    "sysrq-crash": "echo c > /proc/sysrq-trigger",
+}
+MODULE_INJECTIONS = ("abba", "recursive", "atomic-sleep", "smp-processor-id", "warn", "bug",
+                     "null-deref", "hung-task", "soft-lockup", "rcu-stall", "panic")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    arch: str = "x86_64"
+    kernel_src: str | None = None
+    kernel_version: str = kernel_source.DEFAULT_VERSION
+    profile: str = "lockdep"
+    storm: str = "swapoff-fork-mmap"
+    seed: int = 1
+    duration: int | None = None          # None: the storm's own duration
+    accel: str = "auto"
+    inject: str | None = None
+    storm_enabled: bool = True
+    label: str = "run"
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    verdict: Verdict
+    data: dict = field(default_factory=dict)
+
+
+def guest_command_for(inject: str) -> str:
+    if inject in INJECTIONS:
+        return INJECTIONS[inject]
+    if inject in MODULE_INJECTIONS:
+        return f"insmod /lib/modules/mmlock.ko; echo {inject} > /sys/kernel/debug/mmlock/inject"
+    valid = ", ".join(list(INJECTIONS) + list(MODULE_INJECTIONS))
+    raise ConfigError(f"unknown injection '{inject}'; valid: {valid}")
+
+
+def _stage(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
+    arch = load_arch(request.arch)
+    profile = load_profile(request.profile)
+    storm = load_storm(request.storm)
+    duration = storm.duration_s if request.duration is None else request.duration
+    if duration < 1 or duration > 86400:
+        raise ConfigError(f"DURATION must be between 1 and 86400 seconds, got {duration}")
+    if request.inject:
+        guest_command_for(request.inject)
+    return arch, profile, storm, duration
+
+
+def execute(request: RunRequest) -> RunOutcome:
+    """The whole run. HarnessErrors after the run dir exists are recorded there too."""
+    started = time.monotonic()
+    arch, profile, storm, duration = load_request(request)
+    run_dir = results.new_run_dir(arch.name, request.label)
+    results.point_latest(run_dir)
+    data: dict = {
+        "run_id": run_dir.name, "verdict": None, "exit_code": None, "reason": "",
+        "arch": arch.name, "accel": None, "accel_reason": "", "channel": "console",
+        "host": {"machine": platform.machine(), "python": platform.python_version()},
+        "kernel": {}, "storm": {"name": storm.name, "duration_s": duration, "seed": request.seed, "counts": {}},
+        "inject": request.inject, "reports": [], "lock_coverage": {},
+        "durations": {"build_s": 0.0, "boot_s": 0.0, "storm_s": 0.0, "total_s": 0.0},
+        "qemu": {"binary": arch.qemu_binary, "version": ""}, "complete": False,
+    }
+    _stage(f"run {run_dir.name}: arch={arch.name} profile={profile.name} storm={storm.name} "
+           f"duration={duration}s seed={request.seed}")
+    try:
+        verdict = _execute_stages(request, arch, profile, storm, duration, run_dir, data)
+        data["complete"] = True
+    except HarnessError as exc:
+        verdict = Verdict(exc.verdict, exc.exit_code, str(exc))
+    except KeyboardInterrupt:
+        verdict = Verdict("infra-error", InfraError.exit_code, "interrupted by the user (SIGINT)")
+        data["interrupted"] = True
+    data["verdict"], data["exit_code"], data["reason"] = verdict.verdict, verdict.exit_code, verdict.reason
+    data["reports"] = [r.to_json() for r in verdict.reports]
+    data["durations"]["total_s"] = round(time.monotonic() - started, 2)
+    results.write_json(run_dir / "verdict.json", data)
+    (run_dir / "junit.xml").write_text(results.run_junit(run_dir.name, arch.name, verdict,
+                                                         data["durations"]["total_s"]))
+    return RunOutcome(run_dir, verdict, data)
+
+
+def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: Storm, duration: int,
+                    run_dir: Path, data: dict) -> Verdict:
+    build_log = run_dir / "build.log"
+    t0 = time.monotonic()
+    _stage("build: kernel")
+    source = kernel_source.resolve(request.kernel_src, request.kernel_version)
+    kernel = kernel_build.build_kernel(source, arch, profile, build_log)
+    _stage(f"build: kernel {'cached' if kernel.cached else 'built'} ({kernel.duration_s:.1f}s); guest image")
+    guest = image_stage.build_image(kernel, build_log)
+    data["durations"]["build_s"] = round(time.monotonic() - t0, 2)
+    shutil.copy2(kernel.config, run_dir / "kernel.config")
+    data["kernel"] = {"version": source.version, "source": source.origin, "profile": profile.name,
+                      "config_sha256": kernel.config_sha256, "image_sha256": kernel.image_sha256,
+                      "compiler": kernel.compiler, "cached": kernel.cached, "build_key": kernel.key,
+                      "vmlinux": str(kernel.vmlinux)}
+    data["image"] = {"initramfs_sha256": guest.sha256, "cached": guest.cached}
+
+    accel, accel_reason = qemu.choose_accel(request.accel, arch, kernel.image)
+    data["accel"], data["accel_reason"] = accel, accel_reason
+    data["qemu"]["version"] = qemu.qemu_version(arch.qemu_binary)
+    _stage(f"boot: accel={accel} ({accel_reason})")
+
+    # Per-run files: the kernel image and initramfs copied in so repro.sh
+    # keeps working after the cache moves on; relative paths in the argv.
+    shutil.copy2(kernel.image, run_dir / "kernel.img")
+    swap_devices = [f"/dev/vd{chr(ord('a') + i)}" for i in range(storm.swap_devices)]
+    plan = storm_stage.plan_lines(storm, duration, request.seed, swap_devices)
+    image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {
+        "etc/harness/storm.plan": "\n".join(plan) + "\n",
+        "etc/harness/run.env": storm_stage.run_env(duration, request.seed, storm.module_storm),
+    })
+    disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb)
+    spec = qemu.BootSpec(
+        kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
+        append=qemu.kernel_cmdline(arch, profile.append, storm.append),
+        accel=accel, disks=tuple(Path(d.name) for d in disks),
+        console_log=Path("qemu-console.log"), monitor=None)
+    argv = qemu.argv(arch, spec)
+    require_tool(argv[0])
+    (run_dir / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")
+    repro = run_dir / "repro.sh"
+    repro.write_text(results.repro_script(argv, [(d.name, storm.swap_size_mb) for d in disks]))
+    repro.chmod(0o755)
+
+    console_log = run_dir / "console.log"
+    ending = _boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data)
+    for disk in disks:
+        disk.unlink(missing_ok=True)
+
+    reports = parse_file(console_log)
+    return decide(reports, ending)
+
+
+def _boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str, request: RunRequest,
+                    storm: Storm, duration: int, data: dict) -> Ending:
+    boot_started = time.monotonic()
+    try:
+        console = SerialConsole(argv, console_log, cwd=run_dir)
+    except ChannelClosed as exc:
+        raise InfraError(str(exc)) from None
+    reached_ready = False
+    storm_state = "not-started"
+    failures: tuple[str, ...] = ()
+    killed = False
+    try:
+        try:
+            match = console.expect(READY_RE, BOOT_TIMEOUT_S[accel])
+            reached_ready = True
+            data["kernel"]["release"] = match.group(1).decode(errors="replace")
+        except (ChannelClosed, CommandTimeout) as exc:
+            data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
+            killed = isinstance(exc, CommandTimeout)
+            return _ending(console, False, storm_state, failures, killed, f"({exc})")
+        data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
+        _stage(f"boot: guest ready after {data['durations']['boot_s']:.1f}s")
+        console.run("stty -echo 2>/dev/null; true", 30)
+        if request.inject:
+            _stage(f"inject: {request.inject}")
+            try:
+                console.run(guest_command_for(request.inject), 60)
+            except CommandTimeout:
+                pass  # the injection may take the shell with it; the console still records
+        if request.storm_enabled:
+            _stage(f"storm: {storm.name} for {duration}s")
+            result = storm_stage.run_storm(console, storm, duration, request.seed)
+            storm_state = result.ended_how
+            failures = tuple(result.failures)
+            data["storm"].update(result.to_json())
+            data["lock_coverage"] = result.lock_coverage
+            data["durations"]["storm_s"] = round(result.wall_s, 2)
+            _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s")
+        else:
+            storm_state = "not-started"
+        if console.alive and storm_state != "timeout":
+            console.send_line("sync; reboot -f")
+            console.drain(60)
+        killed = console.alive
+        return _ending(console, True, storm_state, failures, killed, "")
+    finally:
+        console.close(grace_s=1)
+
+
+def _ending(console: SerialConsole, ready: bool, storm_state: str, failures: tuple[str, ...],
+            killed: bool, note: str) -> Ending:
+    if console.alive:
+        console.close(grace_s=0)
+        killed = True
+    exit_status, signal = console.exit_status()
+    return Ending(reached_ready=ready, storm=storm_state, qemu_exit=exit_status, qemu_signal=signal,
+                  killed_by_harness=killed, stressor_failures=failures, note=note)
+

@@ -1,0 +1,169 @@
+"""Drive one storm over a channel: write its plan, run it, collect op counts
+and lock coverage. The guest side is guest/init/storm-run and the stressors.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import yamlfile
+from harness.channel import Channel, ChannelClosed, CommandTimeout
+from harness.configs import CONFIG_DIR, Storm
+
+log = logging.getLogger(__name__)
+
+_KTAP_RE = re.compile(r"^(not ok|ok) \d+ (\S+)(?: # (.*))?$")
+_KV_RE = re.compile(r'([A-Za-z_][\w.]*)=("[^"]*"|\S+)')
+_LOCK_STAT_RE = re.compile(r"^\s*(.+?)(?:-([RW]))?:\s+((?:[\d.]+\s+){11}[\d.]+)\s*$")
+_CHAINS_RE = re.compile(r"dependency chains:\s+(\d+)")
+STORM_GRACE_S = 240  # swapoff of a full disk under TCG can take minutes
+
+
+@dataclass
+class StormResult:
+    name: str
+    duration_s: int
+    seed: int
+    counts: dict[str, dict[str, object]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    ended_how: str = "not-started"   # completed | timeout | qemu-exited
+    status: int | None = None
+    wall_s: float = 0.0
+    lock_coverage: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "duration_s": self.duration_s, "seed": self.seed,
+                "counts": self.counts, "failures": self.failures, "ended_how": self.ended_how,
+                "status": self.status, "wall_s": round(self.wall_s, 2)}
+
+
+def plan_lines(storm: Storm, duration: int, seed: int, swap_devices: list[str]) -> list[str]:
+    """One command line per stressor instance, as storm-run will start them."""
+    lines = []
+    index = 0
+    for spec in storm.stressors:
+        for _ in range(spec.instances):
+            index += 1
+            words = ["mmstress", spec.mode, "--duration", str(duration), "--seed", str(seed * 1000 + index)]
+            if spec.mode == "swap":
+                priorities = storm.swap_priorities or tuple(range(len(swap_devices), 0, -1))
+                for dev, prio in zip(swap_devices, priorities):
+                    words += ["--dev", f"{dev}:{prio}"]
+            words += list(spec.args)
+            lines.append(shlex.join(words))
+    return lines
+
+
+def run_env(duration: int, seed: int, module_storm: bool) -> str:
+    return f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if module_storm else 0}\n"
+
+
+def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
+    """KTAP result lines -> {stressor: {key: value}}, and the names that said 'not ok'."""
+    counts: dict[str, dict[str, object]] = {}
+    failures = []
+    for line in output.splitlines():
+        match = _KTAP_RE.match(line.strip())
+        if not match:
+            continue
+        verdict, name, rest = match.groups()
+        values: dict[str, object] = {}
+        for key, value in _KV_RE.findall(rest or ""):
+            value = value.strip('"')
+            values[key] = int(value) if re.fullmatch(r"-?\d+", value) else value
+        unique = name
+        suffix = 2
+        while unique in counts:
+            unique = f"{name}.{suffix}"
+            suffix += 1
+        counts[unique] = values
+        if verdict == "not ok":
+            failures.append(f"{unique}: {values.get('reason', 'failed')}")
+    return counts, failures
+
+
+def lock_targets(config_dir: Path = CONFIG_DIR) -> dict[str, tuple[str, ...]]:
+    path = config_dir / "locks.yaml"
+    top = yamlfile.Fields(yamlfile.load(path), path)
+    targets = top.sub("targets")
+    result = {name: targets.str_list(name) for name in targets.data}
+    targets.finish()
+    top.finish()
+    return result
+
+
+def parse_lock_stat(text: str) -> dict[str, dict[str, int]]:
+    """/proc/lock_stat -> {class name: {acquisitions, contentions}} (R and W summed)."""
+    classes: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        match = _LOCK_STAT_RE.match(line)
+        if not match or match.group(1).strip().startswith(("class name", "-", ".")):
+            continue
+        numbers = match.group(3).split()
+        entry = classes.setdefault(match.group(1).strip(), {"acquisitions": 0, "contentions": 0})
+        entry["contentions"] += int(float(numbers[1]))
+        entry["acquisitions"] += int(float(numbers[7]))
+    return classes
+
+
+def lock_coverage(lock_stat: str, chains_before: int | None, chains_after: int | None,
+                  targets: dict[str, tuple[str, ...]]) -> dict[str, object]:
+    classes = parse_lock_stat(lock_stat)
+    per_target: dict[str, dict[str, int]] = {}
+    for target, names in targets.items():
+        acquired = sum(classes.get(n, {}).get("acquisitions", 0) for n in names)
+        contended = sum(classes.get(n, {}).get("contentions", 0) for n in names)
+        per_target[target] = {"acquisitions": acquired, "contentions": contended}
+    never = sorted(t for t, v in per_target.items() if v["acquisitions"] == 0)
+    coverage: dict[str, object] = {
+        "available": bool(classes),
+        "targets": per_target,
+        "never_taken": never,
+        "classes_seen": len(classes),
+    }
+    if chains_after is not None:
+        coverage["dependency_chains"] = chains_after
+        if chains_before is not None:
+            coverage["new_dependency_chains"] = chains_after - chains_before
+    return coverage
+
+
+def _chains(channel: Channel, timeout: float) -> int | None:
+    result = channel.run("cat /proc/lockdep_stats 2>/dev/null | grep 'dependency chains'", timeout)
+    match = _CHAINS_RE.search(result.output)
+    return int(match.group(1)) if match else None
+
+
+def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> StormResult:
+    """Run storm-run in the guest; never raises for a guest that dies or hangs."""
+    result = StormResult(storm.name, duration, seed)
+    targets = lock_targets()
+    started = time.monotonic()
+    try:
+        channel.run("echo 0 > /proc/lock_stat 2>/dev/null; true", 30)
+        chains_before = _chains(channel, 30)
+        result.ended_how = "running"
+        out = channel.run("storm-run /etc/harness/storm.plan", duration + STORM_GRACE_S)
+        result.wall_s = time.monotonic() - started
+        result.status = out.status
+        result.counts, result.failures = parse_counts(out.output)
+        result.ended_how = "completed"
+        if "MMLOCK-HARNESS: storm-end" not in out.output:
+            result.failures.append("storm-run: no storm-end marker")
+        wanted = " ".join(f"-e {shlex.quote(n + ':')} -e {shlex.quote(n + '-')}"
+                          for names in targets.values() for n in names)
+        stat = channel.run(f"grep -F {wanted} /proc/lock_stat", 60)
+        chains_after = _chains(channel, 30)
+        result.lock_coverage = lock_coverage(stat.output, chains_before, chains_after, targets)
+    except CommandTimeout as exc:
+        result.ended_how = "timeout"
+        result.wall_s = time.monotonic() - started
+        result.counts, result.failures = parse_counts(exc.partial)
+    except ChannelClosed:
+        result.ended_how = "qemu-exited"
+        result.wall_s = time.monotonic() - started
+    return result
