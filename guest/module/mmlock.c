@@ -737,7 +737,9 @@ static int inject_bug(unsigned long arg)
 
 static int null_thread(void *arg)
 {
-	pr_info("inject null-deref read %d\n", READ_ONCE(*READ_ONCE(mmlock_null_ptr)));
+	int *p = READ_ONCE(mmlock_null_ptr);
+
+	pr_info("inject null-deref read %d\n", READ_ONCE(*p));
 	return 0;
 }
 

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fork: a parent holding M MiB of patterned, partly swapped memory keeps
+ * up to N children alive, created by fork(), vfork() (+ exec) or clone()
+ * (plain, or sharing the mm with CLONE_VM).  Children touch a random
+ * subset of the pages (COW breaks and swap-ins) and verify the pattern,
+ * then exit at once, after a random delay, or get SIGKILLed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mmstress.h"
+
+enum {
+	K_WORKERS, K_MB, K_FORKS, K_VFORKS, K_EXECS, K_CLONES, K_CLONE_VM,
+	K_EXITS, K_KILLS, K_CHILD_TOUCHES, K_CHILD_COW, K_PARENT_TOUCHES,
+	K_CORRUPTIONS, K_NR
+};
+
+static const char *const keys[K_NR] = {
+	"workers", "mb", "forks", "vforks", "execs", "clones", "clone_vm",
+	"exits", "kills", "child_touches", "child_cow", "parent_touches",
+	"corruptions",
+};
+
+#define CHILD_STACK	(64 * 1024)
+#define EXIT_CORRUPT	3
+#define EXIT_EXEC	127
+
+struct child {
+	pid_t pid;
+	int killed;
+	int kind;	/* 0 fork, 1 vfork, 2 clone, 3 clone_vm */
+	void *stack;
+};
+
+static char *region;
+static uint8_t *gens;
+static size_t npages;
+static uint64_t salt;
+
+static int child_verify(size_t i)
+{
+	uint64_t got, want;
+
+	return pat_check(region + i * page_size, i, gens[i], salt, &got,
+			 &want) >= 0;
+}
+
+/* A COW child: verify and rewrite a random subset, then go away. */
+static int child_body(uint64_t seed, uint64_t index)
+{
+	struct rng rng;
+	size_t k, i, touched = 0, cow = 0;
+	int bad = 0, how;
+
+	rng_init(&rng, seed, index);
+	k = 1 + rng_below(&rng, npages / 4 + 1);
+	for (; k > 0 && !stop_requested; k--) {
+		i = rng_below(&rng, npages);
+		if (child_verify(i))
+			bad = 1;
+		touched++;
+		if (rng_chance(&rng, 50)) {
+			gens[i]++;
+			pat_fill(region + i * page_size, i, gens[i], salt);
+			cow++;
+		}
+	}
+	stat_add(K_CHILD_TOUCHES, touched);
+	stat_add(K_CHILD_COW, cow);
+	if (bad) {
+		stat_add(K_CORRUPTIONS, 1);
+		return EXIT_CORRUPT;
+	}
+	how = (int)rng_below(&rng, 3);
+	if (how == 1) {
+		sleep_ms((long)rng_below(&rng, 200));
+	} else if (how == 2) {
+		/* Linger (still touching) until killed or told to stop. */
+		while (!should_stop()) {
+			i = rng_below(&rng, npages);
+			if (child_verify(i)) {
+				stat_add(K_CORRUPTIONS, 1);
+				return EXIT_CORRUPT;
+			}
+			stat_add(K_CHILD_TOUCHES, 1);
+			sleep_ms(5);
+		}
+	}
+	return 0;
+}
+
+static uint64_t child_seed;
+static uint64_t child_index;
+
+static int clone_fn(void *arg)
+{
+	(void)arg;
+	return child_body(child_seed, child_index);
+}
+
+/* Shares the parent's mm: read-only touches (faults, swap-ins). */
+static int clone_vm_fn(void *arg)
+{
+	struct rng rng;
+	volatile char sink = 0;
+	size_t k;
+
+	(void)arg;
+	rng_init(&rng, child_seed, child_index);
+	for (k = 1 + rng_below(&rng, npages / 8 + 1); k > 0; k--)
+		sink ^= region[rng_below(&rng, npages) * page_size];
+	(void)sink;
+	return 0;
+}
+
+static void parent_touch(struct rng *rng, unsigned int n)
+{
+	uint64_t got, want;
+	size_t i;
+	long w;
+
+	while (n--) {
+		i = rng_below(rng, npages);
+		w = pat_check(region + i * page_size, i, gens[i], salt, &got,
+			      &want);
+		if (w >= 0) {
+			stat_add(K_CORRUPTIONS, 1);
+			note_errorf("fork parent: data corruption at page %zu word %ld: got %#llx want %#llx",
+				    i, w, (unsigned long long)got,
+				    (unsigned long long)want);
+			pat_fill(region + i * page_size, i, gens[i], salt);
+		}
+		if (rng_chance(rng, 30)) {
+			gens[i]++;
+			pat_fill(region + i * page_size, i, gens[i], salt);
+		}
+		stat_add(K_PARENT_TOUCHES, 1);
+	}
+}
+
+static void reap(struct child *kids, int max, int *live, int block)
+{
+	int status, i;
+	pid_t pid;
+
+	for (;;) {
+		pid = waitpid(-1, &status, block ? 0 : WNOHANG);
+		if (pid <= 0) {
+			if (pid < 0 && errno == EINTR && block)
+				continue;
+			if (pid < 0 && errno == ECHILD)
+				*live = 0;	/* nothing left to wait for */
+			return;
+		}
+		for (i = 0; i < max; i++)
+			if (kids[i].pid == pid)
+				break;
+		if (i == max)
+			continue;
+		if (WIFEXITED(status)) {
+			stat_add(K_EXITS, 1);
+			if (WEXITSTATUS(status) == EXIT_CORRUPT)
+				note_errorf("fork child (kind %d) saw data corruption",
+					    kids[i].kind);
+			else if (WEXITSTATUS(status) == EXIT_EXEC)
+				note_errorf("vfork child: exec of %s failed",
+					    self_exe);
+			else if (WEXITSTATUS(status))
+				note_errorf("fork child exited with %d",
+					    WEXITSTATUS(status));
+		} else if (WIFSIGNALED(status) &&
+			   !(kids[i].killed && WTERMSIG(status) == SIGKILL)) {
+			note_errorf("fork child (kind %d) killed by signal %d (%s)",
+				    kids[i].kind, WTERMSIG(status),
+				    strsignal(WTERMSIG(status)));
+		}
+		free(kids[i].stack);
+		memset(&kids[i], 0, sizeof(kids[i]));
+		(*live)--;
+		if (block)
+			return;
+	}
+}
+
+static int spawn(struct child *c, struct rng *rng, uint64_t seed,
+		 uint64_t index)
+{
+	unsigned int r = (unsigned int)rng_below(rng, 100);
+	char *argv[] = { "mmstress", "__noop", NULL };
+	char *envp[] = { NULL };
+	int flags;
+	pid_t pid;
+
+	memset(c, 0, sizeof(*c));
+	child_seed = seed;
+	child_index = index;
+	if (r < 55) {
+		c->kind = 0;
+		pid = fork();
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			_exit(child_body(seed, index));
+		}
+		if (pid < 0)
+			goto fail;
+		stat_add(K_FORKS, 1);
+	} else if (r < 75) {
+		c->kind = 1;
+		/* vfork child: only _exit() or execve() are allowed. */
+		if (r < 65) {
+			pid = vfork();
+			if (pid == 0)
+				_exit(0);
+		} else {
+			pid = vfork();
+			if (pid == 0) {
+				execve(self_exe, argv, envp);
+				_exit(EXIT_EXEC);
+			}
+			if (pid > 0)
+				stat_add(K_EXECS, 1);
+		}
+		if (pid < 0)
+			goto fail;
+		stat_add(K_VFORKS, 1);
+	} else {
+		c->stack = malloc(CHILD_STACK);
+		if (!c->stack) {
+			note_error("malloc (clone stack)", errno);
+			return -1;
+		}
+		if (r < 90) {
+			c->kind = 2;
+			flags = SIGCHLD;
+			pid = clone(clone_fn, (char *)c->stack + CHILD_STACK,
+				    flags, NULL);
+		} else {
+			c->kind = 3;
+			flags = CLONE_VM | SIGCHLD;
+			pid = clone(clone_vm_fn, (char *)c->stack + CHILD_STACK,
+				    flags, NULL);
+		}
+		if (pid < 0) {
+			free(c->stack);
+			c->stack = NULL;
+			goto fail;
+		}
+		stat_add(c->kind == 2 ? K_CLONES : K_CLONE_VM, 1);
+	}
+	c->pid = pid;
+	return 0;
+fail:
+	if (errno == EAGAIN || errno == ENOMEM)
+		note_transient();
+	else
+		note_error(c->kind == 1 ? "vfork" : c->kind ? "clone" : "fork",
+			   errno);
+	return -1;
+}
+
+int mode_fork(struct opts *o)
+{
+	long workers = o->workers > 0 ? o->workers : 4, mb;
+	struct child *kids;
+	uint64_t index = 0;
+	struct rng rng;
+	int live = 0, i;
+	size_t p;
+
+	mb = default_mb(o, 8, 1);
+	stat_add(K_WORKERS, (unsigned long)workers);
+	stat_add(K_MB, (unsigned long)mb);
+	rng_init(&rng, o->seed, 0);
+	salt = rng_next(&rng);
+	npages = (size_t)mb * (1024 * 1024 / page_size);
+	region = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	gens = calloc(npages, 1);
+	kids = calloc((size_t)workers, sizeof(*kids));
+	if (region == MAP_FAILED || !gens || !kids) {
+		note_error("mmap/calloc (fork)", errno);
+		return report(o->mode, keys, K_NR);
+	}
+	for (p = 0; p < npages; p++)
+		pat_fill(region + p * page_size, p, 0, salt);
+
+	while (!should_stop()) {
+		reap(kids, (int)workers, &live, 0);
+		if (live < workers) {
+			for (i = 0; i < workers && kids[i].pid; i++)
+				;
+			if (!spawn(&kids[i], &rng, o->seed, ++index))
+				live++;
+			else
+				sleep_ms(10);
+		} else if (rng_chance(&rng, 30)) {
+			/* SIGKILL a random fork/clone child. */
+			i = (int)rng_below(&rng, (uint64_t)workers);
+			if (kids[i].pid && !kids[i].killed &&
+			    kids[i].kind != 1 && kids[i].kind != 3) {
+				kill(kids[i].pid, SIGKILL);
+				kids[i].killed = 1;
+				stat_add(K_KILLS, 1);
+			}
+		} else {
+			sleep_ms((long)rng_below(&rng, 5));
+		}
+		parent_touch(&rng, 8);
+	}
+
+	for (i = 0; i < workers; i++) {
+		if (kids[i].pid && kids[i].kind != 1 && kids[i].kind != 3) {
+			kill(kids[i].pid, SIGKILL);
+			kids[i].killed = 1;
+			stat_add(K_KILLS, 1);
+		}
+	}
+	while (live > 0)
+		reap(kids, (int)workers, &live, 1);
+	return report(o->mode, keys, K_NR);
+}

@@ -1,0 +1,604 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmstress - multi-call userland stressor for the mm locking storm.
+ *
+ * mmstress <mode> [--duration S] [--seed N] [mode options]
+ *
+ * Every mode prints exactly one KTAP-style line on stdout at the end:
+ *   ok 1 <mode> # key=value ...
+ *   not ok 1 <mode> # reason="..." key=value ...
+ * and exits 0 (ok) or 1 (not ok).  Usage errors without a valid mode
+ * exit 2.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mmstress.h"
+
+struct shared *sh;
+volatile sig_atomic_t stop_requested;
+uint64_t deadline_ms;
+size_t page_size;
+const char *self_exe = "/proc/self/exe";
+
+static uint64_t start_ms;
+static struct opts opts;
+
+struct mode {
+	const char *name;
+	int (*run)(struct opts *o);
+	unsigned int allowed;
+	const char *help;
+};
+
+static const struct mode modes[] = {
+	{ "swap", mode_swap,
+	  OPT_DURATION | OPT_SEED | OPT_DEV | OPT_FILE | OPT_MKSWAP |
+	  OPT_KEEP_ON | OPT_INTERVAL | OPT_FINAL_TMO,
+	  "--dev PATH:PRIO [--dev ...] [--file PATH:SIZE_MB:PRIO] "
+	  "[--mkswap] [--interval MS] [--final-timeout S] [--keep-on]" },
+	{ "hog", mode_hog,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
+	  "[--percent P | --mb N] [--workers N]" },
+	{ "fork", mode_fork,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
+	  "[--workers N] [--mb M | --percent P]" },
+	{ "mmap", mode_mmap,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
+	  OPT_DIR,
+	  "[--workers N] [--mb M | --percent P] [--dir D]" },
+};
+
+#define NR_MODES (sizeof(modes) / sizeof(modes[0]))
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: mmstress <mode> [--duration S] [--seed N] [options]\n"
+		"modes:\n");
+	for (i = 0; i < NR_MODES; i++)
+		fprintf(f, "  %-5s %s\n", modes[i].name, modes[i].help);
+	fprintf(f, "--duration 0 runs until SIGTERM. Output: one line\n"
+		"'ok 1 <mode> # key=value ...' or 'not ok 1 <mode> # reason=\"...\" ...'\n");
+}
+
+/* Counters. */
+void stat_add(int key, unsigned long n)
+{
+	__atomic_fetch_add(&sh->val[key], n, __ATOMIC_RELAXED);
+}
+
+unsigned long stat_get(int key)
+{
+	return __atomic_load_n(&sh->val[key], __ATOMIC_RELAXED);
+}
+
+void note_transient(void)
+{
+	__atomic_fetch_add(&sh->transient, 1, __ATOMIC_RELAXED);
+}
+
+static void set_reason(const char *msg)
+{
+	int expected = 0;
+	size_t i;
+
+	if (!__atomic_compare_exchange_n(&sh->reason_set, &expected, 1, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	snprintf(sh->reason, sizeof(sh->reason), "%s", msg);
+	for (i = 0; sh->reason[i]; i++) {
+		if (sh->reason[i] == '"' || sh->reason[i] == '\\')
+			sh->reason[i] = '\'';
+		else if (sh->reason[i] == '\n' || sh->reason[i] == '\r')
+			sh->reason[i] = ' ';
+	}
+}
+
+void note_errorf(const char *fmt, ...)
+{
+	char msg[MMSTRESS_REASON_MAX];
+	va_list ap;
+
+	__atomic_fetch_add(&sh->errors, 1, __ATOMIC_RELAXED);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	set_reason(msg);
+}
+
+void note_error(const char *what, int err)
+{
+	if (err == ENOSYS)
+		note_errorf("%s: ENOSYS, syscall missing from the kernel config",
+			    what);
+	else
+		note_errorf("%s: %s", what, strerror(err));
+}
+
+int report(const char *mode, const char *const *keys, int nkeys)
+{
+	char line[4096];
+	size_t len = 0;
+	int ok, i;
+
+	ok = sh->errors == 0 && !sh->reason_set;
+	if (ok)
+		len += snprintf(line + len, sizeof(line) - len, "ok 1 %s #",
+				mode);
+	else
+		len += snprintf(line + len, sizeof(line) - len,
+				"not ok 1 %s # reason=\"%s\"", mode,
+				sh->reason_set ? sh->reason : "errors");
+	for (i = 0; i < nkeys && len < sizeof(line); i++)
+		len += snprintf(line + len, sizeof(line) - len, " %s=%lu",
+				keys[i], stat_get(i));
+	if (len < sizeof(line))
+		snprintf(line + len, sizeof(line) - len,
+			 " errors=%lu transient=%lu seed=%llu duration_ms=%llu",
+			 sh->errors, sh->transient,
+			 (unsigned long long)opts.seed,
+			 (unsigned long long)(now_ms() - start_ms));
+	printf("%s\n", line);
+	fflush(stdout);
+	return ok ? 0 : 1;
+}
+
+/* Time. */
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int should_stop(void)
+{
+	return stop_requested || (deadline_ms && now_ms() >= deadline_ms);
+}
+
+void sleep_ms(long ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);	/* EINTR on SIGTERM: fine */
+}
+
+/* RNG. */
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void rng_init(struct rng *r, uint64_t seed, uint64_t index)
+{
+	uint64_t x = seed ^ (index * 0xd1b54a32d192ed03ULL);
+	int i;
+
+	for (i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&x);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t rng_next(struct rng *r)
+{
+	uint64_t *s = r->s;
+	uint64_t res = rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return res;
+}
+
+uint64_t rng_below(struct rng *r, uint64_t n)
+{
+	return n ? rng_next(r) % n : 0;
+}
+
+int rng_chance(struct rng *r, unsigned int percent)
+{
+	return rng_below(r, 100) < percent;
+}
+
+/* /proc/meminfo. */
+long meminfo_kb(const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	long val = -1;
+	FILE *f;
+
+	f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			val = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+/* Size in MiB from --mb, --percent or a default percent of MemTotal. */
+long default_mb(const struct opts *o, double def_percent, long min_mb)
+{
+	double pct = o->percent >= 0 ? o->percent : def_percent;
+	long total_kb, mb;
+
+	if (o->mb >= 0)
+		return o->mb;
+	total_kb = meminfo_kb("MemTotal");
+	if (total_kb <= 0) {
+		note_errorf("cannot read MemTotal from /proc/meminfo");
+		return min_mb;
+	}
+	mb = (long)(total_kb / 1024.0 * pct / 100.0);
+	return mb < min_mb ? min_mb : mb;
+}
+
+/* Page patterns: every 64-bit word depends on page, word, gen and salt. */
+static uint64_t pat_base(uint64_t pageno, uint32_t gen, uint64_t salt)
+{
+	uint64_t x = salt ^ (pageno * 0x9e3779b97f4a7c15ULL) ^
+		     ((uint64_t)gen << 40);
+
+	return splitmix64(&x);
+}
+
+void pat_fill(void *page, uint64_t pageno, uint32_t gen, uint64_t salt)
+{
+	uint64_t *w = page, base = pat_base(pageno, gen, salt);
+	size_t i, n = page_size / sizeof(uint64_t);
+
+	for (i = 0; i < n; i++)
+		w[i] = base + i * 0x100000001b3ULL;
+}
+
+long pat_check(const void *page, uint64_t pageno, uint32_t gen,
+	       uint64_t salt, uint64_t *got, uint64_t *want)
+{
+	const volatile uint64_t *w = page;
+	uint64_t base = pat_base(pageno, gen, salt);
+	size_t i, n = page_size / sizeof(uint64_t);
+
+	for (i = 0; i < n; i++) {
+		if (w[i] != base + i * 0x100000001b3ULL) {
+			*got = w[i];
+			*want = base + i * 0x100000001b3ULL;
+			return (long)i;
+		}
+	}
+	return -1;
+}
+
+/* Workers. */
+static pid_t *worker_pids;
+static int nr_workers;
+
+static void kill_workers(int sig)
+{
+	int i;
+
+	for (i = 0; i < nr_workers; i++)
+		if (worker_pids[i] > 0)
+			kill(worker_pids[i], sig);
+}
+
+void run_workers(int n, int (*fn)(int idx, void *arg), void *arg)
+{
+	int live = 0, forwarded = 0, killed = 0, i, status;
+	uint64_t grace_ms = 30000;
+	pid_t pid;
+
+	worker_pids = calloc(n, sizeof(*worker_pids));
+	if (!worker_pids) {
+		note_error("calloc", errno);
+		return;
+	}
+	nr_workers = n;
+	for (i = 0; i < n; i++) {
+		pid = fork();
+		if (pid < 0) {
+			note_error("fork (worker)", errno);
+			break;
+		}
+		if (pid == 0)
+			_exit(fn(i, arg) ? 1 : 0);
+		worker_pids[i] = pid;
+		live++;
+	}
+
+	while (live > 0) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			note_error("waitpid", errno);
+			break;
+		}
+		if (pid == 0) {
+			if (stop_requested && !forwarded) {
+				kill_workers(SIGTERM);
+				forwarded = 1;
+			}
+			if (!killed && deadline_ms &&
+			    now_ms() > deadline_ms + grace_ms) {
+				note_errorf("workers still running %llu ms after the deadline",
+					    (unsigned long long)grace_ms);
+				kill_workers(SIGKILL);
+				killed = 1;
+			}
+			sleep_ms(20);
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			if (worker_pids[i] != pid)
+				continue;
+			worker_pids[i] = 0;
+			live--;
+			if (WIFSIGNALED(status) && !killed)
+				note_errorf("worker %d killed by signal %d (%s)",
+					    i, WTERMSIG(status),
+					    strsignal(WTERMSIG(status)));
+			else if (WIFEXITED(status) && WEXITSTATUS(status) &&
+				 !sh->errors)
+				note_errorf("worker %d exited with status %d",
+					    i, WEXITSTATUS(status));
+		}
+	}
+	free(worker_pids);
+	worker_pids = NULL;
+	nr_workers = 0;
+}
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int parse_long(const char *s, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 0);
+	return errno || end == s || *end;
+}
+
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno || end == s || *end || *out < 0;
+}
+
+/* PATH:PRIO (dev) or PATH:SIZE_MB:PRIO (file); PATH must not contain ':' */
+static int parse_swap_spec(char *arg, int is_file, struct swap_spec *sp)
+{
+	char *c1, *c2;
+	long v;
+
+	sp->is_file = is_file;
+	sp->path = arg;
+	c1 = strchr(arg, ':');
+	if (!c1 || c1 == arg)
+		return -1;
+	*c1++ = '\0';
+	if (is_file) {
+		c2 = strchr(c1, ':');
+		if (!c2)
+			return -1;
+		*c2++ = '\0';
+		if (parse_long(c1, &v) || v <= 0)
+			return -1;
+		sp->size_mb = v;
+		c1 = c2;
+	}
+	if (parse_long(c1, &v) || v < -1 || v > 32767)
+		return -1;
+	sp->prio = (int)v;
+	return 0;
+}
+
+static int bad_option(const char *mode, const char *fmt, const char *arg)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	fprintf(stderr, "mmstress %s: %s\n", mode, msg);
+	usage(stderr);
+	note_errorf("%s", msg);
+	return 1;
+}
+
+static int parse_opts(const struct mode *m, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		unsigned int bit;
+		int has_arg;
+	} table[] = {
+		{ "--duration", OPT_DURATION, 1 },
+		{ "--seed", OPT_SEED, 1 },
+		{ "--workers", OPT_WORKERS, 1 },
+		{ "--mb", OPT_MB, 1 },
+		{ "--percent", OPT_PERCENT, 1 },
+		{ "--dev", OPT_DEV, 1 },
+		{ "--file", OPT_FILE, 1 },
+		{ "--mkswap", OPT_MKSWAP, 0 },
+		{ "--keep-on", OPT_KEEP_ON, 0 },
+		{ "--interval", OPT_INTERVAL, 1 },
+		{ "--final-timeout", OPT_FINAL_TMO, 1 },
+		{ "--dir", OPT_DIR, 1 },
+	};
+	size_t t;
+	long v;
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		char *val = NULL;
+
+		for (t = 0; t < sizeof(table) / sizeof(table[0]); t++)
+			if (!strcmp(a, table[t].name))
+				break;
+		if (t == sizeof(table) / sizeof(table[0]))
+			return bad_option(m->name, "unknown option %s", a);
+		if (!(m->allowed & table[t].bit))
+			return bad_option(m->name, "option %s not valid for this mode", a);
+		if (table[t].has_arg) {
+			if (i + 1 >= argc)
+				return bad_option(m->name, "option %s needs a value", a);
+			val = argv[++i];
+		}
+		switch (table[t].bit) {
+		case OPT_DURATION:
+			if (parse_double(val, &opts.duration))
+				return bad_option(m->name, "bad --duration %s", val);
+			break;
+		case OPT_SEED:
+			errno = 0;
+			opts.seed = strtoull(val, NULL, 0);
+			if (errno)
+				return bad_option(m->name, "bad --seed %s", val);
+			break;
+		case OPT_WORKERS:
+			if (parse_long(val, &v) || v < 1 || v > 256)
+				return bad_option(m->name, "bad --workers %s (1..256)", val);
+			opts.workers = v;
+			break;
+		case OPT_MB:
+			if (parse_long(val, &v) || v < 1)
+				return bad_option(m->name, "bad --mb %s", val);
+			opts.mb = v;
+			break;
+		case OPT_PERCENT:
+			if (parse_double(val, &opts.percent) ||
+			    opts.percent <= 0 || opts.percent > 95)
+				return bad_option(m->name, "bad --percent %s (0..95]", val);
+			break;
+		case OPT_DEV:
+		case OPT_FILE:
+			if (opts.nswap >= MMSTRESS_MAX_SWAP)
+				return bad_option(m->name, "too many swap areas at %s", val);
+			if (parse_swap_spec(val, table[t].bit == OPT_FILE,
+					    &opts.swap[opts.nswap]))
+				return bad_option(m->name, table[t].bit == OPT_FILE ?
+					"bad --file %s (want PATH:SIZE_MB:PRIO)" :
+					"bad --dev %s (want PATH:PRIO)", argv[i]);
+			opts.nswap++;
+			break;
+		case OPT_MKSWAP:
+			opts.mkswap = 1;
+			break;
+		case OPT_KEEP_ON:
+			opts.keep_on = 1;
+			break;
+		case OPT_INTERVAL:
+			if (parse_long(val, &v) || v < 1)
+				return bad_option(m->name, "bad --interval %s", val);
+			opts.interval_ms = v;
+			break;
+		case OPT_FINAL_TMO:
+			if (parse_double(val, &opts.final_timeout))
+				return bad_option(m->name, "bad --final-timeout %s", val);
+			break;
+		case OPT_DIR:
+			opts.dir = val;
+			break;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct mode *m = NULL;
+	struct sigaction sa;
+	size_t i;
+
+	/* Hidden helper for fork mode's vfork+exec children. */
+	if (argc >= 2 && !strcmp(argv[1], "__noop"))
+		return 0;
+
+	for (i = 0; argc >= 2 && i < NR_MODES; i++)
+		if (!strcmp(argv[1], modes[i].name))
+			m = &modes[i];
+	if (!m) {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") ||
+				  !strcmp(argv[1], "-h"))) {
+			usage(stdout);
+			return 0;
+		}
+		if (argc >= 2)
+			fprintf(stderr, "mmstress: unknown mode '%s'\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
+
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	start_ms = now_ms();
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED) {
+		perror("mmstress: mmap");
+		return 1;
+	}
+
+	opts.mode = m->name;
+	opts.duration = 10;
+	opts.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+	opts.workers = -1;
+	opts.mb = -1;
+	opts.percent = -1;
+	opts.interval_ms = 1000;
+	opts.final_timeout = 10;
+	opts.dir = "/tmp";
+	if (parse_opts(m, argc, argv))
+		return report(m->name, NULL, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	if (opts.duration > 0)
+		deadline_ms = start_ms + (uint64_t)(opts.duration * 1000);
+	return m->run(&opts);
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * mmstress - multi-call userland stressor for the mm locking storm.
+ */
+#ifndef MMSTRESS_H
+#define MMSTRESS_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MMSTRESS_MAX_KEYS	40
+#define MMSTRESS_MAX_SWAP	16
+#define MMSTRESS_REASON_MAX	240
+
+/* Option bits: which options a mode accepts. */
+#define OPT_DURATION	(1u << 0)
+#define OPT_SEED	(1u << 1)
+#define OPT_WORKERS	(1u << 2)
+#define OPT_MB		(1u << 3)
+#define OPT_PERCENT	(1u << 4)
+#define OPT_DEV		(1u << 5)
+#define OPT_FILE	(1u << 6)
+#define OPT_MKSWAP	(1u << 7)
+#define OPT_KEEP_ON	(1u << 8)
+#define OPT_INTERVAL	(1u << 9)
+#define OPT_FINAL_TMO	(1u << 10)
+#define OPT_DIR		(1u << 11)
+
+struct swap_spec {
+	const char *path;
+	long size_mb;		/* files only */
+	int prio;		/* -1: no SWAP_FLAG_PREFER */
+	int is_file;
+};
+
+struct opts {
+	const char *mode;
+	double duration;	/* seconds; 0 = until SIGTERM */
+	uint64_t seed;
+	long workers;		/* -1: mode default */
+	long mb;		/* -1: mode default */
+	double percent;		/* < 0: mode default */
+	struct swap_spec swap[MMSTRESS_MAX_SWAP];
+	int nswap;
+	int mkswap;
+	int keep_on;
+	long interval_ms;
+	double final_timeout;
+	const char *dir;
+};
+
+/* Counters shared by every process of a run (MAP_SHARED memory). */
+struct shared {
+	unsigned long val[MMSTRESS_MAX_KEYS];
+	unsigned long errors;
+	unsigned long transient;
+	int reason_set;
+	char reason[MMSTRESS_REASON_MAX];
+};
+
+extern struct shared *sh;
+extern volatile sig_atomic_t stop_requested;
+extern uint64_t deadline_ms;	/* 0: none */
+extern size_t page_size;
+extern const char *self_exe;
+
+/* Counters and errors. */
+void stat_add(int key, unsigned long n);
+unsigned long stat_get(int key);
+void note_transient(void);
+void note_error(const char *what, int err);
+void note_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int report(const char *mode, const char *const *keys, int nkeys);
+
+/* Time and stopping. */
+uint64_t now_ms(void);
+int should_stop(void);
+void sleep_ms(long ms);
+
+/* Random numbers: xoshiro256** seeded with splitmix64. */
+struct rng {
+	uint64_t s[4];
+};
+
+void rng_init(struct rng *r, uint64_t seed, uint64_t index);
+uint64_t rng_next(struct rng *r);
+uint64_t rng_below(struct rng *r, uint64_t n);
+int rng_chance(struct rng *r, unsigned int percent);
+
+/* System information. */
+long meminfo_kb(const char *key);
+long default_mb(const struct opts *o, double def_percent, long min_mb);
+
+/* Page patterns for data verification. */
+void pat_fill(void *page, uint64_t pageno, uint32_t gen, uint64_t salt);
+long pat_check(const void *page, uint64_t pageno, uint32_t gen,
+	       uint64_t salt, uint64_t *got, uint64_t *want);
+
+/* Run fn(idx, arg) in n child processes and wait for them. */
+void run_workers(int n, int (*fn)(int idx, void *arg), void *arg);
+
+/* Modes. */
+int mode_swap(struct opts *o);
+int mode_hog(struct opts *o);
+int mode_fork(struct opts *o);
+int mode_mmap(struct opts *o);
+
+#endif

@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * swap: cycle swap areas on and off while the other modes keep memory
+ * pressure up.  swapoff() runs try_to_unuse(), which walks every mm on
+ * the mmlist under swap_lock/mmlist_lock and takes each mm's mmap_lock.
+ *
+ * Block devices come from --dev PATH:PRIO; --mkswap writes a v1 swap
+ * header ("SWAPSPACE2") for the running page size first.  Swap files come
+ * from --file PATH:SIZE_MB:PRIO; they are created (fallocate, or zeros
+ * where fallocate is unsupported) with a header, on a filesystem that can
+ * hold swap files (tmpfs cannot; that is reported as an error).
+ *
+ * A swapoff is only attempted when the pages in use on that area fit in
+ * MemAvailable plus the free space of the other active areas, and the
+ * last active area is only swapped off now and then, so swapping goes on
+ * most of the time and swapoff does not invoke the OOM killer.
+ *
+ * At the end every area is swapped off again (same fit check) within
+ * --final-timeout seconds in total; a swapoff still running then is
+ * killed (it aborts cleanly) and that area is left on.  --keep-on leaves
+ * everything on.  Swap files that end up off are deleted.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/types.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mmstress.h"
+
+#ifndef SWAP_FLAG_PREFER
+#define SWAP_FLAG_PREFER	0x8000
+#endif
+#ifndef SWAP_FLAG_PRIO_MASK
+#define SWAP_FLAG_PRIO_MASK	0x7fff
+#endif
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC		0x01021994
+#endif
+#ifndef RAMFS_MAGIC
+#define RAMFS_MAGIC		0x858458f6
+#endif
+
+enum {
+	K_AREAS, K_MKSWAP, K_SWAPON, K_SWAPON_FAIL, K_SWAPOFF,
+	K_SWAPOFF_ENOMEM, K_SWAPOFF_FAIL, K_SWAPOFF_SKIPPED, K_SWAPOFF_MS,
+	K_SWAPOFF_MAX_MS, K_FINAL_SWAPOFF, K_FINAL_LEFT_ON, K_NR
+};
+
+static const char *const keys[K_NR] = {
+	"areas", "mkswap", "swapon", "swapon_fail", "swapoff",
+	"swapoff_enomem", "swapoff_fail", "swapoff_skipped", "swapoff_ms",
+	"swapoff_max_ms", "final_swapoff", "final_left_on",
+};
+
+struct area {
+	const struct swap_spec *spec;
+	int usable;		/* set up fine (or was already active) */
+	int on;
+	int created;		/* a swap file we made */
+};
+
+static struct rng hdr_rng;	/* swap header UUIDs */
+
+/* Usage of one area from /proc/swaps, in KiB; -1 if not listed. */
+static int proc_swaps(const char *path, long *size_kb, long *used_kb)
+{
+	char line[512], name[400], real[PATH_MAX];
+	long size, used;
+	int found = 0;
+	FILE *f;
+
+	if (!realpath(path, real))
+		snprintf(real, sizeof(real), "%s", path);
+	f = fopen("/proc/swaps", "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%399s %*s %ld %ld", name, &size, &used) != 3)
+			continue;
+		if (strcmp(name, real) && strcmp(name, path))
+			continue;
+		if (size_kb)
+			*size_kb = size;
+		if (used_kb)
+			*used_kb = used;
+		found = 1;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+static int write_header(int fd, const char *path, uint64_t size)
+{
+	uint64_t pages = size / page_size;
+	unsigned char *hdr;
+	uint32_t v;
+	size_t i;
+	int ret = -1;
+
+	if (pages < 10) {
+		note_errorf("%s: too small for swap (%llu bytes)", path,
+			    (unsigned long long)size);
+		return -1;
+	}
+	hdr = calloc(1, page_size);
+	if (!hdr) {
+		note_error("calloc", errno);
+		return -1;
+	}
+	/*
+	 * struct swap_header: 1024 bytes bootbits, then __u32 version,
+	 * last_page, nr_badpages, 16 bytes uuid, 16 bytes label, ... and
+	 * the 10-byte magic at the very end of the first page.
+	 */
+	v = 1;
+	memcpy(hdr + 1024, &v, 4);
+	v = (uint32_t)(pages - 1);
+	memcpy(hdr + 1028, &v, 4);
+	v = 0;
+	memcpy(hdr + 1032, &v, 4);
+	for (i = 0; i < 16; i++)
+		hdr[1036 + i] = (unsigned char)rng_next(&hdr_rng);
+	snprintf((char *)hdr + 1052, 16, "mmstress");
+	memcpy(hdr + page_size - 10, "SWAPSPACE2", 10);
+	if (pwrite(fd, hdr, page_size, 0) != (ssize_t)page_size)
+		note_errorf("write swap header to %s: %s", path,
+			    strerror(errno));
+	else if (fsync(fd))
+		note_errorf("fsync %s: %s", path, strerror(errno));
+	else
+		ret = 0;
+	free(hdr);
+	return ret;
+}
+
+static int mkswap_dev(const char *path)
+{
+	uint64_t size = 0;
+	int fd, ret;
+
+	fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
+	if (fd < 0) {
+		note_errorf("open %s for mkswap: %s", path, strerror(errno));
+		return -1;
+	}
+	if (ioctl(fd, BLKGETSIZE64, &size)) {
+		note_errorf("BLKGETSIZE64 %s: %s (not a block device?)", path,
+			    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	ret = write_header(fd, path, size);
+	close(fd);
+	if (!ret)
+		stat_add(K_MKSWAP, 1);
+	return ret;
+}
+
+static int fs_refuses_swapfile(const char *path)
+{
+	char dir[PATH_MAX];
+	struct statfs sfs;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (statfs(dirname(dir), &sfs)) {
+		note_errorf("statfs for %s: %s", path, strerror(errno));
+		return 1;
+	}
+	if ((unsigned long)sfs.f_type == (unsigned long)TMPFS_MAGIC ||
+	    (unsigned long)sfs.f_type == (unsigned long)RAMFS_MAGIC) {
+		note_errorf("%s is on %s, which cannot hold swap files; mount a disk filesystem (e.g. ext4) there",
+			    path, (unsigned long)sfs.f_type ==
+			    (unsigned long)TMPFS_MAGIC ? "tmpfs" : "ramfs");
+		return 1;
+	}
+	return 0;
+}
+
+static int make_swapfile(const struct swap_spec *sp)
+{
+	uint64_t size = (uint64_t)sp->size_mb << 20, done;
+	char *zero;
+	ssize_t n;
+	int fd, ret;
+
+	if (fs_refuses_swapfile(sp->path))
+		return -1;
+	fd = open(sp->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		note_errorf("create %s: %s", sp->path, strerror(errno));
+		return -1;
+	}
+	if (fallocate(fd, 0, 0, (off_t)size)) {
+		if (errno != EOPNOTSUPP && errno != ENOSYS) {
+			note_errorf("fallocate %s: %s", sp->path,
+				    strerror(errno));
+			close(fd);
+			return -1;
+		}
+		/* No fallocate: write zeros, swap files must not have holes. */
+		zero = calloc(1, 1 << 20);
+		if (!zero) {
+			note_error("calloc", errno);
+			close(fd);
+			return -1;
+		}
+		for (done = 0; done < size; done += (uint64_t)n) {
+			n = write(fd, zero, 1 << 20);
+			if (n <= 0) {
+				note_errorf("write zeros to %s: %s", sp->path,
+					    strerror(errno));
+				free(zero);
+				close(fd);
+				return -1;
+			}
+		}
+		free(zero);
+	}
+	ret = write_header(fd, sp->path, size);
+	close(fd);
+	if (!ret)
+		stat_add(K_MKSWAP, 1);
+	return ret;
+}
+
+static int do_swapon(struct area *a)
+{
+	int flags = 0;
+
+	if (a->spec->prio >= 0)
+		flags = SWAP_FLAG_PREFER |
+			(a->spec->prio & SWAP_FLAG_PRIO_MASK);
+	if (swapon(a->spec->path, flags)) {
+		stat_add(K_SWAPON_FAIL, 1);
+		if (errno == EBUSY && proc_swaps(a->spec->path, NULL, NULL)) {
+			a->on = 1;	/* someone else swapped it on */
+			note_transient();
+		} else if (errno == EINVAL) {
+			note_errorf("swapon %s: %s (no valid swap header? try --mkswap)",
+				    a->spec->path, strerror(errno));
+		} else {
+			char what[300];
+
+			snprintf(what, sizeof(what), "swapon %s", a->spec->path);
+			note_error(what, errno);
+		}
+		return -1;
+	}
+	a->on = 1;
+	stat_add(K_SWAPON, 1);
+	return 0;
+}
+
+/* Would swapping this area off fit without running out of memory? */
+static int swapoff_fits(struct area *areas, int n, int idx, int final)
+{
+	long size, used, avail, others = 0;
+	int i, active = 0;
+
+	if (!proc_swaps(areas[idx].spec->path, &size, &used))
+		return 1;	/* not listed: swapoff will just fail */
+	avail = meminfo_kb("MemAvailable");
+	if (avail < 0)
+		avail = meminfo_kb("MemFree");
+	for (i = 0; i < n; i++) {
+		long s, u;
+
+		if (i == idx || !areas[i].on)
+			continue;
+		if (proc_swaps(areas[i].spec->path, &s, &u)) {
+			others += s - u;
+			active++;
+		}
+	}
+	if (!active && !final)
+		/* The last area on: only now and then, and only if small. */
+		return used < avail / 2;
+	return used + used / 4 + 16384 < avail / 2 + others;
+}
+
+static int do_swapoff(struct area *a)
+{
+	uint64_t t0 = now_ms(), dt;
+	int err;
+
+	if (!swapoff(a->spec->path)) {
+		dt = now_ms() - t0;
+		a->on = 0;
+		stat_add(K_SWAPOFF, 1);
+		stat_add(K_SWAPOFF_MS, dt);
+		if (dt > stat_get(K_SWAPOFF_MAX_MS))
+			stat_add(K_SWAPOFF_MAX_MS, dt - stat_get(K_SWAPOFF_MAX_MS));
+		return 0;
+	}
+	err = errno;
+	if (err == ENOMEM) {
+		stat_add(K_SWAPOFF_ENOMEM, 1);
+		note_transient();
+	} else if (err == EBUSY || err == EINTR ||
+		   (err == EINVAL && !proc_swaps(a->spec->path, NULL, NULL))) {
+		/* Raced with someone else, or interrupted. */
+		stat_add(K_SWAPOFF_FAIL, 1);
+		note_transient();
+		if (err == EINVAL)
+			a->on = 0;
+	} else {
+		char what[300];
+
+		stat_add(K_SWAPOFF_FAIL, 1);
+		snprintf(what, sizeof(what), "swapoff %s", a->spec->path);
+		note_error(what, err);
+	}
+	return -1;
+}
+
+/* Final swapoff in a child so that a slow one can be killed. */
+static void final_swapoff(struct area *areas, int n, double timeout)
+{
+	uint64_t end = now_ms() + (uint64_t)(timeout * 1000);
+	int i, status;
+	pid_t pid;
+
+	for (i = 0; i < n; i++) {
+		if (!areas[i].on)
+			continue;
+		if (now_ms() >= end || !swapoff_fits(areas, n, i, 1)) {
+			stat_add(K_FINAL_LEFT_ON, 1);
+			continue;
+		}
+		pid = fork();
+		if (pid == 0)
+			_exit(swapoff(areas[i].spec->path) ? 1 : 0);
+		if (pid < 0) {
+			stat_add(K_FINAL_LEFT_ON, 1);
+			continue;
+		}
+		while (waitpid(pid, &status, WNOHANG) == 0) {
+			if (now_ms() >= end) {
+				kill(pid, SIGKILL);
+				waitpid(pid, &status, 0);
+				break;
+			}
+			sleep_ms(20);
+		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+		    !proc_swaps(areas[i].spec->path, NULL, NULL)) {
+			areas[i].on = 0;
+			stat_add(K_FINAL_SWAPOFF, 1);
+		} else {
+			stat_add(K_FINAL_LEFT_ON, 1);
+		}
+	}
+}
+
+int mode_swap(struct opts *o)
+{
+	struct area areas[MMSTRESS_MAX_SWAP];
+	int n = o->nswap, i, j, nr_on = 0;
+	struct rng rng;
+
+	if (!n) {
+		note_errorf("swap needs at least one --dev PATH:PRIO or --file PATH:SIZE_MB:PRIO");
+		return report(o->mode, keys, K_NR);
+	}
+	rng_init(&rng, o->seed, 0);
+	rng_init(&hdr_rng, o->seed, 1);
+	memset(areas, 0, sizeof(areas));
+	stat_add(K_AREAS, (unsigned long)n);
+
+	/* Set up: headers, then swapon everything. */
+	for (i = 0; i < n; i++) {
+		const struct swap_spec *sp = &o->swap[i];
+
+		areas[i].spec = sp;
+		if (proc_swaps(sp->path, NULL, NULL)) {
+			areas[i].on = 1;	/* already active: keep it */
+			areas[i].usable = 1;
+			continue;
+		}
+		if (sp->is_file) {
+			if (make_swapfile(sp))
+				continue;
+			areas[i].created = 1;
+		} else if (o->mkswap && mkswap_dev(sp->path)) {
+			continue;
+		}
+		if (!do_swapon(&areas[i]))
+			areas[i].usable = 1;
+	}
+	for (i = 0; i < n; i++)
+		nr_on += areas[i].on;
+	if (!nr_on) {
+		if (!sh->errors)
+			note_errorf("no swap area could be activated");
+		return report(o->mode, keys, K_NR);
+	}
+
+	while (!should_stop()) {
+		long ms = o->interval_ms / 2 +
+			  (long)rng_below(&rng, (uint64_t)o->interval_ms + 1);
+
+		sleep_ms(ms);
+		if (should_stop())
+			break;
+		i = (int)rng_below(&rng, (uint64_t)n);
+		if (!areas[i].usable)
+			continue;
+		if (!areas[i].on) {
+			do_swapon(&areas[i]);
+			continue;
+		}
+		for (nr_on = 0, j = 0; j < n; j++)
+			nr_on += areas[j].on;
+		if (nr_on == 1 && !rng_chance(&rng, 12)) {
+			stat_add(K_SWAPOFF_SKIPPED, 1);
+			continue;
+		}
+		if (!swapoff_fits(areas, n, i, 0)) {
+			stat_add(K_SWAPOFF_SKIPPED, 1);
+			continue;
+		}
+		do_swapoff(&areas[i]);
+	}
+
+	if (o->keep_on) {
+		for (i = 0; i < n; i++)
+			if (areas[i].on)
+				stat_add(K_FINAL_LEFT_ON, 1);
+	} else {
+		final_swapoff(areas, n, o->final_timeout);
+	}
+	for (i = 0; i < n; i++)
+		if (areas[i].created && !areas[i].on)
+			unlink(areas[i].spec->path);
+	return report(o->mode, keys, K_NR);
+}
