@@ -12,8 +12,8 @@ import re
 from functools import lru_cache
 from typing import Sequence
 
-from .patterns import (CORRUPTING_LINES, FRAME_RE, PARSE, SKIP_FRAMES, STACK_START,
-                       STALL_ANCHORS, SYSCALL_PREFIXES, StackSpec)
+from .patterns import (CORRUPTING_LINES, FRAME_RE, FRAME_STRIP_PREFIXES, PARSE, SKIP_FRAMES,
+                       STACK_START, STALL_ANCHORS, SYSCALL_PREFIXES, StackSpec)
 
 # arm32 unwinder: '[<8028bd5c>] (dup_fd) from [<80132060>] (copy_process+0x58c/0x1844)'
 _ARM32_FRAME = re.compile(r"^\[<[0-9a-f]+>\] \(([a-zA-Z0-9_]+)(?:[.+][^)]*)?\) from ")
@@ -43,6 +43,10 @@ def _capture(match: re.Match | None, skip: re.Pattern, out: list[str]) -> None:
         return
     for name in match.groups():
         if name is not None and skip.search(name) is None:
+            for prefix in FRAME_STRIP_PREFIXES:
+                if name.startswith(prefix):
+                    name = name[len(prefix):]
+                    break
             out.append(name)
             return
 
@@ -109,7 +113,7 @@ _HANG_ANCHORS = {"rtnl_lock": "", "synchronize_rcu": "synchronize_rcu",
                  "synchronize_srcu": "synchronize_rcu", "synchronize_net": "synchronize_rcu",
                  "synchronize_sched": "synchronize_rcu"}
 _HANG_SKIP = ("sched", "_lock", "_slowlock", "down", "rwsem", "completion", "kthread", "wait",
-              "synchronize", "context_switch", "__switch_to", "cancel_delayed_work")
+              "synchronize", "context_switch", "__switch_to", "cancel_delayed_work", "rcu_barrier")
 
 
 def hang_frame(frames: list[str]) -> str:

@@ -54,5 +54,7 @@ def dedupe(reports: Iterable[Report]) -> list[Report]:
 
 
 def finalize(reports: Iterable[Report]) -> list[Report]:
-    ordered = sorted(reports, key=lambda r: (r.start_line, r.end_line))
+    # By header line: a report's start may reach back to a 'cut here' or
+    # '====' line printed before another CPU's header.
+    ordered = sorted(reports, key=lambda r: (r.extra.get("header_line", r.start_line), r.end_line))
     return dedupe(mark_primary(ordered))

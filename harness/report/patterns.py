@@ -155,6 +155,19 @@ SKIP_FRAMES = (
     "^do_translation_fault", "^do_page_fault", "^do_alignment",
     "^__dabt_svc", "^do_DataAbort", "^__bug$", "^bug_handler", "^do_undefinstr",
     "^handle_exception", "^do_trap_", "^_raw_", "^queued_", "^do_raw_",
+    # Generic library code seen at the top of stacks that are not its fault.
+    "^rb_", "^__rb_", "^xas_", "^crc_", "^crc[0-9]", "hex_dump", "^klist_", "^mutex_",
+    "^__mutex_", "_atomic_dec_and_lock", "print_report", "stack_trace_", "do_tag_check_fault",
+    "__hwasan", "^kmem_cache_", "^__kmem_cache_", "^kmalloc", "^__kmalloc", "^slab_alloc",
+    "^__slab_alloc", "^skb_put$", "__phys_addr", "^folio_unlock", "^unlock_page", "drop_nlink",
+    "^clear_nlink", "^inc_nlink", "ref_tracker", "^(?:__)?alloc_pages", "^__alloc_frozen_pages",
+    "^__get_free_pages", "^cleanup_srcu_struct", "^put_device", "^rhashtable_",
+    "^__rhashtable_", "assertfail", "walk_stackframe", "trace_hardirqs", "might_resched",
+    "^logic_(?:in|out)", "lock_timer_base", "local_bh_enable", "memdup_user",
+    "alloc_page_interleave", "^kvmalloc", "^__kvmalloc", "kmalloc_large", "arch_stack_walk",
+    "^strstr$", "^aes_encrypt", "^__mod_timer", "timer_delete", "^el1h_", "^el0t_",
+    "__read_once_word_nocheck", "^__queue_work", "^queue_work_on", "^krealloc", "^__krealloc",
+    "__seqprop", "^seqcount_", "^insert_work", "sk_stop_timer", "^aes", "^mark_lock", "^mark_usage", "^mark_held_locks", "^test_and_(?:set|clear)_bit", "^find_next_bit",
 )
 
 # Entry points deep in a stalled or looping stack that identify what the
@@ -163,7 +176,8 @@ STALL_ANCHORS = tuple(re.compile(p) for p in (
     "process_one_work", "do_syscall_", "do_fast_syscall_", "sysenter_dispatch",
     "tracesys_phase2", "netif_receive_skb", "do_softirq", "call_timer_fn",
     "_run_timers", "run_timer_softirq", "run_ksoftirqd", "smpboot_thread_fn",
-    "kthread", "start_secondary", "cpu_startup_entry", "ret_from_fork",
+    "kthread", "start_secondary", "cpu_startup_entry", "ret_from_fork", "tasklet_action",
+    "__run_hrtimer",
     "vfs_write", "vfs_read", "vfs_iter_read", "vfs_iter_write", "do_iter_read",
     "do_iter_write", "vfs_ioctl", "ksys_ioctl", "compat_ioctl",
     "compat_sys_ioctl", "blkdev_driver_ioctl", "blkdev_ioctl",
@@ -179,6 +193,8 @@ STALL_ANCHORS = tuple(re.compile(p) for p in (
     "task_work_run", "exit_to_usermode", "exit_to_user_mode", "smp_call_function",
 ))
 
+# Stripped from every frame name: per-arch syscall wrapper prefixes.
+FRAME_STRIP_PREFIXES = ("__x64_", "__ia32_", "__arm64_", "__riscv_", "__s390x_", "__se_sys_")
 # Syscall wrappers whose prefix differs per arch and kernel version.
 SYSCALL_PREFIXES = ("__x64_", "__ia32_sys_", "SYSC_", "SyS_", "compat_SYSC_",
                     "compat_SyS_", "__arm64_", "__riscv_", "__s390x_", "__s390_")

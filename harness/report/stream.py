@@ -50,6 +50,7 @@ class _Open:
     group: Group
     start: int
     context: str
+    header: int = 0  # the line with the header (start may be a 'cut here' above)
     text: list[str] = field(default_factory=list)
     last_content: int = 0
     gap: int = 0
@@ -71,11 +72,16 @@ class Scanner:
         self.lineno = 0
         self.open: list[_Open] = []
         self.recent: deque[tuple[int, Line]] = deque(maxlen=3)
+        # Per context, the last line some report took as its own: such a
+        # line (e.g. a KASAN closing '====') cannot open the next report.
+        self.claimed: dict[str, int] = {}
 
     def feed(self, raw: str) -> list[Report]:
         self.lineno += 1
         line = split_line(raw)
         done: list[Report] = []
+        if line.text == "** replaying previous printk message **":
+            self._drop_torn_header()
         group = match_group(line.text) if line.text else None
         if group is not None and not self._continues(line):
             done.extend(self._start(group, line))
@@ -96,6 +102,13 @@ class Scanner:
         return done
 
     # -- internals ---------------------------------------------------------
+
+    def _drop_torn_header(self) -> None:
+        """printk says the previous line was cut and is printed again in
+        full next: forget a report opened by the torn fragment."""
+        for rep in list(self.open):
+            if rep.start == self.lineno - 1 and len(rep.text) <= 1:
+                self.open.remove(rep)
 
     def _continues(self, line: Line) -> bool:
         """Headers that are part of an already open report (see table)."""
@@ -119,12 +132,15 @@ class Scanner:
                 done.extend(self._close(rep))
         start = self.lineno
         for lineno, prev in reversed(self.recent):
+            if lineno <= self.claimed.get(prev.context, 0):
+                break
             if prev.context == line.context and OPENERS.match(prev.text):
                 start = lineno
                 break
             if prev.text and prev.context == line.context:
                 break
-        rep = _Open(group, start, line.context, [line.text], self.lineno,
+        rep = _Open(group, start, line.context, header=self.lineno, text=[line.text],
+                    last_content=self.lineno,
                     sanitizer=bool(_SANITIZER_TITLES.match(line.text[line.text.find(group.header):])),
                     follows=follows)
         self.open.append(rep)
@@ -145,11 +161,11 @@ class Scanner:
             done.extend(self._close(rep))
             return
         if TRACE_END.match(text) or (rep.sanitizer and SANITIZER_END.match(text)):
-            rep.last_content = self.lineno
+            rep.last_content = self.claimed[rep.context] = self.lineno
             done.extend(self._close(rep))
             return
         if line.questionable or is_content(text):
-            rep.last_content = self.lineno
+            rep.last_content = self.claimed[rep.context] = self.lineno
             rep.gap = 0
             return
         rep.gap += 1
@@ -176,7 +192,9 @@ def _finish(rep: _Open) -> Report:
     type_ = title_type(title)
     kind = (desc.format.kind if desc.format is not None and desc.format.kind else "") \
         or title_kind(title, type_)
-    extra = {"frame": desc.frame} if desc.frame and desc.frame != "corrupted" else {}
+    extra: dict = {"header_line": rep.header}
+    if desc.frame and desc.frame != "corrupted":
+        extra["frame"] = desc.frame
     if rep.follows:
         extra["follows"] = True
     return Report(

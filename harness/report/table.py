@@ -9,9 +9,9 @@ Groups outside the generic BUG:/WARNING:/INFO: ones live in table_oops.py.
 """
 from __future__ import annotations
 
-from .patterns import PARSE, RIP_FRAME, Format, Group, StackSpec, rx
+from .patterns import PARSE, PC_IS_AT, RIP_FRAME, Format, Group, StackSpec, rx
 
-CALL_TRACE = rx(r"Call (?:T|t)race:")
+CALL_TRACE = rx(r"Call (?:T|t)race:|Backtrace:")
 
 
 def trace(*skip: str, extractor: str = "") -> StackSpec:
@@ -22,7 +22,7 @@ def trace(*skip: str, extractor: str = "") -> StackSpec:
 def fault_trace(*skip: str, extractor: str = "") -> StackSpec:
     """Faults: the faulting function (RIP / pc), else the call trace."""
     return StackSpec(parts=(rx(RIP_FRAME), CALL_TRACE, PARSE),
-                     alt_parts=(rx(r"(?:PC is at |pc : |epc : |NIP \[[0-9a-f]+\] |RIP: [0-9]+:){{FUNC}}"),),
+                     alt_parts=(PC_IS_AT, CALL_TRACE, PARSE),
                      skip=skip, extractor=extractor)
 
 
@@ -72,10 +72,15 @@ _BUG = Group("BUG:", (
     Format(rx(r"BUG: KMSAN: kernel-usb-infoleak"),
            report=rx(r"BUG: KMSAN: kernel-usb-infoleak in {{FUNC}}"),
            fmt="KMSAN: kernel-usb-infoleak in {1}",
-           stack=trace("usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg",
-                       "usb_interrupt_msg", "usb_control_msg")),
+           stack=StackSpec(parts=(rx(r"BUG: KMSAN:"), PARSE), alt_parts=(CALL_TRACE, PARSE),
+                           skip=("usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg",
+                                 "usb_interrupt_msg", "usb_control_msg"))),
+    # KMSAN prints the stack right under its header, without 'Call Trace:'.
     Format(rx(r"BUG: KMSAN:"), report=rx(r"BUG: KMSAN: ([a-z\-]+) in {{FUNC}}"),
-           fmt="KMSAN: {0} in {2}", stack=trace()),
+           fmt="KMSAN: {0} in {2}",
+           stack=StackSpec(parts=(rx(r"BUG: KMSAN:"), PARSE), alt_parts=(CALL_TRACE, PARSE),
+                           skip=("copy_to_user", "copyout", "copy_to_iter", "instrument_copy",
+                                 "copy_page_to_iter", "copy_mc_to_user", "_copy_to_user"))),
     Format(rx(r"BUG: KCSAN:"), report=rx(r"BUG: KCSAN: (.*)"), fmt="KCSAN: {0}", no_stack=True),
     Format(rx(r"BUG: (?:unable to handle kernel paging request|unable to handle page fault for address|Unable to handle kernel data access)"),
            fmt="BUG: unable to handle kernel paging request in {0}", stack=fault_trace()),
@@ -133,7 +138,7 @@ _BUG = Group("BUG:", (
                                  "kmem", "slab", "alloc", "create_object", "idr_get",
                                  "list_lru_init", "kasprintf", "kvasprintf", "pcpu_create",
                                  "strdup", "strndup", "memdup"))),
-    Format(rx(r"BUG: stack guard page was hit at"), fmt="BUG: stack guard page was hit in {0}",
+    Format(rx(r"BUG: (?:TASK |IRQ )?stack guard page was hit at"), fmt="BUG: stack guard page was hit in {0}",
            stack=StackSpec(parts=(rx(RIP_FRAME),)), no_stack=True),
     Format(rx(r"BUG:\s*(?:\n|$)"), fmt="BUG: corrupted", corrupted=True),
 ), suppress=(rx("ODEBUG:"), rx("Boot_DEBUG:"), rx("xlog_status:"), rx("DEBUG:"),
@@ -151,15 +156,17 @@ _WARNING = Group("WARNING:", (
            stack=warning_trace("kobject_")),
     Format(rx(r"WARNING: .*fs/proc/generic\.c.* proc_register"),
            fmt="WARNING: proc registration bug in {0}", stack=warning_trace("proc_")),
-    Format(rx(r"WARNING: .*lib/refcount\.c.* refcount_"), fmt="WARNING: refcount bug in {0}",
+    Format(rx(r"WARNING: .*lib/refcount\.c.*(?: refcount_| at )"), fmt="WARNING: refcount bug in {0}",
            stack=warning_trace("refcount", "kobject_"), kind="refcount"),
-    Format(rx(r"WARNING: .*lib/list_debug\.c.* __list_"), fmt="BUG: corrupted list in {0}",
-           stack=warning_trace("__list_", "list_"), kind="list-corruption"),
-    Format(rx(r"WARNING: .*kernel/locking/lockdep\.c.*lock_"), fmt="WARNING: locking bug in {0}",
+    Format(rx(r"WARNING: .*lib/list_debug\.c.*(?: __list_| at )"), fmt="BUG: corrupted list in {0}",
+           stack=warning_trace("__list_", "list_", "kobject_"), kind="list-corruption"),
+    Format(rx(r"WARNING: .*kernel/locking/lockdep\.c.*(?:lock_| at )"), fmt="WARNING: locking bug in {0}",
            stack=warning_trace("lock_sock", "release_sock"), kind="lockdep"),
     Format(rx(r"WARNING: lock held when returning to user space"),
            report=rx(r"WARNING: lock held when returning to user space(?:.*\n)+?.*leaving the kernel with locks still held(?:.*\n)+?.*at: (?:{{PC}} +)?{{FUNC}}"),
            fmt="WARNING: lock held when returning to user space in {0}", no_stack=True, kind="lockdep"),
+    Format(rx(r"WARNING: .*mm/vmalloc\.c.* __vmalloc_node"), fmt="WARNING: zero-size vmalloc in {0}",
+           stack=warning_trace("vmalloc", "vzalloc", "kvmalloc", "kmalloc", "kzalloc")),
     Format(rx(r"WARNING: .*mm/.*\.c.* k?.?malloc"), fmt="WARNING: kmalloc bug in {0}",
            stack=warning_trace("kmalloc", "kcalloc", "kzalloc", "krealloc", "vmalloc", "slab", "kmem")),
     Format(rx(r"WARNING: .* usb_submit_urb"), fmt="WARNING in {0}/usb_submit_urb",
@@ -168,6 +175,10 @@ _WARNING = Group("WARNING:", (
     Format(rx(r"WARNING: .* at kernel/locking/{{SRC}} {{FUNC}}"), fmt="WARNING in {2}",
            stack=warning_trace(), kind="lockdep"),
     Format(rx(r"WARNING: .* at {{SRC}} {{FUNC}}"), fmt="WARNING in {2}", stack=warning_trace()),
+    # Since 6.17: 'WARNING: mm/foo.c:12 at func+0x1/0x2, CPU#0: comm/pid'.
+    Format(rx(r"WARNING: kernel/locking/{{SRC}} at "), fmt="WARNING in {1}",
+           stack=warning_trace(), kind="lockdep"),
+    Format(rx(r"WARNING: {{SRC}} at "), fmt="WARNING in {1}", stack=warning_trace()),
     Format(rx(r"WARNING: possible circular locking dependency detected"),
            report=rx(r"WARNING: possible circular locking dependency detected(?:.*\n)+?.*is trying to acquire lock"),
            fmt="possible deadlock in {0}",
@@ -207,7 +218,12 @@ _WARNING = Group("WARNING:", (
     Format(rx(r"WARNING:\s*(?:\n|$)"), fmt="WARNING: corrupted", corrupted=True),
 ), suppress=(rx("WARNING: /etc/ssh/moduli does not exist, using fixed modulus"),
              rx("WARNING: workqueue cpumask: online intersect > possible intersect"),
-             rx("WARNING: The mand mount option")))
+             rx("(?i)WARNING: The mand mount option"),
+             # Userspace and boot-time advisories that merely start with WARNING:.
+             rx("WARNING: Unsupported flag value"), rx("WARNING: Unprivileged eBPF is enabled"),
+             rx("WARNING: See https://"), rx("(?i)WARNING: `.*' uses"),
+             rx("WARNING: Reset corrupted AGFL"), rx("WARNING: .*mitigation"),
+             rx("Speculative Return Stack Overflow: WARNING")))
 
 
 def _old_lockdep(header: str, anchor: str, fmt: str = "possible deadlock in {0}") -> Format:
@@ -239,7 +255,7 @@ _INFO = Group("INFO:", (
            fmt="INFO: suspicious RCU usage in {1}",
            stack=trace("rcu", "kmem", "slab", "kmalloc", "vmalloc", "kcalloc", "kzalloc"),
            kind="lockdep"),
-    Format(rx(r"INFO: task .* blocked for more than [0-9]+ seconds"),
+    Format(rx(r"INFO: task .*(?:\n.*)?blocked (?:in I/O wait )?for more than [0-9]+ seconds"),
            fmt="INFO: task hung in {0}", stack=trace(extractor="hang")),
     Format(rx(r"INFO: task .* can't die for more than .* seconds"),
            fmt="INFO: task can't die in {0}", stack=trace("schedule")),
@@ -251,6 +267,7 @@ _INFO = Group("INFO:", (
              rx("(handler|interrupt).*took too long"), rx("_INFO::"),
              rx("INFO: sys_.* is not present in /proc/kallsyms"),
              rx("INFO: no syscalls can create resource"),
+             rx(r"\wINFO:"), rx(r"INFO:\S"),  # Android drivers' 'CAM_INFO:', 'INFO:foo'
              ))
 
 GENERIC_GROUPS = (_BUG, _WARNING, _INFO)

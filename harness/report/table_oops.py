@@ -62,7 +62,8 @@ _KERNEL_PANIC = Group("Kernel panic", (
     # with panic_on_warn, hung task, lockup). Seen alone, the cause is lost.
     Format(rx(r"Kernel panic - not syncing: Fatal exception"), fmt="kernel panic: Fatal exception",
            corrupted=True),
-    Format(rx(r"Kernel panic - not syncing: panic_on_warn set"), fmt="kernel panic: panic_on_warn set",
+    Format(rx(r"Kernel panic - not syncing: (?:[a-zA-Z]+: )?panic_on_warn set"),
+           fmt="kernel panic: panic_on_warn set",
            corrupted=True),
     Format(rx(r"Kernel panic - not syncing: hung_task: blocked tasks"),
            fmt="kernel panic: hung_task: blocked tasks", corrupted=True),
@@ -77,7 +78,9 @@ def _simple(header: str, fmt: str, stack: StackSpec | None = None, kind: str = "
 
 _GPF = Group("general protection fault", (Format(rx(r"general protection fault.*:"),
                                                  fmt="general protection fault in {0}",
-                                                 stack=fault_trace(), kind="oops"),))
+                                                 stack=fault_trace(), kind="oops"),),
+             # 'traps: prog[12] general protection fault ip:...' is a user segfault.
+             suppress=(rx(r"general protection fault ip:"),))
 _STACK_SEGMENT = _simple("stack segment: ", "stack segment fault in {0}", fault_trace())
 _DOUBLE_FAULT = _simple("PANIC: double fault", "PANIC: double fault in {0}",
                         StackSpec(parts=(rx(RIP_FRAME),)))
@@ -86,7 +89,7 @@ _KERNEL_BUG = Group("kernel BUG", (
     Format(rx(r"kernel BUG at mm/usercopy.c"), fmt="BUG: bad usercopy in {0}",
            stack=trace("usercopy", "__check"), kind="bug"),
     Format(rx(r"kernel BUG at lib/list_debug.c"), fmt="BUG: corrupted list in {0}",
-           stack=fault_trace("__list_", "list_"), kind="list-corruption"),
+           stack=fault_trace("__list_", "list_", "kobject_"), kind="list-corruption"),
     Format(rx(r"kernel BUG at (.*)"), fmt="kernel BUG in {1}", stack=fault_trace(), kind="bug"),
 ))
 _KERNEL_BUG_CAPS = Group("Kernel BUG", (Format(rx(r"Kernel BUG (.*)"), fmt="kernel BUG {0}",
@@ -109,7 +112,7 @@ _UBSAN = Group("UBSAN:", (
 _ARM_FAULTS = (
     Group("Internal error:", (
         Format(rx(r"Internal error: Oops - BUG"), report=rx(r"kernel BUG at lib/list_debug.c"),
-               fmt="BUG: corrupted list in {0}", stack=arch_fault_trace("__list_", "list_"),
+               fmt="BUG: corrupted list in {0}", stack=arch_fault_trace("__list_", "list_", "kobject_"),
                kind="list-corruption"),
         Format(rx(r"Internal error: Oops - BUG"), fmt="kernel BUG in {0}", stack=arch_fault_trace(),
                kind="bug"),
@@ -128,8 +131,16 @@ _HARD_LOCKUP = Group("Watchdog detected hard LOCKUP", (
 ))
 
 _MISC = (
+    # Only at the start of a line: fuzzers echo it inside mount options.
     Group("Booting the kernel.", (Format(rx(r"Booting the kernel."), fmt="unexpected kernel reboot",
-                                         no_stack=True, kind="panic"),)),
+                                         no_stack=True, kind="panic"),),
+          suppress=(rx(r"^(?!\s*Booting the kernel)"),)),
+    Group("VFS: Close: file count is 0", (
+        Format(rx(r"VFS: Close: file count is 0"), no_stack=True, kind="bug",
+               fmt="VFS: Close: file count is zero (use-after-free)"),)),
+    Group("VFS: Busy inodes after unmount", (
+        Format(rx(r"VFS: Busy inodes after unmount"), no_stack=True, kind="bug",
+               fmt="VFS: Busy inodes after unmount (use-after-free)"),)),
     Group("unregister_netdevice: waiting for", (
         Format(rx(r"unregister_netdevice: waiting for (?:.*) to become free"),
                fmt="unregister_netdevice: waiting for DEV to become free", no_stack=True,
@@ -152,6 +163,10 @@ _COMMON = (
     Group("SYZFAIL:", (Format(rx(r"SYZFAIL:(.*)"), fmt="SYZFAIL:{0}", no_stack=True, kind="panic"),)),
     Group("SYZFATAL:", (Format(rx(r"SYZFATAL:(.*)"), fmt="SYZFATAL:{0}", no_stack=True,
                                kind="panic"),)),
+    # A Go program's runtime crash, printed at the start of a line.
+    Group("fatal error: runtime", (Format(rx(r"fatal error: runtime"), fmt="go runtime error",
+                                          no_stack=True, kind="panic"),),
+          suppress=(rx(r"^(?!fatal error: )"),)),
     Group("panic:", (
         Format(rx(r"panic: Sentry detected .* stuck task"), fmt="panic: Sentry detected stuck tasks",
                no_stack=True, kind="panic"),
