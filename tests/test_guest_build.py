@@ -1,0 +1,192 @@
+"""Guest-side C code: the mmstress stressor binary and the mmlock module.
+
+Builds mmstress for the host (and for aarch64 when the cross compiler is
+installed), runs the harmless modes on the host and checks their KTAP
+result lines, and builds the module against the kernel O= tree named by
+MMLOCK_KERNEL_BUILD.  Swap mode needs root and real block devices, so on
+the host only its argument errors are exercised.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STRESSORS = ROOT / "guest" / "stressors"
+MODULE = ROOT / "guest" / "module"
+MODES = ("swap", "hog", "fork", "mmap")
+
+KTAP_RE = re.compile(r'^(ok|not ok) 1 (\S+) # (.*)$')
+KV_RE = re.compile(r'(\w+)=("[^"]*"|\S+)')
+
+
+def make_mmstress(out: Path, cross_compile: str = "") -> subprocess.CompletedProcess:
+    cmd = ["make", "-C", str(STRESSORS), f"OUT={out}"]
+    if cross_compile:
+        cmd.append(f"CROSS_COMPILE={cross_compile}")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def elf_info(path: Path) -> tuple[int, bool]:
+    """(e_machine, has PT_INTERP) of an ELF file, 32 or 64 bit."""
+    data = path.read_bytes()
+    assert data[:4] == b"\x7fELF", f"{path} is not an ELF file"
+    is64 = data[4] == 2
+    endian = "<" if data[5] == 1 else ">"
+    machine = struct.unpack_from(endian + "H", data, 18)[0]
+    if is64:
+        phoff = struct.unpack_from(endian + "Q", data, 32)[0]
+        phentsize, phnum = struct.unpack_from(endian + "HH", data, 54)
+    else:
+        phoff = struct.unpack_from(endian + "I", data, 28)[0]
+        phentsize, phnum = struct.unpack_from(endian + "HH", data, 42)
+    types = [struct.unpack_from(endian + "I", data, phoff + i * phentsize)[0] for i in range(phnum)]
+    return machine, 3 in types  # PT_INTERP == 3
+
+
+def assert_clean_build(proc: subprocess.CompletedProcess, binary: Path) -> None:
+    assert proc.returncode == 0, f"build failed:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.stderr == "", f"build wrote to stderr (warnings?):\n{proc.stderr}"
+    assert binary.is_file()
+
+
+def parse_ktap(stdout: str) -> tuple[str, str, dict[str, str]]:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"want exactly one output line, got: {stdout!r}"
+    match = KTAP_RE.match(lines[0])
+    assert match, f"not a KTAP result line: {lines[0]!r}"
+    verdict, mode, rest = match.groups()
+    values = {k: v.strip('"') for k, v in KV_RE.findall(rest)}
+    return verdict, mode, values
+
+
+@pytest.fixture(scope="module")
+def mmstress(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mmstress-host")
+    proc = make_mmstress(out)
+    binary = out / "mmstress"
+    assert_clean_build(proc, binary)
+    return binary
+
+
+def run(binary: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_host_build_is_static_and_leaves_source_clean(mmstress):
+    _, has_interp = elf_info(mmstress)
+    assert not has_interp, "mmstress is dynamically linked"
+    stray = [p.name for p in STRESSORS.iterdir() if p.suffix in (".o", ".d") or p.name == "mmstress"]
+    assert not stray, f"build wrote into the source directory: {stray}"
+
+
+@pytest.mark.parametrize("mode,args,positive", [
+    ("mmap", ["--workers", "1", "--mb", "8"],
+     ["maps", "touches", "mprotects", "mremap_grow", "pageout"]),
+    ("fork", ["--workers", "2", "--mb", "8"],
+     ["forks", "vforks", "clones", "exits", "child_touches"]),
+    ("hog", ["--mb", "16"], ["pages", "filled", "touches", "verifies"]),
+])
+def test_mode_runs_on_host(mmstress, mode, args, positive):
+    start = time.monotonic()
+    proc = run(mmstress, mode, "--duration", "2", "--seed", "42", *args)
+    elapsed = time.monotonic() - start
+    verdict, name, values = parse_ktap(proc.stdout)
+    assert (verdict, name) == ("ok", mode), proc.stdout + proc.stderr
+    assert proc.returncode == 0
+    assert values["errors"] == "0"
+    assert values["seed"] == "42"
+    for key in positive:
+        assert int(values[key]) > 0, f"{key} is 0: {proc.stdout}"
+    assert elapsed < 15
+
+
+def test_sigterm_is_an_early_stop_that_still_reports(mmstress):
+    proc = subprocess.Popen([str(mmstress), "hog", "--mb", "8", "--duration", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    verdict, name, values = parse_ktap(out)
+    assert (verdict, name, proc.returncode) == ("ok", "hog", 0), out + err
+    assert int(values["touches"]) > 0
+
+
+def test_unknown_mode_prints_usage(mmstress):
+    proc = run(mmstress, "bogus")
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    for mode in MODES:
+        assert mode in proc.stderr
+
+
+@pytest.mark.parametrize("args,reason", [
+    ([], "at least one --dev"),
+    (["--dev", "/dev/nonexistent"], "bad --dev"),
+    (["--dev", "/dev/nonexistent:99999"], "bad --dev"),
+    (["--file", "/x:notanumber:1"], "bad --file"),
+    (["--workers", "2"], "not valid for this mode"),
+    (["--bogus"], "unknown option"),
+])
+def test_swap_argument_errors(mmstress, args, reason):
+    proc = run(mmstress, "swap", "--duration", "1", *args)
+    verdict, name, values = parse_ktap(proc.stdout)
+    assert (verdict, name, proc.returncode) == ("not ok", "swap", 1)
+    assert reason in values["reason"]
+
+
+def _tmpfs_dir() -> Path | None:
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == "tmpfs" and fields[1] in ("/dev/shm", "/tmp", "/run"):
+            if os.access(fields[1], os.W_OK):
+                return Path(fields[1])
+    return None
+
+
+def test_swap_file_on_tmpfs_is_refused(mmstress):
+    base = _tmpfs_dir()
+    if base is None:
+        pytest.skip("no writable tmpfs mount on this host")
+    path = base / f"mmstress-test-swap.{os.getpid()}"
+    proc = run(mmstress, "swap", "--duration", "1", "--file", f"{path}:8:1")
+    verdict, _, values = parse_ktap(proc.stdout)
+    assert verdict == "not ok" and proc.returncode == 1
+    assert "tmpfs" in values["reason"]
+    assert not path.exists(), "swap file created on tmpfs"
+
+
+def test_aarch64_cross_build(tmp_path):
+    if shutil.which("aarch64-linux-gnu-gcc") is None:
+        pytest.skip("aarch64-linux-gnu-gcc not installed")
+    proc = make_mmstress(tmp_path, "aarch64-linux-gnu-")
+    binary = tmp_path / "mmstress"
+    assert_clean_build(proc, binary)
+    machine, has_interp = elf_info(binary)
+    assert machine == 183  # EM_AARCH64
+    assert not has_interp
+
+
+def test_module_builds_without_warnings(tmp_path):
+    kdir = os.environ.get("MMLOCK_KERNEL_BUILD")
+    if not kdir:
+        pytest.skip("set MMLOCK_KERNEL_BUILD to a built kernel O= tree to build the module")
+    if not (Path(kdir) / "Module.symvers").is_file():
+        pytest.skip(f"{kdir} has no Module.symvers: kernel build not finished")
+    src = tmp_path / "mmlock"
+    shutil.copytree(MODULE, src, ignore=shutil.ignore_patterns("*.md"))
+    proc = subprocess.run(["make", "-C", kdir, f"M={src}", "W=1", "modules"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    warnings = [line for line in (proc.stdout + proc.stderr).splitlines() if "warning" in line.lower()]
+    assert not warnings, "\n".join(warnings)
+    assert (src / "mmlock.ko").is_file()
+    assert not list(MODULE.glob("*.o")), "module build wrote into guest/module"
