@@ -13,8 +13,11 @@ import re
 
 TRACE_END = re.compile(r"^---\[ end (?:trace|Kernel panic)")
 SANITIZER_END = re.compile(r"^={20,}\s*$")
-# Lines that open a report right before its header line.
-OPENERS = re.compile(r"^(?:-+\[ cut here \]-+|8<-+ cut here -+|={20,})\s*$")
+# Lines that open a report right before its header line: separators,
+# and the one-line reasons the kernel prints before WARN()/BUG() fires.
+OPENERS = re.compile(r"^(?:-+\[ cut here \]-+\s*$|8<-+ cut here -+\s*$|={20,}\s*$|"
+                     r"DEBUG_LOCKS_WARN_ON\(|refcount_t: |list_(?:add|del) corruption|"
+                     r"rust_kernel: panicked|kernel BUG at )")
 
 # What the kernel prints inside oopses, lockdep, hung-task, stall and
 # sanitizer reports, on x86, arm, arm64, riscv, powerpc and s390.

@@ -77,8 +77,11 @@ def _corruption(title: str, text: str, fmt: Optional[Format]) -> str:
         return "title matches corrupted regexp"
     if fmt is None or fmt.no_stack:
         return ""
-    if "Call Trace" not in text and "Call trace" not in text and "backtrace" not in text:
-        return "no stack trace in report"
+    if not any(k in text for k in ("Call Trace", "Call trace", "backtrace", "Backtrace")):
+        # riscv and KFENCE print frames without a heading: frames suffice.
+        if not any(FRAME_LINE_RE.search(line) for line in text.split("\n")):
+            return "no stack trace in report"
+        return ""
     # After each stack keyword at least one frame must follow soon.
     for key in STACK_START:
         match = key.search(text)

@@ -21,7 +21,9 @@ _ARM32_FRAME = re.compile(r"^\[<[0-9a-f]+>\] \(([a-zA-Z0-9_]+)(?:[.+][^)]*)?\) f
 _ARM32_ENTERED = re.compile(r"^Function entered at \[<[0-9a-f]+>\] ([a-zA-Z0-9_]+)\+")
 # powerpc: '[c0000000fe1e3b50] [c000000000a8b3a4] func+0x44/0x90'
 _PPC_FRAME = re.compile(r"^\[[0-9a-f]+\] \[[0-9a-f]+\] ([a-zA-Z0-9_]+)(?:\.|\+)")
-FRAME_RES = (FRAME_RE, _ARM32_FRAME, _PPC_FRAME, _ARM32_ENTERED)
+# arm32 since 5.x: ' mmlock_vma_peek [mmlock] from mmlock_ioctl+0x1c4/0x350 [mmlock]'
+_ARM32_FROM = re.compile(r"^ ?([a-zA-Z0-9_]+)(?:\.[a-z0-9.]+)?(?: \[[a-z0-9_]+\])? from ")
+FRAME_RES = (FRAME_RE, _ARM32_FRAME, _PPC_FRAME, _ARM32_ENTERED, _ARM32_FROM)
 
 
 @lru_cache(maxsize=256)
@@ -139,8 +141,10 @@ def guilty_frame(lines: Sequence[str], spec: StackSpec) -> tuple[str, bool]:
     pick = _EXTRACTORS[spec.extractor]
     frames, ok = _walk(lines, spec.parts, skip)
     frame = pick(frames)
-    if (not frame or not ok) and spec.alt_parts:
-        frames2, ok2 = _walk(lines, spec.alt_parts, skip)
+    for alternative in (spec.alt_parts, spec.last_resort):
+        if (frame and ok) or not alternative:
+            continue
+        frames2, ok2 = _walk(lines, alternative, skip)
         frame2 = pick(frames2)
         if frame2:
             return frame2, ok2

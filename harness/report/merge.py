@@ -15,6 +15,7 @@ from .model import Report
 
 # Kinds that are typically the aftermath of an earlier report.
 CONSEQUENCE_KINDS = frozenset({"panic", "soft-lockup", "hard-lockup", "rcu-stall", "hang"})
+_ALONE = "report format is marked as corrupted"
 # Of these, the ones that can themselves cause a later panic or stall.
 _STALL_KINDS = CONSEQUENCE_KINDS - {"panic"}
 
@@ -33,6 +34,9 @@ def mark_primary(reports: list[Report]) -> list[Report]:
         if rep.kind not in CONSEQUENCE_KINDS:
             seen_cause = True
         seen_any = True
+        if not primary and rep.kind == "panic" and rep.corrupted_reason == _ALONE:
+            # 'Fatal exception' & co. are truncated reports only when alone.
+            rep = replace(rep, corrupted=False, corrupted_reason="")
         out.append(rep if rep.primary == primary else replace(rep, primary=primary))
     return out
 

@@ -54,6 +54,7 @@ class StackSpec:
 
     parts: tuple[Part, ...]
     alt_parts: tuple[Part, ...] = ()
+    last_resort: tuple[Part, ...] = ()  # ours, beyond syzkaller's two tries
     skip: tuple[str, ...] = ()
     extractor: str = ""
 
@@ -188,7 +189,7 @@ STALL_ANCHORS = tuple(re.compile(p) for p in (
     "kernel_listen", "sk_common_release", "^sock_mmap", "__sys_accept",
     "kernel_accept", "^sock_do_ioctl", "^sock_ioctl", "^compat_sock_ioctl",
     "^nfnetlink_rcv_msg", "^rtnetlink_rcv_msg",
-    "^(compat_)?(SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys)_(socketpair|connect|ioctl)",
+    "^(compat_)?(SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys|sys)_(socketpair|connect|ioctl)",
     "__do_fault", "handle_mm_fault", "do_page_fault", "^page_fault$", "__fput",
     "task_work_run", "exit_to_usermode", "exit_to_user_mode", "smp_call_function",
 ))

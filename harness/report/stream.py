@@ -32,6 +32,7 @@ SHORT_REPORT = 22
 
 _HEADER_ANY = re.compile("|".join(re.escape(g.header) for g in GROUPS))
 _PANIC = "Kernel panic - not syncing"
+_GENERIC = ("BUG:", "WARNING:", "INFO:")
 _SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
 
 
@@ -57,7 +58,6 @@ class _Open:
     sanitizer: bool = False
     cpu_traceback: bool = False
     frozen: bool = False  # bounds fixed; still collecting text for the title
-    follows: bool = False  # opened while another report of its context was open
 
     def wants(self, line: Line) -> bool:
         if line.context == self.context:
@@ -71,10 +71,11 @@ class Scanner:
     def __init__(self) -> None:
         self.lineno = 0
         self.open: list[_Open] = []
-        self.recent: deque[tuple[int, Line]] = deque(maxlen=3)
+        self.recent: deque[tuple[int, Line]] = deque(maxlen=4)
         # Per context, the last line some report took as its own: such a
         # line (e.g. a KASAN closing '====') cannot open the next report.
         self.claimed: dict[str, int] = {}
+        self.timestamped = False
 
     def feed(self, raw: str) -> list[Report]:
         self.lineno += 1
@@ -83,6 +84,13 @@ class Scanner:
         if line.text == "** replaying previous printk message **":
             self._drop_torn_header()
         group = match_group(line.text) if line.text else None
+        if line.context != NO_PREFIX:
+            self.timestamped = True
+        elif group is not None and self.timestamped and group.header in _GENERIC \
+                and not line.text.startswith(group.header):
+            # The kernel timestamps its lines; an untimestamped 'foo: WARNING:'
+            # is guest userspace talking, not a kernel report.
+            group = None
         if group is not None and not self._continues(line):
             done.extend(self._start(group, line))
         else:
@@ -119,13 +127,11 @@ class Scanner:
     def _start(self, group: Group, line: Line) -> list[Report]:
         done: list[Report] = []
         is_panic = _PANIC in line.text
-        follows = False
         for rep in list(self.open):
             if rep.context != line.context and line.context not in (CONSOLE, NO_PREFIX):
                 continue
             if rep.context != line.context and rep.context not in (CONSOLE, NO_PREFIX):
                 continue
-            follows = True
             if is_panic and not rep.frozen and len(rep.text) <= SHORT_REPORT:
                 rep.frozen = True  # title may need the panic's stack
             elif not rep.frozen:
@@ -134,16 +140,16 @@ class Scanner:
         for lineno, prev in reversed(self.recent):
             if lineno <= self.claimed.get(prev.context, 0):
                 break
-            if prev.context == line.context and OPENERS.match(prev.text):
-                start = lineno
+            if prev.context != line.context:
+                continue  # another CPU's line in between
+            if not OPENERS.match(prev.text):
                 break
-            if prev.text and prev.context == line.context:
-                break
+            start = lineno
         rep = _Open(group, start, line.context, header=self.lineno, text=[line.text],
                     last_content=self.lineno,
-                    sanitizer=bool(_SANITIZER_TITLES.match(line.text[line.text.find(group.header):])),
-                    follows=follows)
+                    sanitizer=bool(_SANITIZER_TITLES.match(line.text[line.text.find(group.header):])))
         self.open.append(rep)
+        self.claimed[line.context] = self.lineno
         if len(self.open) > MAX_OPEN:
             done.extend(self._close(self.open[0]))
         return done
@@ -195,8 +201,7 @@ def _finish(rep: _Open) -> Report:
     extra: dict = {"header_line": rep.header}
     if desc.frame and desc.frame != "corrupted":
         extra["frame"] = desc.frame
-    if rep.follows:
-        extra["follows"] = True
+    reason = desc.corrupted_reason
     return Report(
         title=title,
         type=type_ or "UNKNOWN",
@@ -205,8 +210,8 @@ def _finish(rep: _Open) -> Report:
         end_line=max(rep.last_content, rep.start),
         frames=stack_names(rep.text),
         alt_titles=tuple(normalize_title(a) for a in (desc.format.alt if desc.format else ())),
-        corrupted=bool(desc.corrupted_reason),
-        corrupted_reason=desc.corrupted_reason,
+        corrupted=bool(reason),
+        corrupted_reason=reason,
         extra=extra,
     )
 

@@ -68,7 +68,7 @@ _KERNEL_PANIC = Group("Kernel panic", (
     Format(rx(r"Kernel panic - not syncing: hung_task: blocked tasks"),
            fmt="kernel panic: hung_task: blocked tasks", corrupted=True),
     Format(rx(r"Kernel panic - not syncing: (.*)"), fmt="kernel panic: {0}"),
-))
+), suppress=(rx(r"---\[ end Kernel panic"),))
 
 
 def _simple(header: str, fmt: str, stack: StackSpec | None = None, kind: str = "oops",

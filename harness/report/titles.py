@@ -21,6 +21,8 @@ _REPLACEMENTS = (
     # 'ip6_fragment+0x1052/0x2d80' -> 'ip6_fragment': offsets are not stable.
     (re.compile(r"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+"), r"\1"),
     (re.compile(r"CPU#[0-9]+"), "CPU"),
+    # Module tags ('func [mmlock]') vary with how the code was built.
+    (re.compile(r" \[[a-z0-9_]+\](?= |$)"), ""),
     # Remaining decimal numbers (may overlap, hence the fixpoint loop).
     (re.compile(r"(\W)(\d+)(\W|$)"), r"\1NUM\3"),
 )
