@@ -24,7 +24,7 @@ _PREFIX = re.compile(
 # The kernel has no timestamp but the dropped-messages marker still glues on.
 _DROPPED = re.compile(r"^\*\* [0-9]+ printk messages dropped \*\* ")
 # A stack frame the unwinder is not sure about (x86 ` ? func+0x1/0x2`).
-_QUESTIONABLE = re.compile(r"^(?:\[<[0-9a-f]+>\])? \? ")
+_QUESTIONABLE = re.compile(r"^(?:\[<[0-9a-f]+>\])? ?\? ")
 
 # Contexts: lines with a timestamp but no caller id share one context;
 # lines without a timestamp at all (userspace, firmware) share another.
@@ -66,16 +66,17 @@ def split_line(raw: str) -> Line:
         dropped = _DROPPED.match(raw)
         if dropped is not None:
             raw = raw[dropped.end():]
-        return Line(raw, NO_PREFIX)
-    caller = match.group(1)
-    context = "[" + caller[1:-1].strip() + "]" if caller else CONSOLE
-    text = raw[match.end():]
+        context, text = NO_PREFIX, raw
+    else:
+        caller = match.group(1)
+        context = "[" + caller[1:-1].strip() + "]" if caller else CONSOLE
+        text = raw[match.end():]
     questionable = False
     if "<EOI>" not in text:
         q = _QUESTIONABLE.match(text)
         if q is not None:
             questionable = True
-            text = text[q.end() - 2:]
+            text = " " + text[q.end():]
         elif text.endswith(" (unreliable)"):  # powerpc's way of saying '?'
             questionable = True
             text = text[: -len(" (unreliable)")]

@@ -1,0 +1,176 @@
+"""Streaming behaviour, serial-line quirks, merging and the parse CLI."""
+from __future__ import annotations
+
+import io
+import json
+import tracemalloc
+from pathlib import Path
+
+from harness.report import Report, parse_file, parse_lines, parse_text
+from harness.report.cli import parse_command
+from harness.report.lines import CONSOLE, NO_PREFIX, split_line
+from harness.report.merge import finalize
+from harness.report.stream import MAX_TEXT_LINES, Scanner
+
+WARNING = [
+    "------------[ cut here ]------------",
+    "WARNING: CPU: 0 PID: 7 at mm/mmap.c:10 do_thing+0x1/0x2",
+    "Modules linked in:",
+    "RIP: 0010:do_thing+0x1/0x2",
+    "Call Trace:",
+    " <TASK>",
+    " caller_fn+0x10/0x20",
+    " </TASK>",
+    "---[ end trace 0000000000000000 ]---",
+]
+
+
+def stamped(lines, t0=100.0, caller=""):
+    return [f"[{t0 + i / 1000:12.6f}]{caller} {line}" for i, line in enumerate(lines)]
+
+
+def noise(n, t0=1.0):
+    for i in range(n):
+        yield f"[{t0 + i / 1e6:12.6f}] random: harmless message number {i}"
+
+
+# -- line splitting ------------------------------------------------------------
+
+def test_split_line_prefixes_and_quirks():
+    assert split_line("[   12.345678] BUG: foo\r\n").text == "BUG: foo"
+    line = split_line("[   12.345678][  T123] WARNING: bar\r")
+    assert (line.text, line.context) == ("WARNING: bar", "[T123]")
+    assert split_line("[    1.000000][    C1] x").context == "[C1]"
+    assert split_line("[    1.000000] x").context == CONSOLE
+    assert split_line("userspace says hi").context == NO_PREFIX
+    dropped = split_line("** 5 printk messages dropped ** [    2.000000] BUG: baz")
+    assert (dropped.text, dropped.context) == ("BUG: baz", CONSOLE)
+    assert split_line("[    1.0] ? foo+0x1/0x2").questionable
+    assert split_line("[c000] [c001] foo+0x1/0x2 (unreliable)").questionable
+
+
+def test_crlf_and_lf_logs_parse_the_same():
+    lf = "\n".join(stamped(WARNING)) + "\n"
+    crlf = lf.replace("\n", "\r\n")
+    assert parse_text(lf) == parse_text(crlf)
+    assert parse_text(lf)[0].title == "WARNING in do_thing"
+
+
+def test_lines_with_or_without_newlines():
+    with_nl = [line + "\n" for line in stamped(WARNING)]
+    assert parse_lines(with_nl) == parse_lines(stamped(WARNING))
+
+
+def test_caller_ids_separate_interleaved_reports():
+    a = stamped(WARNING, caller="[  T10]")
+    b = stamped(["userspace-ish kernel chatter"] * len(WARNING), caller="[  T11]")
+    mixed = [x for pair in zip(a, b) for x in pair]
+    reports = parse_lines(mixed)
+    assert [r.title for r in reports] == ["WARNING in do_thing"]
+    assert (reports[0].start_line, reports[0].end_line) == (1, 2 * len(WARNING) - 1)
+
+
+def test_untimestamped_userspace_warning_is_not_a_report():
+    log = stamped(["mmlock: loaded"]) + ["runner: WARNING: nothing to do"]
+    assert parse_lines(log) == []
+
+
+# -- streaming and memory --------------------------------------------------------
+
+def test_generator_is_consumed_lazily_in_bounded_memory():
+    consumed = 0
+
+    def lines():
+        nonlocal consumed
+        for line in noise(60_000):
+            consumed += 1
+            yield line
+        yield from stamped(WARNING, t0=500.0)
+        for line in noise(60_000, t0=600.0):
+            consumed += 1
+            yield line
+
+    tracemalloc.start()
+    reports = parse_lines(lines())
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert consumed == 120_000
+    assert [r.title for r in reports] == ["WARNING in do_thing"]
+    assert reports[0].start_line == 60_001
+    # 120k lines are ~8 MB of text; keeping them would show up here.
+    assert peak < 2 * 1024 * 1024, peak
+
+
+def test_open_report_text_is_capped():
+    scanner = Scanner()
+    for line in stamped(WARNING[:5]):
+        scanner.feed(line)
+    for i in range(MAX_TEXT_LINES * 3):
+        scanner.feed(f"[  200.{i:06d}]  frame_{i}+0x1/0x2")
+    assert scanner.open and len(scanner.open[0].text) <= MAX_TEXT_LINES
+    assert finalize(scanner.finish())[0].title == "WARNING in do_thing"
+
+
+def test_parse_file_handles_chunk_boundaries_and_bad_bytes(tmp_path: Path):
+    pad = b"x" * ((1 << 20) - 3) + b"\n"  # next char straddles the 1 MiB chunk edge
+    body = "\n".join(stamped(WARNING)).encode() + b"\n"
+    path = tmp_path / "console.log"
+    path.write_bytes(pad[:-1] + "é".encode() + b"\n\xff\xfe garbage\n" + body)
+    reports = parse_file(path)
+    assert [r.title for r in reports] == ["WARNING in do_thing"]
+    assert reports[0].start_line == 3
+
+
+# -- merging -----------------------------------------------------------------------
+
+def _rep(title, kind, line):
+    return Report(title=title, type="X", kind=kind, start_line=line, end_line=line + 1,
+                  extra={"header_line": line})
+
+
+def test_consequences_are_not_primary_and_duplicates_fold():
+    merged = finalize([
+        _rep("kernel panic: panic_on_warn set", "panic", 50),
+        _rep("WARNING in f", "warning", 10),
+        _rep("WARNING in f", "warning", 30),
+        _rep("BUG: soft lockup in g", "soft-lockup", 40),
+    ])
+    assert [(r.title, r.primary, r.count) for r in merged] == [
+        ("WARNING in f", True, 2),
+        ("BUG: soft lockup in g", False, 1),
+        ("kernel panic: panic_on_warn set", False, 1),
+    ]
+
+
+def test_lone_stall_and_lone_panic_are_primary():
+    assert finalize([_rep("INFO: task hung in f", "hang", 5)])[0].primary
+    assert finalize([_rep("kernel panic: x", "panic", 5)])[0].primary
+
+
+# -- parse CLI -----------------------------------------------------------------------
+
+def test_parse_command_exit_codes(tmp_path: Path):
+    clean = tmp_path / "clean.log"
+    clean.write_text("\n".join(stamped(["nothing to see"])) + "\n")
+    dirty = tmp_path / "dirty.log"
+    dirty.write_text("\n".join(stamped(WARNING)) + "\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert parse_command([str(clean)], as_json=False, out=out, err=err) == 0
+    assert parse_command([str(clean), str(dirty)], as_json=False, out=out, err=err) == 1
+    assert "WARNING in do_thing" in out.getvalue()
+    missing = tmp_path / "missing.log"
+    assert parse_command([str(dirty), str(missing)], as_json=False, out=out, err=err) == 2
+    assert "cannot read" in err.getvalue() and "Traceback" not in err.getvalue()
+    assert parse_command([str(tmp_path)], as_json=False, out=out, err=err) == 2
+
+
+def test_parse_command_json(tmp_path: Path):
+    dirty = tmp_path / "dirty.log"
+    dirty.write_text("\n".join(stamped(WARNING)) + "\n")
+    out = io.StringIO()
+    assert parse_command([str(dirty)], as_json=True, out=out) == 1
+    doc = json.loads(out.getvalue())
+    assert doc[0]["file"] == str(dirty)
+    rep = doc[0]["reports"][0]
+    assert rep["title"] == "WARNING in do_thing" and rep["kind"] == "warning"
+    assert rep["start_line"] == 1 and rep["end_line"] == len(WARNING)
