@@ -81,6 +81,7 @@ def _cmd_deps(args: argparse.Namespace) -> int:
 
     arch = configs.load_arch(args.arch)
     host.ensure_packages(host.packages_for(arch))
+    host.ensure_foreign_arch(arch.debian_arch)
     print(f"deps: host packages for {arch.name} are installed")
     return 0
 

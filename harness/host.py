@@ -42,6 +42,25 @@ def packages_for(arch: Arch) -> list[str]:
     return wanted
 
 
+def ensure_foreign_arch(debian_arch: str) -> None:
+    """Guest userland for another arch comes from Debian's packages of that arch."""
+    host_arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                               check=False).stdout.strip()
+    if not debian_arch or debian_arch == host_arch:
+        return
+    foreign = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True,
+                             check=False).stdout.split()
+    if debian_arch in foreign:
+        return
+    if os.geteuid() != 0:
+        raise InfraError(f"the {debian_arch} guest userland needs Debian's {debian_arch} packages; run as root:\n"
+                         f"  dpkg --add-architecture {debian_arch} && apt-get update")
+    log.info("adding Debian architecture %s for the guest userland", debian_arch)
+    subprocess.run(["dpkg", "--add-architecture", debian_arch], check=True)
+    subprocess.run(["apt-get", "update"], capture_output=True, check=False,
+                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
 def missing_packages(packages: Sequence[str]) -> list[str]:
     """Which of these Debian packages are not installed (dpkg's view)."""
     if not shutil.which("dpkg-query"):
@@ -93,3 +112,15 @@ def run_logged(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
     """subprocess.run with the command printed at debug level (habit: print every command)."""
     log.debug("$ %s", shlex.join(str(a) for a in argv))
     return subprocess.run([str(a) for a in argv], check=False, **kwargs)
+
+
+# Variables from the caller's make or shell that would silently change a
+# kernel build: the harness passes what it means on the command line.
+_BUILD_ENV_DROP = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "ARCH", "CROSS_COMPILE", "O",
+                   "CC", "LD", "LLVM", "KBUILD_OUTPUT", "KCONFIG_CONFIG", "KERNEL_SRC", "M")
+
+
+def build_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _BUILD_ENV_DROP}
+    env.update(extra)
+    return env

@@ -78,6 +78,8 @@ def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
         raise ConfigError(f"DURATION must be between 1 and 86400 seconds, got {duration}")
     if request.inject:
         guest_command_for(request.inject)
+    if request.kernel_src:
+        kernel_source.validate_tree(Path(request.kernel_src))
     return arch, profile, storm, duration
 
 
@@ -160,7 +162,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     repro.chmod(0o755)
 
     console_log = run_dir / "console.log"
-    ending = _boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data)
+    ending = boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data)
     for disk in disks:
         disk.unlink(missing_ok=True)
 
@@ -168,7 +170,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     return decide(reports, ending)
 
 
-def _boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str, request: RunRequest,
+def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str, request: RunRequest,
                     storm: Storm, duration: int, data: dict) -> Ending:
     boot_started = time.monotonic()
     try:
@@ -220,7 +222,7 @@ def _boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: st
 def _ending(console: SerialConsole, ready: bool, storm_state: str, failures: tuple[str, ...],
             killed: bool, note: str) -> Ending:
     if console.alive:
-        console.close(grace_s=0)
+        console.kill()
         killed = True
     exit_status, signal = console.exit_status()
     return Ending(reached_ready=ready, storm=storm_state, qemu_exit=exit_status, qemu_signal=signal,

@@ -11,11 +11,13 @@ import base64
 import logging
 import re
 import secrets
+import subprocess
 import time
 from pathlib import Path
 from typing import BinaryIO
 
 import pexpect
+from pexpect.popen_spawn import PopenSpawn
 
 from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout
 
@@ -29,11 +31,13 @@ class SerialConsole:
                  cwd: Path | None = None) -> None:
         self.log_handle: BinaryIO = open(console_log, "ab", buffering=0)  # noqa: SIM115
         self.started = time.monotonic()
+        # Pipes, not a pty: QEMU puts a tty stdio into OPOST|ONLCR mode,
+        # which would turn the guest's \r\n into \r\r\n on the way to us;
+        # with pipes console.log is byte for byte what the guest sent.
         try:
-            self.child = pexpect.spawn(argv[0], argv[1:], env=env, cwd=str(cwd) if cwd else None,
-                                       timeout=None, maxread=65536,
-                                       searchwindowsize=16384, echo=False)
-        except pexpect.ExceptionPexpect as exc:
+            self.child = PopenSpawn(argv, env=env, cwd=str(cwd) if cwd else None, timeout=None,
+                                    maxread=65536, searchwindowsize=16384)
+        except (OSError, pexpect.ExceptionPexpect) as exc:
             self.log_handle.close()
             raise ChannelClosed(f"cannot start {argv[0]}: {exc}") from None
         self.child.logfile_read = self.log_handle
@@ -57,6 +61,10 @@ class SerialConsole:
         try:
             self.child.expect([pexpect.EOF], timeout=timeout)
         except pexpect.TIMEOUT:
+            return
+        try:
+            self.child.proc.wait(timeout=5)  # EOF first, exit status a moment later
+        except subprocess.TimeoutExpired:
             pass
 
     # -- commands ----------------------------------------------------------
@@ -72,7 +80,7 @@ class SerialConsole:
         end_re = re.compile(rb"%s-end (\d+)\r?\n" % token.encode())
         # What we type contains the token split by quotes, so the tty echo
         # of this line never matches the begin or end pattern.
-        split = f"'{token[:3]}''{token[3:]}"
+        split = f"'{token[:3]}''{token[3:]}'"
         self.send_line(f"echo {split}-begin; {command}; echo {split}-end $?")
         started = time.monotonic()
         try:
@@ -103,20 +111,33 @@ class SerialConsole:
     # -- lifetime ----------------------------------------------------------
     @property
     def alive(self) -> bool:
-        return self.child.isalive()
+        return self.child.proc.poll() is None
 
     def exit_status(self) -> tuple[int | None, int | None]:
-        """(exit status, signal) of QEMU once it has ended."""
-        return self.child.exitstatus, self.child.signalstatus
+        """(exit status, signal) of QEMU once it has ended; (None, None) while running."""
+        code = self.child.proc.poll()
+        if code is None:
+            return None, None
+        return (code, None) if code >= 0 else (None, -code)
+
+    def kill(self) -> None:
+        if self.alive:
+            self.child.proc.kill()
+            self.child.proc.wait()
 
     def close(self, grace_s: float = 5.0) -> None:
-        """Stop QEMU (if still running), keep reading to the end, flush the log."""
+        """Keep reading until QEMU ends (or grace_s), kill it if needed, flush the log."""
+        if self.log_handle.closed:
+            return
         try:
-            if self.child.isalive():
+            if self.alive and grace_s > 0:
                 self.drain(grace_s)
-            if self.child.isalive():
-                self.child.terminate(force=True)
-            self.child.close(force=True)
+            self.kill()
+            self.drain(5)  # what QEMU wrote before it died is still in the pipe
         finally:
+            try:
+                self.child.proc.stdin.close()
+            except OSError:
+                pass
             self.log_handle.flush()
             self.log_handle.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.cache import Store, cache_root, content_key, file_sha256
 from harness.configs import Arch, Profile
 from harness.errors import BuildError, InfraError
-from harness.host import require_tool
+from harness.host import build_env, require_tool
 from harness.kernel.config import make_vars, merged_config
 from harness.kernel.source import KernelSource
 
@@ -61,17 +61,17 @@ def _jobs() -> int:
     return (os.cpu_count() or 1) + 1
 
 
-def _run_make(argv: list[str], cwd: Path, log_file: Path, expected_objects: int) -> int:
+def _run_make(argv: list[str], cwd: Path, log_file: Path, expected_objects: int, env: dict) -> int:
     """Run make, keep the full log, show objects done/total; return objects built."""
     done = 0
     last_print = 0.0
     interactive = sys.stderr.isatty()
-    with open(log_file, "a") as log_handle:
+    with open(log_file, "a", buffering=1) as log_handle:
         log_handle.write(f"$ {' '.join(argv)}\n")
         log_handle.flush()
         log.debug("$ %s", " ".join(argv))
         proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace")
+                                text=True, errors="replace", env=env)
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
@@ -144,19 +144,19 @@ def ensure_tree(source: KernelSource, arch: Arch, out: Path, config_text: str, k
     count_file = out / ".harness-objects"
     expected = int(count_file.read_text()) if count_file.is_file() else 0
     cc = f"{arch.cross_compile}gcc"
+    env = build_env(CCACHE_DIR=os.environ.get("CCACHE_DIR") or str(cache_root() / "ccache"))
     if shutil.which("ccache"):
         cc = f"ccache {cc}"
-        os.environ.setdefault("CCACHE_DIR", str(cache_root() / "ccache"))
     else:
         log.warning("ccache not found (Debian package: ccache): rebuilds will be slow")
     if not shutil.which(f"{arch.cross_compile}gcc"):
         raise InfraError(f"{arch.cross_compile}gcc not found: install the cross compiler for {arch.name}")
     base = ["make", "-C", str(source.path), f"O={out}", *make_vars(arch, cc), f"-j{_jobs()}"]
     print(f"build: {arch.name} {source.origin} ({source.version}) in {out}", file=sys.stderr, flush=True)
-    _run_make(base + ["olddefconfig"], source.path, log_file, 0)
+    _run_make(base + ["olddefconfig"], source.path, log_file, 0, env)
     if (out / ".config").read_text() != config_text:
         raise BuildError(f"kernel config changed under olddefconfig in {out}; see {log_file}")
-    done = _run_make(base + [arch.image_target, "vmlinux", "modules_prepare"], source.path, log_file, expected)
+    done = _run_make(base + [arch.image_target, "vmlinux", "modules"], source.path, log_file, expected, env)
     if done > expected:
         count_file.write_text(str(done))
     if not (out / arch.image_path).is_file():

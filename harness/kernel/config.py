@@ -11,7 +11,7 @@ from pathlib import Path
 from harness.cache import Store, content_key
 from harness.configs import CONFIG_DIR, Arch, Profile, parse_fragment
 from harness.errors import BuildError
-from harness.host import run_logged
+from harness.host import build_env, run_logged
 from harness.kernel.source import KernelSource
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def merged_config(source: KernelSource, arch: Arch, profile: Profile, compiler: 
         for argv in steps:
             log_handle.write(f"$ {' '.join(map(str, argv))}\n")
             log_handle.flush()
-            proc = run_logged(argv, cwd=source.path, stdout=log_handle, stderr=log_handle)
+            proc = run_logged(argv, cwd=source.path, stdout=log_handle, stderr=log_handle, env=build_env())
             if proc.returncode != 0:
                 raise BuildError(f"kernel config step failed: {argv[0]} ... {argv[-1]} "
                                  f"(exit {proc.returncode}); see {log_file}")

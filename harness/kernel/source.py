@@ -90,7 +90,8 @@ def _walk_identity(tree: Path) -> str:
     return digest.hexdigest()
 
 
-def from_tree(tree: Path) -> KernelSource:
+def validate_tree(tree: Path) -> Path:
+    """The tree as an absolute path, or a ConfigError saying what is wrong with it."""
     tree = tree.expanduser().resolve()
     if not tree.is_dir():
         raise ConfigError(f"KERNEL_SRC={tree}: no such directory")
@@ -100,6 +101,11 @@ def from_tree(tree: Path) -> KernelSource:
     if (tree / ".config").exists() or (tree / "include" / "config").is_dir():
         raise ConfigError(f"KERNEL_SRC={tree}: the tree has been configured or built in place; "
                           "out-of-tree builds need a clean tree (run 'make mrproper' there)")
+    return tree
+
+
+def from_tree(tree: Path) -> KernelSource:
+    tree = validate_tree(tree)
     identity = _git_identity(tree) or _walk_identity(tree)
     return KernelSource(tree, str(tree), identity, _makefile_version(tree))
 

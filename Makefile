@@ -1,0 +1,62 @@
+# The front door. Each variable is the CLI option of the same name
+# (ARCH= -> --arch). The CLI's exit code is passed through: 0 pass, 1 fail,
+# 2 config-error, 3 infra-error, 4 build-error, 5 boot-failure.
+ARCH ?= x86_64
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HARNESS := $(PY) -m harness
+
+KERNEL_SRC ?=
+KERNEL_VERSION ?= 6.1
+PROFILE ?= lockdep
+STORM ?= swapoff-fork-mmap
+SEED ?= 1
+DURATION ?=
+ACCEL ?= auto
+INJECT ?=
+PYTEST_ARGS ?=
+
+# Our make variables must not leak into the kernel's make through MAKEFLAGS.
+unexport MAKEFLAGS MFLAGS
+MAKEOVERRIDES :=
+
+RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
+	--storm '$(STORM)' --seed '$(SEED)' --accel '$(ACCEL)' \
+	$(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)') \
+	$(if $(DURATION),--duration '$(DURATION)') \
+	$(if $(INJECT),--inject '$(INJECT)')
+
+.PHONY: all venv deps build boot boot-test test unit clean
+
+all: boot-test
+
+$(VENV)/.installed: pyproject.toml scripts/venv.sh
+	@scripts/venv.sh '$(PYTHON)' '$(VENV)'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+deps: venv
+	@$(HARNESS) deps --arch '$(ARCH)'
+
+build: deps
+	@$(HARNESS) build --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
+		$(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)')
+
+boot: deps
+	@$(HARNESS) boot $(RUN_ARGS)
+
+boot-test: deps
+	@$(HARNESS) run $(RUN_ARGS)
+
+# Unit tests, then the end-to-end tests (real kernel builds and QEMU boots).
+test: deps
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: venv
+	@$(PY) -m pytest -m 'not e2e' $(PYTEST_ARGS)
+
+clean:
+	rm -rf results .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

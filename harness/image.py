@@ -1,0 +1,142 @@
+"""The guest image: busybox, the init, the test module and the stressors,
+packed into an initramfs. Cached by content; a per-run overlay (the storm
+plan and run settings) is a second small cpio appended to the base.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.cache import Store, cache_root, content_key, file_sha256, tree_key
+from harness.configs import REPO_ROOT, Arch
+from harness.cpio import CpioWriter
+from harness.errors import BuildError, InfraError
+from harness.host import build_env, require_tool, run_logged
+from harness.kernel.build import KernelBuild, ensure_tree
+from harness.kernel.config import make_vars
+
+log = logging.getLogger(__name__)
+
+GUEST_DIR = REPO_ROOT / "guest"
+IMAGE_RECIPE = "image-v1"
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    initramfs: Path          # base archive (cached)
+    module: Path
+    stressors: Path
+    busybox: Path
+    sha256: str
+    cached: bool
+
+
+def _sources(sub: str) -> list[Path]:
+    root = GUEST_DIR / sub
+    return [p for p in root.rglob("*") if p.is_file() and p.suffix not in (".o", ".ko", ".cmd", ".md")]
+
+
+def host_debian_arch() -> str:
+    proc = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=False)
+    return proc.stdout.strip()
+
+
+def busybox_for(arch: Arch) -> Path:
+    """A static busybox for the guest: the host's, or Debian's package for the guest arch."""
+    if arch.debian_arch == host_debian_arch():
+        path = Path("/bin/busybox")
+        if not path.is_file():
+            raise InfraError("/bin/busybox not found (Debian package: busybox-static)")
+        return path
+    dest = cache_root() / "userland" / arch.debian_arch / "busybox"
+    if dest.is_file():
+        return dest
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = run_logged(["apt-get", "download", f"busybox-static:{arch.debian_arch}"], cwd=tmp,
+                          capture_output=True, text=True)
+        debs = list(Path(tmp).glob("busybox-static_*.deb"))
+        if proc.returncode != 0 or not debs:
+            raise InfraError(f"cannot download busybox-static:{arch.debian_arch} "
+                             f"(`dpkg --add-architecture {arch.debian_arch} && apt-get update` first?): "
+                             f"{proc.stderr.strip()[-300:]}")
+        run_logged(["dpkg-deb", "-x", str(debs[0]), f"{tmp}/x"], check=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(tmp) / "x/bin/busybox", dest)
+    return dest
+
+
+def build_stressors(arch: Arch, out: Path, log_file: Path) -> Path:
+    require_tool(f"{arch.cross_compile}gcc")
+    with open(log_file, "a") as handle:
+        proc = run_logged(["make", "-C", str(GUEST_DIR / "stressors"), f"CROSS_COMPILE={arch.cross_compile}",
+                           f"OUT={out}"], stdout=handle, stderr=subprocess.STDOUT, env=build_env())
+    binary = out / "mmstress"
+    if proc.returncode != 0 or not binary.is_file():
+        raise BuildError(f"stressors failed to build for {arch.name}; see {log_file}")
+    return binary
+
+
+def build_module(kernel: KernelBuild, work: Path, log_file: Path) -> Path:
+    # The module needs the O= tree at exactly this kernel; bring it there.
+    ensure_tree(kernel.source, kernel.arch, kernel.out_dir, kernel.config.read_text(), kernel.key, log_file)
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(GUEST_DIR / "module", work)
+    with open(log_file, "a") as handle:
+        proc = run_logged(["make", "-C", str(kernel.out_dir), f"M={work}", *make_vars(kernel.arch), "modules"],
+                          stdout=handle, stderr=subprocess.STDOUT, env=build_env())
+    modules = sorted(work.glob("*.ko"))
+    if proc.returncode != 0 or not modules:
+        raise BuildError(f"test module failed to build against {kernel.out_dir}; see {log_file}")
+    return modules[0]
+
+
+def build_image(kernel: KernelBuild, log_file: Path) -> GuestImage:
+    arch = kernel.arch
+    busybox = busybox_for(arch)
+    key = content_key(IMAGE_RECIPE, kernel.key, file_sha256(busybox),
+                      tree_key(GUEST_DIR, _sources("init") + _sources("module") + _sources("stressors")))
+    store = Store("images")
+    entry = store.lookup(key)
+    cached = entry is not None
+    if entry is None:
+        work = cache_root() / "work" / f"{arch.name}-{key[:12]}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        stressors = build_stressors(arch, work / "stressors", log_file)
+        module = build_module(kernel, work / "module", log_file)
+        initramfs = work / "initramfs.cpio"
+        with open(initramfs, "wb") as handle:
+            cpio = CpioWriter(handle)
+            for name in ("bin", "sbin", "dev", "etc", "etc/harness", "lib", "lib/modules", "proc", "sys",
+                         "tmp", "root", "mnt"):
+                cpio.directory(name)
+            cpio.char_device("dev/console", 5, 1)
+            cpio.char_device("dev/null", 1, 3, 0o666)
+            cpio.file_from("bin/busybox", busybox, 0o755)
+            cpio.file_from("init", GUEST_DIR / "init" / "init", 0o755)
+            cpio.file_from("bin/storm-run", GUEST_DIR / "init" / "storm-run", 0o755)
+            cpio.file_from("bin/mmstress", stressors, 0o755)
+            cpio.file_from("lib/modules/mmlock.ko", module, 0o644)
+            cpio.close()
+        entry = store.publish(key, {"initramfs.cpio": initramfs, "mmlock.ko": module, "mmstress": stressors},
+                              {"arch": arch.name, "kernel": kernel.key})
+        shutil.rmtree(work, ignore_errors=True)
+    initramfs = entry / "initramfs.cpio"
+    return GuestImage(initramfs=initramfs, module=entry / "mmlock.ko", stressors=entry / "mmstress",
+                      busybox=busybox, sha256=file_sha256(initramfs), cached=cached)
+
+
+def write_overlay(base: Path, dest: Path, files: dict[str, str]) -> Path:
+    """base initramfs + a small cpio of per-run files (the kernel unpacks both)."""
+    with open(dest, "wb") as handle:
+        with open(base, "rb") as source:
+            shutil.copyfileobj(source, handle)
+        cpio = CpioWriter(handle)
+        for name, text in sorted(files.items()):
+            cpio.file(name, text.encode(), 0o644)
+        cpio.close()
+    return dest

@@ -1,0 +1,97 @@
+"""Config loading: valid files load; every kind of bad input names file, line and key."""
+from pathlib import Path
+
+import pytest
+
+from harness import configs
+from harness.errors import ConfigError
+
+
+def test_every_shipped_arch_and_storm_loads():
+    for name in configs.arch_names():
+        arch = configs.load_arch(name)
+        assert arch.name == name
+        assert arch.memory_mb >= 64
+        assert "CONFIG_MMU_NOTIFIER=y" in arch.fragment, f"{name}: the module needs MMU_NOTIFIER"
+    for name in configs.storm_names():
+        storm = configs.load_storm(name)
+        assert storm.stressors
+    assert configs.load_profile("kasan").fragments[-1].name == "kasan.config"
+
+
+def test_unknown_arch_lists_valid_ones():
+    with pytest.raises(ConfigError) as info:
+        configs.load_arch("foo")
+    assert "unknown arch 'foo'" in str(info.value)
+    assert "x86_64" in str(info.value)
+
+
+def test_path_like_name_is_rejected():
+    with pytest.raises(ConfigError):
+        configs.load_arch("../storms/swapoff-fork-mmap")
+
+
+def test_unknown_storm_and_profile():
+    with pytest.raises(ConfigError, match="valid storms: .*swapoff-fork-mmap"):
+        configs.load_storm("nope")
+    with pytest.raises(ConfigError, match="valid profiles: kasan, lockdep"):
+        configs.load_profile("nope")
+
+
+def _break(config_dir: Path, rel: str, old: str, new: str) -> Path:
+    path = config_dir / rel
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_yaml_syntax_error_names_file_and_line(config_dir):
+    path = _break(config_dir, "arches/x86_64.yaml", "  smp: 2", "  smp: [2")
+    with pytest.raises(ConfigError) as info:
+        configs.load_arch("x86_64", config_dir)
+    assert str(path) in str(info.value)
+    assert "invalid YAML" in str(info.value)
+
+
+def test_wrong_type_names_file_line_and_key(config_dir):
+    path = _break(config_dir, "arches/x86_64.yaml", "memory_mb: 256", "memory_mb: lots")
+    with pytest.raises(ConfigError) as info:
+        configs.load_arch("x86_64", config_dir)
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "memory_mb" in t)
+    assert f"{path}:{line}: key 'qemu.memory_mb': expected int, got str 'lots'" in str(info.value)
+
+
+def test_unknown_key_is_an_error(config_dir):
+    _break(config_dir, "storms/swapoff-fork-mmap.yaml", "duration_s: 60", "duration_s: 60\ndurration: 5")
+    with pytest.raises(ConfigError, match=r"swapoff-fork-mmap.yaml:\d+: key 'durration': unknown key"):
+        configs.load_storm("swapoff-fork-mmap", config_dir)
+
+
+def test_bool_is_not_an_int(config_dir):
+    _break(config_dir, "arches/x86_64.yaml", "smp: 2", "smp: yes")
+    with pytest.raises(ConfigError, match="key 'qemu.smp': expected int, got bool"):
+        configs.load_arch("x86_64", config_dir)
+
+
+def test_missing_key(config_dir):
+    _break(config_dir, "arches/x86_64.yaml", "  binary: qemu-system-x86_64\n", "")
+    with pytest.raises(ConfigError, match="missing key 'qemu.binary'"):
+        configs.load_arch("x86_64", config_dir)
+
+
+def test_fragment_lines_are_checked(config_dir):
+    _break(config_dir, "arches/x86_64.yaml", "    CONFIG_64BIT=y", "    64BIT=y")
+    with pytest.raises(ConfigError, match="not a kconfig line: '64BIT=y'"):
+        configs.load_arch("x86_64", config_dir)
+
+
+def test_priorities_must_match_devices(config_dir):
+    _break(config_dir, "storms/swapoff-fork-mmap.yaml", "priorities: [10, 5, 1]", "priorities: [10, 5]")
+    with pytest.raises(ConfigError, match="2 priorities for 3 devices"):
+        configs.load_storm("swapoff-fork-mmap", config_dir)
+
+
+def test_parse_fragment():
+    parsed = configs.parse_fragment("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x y\"\njunk\n")
+    assert parsed == {"CONFIG_A": "y", "CONFIG_B": "n", "CONFIG_C": '"x y"'}

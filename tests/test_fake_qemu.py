@@ -1,0 +1,64 @@
+"""The console channel and the run's ending logic against a fake QEMU: a real
+process replaying recorded console logs (tests/data/consoles/)."""
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import configs, run
+from harness.report import parse_file
+from harness.verdict import decide
+
+DATA = Path(__file__).parent / "data" / "consoles"
+FAKE = Path(__file__).parent / "fake_qemu.py"
+
+
+def _run(tmp_path, log_name, mode="normal", storm_seconds=5, boot_timeout=None, monkeypatch=None):
+    if boot_timeout and monkeypatch:
+        monkeypatch.setitem(run.BOOT_TIMEOUT_S, "tcg", boot_timeout)
+    storm = configs.load_storm("swapoff-fork-mmap")
+    request = run.RunRequest(duration=storm_seconds)
+    data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
+    argv = [sys.executable, str(FAKE), str(DATA / log_name), mode]
+    console_log = tmp_path / "console.log"
+    ending = run.boot_and_storm(argv, tmp_path, console_log, "tcg", request, storm, storm_seconds, data)
+    return ending, decide(parse_file(console_log), ending), data, console_log
+
+
+def test_clean_run_passes_and_log_is_complete(tmp_path):
+    ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log")
+    assert ending.reached_ready and ending.storm == "completed"
+    assert verdict.verdict == "pass", verdict.reason
+    assert data["kernel"]["release"].startswith("6.1")
+    assert data["storm"]["counts"]["swap"]["swapoff"] > 0
+    text = console_log.read_text(errors="replace")
+    assert "MMLOCK-HARNESS: storm-end status=0" in text
+    assert "reboot: Restarting system" in text
+
+
+def test_lockdep_splat_in_storm_fails(tmp_path):
+    _, verdict, _, _ = _run(tmp_path, "x86_64-lockdep-splat.log")
+    assert verdict.exit_code == 1
+    assert verdict.reports[0].kind == "lockdep"
+    assert verdict.reports[0].title.startswith("possible deadlock in")
+
+
+def test_guest_hang_in_storm_is_a_fail_and_qemu_is_killed(tmp_path, monkeypatch):
+    monkeypatch.setattr(run.storm_stage, "STORM_GRACE_S", 3)
+    ending, verdict, _, _ = _run(tmp_path, "x86_64-clean.log", mode="hang-in-storm", storm_seconds=1)
+    assert ending.storm == "timeout" and ending.killed_by_harness
+    assert verdict.exit_code == 1 and verdict.reports[0].kind == "hang"
+
+
+def test_qemu_killed_mid_storm_is_infra_error(tmp_path):
+    ending, verdict, _, console_log = _run(tmp_path, "x86_64-clean.log", mode="die-in-storm")
+    assert ending.storm == "qemu-exited"
+    assert verdict.verdict == "infra-error"
+    assert "MMLOCK-HARNESS: storm-begin" in console_log.read_text(errors="replace"), "partial log kept"
+
+
+def test_silent_guest_is_boot_failure(tmp_path, monkeypatch):
+    ending, verdict, _, _ = _run(tmp_path, "x86_64-clean.log", mode="silent", boot_timeout=3,
+                                 monkeypatch=monkeypatch)
+    assert not ending.reached_ready
+    assert verdict.verdict == "boot-failure"

@@ -1,0 +1,64 @@
+"""The QEMU command line comes from the arch's data, nothing else."""
+from pathlib import Path
+
+import pytest
+
+from harness import configs, qemu
+from harness.errors import ConfigError
+
+
+def _spec(accel="tcg", **kw):
+    return qemu.BootSpec(kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
+                         append="console=ttyS0 panic=-1", accel=accel, **kw)
+
+
+def _value(argv, flag):
+    return argv[argv.index(flag) + 1]
+
+
+def test_x86_64_tcg_argv():
+    arch = configs.load_arch("x86_64")
+    argv = qemu.argv(arch, _spec(disks=(Path("swap0.img"), Path("swap1.img")),
+                                 console_log=Path("qemu-console.log")))
+    assert argv[0] == "qemu-system-x86_64"
+    assert _value(argv, "-accel") == "tcg,thread=multi"
+    assert _value(argv, "-cpu") == arch.cpu
+    assert _value(argv, "-m") == "256"
+    assert _value(argv, "-smp") == "2"
+    assert "-no-reboot" in argv
+    assert _value(argv, "-chardev") == "stdio,id=con0,signal=off,logfile=qemu-console.log"
+    assert argv.count("virtio-blk-pci,drive=swap0") == 1
+    assert "file=swap1.img,format=raw,if=none,id=swap1,cache=unsafe" in argv
+    assert _value(argv, "-netdev") == "user,id=net0"
+
+
+def test_kvm_uses_kvm_cpu_and_hostfwd_is_loopback_only():
+    arch = configs.load_arch("x86_64")
+    argv = qemu.argv(arch, _spec(accel="kvm", hostfwd_port=40022))
+    assert _value(argv, "-accel") == "kvm"
+    assert _value(argv, "-cpu") == arch.kvm_cpu
+    assert _value(argv, "-netdev") == "user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22"
+
+
+def test_cmdline_has_console_and_panic():
+    arch = configs.load_arch("x86_64")
+    line = qemu.kernel_cmdline(arch, "hung_task_timeout_secs=30", "")
+    assert line.split()[:3] == ["console=ttyS0", "panic=-1", "rdinit=/init"]
+    assert line.endswith("hung_task_timeout_secs=30")
+
+
+def test_accel_validation():
+    arch = configs.load_arch("x86_64")
+    with pytest.raises(ConfigError, match="valid: auto, kvm, tcg"):
+        qemu.choose_accel("fast", arch, Path("/nonexistent"))
+    assert qemu.choose_accel("tcg", arch, Path("/nonexistent")) == ("tcg", "requested")
+    with pytest.raises(ConfigError):
+        qemu.argv(arch, _spec(accel="auto"))
+
+
+def test_swap_disks_are_sparse(tmp_path):
+    disks = qemu.make_swap_disks(tmp_path, 3, 64)
+    assert [d.name for d in disks] == ["swap0.img", "swap1.img", "swap2.img"]
+    for disk in disks:
+        assert disk.stat().st_size == 64 << 20
+        assert disk.stat().st_blocks * 512 < 1 << 20

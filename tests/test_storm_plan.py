@@ -1,0 +1,48 @@
+"""Storm plans, op-count lines and lock coverage, without a guest."""
+from harness import configs, storm
+
+LOCK_STAT = """lock_stat version 0.4
+-----------------------------------------------------------------------------------------------------------------
+                              class name    con-bounces    contentions   waittime-min   waittime-max waittime-total   waittime-avg    acq-bounces   acquisitions   holdtime-min   holdtime-max holdtime-total   holdtime-avg
+-----------------------------------------------------------------------------------------------------------------
+
+                      &mm->mmap_lock-W:            12             14           0.40         120.00         900.10          64.29            300           5000           0.10         200.00       30000.00           6.00
+                      &mm->mmap_lock-R:             5              6           0.30          90.00         100.00          16.67            200           7000           0.10         100.00       20000.00           2.86
+                      ---------------
+                      &mm->mmap_lock             10          [<0000000012345678>] do_user_addr_fault+0x1c6/0x6a0
+.............................................................................................................
+                             swap_lock:             0              0           0.00           0.00           0.00           0.00             10            120           0.20          10.00         100.00           0.83
+                    mm_all_locks_mutex:             0              0           0.00           0.00           0.00           0.00              1             33           1.00          50.00         200.00           6.06
+"""
+
+
+def test_plan_lines_give_swap_its_devices_and_priorities():
+    spec = configs.load_storm("swapoff-fork-mmap")
+    lines = storm.plan_lines(spec, 30, 7, ["/dev/vda", "/dev/vdb", "/dev/vdc"])
+    assert lines[0].startswith("mmstress swap --duration 30 --seed 7001 --dev /dev/vda:10 --dev /dev/vdb:5")
+    assert all(" --duration 30 " in line for line in lines)
+    assert len({line.split("--seed ")[1].split()[0] for line in lines}) == len(lines), "seeds differ"
+
+
+def test_parse_counts_and_failures():
+    output = ("noise\nok 1 swap # swapon=12 swapoff=11 swapoff_enomem=1\r\n"
+              "[   12.0] kernel line\n"
+              "not ok 1 hog # reason=\"pattern mismatch\" touched=99\n"
+              "ok 1 mmap # mprotect=5\nok 1 mmap # mprotect=6\nok 0 module # gup_pages=40 mode=x\n")
+    counts, failures = storm.parse_counts(output)
+    assert counts["swap"] == {"swapon": 12, "swapoff": 11, "swapoff_enomem": 1}
+    assert counts["hog"] == {"reason": "pattern mismatch", "touched": 99}
+    assert counts["mmap.2"] == {"mprotect": 6}
+    assert counts["module"] == {"gup_pages": 40, "mode": "x"}
+    assert failures == ["hog: pattern mismatch"]
+
+
+def test_lock_coverage_sums_read_and_write_and_flags_missing_targets():
+    classes = storm.parse_lock_stat(LOCK_STAT)
+    assert classes["&mm->mmap_lock"] == {"acquisitions": 12000, "contentions": 20}
+    coverage = storm.lock_coverage(LOCK_STAT, 100, 250, storm.lock_targets())
+    assert coverage["targets"]["mmap_lock"] == {"acquisitions": 12000, "contentions": 20}
+    assert coverage["targets"]["mm_all_locks_mutex"]["acquisitions"] == 33
+    assert "mmlist_lock" in coverage["never_taken"]
+    assert "swap_lock" not in coverage["never_taken"]
+    assert coverage["new_dependency_chains"] == 150

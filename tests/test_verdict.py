@@ -1,0 +1,60 @@
+"""Verdict classification: who is at fault, and the exit code CI and bisect rely on."""
+from harness.report.model import Report
+from harness.verdict import Ending, decide
+
+
+def _report(title="possible deadlock in swapoff", kind="lockdep", primary=True):
+    return Report(title=title, type="LOCKDEP", kind=kind, start_line=10, end_line=40, primary=primary)
+
+
+def test_clean_completed_storm_passes():
+    verdict = decide([], Ending(reached_ready=True, storm="completed", qemu_exit=0))
+    assert (verdict.verdict, verdict.exit_code) == ("pass", 0)
+
+
+def test_kernel_report_fails_whatever_the_ending():
+    for ending in (Ending(True, "completed", 0), Ending(False, qemu_exit=0), Ending(True, "timeout"),
+                   Ending(True, "qemu-exited", qemu_signal=9)):
+        verdict = decide([_report()], ending)
+        assert (verdict.verdict, verdict.exit_code) == ("fail", 1)
+        assert verdict.reason == "kernel report: possible deadlock in swapoff"
+
+
+def test_primary_report_names_the_cause():
+    consequence = _report("BUG: soft lockup in foo", "soft-lockup", primary=False)
+    cause = _report("possible recursive locking in foo")
+    verdict = decide([consequence, cause], Ending(True, "completed", 0))
+    assert verdict.reason.endswith("possible recursive locking in foo")
+    assert len(verdict.reports) == 2
+
+
+def test_never_ready_is_boot_failure():
+    verdict = decide([], Ending(reached_ready=False, qemu_exit=0))
+    assert (verdict.verdict, verdict.exit_code) == ("boot-failure", 5)
+    verdict = decide([], Ending(reached_ready=False, killed_by_harness=True))
+    assert verdict.exit_code == 5
+
+
+def test_qemu_crash_is_infra_error():
+    verdict = decide([], Ending(reached_ready=False, qemu_exit=1))
+    assert (verdict.verdict, verdict.exit_code) == ("infra-error", 3)
+    verdict = decide([], Ending(reached_ready=True, storm="qemu-exited", qemu_signal=9))
+    assert verdict.exit_code == 3
+
+
+def test_hung_guest_is_a_fail_with_a_hang_report():
+    verdict = decide([], Ending(reached_ready=True, storm="timeout", killed_by_harness=True))
+    assert verdict.exit_code == 1
+    assert verdict.reports[0].kind == "hang"
+
+
+def test_silent_reset_is_a_fail():
+    verdict = decide([], Ending(reached_ready=True, storm="qemu-exited", qemu_exit=0))
+    assert verdict.exit_code == 1
+    assert verdict.reports[0].kind == "reset"
+
+
+def test_stressor_failure_is_a_fail():
+    verdict = decide([], Ending(True, "completed", 0, stressor_failures=("hog: pattern mismatch",)))
+    assert verdict.exit_code == 1
+    assert "hog: pattern mismatch" in verdict.reason
