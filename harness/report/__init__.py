@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Union
 
 from .merge import finalize
 from .model import Report
-from .stream import scan
+from .stream import scan, scan_blocks
 
 __all__ = ["Report", "parse_lines", "parse_text", "parse_file", "iter_file_lines"]
 
@@ -31,9 +31,10 @@ def parse_text(text: str) -> list[Report]:
     return parse_lines(text.split("\n")) if text else []
 
 
-def iter_file_lines(path: Union[str, "os.PathLike[str]"]) -> Iterator[str]:
-    """Lines of a file split on '\\n' only, read in 1 MiB chunks and decoded
-    as UTF-8 with replacement, so binary garbage on a serial line is harmless."""
+def iter_file_blocks(path: Union[str, "os.PathLike[str]"]) -> Iterator[tuple[list[str], str]]:
+    """(lines, text) blocks of a file: read in 1 MiB chunks, decoded as UTF-8
+    with replacement (binary garbage on a serial line is harmless), split on
+    '\\n' only; `text` is the block's complete lines joined by '\\n'."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""
     with open(path, "rb") as handle:
@@ -42,13 +43,21 @@ def iter_file_lines(path: Union[str, "os.PathLike[str]"]) -> Iterator[str]:
             if not chunk:
                 break
             pending += decoder.decode(chunk)
-            parts = pending.split("\n")
-            pending = parts.pop()
-            yield from parts
+            cut = pending.rfind("\n")
+            if cut < 0:
+                continue  # a single line longer than a chunk: keep reading
+            text, pending = pending[:cut], pending[cut + 1:]
+            yield text.split("\n"), text
     pending += decoder.decode(b"", final=True)
     if pending:
-        yield pending
+        yield [pending], pending
+
+
+def iter_file_lines(path: Union[str, "os.PathLike[str]"]) -> Iterator[str]:
+    """The lines of a file, streamed (see iter_file_blocks)."""
+    for lines, _ in iter_file_blocks(path):
+        yield from lines
 
 
 def parse_file(path: Union[str, "os.PathLike[str]"]) -> list[Report]:
-    return parse_lines(iter_file_lines(path))
+    return finalize(scan_blocks(iter_file_blocks(path)))

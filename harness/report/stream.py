@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional, Sequence
 
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .describe import describe
@@ -31,6 +31,8 @@ MAX_SPAN = 5000
 SHORT_REPORT = 22
 
 _HEADER_ANY = re.compile("|".join(re.escape(g.header) for g in GROUPS))
+# Anything that makes an idle scanner look at a line closely.
+_WAKE = re.compile(_HEADER_ANY.pattern + r"|\*\* replaying previous")
 _PANIC = "Kernel panic - not syncing"
 _GENERIC = ("BUG:", "WARNING:", "INFO:")
 _SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
@@ -71,14 +73,19 @@ class Scanner:
     def __init__(self) -> None:
         self.lineno = 0
         self.open: list[_Open] = []
-        self.recent: deque[tuple[int, Line]] = deque(maxlen=4)
+        self.recent: deque[tuple[int, str]] = deque(maxlen=4)  # raw, split on demand
         # Per context, the last line some report took as its own: such a
         # line (e.g. a KASAN closing '====') cannot open the next report.
         self.claimed: dict[str, int] = {}
         self.timestamped = False
 
-    def feed(self, raw: str) -> list[Report]:
+    def feed(self, raw: str) -> Sequence[Report]:
         self.lineno += 1
+        if not self.open and self.timestamped and _HEADER_ANY.search(raw) is None \
+                and "** replaying previous" not in raw:
+            # Fast path for the bulk of a log: nothing open, no header here.
+            self.recent.append((self.lineno, raw))
+            return ()
         line = split_line(raw)
         done: list[Report] = []
         if line.text == "** replaying previous printk message **":
@@ -99,7 +106,32 @@ class Scanner:
                     self._add(rep, line, done)
                 elif self.lineno - rep.last_content > MAX_SPAN:
                     done.extend(self._close(rep))
-        self.recent.append((self.lineno, line))
+        self.recent.append((self.lineno, raw))
+        return done
+
+    def feed_block(self, lines: list[str], text: str) -> list[Report]:
+        """Feed many lines at once; `text` is them joined by '\\n'. While no
+        report is open, runs of lines without a header are skipped with one
+        regex scan over the block, which is most of a long log."""
+        done: list[Report] = []
+        i, pos, n = 0, 0, len(lines)
+        while i < n:
+            if not self.open and self.timestamped:
+                match = _WAKE.search(text, pos)
+                end = match.start() if match is not None else len(text)
+                skip = text.count("\n", pos, end) if match is not None else n - i
+                if skip:
+                    self.lineno += skip
+                    first = max(i, i + skip - (self.recent.maxlen or 0))
+                    self.recent.extend((self.lineno - (i + skip - k) + 1, lines[k])
+                                       for k in range(first, i + skip))
+                    i += skip
+                    pos = text.rfind("\n", pos, end) + 1 if match is not None else len(text)
+                    continue
+            raw = lines[i]
+            done.extend(self.feed(raw))
+            pos += len(raw) + 1
+            i += 1
         return done
 
     def finish(self) -> list[Report]:
@@ -137,7 +169,8 @@ class Scanner:
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
-        for lineno, prev in reversed(self.recent):
+        for lineno, prev_raw in reversed(self.recent):
+            prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
             if prev.context != line.context:
@@ -221,4 +254,12 @@ def scan(lines: Iterable[str]) -> Iterator[Report]:
     scanner = Scanner()
     for raw in lines:
         yield from scanner.feed(raw)
+    yield from scanner.finish()
+
+
+def scan_blocks(blocks: Iterable[tuple[list[str], str]]) -> Iterator[Report]:
+    """Like scan, for (lines, joined text) blocks from a chunked reader."""
+    scanner = Scanner()
+    for lines, text in blocks:
+        yield from scanner.feed_block(lines, text)
     yield from scanner.finish()
