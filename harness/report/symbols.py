@@ -1,0 +1,134 @@
+"""Resolve `func+0xoff/0xsize` frames of a console log to file:line.
+
+Works like scripts/decode_stacktrace.sh: symbol start addresses come from
+`nm -S` on vmlinux, the frame's pc is start + offset (minus one for return
+addresses, so the call site is reported rather than the next statement),
+and `addr2line -f -i` resolves it, inlined callers included. Module frames
+(`func+0x1/0x2 [mmlock]`) are left alone: vmlinux does not contain them.
+Two streaming passes over the log (collect, then rewrite) keep memory
+bounded by the number of distinct frames, not by the log size.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from typing import Iterator, Optional
+
+from .reader import iter_file_lines
+
+# A frame anywhere in a line, not followed by a module tag.
+_FRAME = re.compile(r"(?<![\w.])([a-zA-Z_][a-zA-Z0-9_.]*)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?! \[\w+\])")
+# Lines whose frame is the exact faulting pc, not a return address.
+_EXACT_PC = re.compile(r"(?:^|\] )(?:RIP: [0-9a-f]+:|IP: |pc : |epc : |PC is at |NIP \[|WARNING: .* at )")
+# Top-level kernel source directories: anything before them is the build path.
+_SRC_ROOT = re.compile(r"^.*?/((?:arch|block|certs|crypto|drivers|fs|include|init|io_uring|ipc|"
+                       r"kernel|lib|mm|net|rust|samples|scripts|security|sound|tools|usr|virt)/)")
+_BATCH = 512
+
+
+def _tool(addr2line: str, name: str) -> str:
+    """The sibling binutils tool: 'aarch64-linux-gnu-addr2line' -> '...-nm'."""
+    if addr2line.endswith("addr2line"):
+        return addr2line[: -len("addr2line")] + name
+    return name
+
+
+def read_symbols(vmlinux: str, nm: str = "nm") -> dict[str, list[tuple[int, int]]]:
+    """Text symbols: name -> [(address, size)], several for static duplicates."""
+    proc = subprocess.run([nm, "-S", "--defined-only", vmlinux], capture_output=True,
+                          text=True, check=True)
+    symbols: dict[str, list[tuple[int, int]]] = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "tTwW":
+            symbols.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16)))
+    return symbols
+
+
+def _pc(symbols: dict, name: str, off: int, size: int, exact: bool) -> Optional[int]:
+    candidates = symbols.get(name) or symbols.get(name.split(".")[0])
+    if not candidates:
+        return None
+    start = next((addr for addr, sz in candidates if sz == size), candidates[0][0])
+    # Offset 0 cannot be a return address (the call would precede the function).
+    return start + off - (0 if exact or off == 0 else 1)
+
+
+def _clean(path: str, strip: Optional[str]) -> str:
+    if strip and path.startswith(strip):
+        return path[len(strip):].lstrip("/")
+    match = _SRC_ROOT.match(path)
+    return path[match.start(1):] if match else path
+
+
+def _resolve(pcs: list[int], vmlinux: str, addr2line: str,
+             strip: Optional[str]) -> dict[int, list[tuple[str, str]]]:
+    """pc -> [(function, file:line)], innermost inlined function first."""
+    out: dict[int, list[tuple[str, str]]] = {}
+    for i in range(0, len(pcs), _BATCH):
+        batch = pcs[i:i + _BATCH]
+        proc = subprocess.run([addr2line, "-a", "-f", "-i", "-e", vmlinux]
+                              + [hex(pc) for pc in batch], capture_output=True, text=True,
+                              check=True)
+        current: Optional[int] = None
+        lines = proc.stdout.splitlines()
+        k = 0
+        while k < len(lines):
+            if lines[k].startswith("0x"):
+                current = int(lines[k], 16)
+                out[current] = []
+                k += 1
+                continue
+            if current is not None and k + 1 < len(lines):
+                func, loc = lines[k], lines[k + 1].split(" (discriminator")[0]
+                if not loc.startswith("??") and not loc.endswith(":?"):
+                    out[current].append((func, _clean(loc, strip)))
+            k += 2
+    return out
+
+
+def _frames(line: str) -> Iterator[tuple[re.Match, bool]]:
+    exact = _EXACT_PC.search(line) is not None
+    for match in _FRAME.finditer(line):
+        yield match, exact
+
+
+def symbolize(log_path: str, vmlinux: str, out_path: str, addr2line: str = "addr2line",
+              strip: Optional[str] = None) -> int:
+    """Write `log_path` to `out_path` with frames resolved; return how many
+    frame lines were annotated. Raises OSError / CalledProcessError when
+    the files or the binutils tools are unusable."""
+    if not os.path.isfile(vmlinux):
+        raise FileNotFoundError(vmlinux)
+    symbols = read_symbols(vmlinux, _tool(addr2line, "nm"))
+    wanted: set[int] = set()
+    for line in iter_file_lines(log_path):
+        for match, exact in _frames(line):
+            pc = _pc(symbols, match.group(1), int(match.group(2), 16), int(match.group(3), 16), exact)
+            if pc is not None:
+                wanted.add(pc)
+    resolved = _resolve(sorted(wanted), vmlinux, addr2line, strip)
+    annotated = 0
+    with open(out_path, "w", encoding="utf-8") as out:
+        for line in iter_file_lines(log_path):
+            line = line.rstrip("\r")
+            match = next((m for m, exact in _frames(line)
+                          if _pc(symbols, m.group(1), int(m.group(2), 16), int(m.group(3), 16),
+                                 exact) in resolved), None)
+            if match is None:
+                out.write(line + "\n")
+                continue
+            exact = _EXACT_PC.search(line) is not None
+            pc = _pc(symbols, match.group(1), int(match.group(2), 16), int(match.group(3), 16), exact)
+            entries = resolved.get(pc) or []
+            if not entries:
+                out.write(line + "\n")
+                continue
+            annotated += 1
+            end = match.end()
+            # Inlined callees first, each on its own line, as decode_stacktrace.sh does.
+            for func, loc in entries[:-1]:
+                out.write(line[:match.start()] + func + " " + loc + " [inline]\n")
+            out.write(line[:end] + " " + entries[-1][1] + line[end:] + "\n")
+    return annotated

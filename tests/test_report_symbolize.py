@@ -1,0 +1,65 @@
+"""Symbolization with real binutils on a small ELF built for the test."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.report import parse_file
+from harness.report import symbolize
+from harness.report.symbols import read_symbols
+
+SOURCE = """\
+static volatile int sink;
+__attribute__((noinline)) int leaf_fn(int x)
+{
+\tsink = x;
+\treturn x * 2;
+}
+__attribute__((noinline)) int middle_fn(int x)
+{
+\tint y = leaf_fn(x + 1);
+\treturn y + 3;
+}
+int main(void) { return middle_fn(1); }
+"""
+
+pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("addr2line")
+                                     and shutil.which("nm")),
+                                reason="needs gcc, nm and addr2line")
+
+
+def test_symbolize_resolves_frames_to_file_line(tmp_path: Path):
+    src = tmp_path / "mm" / "toy.c"
+    src.parent.mkdir()
+    src.write_text(SOURCE)
+    binary = tmp_path / "vmlinux"
+    subprocess.run(["gcc", "-g", "-O1", "-fno-inline", "-o", str(binary), str(src)], check=True)
+    symbols = read_symbols(str(binary))
+    (leaf_addr, leaf_size), = symbols["leaf_fn"]
+    (mid_addr, mid_size), = symbols["middle_fn"]
+    # A return address inside middle_fn: just after its call to leaf_fn.
+    disasm = subprocess.run(["objdump", "-d", str(binary)], capture_output=True, text=True).stdout
+    call = next(l for l in disasm.splitlines() if "call" in l and "<leaf_fn>" in l)
+    ret_off = int(call.split(":")[0], 16) - mid_addr + 5
+    log = tmp_path / "console.log"
+    log.write_text("\n".join([
+        "[   10.000000] ------------[ cut here ]------------",
+        f"[   10.000001] WARNING: CPU: 0 PID: 1 at mm/toy.c:4 leaf_fn+0x0/0x{leaf_size:x}",
+        f"[   10.000002] RIP: 0010:leaf_fn+0x0/0x{leaf_size:x}",
+        "[   10.000003] Call Trace:",
+        f"[   10.000004]  middle_fn+0x{ret_off:x}/0x{mid_size:x}",
+        "[   10.000005]  mmlock_ioctl+0x10/0x20 [mmlock]",
+        "[   10.000006] ---[ end trace 0000000000000000 ]---",
+    ]) + "\n")
+    out = tmp_path / "console.sym.log"
+    assert symbolize(str(log), str(binary), str(out)) >= 2
+    text = out.read_text()
+    rip = next(line for line in text.splitlines() if "RIP:" in line)
+    assert f"leaf_fn+0x0/0x{leaf_size:x} mm/toy.c:" in rip
+    assert "crtstuff" not in text  # exact pcs are not moved back into the previous symbol
+    assert "middle_fn+0x%x/0x%x mm/toy.c:9" % (ret_off, mid_size) in text
+    assert "mmlock_ioctl+0x10/0x20 [mmlock]\n" in text  # module frames untouched
+    assert [r.title for r in parse_file(out)] == [r.title for r in parse_file(log)]
