@@ -22,6 +22,7 @@ _TIMESTAMP_IN_TITLE = re.compile(r"\[ *[0-9]+\.[0-9]+\]")
 @dataclass(frozen=True)
 class Description:
     title: str  # raw, not yet normalised
+    alt_titles: tuple[str, ...]
     frame: str
     corrupted_reason: str
     format: Optional[Format]
@@ -31,6 +32,7 @@ def describe(lines: Sequence[str], group: Group) -> Description:
     text = "\n".join(lines) + "\n"
     start = len(text)
     title, frame, reason = "", "", ""
+    alt: tuple[str, ...] = ()
     chosen: Optional[Format] = None
     matched_title = False
     for fmt in group.formats:
@@ -40,7 +42,7 @@ def describe(lines: Sequence[str], group: Group) -> Description:
         if match.start() == start and title:
             continue
         if match.start() < start:
-            title, frame, chosen, start = "", "", None, match.start()
+            title, frame, chosen, start, alt = "", "", None, match.start(), ()
         matched_title = True
         if fmt.report is not None:
             match = fmt.report.search(text)
@@ -55,6 +57,7 @@ def describe(lines: Sequence[str], group: Group) -> Description:
                 reason = CORRUPTED_NO_FRAMES
             args.append(frame)
         title = fmt.fmt.format(*args)
+        alt = tuple(a.format(*args) for a in fmt.alt)
         chosen = fmt
     if not title:
         # The header matched but no format fits: use the header line as is.
@@ -68,7 +71,7 @@ def describe(lines: Sequence[str], group: Group) -> Description:
         reason = "report format is marked as corrupted"
     if not reason:
         reason = _corruption(title, text, chosen)
-    return Description(title, frame, reason, chosen)
+    return Description(title, alt, frame, reason, chosen)
 
 
 def _corruption(title: str, text: str, fmt: Optional[Format]) -> str:

@@ -168,7 +168,7 @@ SKIP_FRAMES = (
     "alloc_page_interleave", "^kvmalloc", "^__kvmalloc", "kmalloc_large", "arch_stack_walk",
     "^strstr$", "^aes_encrypt", "^__mod_timer", "timer_delete", "^el1h_", "^el0t_",
     "__read_once_word_nocheck", "^__queue_work", "^queue_work_on", "^krealloc", "^__krealloc",
-    "__seqprop", "^seqcount_", "^insert_work", "sk_stop_timer", "^aes", "^mark_lock", "^mark_usage", "^mark_held_locks", "^test_and_(?:set|clear)_bit", "^find_next_bit",
+    "__seqprop", "^seqcount_", "^insert_work", "queue_delayed_work", "^dput$", "sk_stop_timer", "^aes", "^mark_lock", "^mark_usage", "^mark_held_locks", "^test_and_(?:set|clear)_bit", "^find_next_bit",
 )
 
 # Entry points deep in a stalled or looping stack that identify what the

@@ -242,7 +242,7 @@ def _finish(rep: _Open) -> Report:
         start_line=rep.start,
         end_line=max(rep.last_content, rep.start),
         frames=stack_names(rep.text),
-        alt_titles=tuple(normalize_title(a) for a in (desc.format.alt if desc.format else ())),
+        alt_titles=tuple(normalize_title(a) for a in desc.alt_titles),
         corrupted=bool(reason),
         corrupted_reason=reason,
         extra=extra,

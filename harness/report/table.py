@@ -36,6 +36,13 @@ def warning_trace(*skip: str) -> StackSpec:
     )
 
 
+def new_warning_trace(*skip: str) -> StackSpec:
+    """WARNINGs since 6.17 ('WARNING: file.c:12 at func'): the first frame
+    of the call trace, else the RIP line as for older WARNINGs."""
+    old = warning_trace(*skip)
+    return StackSpec(parts=(CALL_TRACE, PARSE), alt_parts=old.parts, skip=skip)
+
+
 def _lockdep(header: str, anchor: str, fmt: str = "possible deadlock in {0}") -> Format:
     """A lockdep report whose culprit follows `anchor` as '... at: func'."""
     return Format(
@@ -116,8 +123,8 @@ _BUG = Group("BUG:", (
     Format(rx(r"BUG: Bad rss-counter state"), fmt="BUG: Bad rss-counter state", no_stack=True),
     Format(rx(r"BUG: non-zero nr_ptes on freeing mm"), fmt="BUG: non-zero nr_ptes on freeing mm", no_stack=True),
     Format(rx(r"BUG: non-zero nr_pmds on freeing mm"), fmt="BUG: non-zero nr_pmds on freeing mm", no_stack=True),
-    Format(rx(r"BUG: Dentry .* still in use \([0-9]+\) \[unmount of ([^\]]+)\]"),
-           fmt="BUG: Dentry still in use [unmount of {0}]"),
+    Format(rx(r"BUG: Dentry .* still in use \([0-9]+\) \[(unmount) of ([^\]]+)\]"),
+           fmt="BUG: Dentry still in use in {0}", alt=("BUG: Dentry still in use [{0} of {1}]",)),
     Format(rx(r"BUG: Bad page state"), fmt="BUG: Bad page state"),
     Format(rx(r"BUG: Bad page map"), fmt="BUG: Bad page map"),
     Format(rx(r"BUG: workqueue lockup"), fmt="BUG: workqueue lockup", no_stack=True, kind="hang"),
@@ -176,9 +183,12 @@ _WARNING = Group("WARNING:", (
            stack=warning_trace(), kind="lockdep"),
     Format(rx(r"WARNING: .* at {{SRC}} {{FUNC}}"), fmt="WARNING in {2}", stack=warning_trace()),
     # Since 6.17: 'WARNING: mm/foo.c:12 at func+0x1/0x2, CPU#0: comm/pid'.
+    # Its Call Trace starts at the caller of the warning function.
     Format(rx(r"WARNING: kernel/locking/{{SRC}} at "), fmt="WARNING in {1}",
-           stack=warning_trace(), kind="lockdep"),
-    Format(rx(r"WARNING: {{SRC}} at "), fmt="WARNING in {1}", stack=warning_trace()),
+           stack=new_warning_trace(), kind="lockdep"),
+    # ... unless the kernel could not name the function ('at 0x0').
+    Format(rx(r"WARNING: {{SRC}} at 0x0,"), fmt="WARNING in {1}", stack=warning_trace()),
+    Format(rx(r"WARNING: {{SRC}} at "), fmt="WARNING in {1}", stack=new_warning_trace()),
     Format(rx(r"WARNING: possible circular locking dependency detected"),
            report=rx(r"WARNING: possible circular locking dependency detected(?:.*\n)+?.*is trying to acquire lock"),
            fmt="possible deadlock in {0}",
