@@ -142,6 +142,12 @@ def test_consequences_are_not_primary_and_duplicates_fold():
     ]
 
 
+def test_stall_long_after_an_unrelated_report_stays_primary():
+    merged = finalize([_rep("WARNING in f", "warning", 10),
+                       _rep("BUG: soft lockup in g", "soft-lockup", 90_000)])
+    assert [r.primary for r in merged] == [True, True]
+
+
 def test_lone_stall_and_lone_panic_are_primary():
     assert finalize([_rep("INFO: task hung in f", "hang", 5)])[0].primary
     assert finalize([_rep("kernel panic: x", "panic", 5)])[0].primary

@@ -37,16 +37,8 @@ class Line:
     """One console line, split. `text` has prefix and '\\r' removed."""
 
     text: str
-    context: str
+    context: str  # CONSOLE, NO_PREFIX, or a caller id such as '[T123]' / '[C1]'
     questionable: bool = False
-
-    @property
-    def is_task_context(self) -> bool:
-        return self.context.startswith("[") and "T" in self.context
-
-    @property
-    def is_cpu_context(self) -> bool:
-        return self.context.startswith("[") and "C" in self.context
 
 
 def split_line(raw: str) -> Line:

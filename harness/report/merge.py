@@ -20,19 +20,25 @@ _ALONE = "report format is marked as corrupted"
 _STALL_KINDS = CONSEQUENCE_KINDS - {"panic"}
 
 
+# A stall this many lines after a cause is still taken as its effect; an
+# unrelated WARNING long before a lockup should not hide the lockup.
+CONSEQUENCE_WINDOW = 2000
+
+
 def mark_primary(reports: list[Report]) -> list[Report]:
     """`reports` sorted by start line; returns them with `primary` set."""
     out: list[Report] = []
-    seen_cause = False  # any earlier report that is not itself a stall/panic
+    cause_end = None  # end line of the last report that is not a stall/panic
     seen_any = False
     for rep in reports:
         primary = True
         if rep.kind == "panic" and seen_any:
             primary = False  # a panic after a report is that report's end
-        elif rep.kind in _STALL_KINDS and seen_cause:
-            primary = False  # a lockup after e.g. a lockdep splat is its effect
+        elif rep.kind in _STALL_KINDS and cause_end is not None \
+                and rep.start_line - cause_end <= CONSEQUENCE_WINDOW:
+            primary = False  # a lockup right after e.g. a lockdep splat is its effect
         if rep.kind not in CONSEQUENCE_KINDS:
-            seen_cause = True
+            cause_end = rep.end_line
         seen_any = True
         if not primary and rep.kind == "panic" and rep.corrupted_reason == _ALONE:
             # 'Fatal exception' & co. are truncated reports only when alone.
