@@ -6,6 +6,7 @@ import os
 from typing import Iterator, Union
 
 CHUNK = 1 << 20
+MAX_LINE = 4 << 20
 
 
 def iter_file_blocks(path: Union[str, "os.PathLike[str]"]) -> Iterator[tuple[list[str], str]]:
@@ -22,7 +23,12 @@ def iter_file_blocks(path: Union[str, "os.PathLike[str]"]) -> Iterator[tuple[lis
             pending += decoder.decode(chunk)
             cut = pending.rfind("\n")
             if cut < 0:
-                continue  # a single line longer than a chunk: keep reading
+                if len(pending) > MAX_LINE:
+                    # Garbage without newlines must not grow without bound:
+                    # cut it into pseudo-lines (numbering is moot there).
+                    yield [pending], pending
+                    pending = ""
+                continue
             text, pending = pending[:cut], pending[cut + 1:]
             yield text.split("\n"), text
     pending += decoder.decode(b"", final=True)
