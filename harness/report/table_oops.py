@@ -171,7 +171,9 @@ _COMMON = (
         Format(rx(r"panic: Sentry detected .* stuck task"), fmt="panic: Sentry detected stuck tasks",
                no_stack=True, kind="panic"),
         Format(rx(r"panic:(.*)"), fmt="panic:{0}", no_stack=True, kind="panic"),
-    ), suppress=(rx("_panic:"), rx("xlog_status:"), rx(r"ddb\.onpanic:"), rx("evtlog_status:"))),
+    # Go prints 'panic: ' at the start of a line; elsewhere it is prose.
+    ), suppress=(rx("_panic:"), rx("xlog_status:"), rx(r"ddb\.onpanic:"), rx("evtlog_status:"),
+                 rx(r"^(?!panic:)"))),
 )
 
 GROUPS: tuple[Group, ...] = (
