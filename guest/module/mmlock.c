@@ -272,7 +272,9 @@ static void notifier_round(struct mm_struct *mm)
 	mn->ops = &mmlock_mn_ops;
 	ret = mmu_notifier_register(mn, mm);
 	if (ret) {
-		stat_inc(ST_NOTIFIER_FAIL);
+		/* kthread_stop() makes mm_take_all_locks() see a signal. */
+		if (ret != -EINTR || !kthread_should_stop())
+			stat_inc(ST_NOTIFIER_FAIL);
 		if (ret != -ENOMEM && ret != -EINTR)
 			stat_inc(ST_ERRORS);
 		kfree(mn);

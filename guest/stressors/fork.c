@@ -24,14 +24,18 @@
 enum {
 	K_WORKERS, K_MB, K_FORKS, K_VFORKS, K_EXECS, K_CLONES, K_CLONE_VM,
 	K_EXITS, K_KILLS, K_CHILD_TOUCHES, K_CHILD_COW, K_PARENT_TOUCHES,
-	K_CORRUPTIONS, K_NR
+	K_PAGEOUTS, K_CORRUPTIONS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "mb", "forks", "vforks", "execs", "clones", "clone_vm",
 	"exits", "kills", "child_touches", "child_cow", "parent_touches",
-	"corruptions",
+	"pageouts", "corruptions",
 };
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
 
 #define CHILD_STACK	(64 * 1024)
 #define EXIT_CORRUPT	3
@@ -148,6 +152,22 @@ static void parent_touch(struct rng *rng, unsigned int n)
 		}
 		stat_add(K_PARENT_TOUCHES, 1);
 	}
+}
+
+/* Keep part of the parent's memory in swap for the children to fault. */
+static void parent_pageout(struct rng *rng)
+{
+	size_t start = rng_below(rng, npages), len = 1 + rng_below(rng, 256);
+
+	if (start + len > npages)
+		len = npages - start;
+	if (!madvise(region + start * page_size, len * page_size,
+		     MADV_PAGEOUT))
+		stat_add(K_PAGEOUTS, 1);
+	else if (errno == EINVAL)
+		note_transient();	/* kernels before 5.4 */
+	else
+		note_error("madvise(MADV_PAGEOUT)", errno);
 }
 
 static void reap(struct child *kids, int max, int *live, int block)
@@ -279,7 +299,7 @@ int mode_fork(struct opts *o)
 	int live = 0, i;
 	size_t p;
 
-	mb = default_mb(o, 8, 1);
+	mb = default_mb(o, 15, 1);
 	stat_add(K_WORKERS, (unsigned long)workers);
 	stat_add(K_MB, (unsigned long)mb);
 	rng_init(&rng, o->seed, 0);
@@ -318,6 +338,8 @@ int mode_fork(struct opts *o)
 			sleep_ms((long)rng_below(&rng, 5));
 		}
 		parent_touch(&rng, 8);
+		if (rng_chance(&rng, 3))
+			parent_pageout(&rng);
 	}
 
 	for (i = 0; i < workers; i++) {

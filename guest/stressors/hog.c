@@ -14,13 +14,17 @@
 
 enum {
 	K_WORKERS, K_MB, K_PAGES, K_FILLED, K_TOUCHES, K_VERIFIES,
-	K_REWRITES, K_SWEEPS, K_CORRUPTIONS, K_NR
+	K_REWRITES, K_SWEEPS, K_PAGEOUTS, K_CORRUPTIONS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "mb", "pages", "filled", "touches", "verifies",
-	"rewrites", "sweeps", "corruptions",
+	"rewrites", "sweeps", "pageouts", "corruptions",
 };
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
 
 struct hog_arg {
 	size_t pages_per_worker;
@@ -85,6 +89,21 @@ static int hog_worker(int idx, void *varg)
 			for (j = start; j < n && j < start + len; j++)
 				check_page(base, gen, j, salt, idx);
 			stat_add(K_SWEEPS, 1);
+			/*
+			 * Push the window out to swap as well, so swap-in
+			 * traffic does not depend on sizing alone.
+			 */
+			if (batch % 256 == 0) {
+				if (start + len > n)
+					len = n - start;
+				if (!madvise(base + start * page_size,
+					     len * page_size, MADV_PAGEOUT))
+					stat_add(K_PAGEOUTS, 1);
+				else if (errno == EINVAL)
+					note_transient();	/* < 5.4 */
+				else
+					note_error("madvise(MADV_PAGEOUT)", errno);
+			}
 			continue;
 		}
 		for (j = 0; j < 32; j++) {

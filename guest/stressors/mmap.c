@@ -440,7 +440,7 @@ int mode_mmap(struct opts *o)
 	long workers = o->workers > 0 ? o->workers : 2, mb;
 	struct mmap_arg arg;
 
-	mb = default_mb(o, 5, 1);
+	mb = default_mb(o, 10, 1);
 	arg.budget_pages = (size_t)mb * (1024 * 1024 / page_size);
 	arg.seed = o->seed;
 	arg.dir = o->dir;
