@@ -120,12 +120,16 @@ def execute(request: RunRequest) -> RunOutcome:
 def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: Storm, duration: int,
                     run_dir: Path, data: dict) -> Verdict:
     build_log = run_dir / "build.log"
+    build_log.write_text(f"# build log of run {run_dir.name}: kernel, module and stressors\n")
     t0 = time.monotonic()
     _stage("build: kernel")
     source = kernel_source.resolve(request.kernel_src, request.kernel_version)
     kernel = kernel_build.build_kernel(source, arch, profile, build_log)
     _stage(f"build: kernel {'cached' if kernel.cached else 'built'} ({kernel.duration_s:.1f}s); guest image")
     guest = image_stage.build_image(kernel, build_log)
+    with open(build_log, "a") as handle:
+        handle.write(f"kernel: {'cache hit' if kernel.cached else 'built'} {kernel.key} ({source.origin})\n"
+                     f"image: {'cache hit' if guest.cached else 'built'} {guest.initramfs}\n")
     data["durations"]["build_s"] = round(time.monotonic() - t0, 2)
     shutil.copy2(kernel.config, run_dir / "kernel.config")
     data["kernel"] = {"version": source.version, "source": source.origin, "profile": profile.name,
@@ -192,27 +196,31 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
             return _ending(console, False, storm_state, failures, killed, f"({exc})")
         data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
         _stage(f"boot: guest ready after {data['durations']['boot_s']:.1f}s")
-        console.run("stty -echo 2>/dev/null; true", 30)
-        if request.inject:
-            _stage(f"inject: {request.inject}")
-            try:
-                console.run(guest_command_for(request.inject), 60)
-            except CommandTimeout:
-                pass  # the injection may take the shell with it; the console still records
-        if request.storm_enabled:
-            _stage(f"storm: {storm.name} for {duration}s")
-            result = storm_stage.run_storm(console, storm, duration, request.seed)
-            storm_state = result.ended_how
-            failures = tuple(result.failures)
-            data["storm"].update(result.to_json())
-            data["lock_coverage"] = result.lock_coverage
-            data["durations"]["storm_s"] = round(result.wall_s, 2)
-            _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s")
-        else:
-            storm_state = "not-started"
-        if console.alive and storm_state != "timeout":
-            console.send_line("sync; reboot -f")
-            console.drain(60)
+        try:
+            console.run("stty -echo 2>/dev/null; true", 30)
+            if request.inject:
+                _stage(f"inject: {request.inject}")
+                try:
+                    console.run(guest_command_for(request.inject), 60)
+                except CommandTimeout:
+                    pass  # the injection may take the shell with it; the console still records
+            if request.storm_enabled:
+                _stage(f"storm: {storm.name} for {duration}s")
+                result = storm_stage.run_storm(console, storm, duration, request.seed)
+                storm_state = result.ended_how
+                failures = tuple(result.failures)
+                data["storm"].update(result.to_json())
+                data["lock_coverage"] = result.lock_coverage
+                data["durations"]["storm_s"] = round(result.wall_s, 2)
+                _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s")
+            if storm_state != "timeout":
+                console.send_line("sync; reboot -f")
+                console.drain(60)
+        except ChannelClosed:
+            # QEMU went away before we asked it to: a panic, a reset or a crash.
+            storm_state = "qemu-exited"
+        except CommandTimeout:
+            storm_state = "timeout"
         killed = console.alive
         return _ending(console, True, storm_state, failures, killed, "")
     finally:
