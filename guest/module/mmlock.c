@@ -87,7 +87,7 @@ module_param(lockup_max_secs, uint, 0644);
 MODULE_PARM_DESC(lockup_max_secs,
 		 "soft-lockup: longest spin if no soft lockup gets reported");
 
-static unsigned int rcu_stall_secs = 25;
+static unsigned int rcu_stall_secs = 30;
 module_param(rcu_stall_secs, uint, 0644);
 MODULE_PARM_DESC(rcu_stall_secs,
 		 "rcu-stall: spin time, must exceed rcu_cpu_stall_timeout");
@@ -775,8 +775,9 @@ static int inject_hung_task(unsigned long secs)
  */
 static void mmlock_rcu_qs(void)
 {
-#if defined(MMLOCK_HAVE_RCU_MOMENTARY_EQS) || \
-	defined(MMLOCK_HAVE_RCU_MOMENTARY_DYNTICK_IDLE)
+#if IS_ENABLED(CONFIG_TREE_RCU) && \
+	(defined(MMLOCK_HAVE_RCU_MOMENTARY_EQS) || \
+	 defined(MMLOCK_HAVE_RCU_MOMENTARY_DYNTICK_IDLE))
 	unsigned long flags;
 
 	local_irq_save(flags);
@@ -819,13 +820,31 @@ static int inject_soft_lockup(unsigned long secs)
 			    "softlockup", true);
 }
 
+static struct rcu_head rcustall_head;
+static atomic_t rcustall_busy = ATOMIC_INIT(0);
+
+static void rcustall_cb(struct rcu_head *head)
+{
+}
+
 static int rcustall_thread(void *arg)
 {
 	unsigned long secs = (unsigned long)arg;
+	bool nopreempt = num_online_cpus() > 1;
 	unsigned long end;
 
+	/*
+	 * With more than one CPU, spin with preemption disabled: this CPU
+	 * stops reporting quiescent states.  With a single CPU that would
+	 * also starve the grace-period kthread, so no grace period could
+	 * start and nothing would be reported: stay preemptible there, a
+	 * preempted reader blocks the grace period just as well.
+	 */
 	rcu_read_lock();
-	preempt_disable();
+	if (nopreempt)
+		preempt_disable();
+	/* Make sure a grace period is waiting for us. */
+	call_rcu(&rcustall_head, rcustall_cb);
 	end = jiffies + secs * HZ;
 	while (time_before(jiffies, end)) {
 		/* Only RCU may complain, not the soft lockup detector. */
@@ -833,16 +852,26 @@ static int rcustall_thread(void *arg)
 		cpu_relax();
 	}
 	touch_softlockup_watchdog();
-	preempt_enable();
+	if (nopreempt)
+		preempt_enable();
 	rcu_read_unlock();
+	rcu_barrier();
+	atomic_set(&rcustall_busy, 0);
 	inject_thread_done();
 	return 0;
 }
 
 static int inject_rcu_stall(unsigned long secs)
 {
-	return inject_spawn(rcustall_thread, secs ? secs : rcu_stall_secs,
-			    "rcustall", true);
+	int ret;
+
+	if (atomic_cmpxchg(&rcustall_busy, 0, 1))
+		return -EBUSY;
+	ret = inject_spawn(rcustall_thread, secs ? secs : rcu_stall_secs,
+			   "rcustall", true);
+	if (ret)
+		atomic_set(&rcustall_busy, 0);
+	return ret;
 }
 
 static int inject_panic(unsigned long arg)
