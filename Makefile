@@ -27,7 +27,9 @@ RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PR
 	$(if $(DURATION),--duration '$(DURATION)') \
 	$(if $(INJECT),--inject '$(INJECT)')
 
-.PHONY: all venv deps build boot boot-test test unit clean
+CASES ?=
+
+.PHONY: all venv deps build boot boot-test selftest test unit clean
 
 all: boot-test
 
@@ -49,6 +51,10 @@ boot: deps
 
 boot-test: deps
 	@$(HARNESS) run $(RUN_ARGS)
+
+selftest: deps
+	@$(HARNESS) selftest --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
+		--accel '$(ACCEL)' $(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)') $(if $(CASES),--cases '$(CASES)')
 
 # Unit tests, then the end-to-end tests (real kernel builds and QEMU boots).
 test: deps

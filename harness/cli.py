@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="build, boot, storm, verdict (what `make boot-test` calls)")
     _add_run_options(run)
 
+    selftest = sub.add_parser("selftest", help="inject every fault kind, one boot each; check the verdicts")
+    _add_run_options(selftest, storm=False)
+    selftest.add_argument("--accel", default="auto")
+    selftest.add_argument("--cases", default="", help="comma-separated subset of configs/selftest.yaml cases")
+
     parse = sub.add_parser("parse", help="find kernel reports in saved console logs (no QEMU needed)")
     parse.add_argument("--json", action="store_true", help="JSON array, one object per file")
     parse.add_argument("logs", nargs="+", metavar="LOG")
@@ -141,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_deps(args)
         if args.command == "build":
             return _cmd_build(args)
+        if args.command == "selftest":
+            from harness.selftest import run_selftest
+
+            return run_selftest(args.arch, args.profile, args.kernel_src, args.kernel_version, args.accel,
+                                [c for c in args.cases.split(",") if c])
         if args.command == "parse":
             from harness.report.cli import parse_command
 

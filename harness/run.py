@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 READY_RE = re.compile(rb"MMLOCK-HARNESS: ready kernel=(\S+)")
 BOOT_TIMEOUT_S = {"kvm": 60, "tcg": 240}
+DUMP_TIMEOUT_S = 45
 INJECTIONS = {
     # name -> guest command; module kinds go through its debugfs file.
     "sysrq-crash": "echo c > /proc/sysrq-trigger",
@@ -57,10 +58,15 @@ class RunOutcome:
 
 
 def guest_command_for(inject: str) -> str:
-    if inject in INJECTIONS:
-        return INJECTIONS[inject]
-    if inject in MODULE_INJECTIONS:
-        return f"insmod /lib/modules/mmlock.ko; echo {inject} > /sys/kernel/debug/mmlock/inject"
+    """KIND or KIND:SECONDS -> the guest command that triggers it."""
+    kind, _, seconds = inject.partition(":")
+    if seconds and not seconds.isdigit():
+        raise ConfigError(f"injection '{inject}': seconds must be a whole number")
+    if kind in INJECTIONS and not seconds:
+        return INJECTIONS[kind]
+    if kind in MODULE_INJECTIONS:
+        arg = f"{kind} {seconds}" if seconds else kind
+        return f"insmod /lib/modules/mmlock.ko 2>/dev/null; echo {arg} > /sys/kernel/debug/mmlock/inject"
     valid = ", ".join(list(INJECTIONS) + list(MODULE_INJECTIONS))
     raise ConfigError(f"unknown injection '{inject}'; valid: {valid}")
 
@@ -213,7 +219,9 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                 data["lock_coverage"] = result.lock_coverage
                 data["durations"]["storm_s"] = round(result.wall_s, 2)
                 _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s")
-            if storm_state != "timeout":
+            if storm_state == "timeout":
+                dump_guest_state(console)
+            else:
                 console.send_line("sync; reboot -f")
                 console.drain(60)
         except ChannelClosed:
@@ -225,6 +233,16 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         return _ending(console, True, storm_state, failures, killed, "")
     finally:
         console.close(grace_s=1)
+
+
+def dump_guest_state(console: SerialConsole) -> None:
+    """Before a hung guest is killed: blocked tasks, all tasks and held locks into console.log."""
+    _stage("storm: guest not responding; dumping blocked tasks, tasks and held locks (sysrq w, t, d)")
+    try:
+        console.child.send(b"\x03")  # Ctrl-C: stop storm-run so the shell takes commands again
+        console.run("for k in w t d; do echo $k > /proc/sysrq-trigger; done", DUMP_TIMEOUT_S)
+    except (ChannelClosed, CommandTimeout):
+        pass  # best effort: a guest this stuck keeps its secrets
 
 
 def _ending(console: SerialConsole, ready: bool, storm_state: str, failures: tuple[str, ...],

@@ -50,7 +50,7 @@ def test_unknown_injection_and_accel(tmp_path):
 
 
 def test_every_subcommand_has_help(tmp_path):
-    for sub in ("build", "boot", "run", "parse", "deps"):
+    for sub in ("build", "boot", "run", "parse", "deps", "selftest"):
         proc = _cli(sub, "--help", tmp_path=tmp_path)
         assert proc.returncode == 0 and "usage:" in proc.stdout
 

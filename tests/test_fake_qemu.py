@@ -45,6 +45,7 @@ def test_lockdep_splat_in_storm_fails(tmp_path):
 
 def test_guest_hang_in_storm_is_a_fail_and_qemu_is_killed(tmp_path, monkeypatch):
     monkeypatch.setattr(run.storm_stage, "STORM_GRACE_S", 3)
+    monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
     ending, verdict, _, _ = _run(tmp_path, "x86_64-clean.log", mode="hang-in-storm", storm_seconds=1)
     assert ending.storm == "timeout" and ending.killed_by_harness
     assert verdict.exit_code == 1 and verdict.reports[0].kind == "hang"

@@ -1,0 +1,93 @@
+"""The detection self-test: inject each kind of fault, one boot each, and
+check that the verdict names it; a clean storm must pass. A composition of
+run.execute, nothing more.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import yamlfile
+from harness.configs import CONFIG_DIR
+from harness.errors import ConfigError
+from harness.results import junit_xml, results_root, write_json
+from harness.run import RunRequest, execute
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    inject: str | None
+    storm: str
+    duration_s: int | None
+    verdict: str
+    kind: str | None
+    title: str | None
+
+
+def load_cases(path: Path = CONFIG_DIR / "selftest.yaml") -> list[Case]:
+    top = yamlfile.Fields(yamlfile.load(path), path)
+    cases_map = top.sub("cases")
+    cases = []
+    for name in cases_map.data:
+        entry = cases_map.sub(name)
+        expect = entry.sub("expect")
+        cases.append(Case(name=name, inject=entry.get("inject", str, None), storm=entry.get("storm", str, "selftest"),
+                          duration_s=entry.get("duration_s", int, None), verdict=expect.get("verdict", str),
+                          kind=expect.get("kind", str, None), title=expect.get("title", str, None)))
+        expect.finish()
+        entry.finish()
+    cases_map.finish()
+    top.finish()
+    return cases
+
+
+def judge(case: Case, data: dict) -> dict:
+    """{expected, got, ok} for one case from its verdict.json data."""
+    reports = data.get("reports", [])
+    primary = next((r for r in reports if r.get("primary")), reports[0] if reports else None)
+    got = {"verdict": data.get("verdict"), "kind": primary["kind"] if primary else None,
+           "title": primary["title"] if primary else None, "run_id": data.get("run_id")}
+    expected = {"verdict": case.verdict, "kind": case.kind, "title": case.title}
+    ok = got["verdict"] == case.verdict
+    if case.kind is not None:
+        ok = ok and got["kind"] == case.kind
+    if case.title is not None:
+        ok = ok and bool(got["title"]) and got["title"].startswith(case.title)
+    return {"expected": expected, "got": got, "ok": ok}
+
+
+def run_selftest(arch: str, profile: str, kernel_src: str | None, kernel_version: str, accel: str,
+                 only: list[str] | None = None) -> int:
+    cases = load_cases()
+    if only:
+        unknown = sorted(set(only) - {c.name for c in cases})
+        if unknown:
+            raise ConfigError(f"unknown self-test case(s) {', '.join(unknown)}; valid: "
+                              f"{', '.join(c.name for c in cases)}")
+        cases = [c for c in cases if c.name in only]
+    summary: dict[str, dict] = {}
+    junit_cases = []
+    out_dir = results_root() / "selftest"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        print(f"selftest: {case.name} ...", file=sys.stderr, flush=True)
+        outcome = execute(RunRequest(arch=arch, kernel_src=kernel_src, kernel_version=kernel_version,
+                                     profile=profile, storm=case.storm, duration=case.duration_s,
+                                     accel=accel, inject=case.inject, label=f"selftest-{case.name}"))
+        cell = judge(case, outcome.data)
+        summary[case.name] = cell
+        mark = "ok" if cell["ok"] else "WRONG"
+        print(f"selftest: {case.name}: {mark}: got {cell['got']['verdict']} "
+              f"{cell['got']['kind'] or ''} {cell['got']['title'] or ''}".rstrip(), flush=True)
+        junit_cases.append({"name": case.name, "classname": f"selftest.{arch}",
+                            "time": outcome.data["durations"]["total_s"],
+                            "verdict": "pass" if cell["ok"] else "fail",
+                            "message": f"expected {cell['expected']}, got {cell['got']}"})
+        write_json(out_dir / "summary.json", summary)
+    (out_dir / "junit.xml").write_text(junit_xml(f"selftest-{arch}", junit_cases))
+    wrong = [name for name, cell in summary.items() if not cell["ok"]]
+    print(f"selftest: {len(summary) - len(wrong)}/{len(summary)} cases right"
+          + (f"; wrong: {', '.join(wrong)}" if wrong else ""))
+    return 1 if wrong else 0
