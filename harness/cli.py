@@ -113,6 +113,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
+    from harness.report.model import printable
     from harness.run import RunRequest, execute
 
     request = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
@@ -123,16 +124,17 @@ def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
     data = outcome.data
     for report in outcome.verdict.reports:
         lines = f" (console.log:{report.start_line}-{report.end_line})" if report.start_line else ""
-        print(f"  report: {report.title}{lines}")
+        print(f"  report: {printable(report.title)}{lines}")
     counts = data.get("storm", {}).get("counts", {})
     for name, values in counts.items():
         shown = " ".join(f"{k}={v}" for k, v in values.items())
-        print(f"  storm {name}: {shown}")
+        print(printable(f"  storm {name}: {shown}"))
     never = data.get("lock_coverage", {}).get("never_taken")
     if never:
         print(f"  warning: target locks never taken: {', '.join(never)}")
     print(f"results: {outcome.run_dir}")
-    print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): {outcome.verdict.reason}")
+    print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): "
+          f"{printable(outcome.verdict.reason)}")
     return outcome.verdict.exit_code
 
 

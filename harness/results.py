@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import time
 from pathlib import Path
@@ -11,15 +10,10 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from harness.configs import REPO_ROOT
+from harness.report.model import printable
 from harness.verdict import Verdict
 
-# C0 controls (but tab/newline) and escape sequences from the guest must
-# not reach a terminal, an XML file or a browser.
-_CONTROL_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def sanitize(text: str) -> str:
-    return _CONTROL_RE.sub("", text)
+sanitize = printable
 
 
 def results_root() -> Path:

@@ -58,3 +58,15 @@ def test_stressor_failure_is_a_fail():
     verdict = decide([], Ending(True, "completed", 0, stressor_failures=("hog: pattern mismatch",)))
     assert verdict.exit_code == 1
     assert "hog: pattern mismatch" in verdict.reason
+
+
+def test_guest_text_is_made_printable_for_humans_and_junit():
+    from harness.report.model import printable
+    from harness.results import junit_xml
+
+    hostile = "BUG: task \x1b]0;pwned\x07\x1b[2Jevil\x00name\r"
+    assert printable(hostile) == "BUG: task evilname"
+    xml = junit_xml("s", [{"name": hostile, "classname": "c", "time": 1, "verdict": "fail",
+                           "message": hostile, "detail": hostile + "<script>"}])
+    assert "\x1b" not in xml and "\x07" not in xml and "\x00" not in xml
+    assert "&lt;script&gt;" in xml

@@ -10,7 +10,7 @@ import sys
 from typing import Optional, TextIO
 
 from . import parse_file
-from .model import Report
+from .model import Report, printable
 
 EXIT_CLEAN = 0
 EXIT_REPORTS = 1
@@ -51,7 +51,7 @@ def parse_command(paths: list[str], as_json: bool, out: TextIO = sys.stdout,
             primary = sum(1 for r in reports if r.primary)
             print(f"{path}: {len(reports)} report(s), {primary} primary", file=out)
             for rep in reports:
-                print(_summary_line(rep), file=out)
+                print(printable(_summary_line(rep)), file=out)
     if as_json:
         json.dump(documents, out, indent=2)
         out.write("\n")

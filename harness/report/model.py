@@ -1,7 +1,17 @@
 """The value a parsed kernel report is. Shared by the parser, verdicts and results."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
+
+# Escape sequences and C0 controls (but tab and newline) from the guest must
+# not reach a terminal, an XML file or a browser: the guest is untrusted.
+_CONTROL_RE = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from the guest made safe for human output, JUnit and HTML."""
+    return _CONTROL_RE.sub("", text)
 
 
 @dataclass(frozen=True)
