@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import userland
 from harness.cache import Store, cache_root, content_key, file_sha256, tree_key
 from harness.configs import REPO_ROOT, Arch
 from harness.cpio import CpioWriter
@@ -97,7 +98,9 @@ def build_module(kernel: KernelBuild, work: Path, log_file: Path) -> Path:
 def build_image(kernel: KernelBuild, log_file: Path) -> GuestImage:
     arch = kernel.arch
     busybox = busybox_for(arch)
+    extra = userland.guest_files(arch, log_file)   # static dropbear, net-up, mmlock-cmd
     key = content_key(IMAGE_RECIPE, kernel.key, file_sha256(busybox),
+                      *(f"{name}:{mode:o}:{file_sha256(path)}" for name, (path, mode) in sorted(extra.items())),
                       tree_key(GUEST_DIR, _sources("init") + _sources("module") + _sources("stressors")))
     store = Store("images")
     entry = store.lookup(key)
@@ -121,6 +124,8 @@ def build_image(kernel: KernelBuild, log_file: Path) -> GuestImage:
             cpio.file_from("bin/storm-run", GUEST_DIR / "init" / "storm-run", 0o755)
             cpio.file_from("bin/mmstress", stressors, 0o755)
             cpio.file_from("lib/modules/mmlock.ko", module, 0o644)
+            for name, (path, mode) in sorted(extra.items()):
+                cpio.file_from(name, path, mode)
             cpio.close()
         entry = store.publish(key, {"initramfs.cpio": initramfs, "mmlock.ko": module, "mmstress": stressors},
                               {"arch": arch.name, "kernel": kernel.key})
