@@ -9,10 +9,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from harness import image as image_stage
 from harness import qemu, results, storm as storm_stage
 from harness.channel import ChannelClosed, CommandTimeout
+from harness.channel import ssh as ssh_channel
 from harness.channel.serial import SerialConsole
 from harness.configs import Arch, Profile, Storm, load_arch, load_profile, load_storm
 from harness.errors import ConfigError, HarnessError, InfraError
@@ -48,6 +50,9 @@ class RunRequest:
     inject: str | None = None
     storm_enabled: bool = True
     label: str = "run"
+    # Called with the run's channel once the guest is up, after the storm if any;
+    # the guest is powered off when it returns (`shell`, the pytest plugin).
+    session: Callable | None = None
 
 
 @dataclass
@@ -154,16 +159,18 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     shutil.copy2(kernel.image, run_dir / "kernel.img")
     swap_devices = [f"/dev/vd{chr(ord('a') + i)}" for i in range(storm.swap_devices)]
     plan = storm_stage.plan_lines(storm, duration, request.seed, swap_devices)
+    ssh_setup = ssh_channel.prepare(run_dir)   # per-run keys and forwarded port
     image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {
         "etc/harness/storm.plan": "\n".join(plan) + "\n",
         "etc/harness/run.env": storm_stage.run_env(duration, request.seed, storm.module_storm),
+        **ssh_setup.overlay_files(),
     })
     disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb)
     spec = qemu.BootSpec(
         kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
         append=qemu.kernel_cmdline(arch, profile.append, storm.append),
         accel=accel, disks=tuple(Path(d.name) for d in disks),
-        console_log=Path("qemu-console.log"), monitor=None)
+        console_log=Path("qemu-console.log"), monitor=None, hostfwd_port=ssh_setup.port)
     argv = qemu.argv(arch, spec)
     require_tool(argv[0])
     (run_dir / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")
@@ -172,7 +179,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     repro.chmod(0o755)
 
     console_log = run_dir / "console.log"
-    ending = boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data)
+    ending = boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data, ssh_setup)
     for disk in disks:
         disk.unlink(missing_ok=True)
 
@@ -181,7 +188,8 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
 
 
 def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str, request: RunRequest,
-                    storm: Storm, duration: int, data: dict) -> Ending:
+                    storm: Storm, duration: int, data: dict,
+                    ssh_setup: ssh_channel.SshSetup | None = None) -> Ending:
     boot_started = time.monotonic()
     try:
         console = SerialConsole(argv, console_log, cwd=run_dir)
@@ -191,6 +199,7 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
     storm_state = "not-started"
     failures: tuple[str, ...] = ()
     killed = False
+    channel = None
     try:
         try:
             match = console.expect(READY_RE, BOOT_TIMEOUT_S[accel])
@@ -204,6 +213,8 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         _stage(f"boot: guest ready after {data['durations']['boot_s']:.1f}s")
         try:
             console.run("stty -echo 2>/dev/null; true", 30)
+            # SSH when sshd answers, else the console; console.log records either way.
+            channel = ssh_channel.open_for_run(console, ssh_setup, accel, data)
             if request.inject:
                 _stage(f"inject: {request.inject}")
                 try:
@@ -212,13 +223,15 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                     pass  # the injection may take the shell with it; the console still records
             if request.storm_enabled:
                 _stage(f"storm: {storm.name} for {duration}s")
-                result = storm_stage.run_storm(console, storm, duration, request.seed)
+                result = storm_stage.run_storm(channel, storm, duration, request.seed)
                 storm_state = result.ended_how
                 failures = tuple(result.failures)
                 data["storm"].update(result.to_json())
                 data["lock_coverage"] = result.lock_coverage
                 data["durations"]["storm_s"] = round(result.wall_s, 2)
-                _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s")
+                _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s over {data['channel']}")
+            if request.session and storm_state != "timeout":
+                request.session(channel)
             if storm_state == "timeout":
                 dump_guest_state(console)
             else:
@@ -232,6 +245,8 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         killed = console.alive
         return _ending(console, True, storm_state, failures, killed, "")
     finally:
+        if channel is not None:
+            channel.close()
         console.close(grace_s=1)
 
 

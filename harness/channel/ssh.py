@@ -1,0 +1,424 @@
+"""SSH into the guest: dropbear there (guest/init/net-up), paramiko here.
+
+The serial console stays the record of what the kernel printed; commands
+go over SSH when it is up, so their output never interleaves with kernel
+messages. Per run the host makes two fresh ed25519 keys: the client's (its
+public half is the guest's authorized_keys) and dropbear's host key (so the
+client pins it; no trust on first use, no passwords). QEMU forwards a free
+127.0.0.1 port to the guest's port 22.
+
+Commands run under guest/init/mmlock-cmd, which keeps their output in a
+guest file: when the SSH connection dies mid-command (sshd killed, network
+wedged) the command goes on, and StormChannel, the channel a run uses,
+collects its result over the console and stays on the console for the rest
+of the run, recording why. A QEMU that exited is ChannelClosed as before.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import re
+import secrets
+import select
+import shlex
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout
+
+log = logging.getLogger(__name__)
+
+USER = "root"
+HOST = "127.0.0.1"
+KEEPALIVE_S = 2
+POLL_S = 0.2
+CONNECT_TIMEOUT_S = {"kvm": 30.0, "tcg": 60.0}
+# paramiko logs a traceback at ERROR for every attempt that finds no sshd
+# yet; attempts log here instead (quiet), a working transport to paramiko's.
+_ATTEMPT_LOG = "harness.channel.ssh.attempt"
+logging.getLogger(_ATTEMPT_LOG).setLevel(logging.CRITICAL)
+
+
+# -- per-run keys -------------------------------------------------------------
+def _ssh_string(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    """A client key pair and a host key pair, made fresh for one run."""
+
+    client_private: str      # OpenSSH private key (PEM), for paramiko and ssh -i
+    client_public: str       # "ssh-ed25519 AAAA... comment": the guest's authorized_keys
+    host_private: bytes      # dropbear's own key file format
+    host_public: str         # "ssh-ed25519 AAAA...": what the client pins
+
+    @property
+    def host_public_blob(self) -> bytes:
+        return base64.b64decode(self.host_public.split()[1])
+
+    def overlay_files(self) -> dict[str, str]:
+        """Text files for the per-run initramfs overlay (net-up installs them)."""
+        return {"etc/harness/authorized_keys": self.client_public + "\n",
+                "etc/harness/ssh_host_ed25519_key.b64": base64.b64encode(self.host_private).decode() + "\n"}
+
+    def pkey(self) -> paramiko.PKey:
+        return paramiko.Ed25519Key.from_private_key(io.StringIO(self.client_private))
+
+
+def generate_keys(comment: str = "mmlock-harness") -> RunKeys:
+    """Two ed25519 pairs via `cryptography` (already paramiko's dependency):
+    no subprocess, no ssh-keygen or dropbearkey on the host. paramiko itself
+    cannot generate ed25519 keys."""
+    client = Ed25519PrivateKey.generate()
+    client_private = client.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                          serialization.NoEncryption()).decode()
+    client_public = client.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                     serialization.PublicFormat.OpenSSH).decode()
+    host = Ed25519PrivateKey.generate()
+    seed = host.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                              serialization.NoEncryption())
+    public = host.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    # dropbear's ed25519 key file (ed25519.c buf_put_ed25519_priv_key):
+    # string "ssh-ed25519", string (32-byte seed || 32-byte public key).
+    host_private = _ssh_string(b"ssh-ed25519") + _ssh_string(seed + public)
+    host_public = "ssh-ed25519 " + base64.b64encode(_ssh_string(b"ssh-ed25519") + _ssh_string(public)).decode()
+    return RunKeys(client_private, f"{client_public} {comment}", host_private, host_public)
+
+
+def write_client_files(keys: RunKeys, directory: Path, port: int) -> tuple[Path, Path]:
+    """The private key and a known_hosts pinning the host key, for OpenSSH's ssh (mode 0600)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path, known = directory / "id_ed25519", directory / "known_hosts"
+    for path, text in ((key_path, keys.client_private), (known, f"[{HOST}]:{port} {keys.host_public}\n")):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+    return key_path, known
+
+
+# -- the forwarded port ----------------------------------------------------------
+def free_port() -> int:
+    """A 127.0.0.1 port nobody listens on, reserved for about a minute.
+
+    Binding port 0 asks the kernel for a free one. Before giving it back we
+    connect to it and close the accepted end first, which leaves that end in
+    TIME_WAIT: the kernel then hands the port to no other bind(0) for a
+    minute, while QEMU's slirp, which binds with SO_REUSEADDR, still can.
+    Two runs at once get two ports.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((HOST, 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        client = socket.create_connection((HOST, port), timeout=5)
+        accepted, _ = listener.accept()
+        accepted.close()   # the side that closes first holds TIME_WAIT on (127.0.0.1, port)
+        client.close()
+    finally:
+        listener.close()
+    return port
+
+
+# -- the channel -----------------------------------------------------------------
+class SshLost(ChannelClosed):
+    """The SSH connection died; the guest (and the command) may well live on."""
+
+    def __init__(self, message: str, command_id: str | None = None, started: float = 0.0) -> None:
+        super().__init__(message)
+        self.command_id = command_id
+        self.started = started
+
+
+class SshChannel:
+    """run/fetch over an authenticated paramiko transport to the guest's dropbear."""
+
+    name = "ssh"
+
+    def __init__(self, transport: paramiko.Transport, idle: Callable[[], None] | None = None) -> None:
+        self.transport = transport
+        self.idle = idle or (lambda: None)   # called while waiting (StormChannel reads the console)
+
+    @classmethod
+    def connect(cls, port: int, keys: RunKeys, timeout: float, alive: Callable[[], bool] = lambda: True,
+                idle: Callable[[], None] | None = None, host: str = HOST) -> "SshChannel":
+        """Wait (bounded, with backoff) until sshd answers and accepts our key.
+
+        QEMU accepts the TCP connection even before the guest listens, so
+        "up" means an SSH banner, a pinned host key and a successful auth.
+        """
+        deadline = time.monotonic() + timeout
+        delay, last = 0.25, "no attempt"
+        pkey = keys.pkey()
+        while True:
+            if not alive():
+                raise ChannelClosed(f"QEMU exited while waiting for sshd ({last})")
+            sock = None
+            try:
+                sock = socket.create_connection((host, port), timeout=min(10.0, max(1.0, deadline - time.monotonic())))
+                transport = paramiko.Transport(sock)
+                transport.set_log_channel(_ATTEMPT_LOG)
+                transport.banner_timeout = transport.handshake_timeout = transport.auth_timeout = 30
+                transport.start_client(timeout=30)
+                server_key = transport.get_remote_server_key()
+                if server_key.asbytes() != keys.host_public_blob:
+                    transport.close()
+                    raise ChannelClosed(f"sshd on port {port} offered an unknown host key "
+                                        f"({server_key.get_name()} {server_key.get_base64()[:24]}...)")
+                transport.auth_publickey(USER, pkey)
+                transport.set_keepalive(KEEPALIVE_S)
+                transport.set_log_channel("paramiko.transport")
+                sock.settimeout(None)
+                return cls(transport, idle)
+            except ChannelClosed:
+                raise
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                last = f"{type(exc).__name__}: {exc}".strip()
+                if sock is not None:
+                    sock.close()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ChannelClosed(f"sshd on {host}:{port} did not answer within {timeout:.0f}s ({last})")
+            end = time.monotonic() + min(delay, remaining)
+            while time.monotonic() < end:
+                if idle:
+                    idle()
+                time.sleep(min(POLL_S, max(0.0, end - time.monotonic())))
+            delay = min(delay * 2, 2.0)
+
+    @property
+    def alive(self) -> bool:
+        return self.transport.is_active()
+
+    def _open(self, command: str) -> paramiko.Channel:
+        try:
+            chan = self.transport.open_session(timeout=30)
+            chan.exec_command(command)
+            return chan
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise SshLost(f"ssh: cannot start a command: {exc}") from None
+
+    def _collect(self, chan: paramiko.Channel, timeout: float, command_id: str | None,
+                 started: float, stderr: bool) -> tuple[int, bytes, bytes]:
+        out, err = bytearray(), bytearray()
+        deadline = started + timeout
+        try:
+            while True:
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    if chan.eof_received or chan.closed:
+                        break
+                if chan.closed or not self.transport.is_active():
+                    if chan.exit_status_ready():
+                        break
+                    raise SshLost("ssh connection lost mid-command", command_id, started)
+                if time.monotonic() > deadline:
+                    raise CommandTimeout(f"ssh command timed out after {timeout:.0f}s",
+                                         (out + err).decode(errors="replace"))
+                select.select([chan], [], [], POLL_S)
+                self.idle()
+            status = chan.recv_exit_status()
+        finally:
+            chan.close()
+        if status == -1:
+            raise SshLost("ssh command ended without an exit status", command_id, started)
+        return status, bytes(out), bytes(err) if stderr else b""
+
+    def run(self, command: str, timeout: float) -> CommandResult:
+        command_id = secrets.token_hex(6)
+        started = time.monotonic()
+        chan = self._open(f"mmlock-cmd run {command_id} {shlex.quote(command)}")
+        status, out, _ = self._collect(chan, timeout, command_id, started, stderr=False)
+        return CommandResult(status, out.decode(errors="replace"), time.monotonic() - started)
+
+    def fetch(self, path: str, timeout: float = 60.0) -> bytes:
+        started = time.monotonic()
+        chan = self._open(f"cat {shlex.quote(path)}")
+        status, out, err = self._collect(chan, timeout, None, started, stderr=True)
+        if status != 0:
+            raise FileNotFoundError(f"guest: cannot read {path}: {err.decode(errors='replace').strip()}")
+        return out
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+# -- the channel a run uses: SSH while it lasts, then the console -----------------
+def pump_console(console: object) -> bytes:
+    """Read what the console has (pexpect writes it to console.log) while nobody else does."""
+    child = getattr(console, "child", None)
+    if child is None:
+        return b""
+    data = b""
+    try:
+        while True:
+            chunk = child.read_nonblocking(65536, 0.01)
+            if not chunk:
+                return data
+            data += chunk
+    except Exception:  # noqa: BLE001 - pexpect.EOF: QEMU is gone; the caller sees it elsewhere
+        return data
+
+
+@dataclass
+class SshSetup:
+    """What a run prepares before boot: keys, port, and whether to use SSH at all."""
+
+    enabled: bool
+    port: int = 0
+    keys: RunKeys | None = None
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    reason: str = ""
+    fault: str = ""                 # MMLOCK_SSH_FAULT, a self-test: kill-sshd:SECONDS
+
+    def overlay_files(self) -> dict[str, str]:
+        files = {"etc/harness/net.env": f"NET={1 if self.enabled else 0}\n"}
+        if self.enabled and self.keys:
+            files.update(self.keys.overlay_files())
+        return files
+
+
+def prepare(run_dir: Path) -> SshSetup:
+    """Keys and a port for one run. MMLOCK_SSH=0 keeps the guest's network down."""
+    if os.environ.get("MMLOCK_SSH", "1") == "0":
+        return SshSetup(False, reason="disabled (MMLOCK_SSH=0)")
+    keys = generate_keys(f"mmlock-harness-{run_dir.name}")
+    port = free_port()
+    key_file, known = write_client_files(keys, run_dir / "ssh", port)
+    return SshSetup(True, port, keys, key_file, known, fault=os.environ.get("MMLOCK_SSH_FAULT", ""))
+
+
+@dataclass
+class StormChannel:
+    """The Channel a run hands to the storm: SSH, and the console once SSH is gone."""
+
+    console: object
+    ssh: SshChannel | None
+    record: dict = field(default_factory=dict)    # data["ssh"] of verdict.json
+    fault: str = ""
+    _fault_done: bool = False
+
+    @property
+    def name(self) -> str:
+        return "ssh" if self.ssh is not None else "console"
+
+    def _fall_back(self, reason: str) -> None:
+        log.warning("ssh: %s; the console carries the rest of the run", reason)
+        self.record["fallback"] = {"reason": reason, "at_s": round(time.monotonic() - self.record.get("_t0", 0), 2)}
+        if self.ssh is not None:
+            self.ssh.close()
+        self.ssh = None
+
+    def _console_alive(self, grace_s: float = 2.0) -> bool:
+        """A guest that died takes the SSH connection with it: give QEMU a moment to exit."""
+        end = time.monotonic() + grace_s
+        while time.monotonic() < end:
+            if not getattr(self.console, "alive", True):
+                return False
+            pump_console(self.console)
+            time.sleep(0.1)
+        return getattr(self.console, "alive", True)
+
+    def _idle(self) -> None:
+        pump_console(self.console)
+        match = re.fullmatch(r"kill-sshd:(\d+(?:\.\d+)?)", self.fault)
+        if match and not self._fault_done and self.ssh is not None:
+            started = self.record.get("_command_started", time.monotonic())
+            if time.monotonic() - started >= float(match.group(1)):
+                self._fault_done = True
+                self.record["fault"] = f"killall dropbear sent on the console after {match.group(1)}s"
+                self.console.send_line("killall dropbear")
+
+    def run(self, command: str, timeout: float) -> CommandResult:
+        if self.ssh is not None:
+            self.record["_command_started"] = time.monotonic()
+            try:
+                return self.ssh.run(command, timeout)
+            except SshLost as exc:
+                if not self._console_alive():
+                    raise ChannelClosed(f"QEMU exited ({exc})") from None
+                self._fall_back(str(exc))
+                if exc.command_id:
+                    left = max(5.0, timeout - (time.monotonic() - exc.started))
+                    return self._recover(exc.command_id, command, left)
+        return self.console.run(command, timeout)
+
+    def _recover(self, command_id: str, command: str, timeout: float) -> CommandResult:
+        """The command outlived its SSH connection: wait for it over the console."""
+        started = time.monotonic()
+        result = self.console.run(f"mmlock-cmd wait {command_id} {int(timeout)}", timeout + 30)
+        output = result.output
+        if f"MMLOCK-CMD: running {command_id}" in output:
+            raise CommandTimeout(f"command timed out after {timeout:.0f}s: {command}",
+                                 output.replace(f"MMLOCK-CMD: running {command_id}", ""))
+        if f"MMLOCK-CMD: unknown {command_id}" in output:
+            self.record["fallback"]["rerun"] = command[:200]
+            return self.console.run(command, timeout)
+        self.record["fallback"]["recovered"] = command[:200]
+        return CommandResult(result.status, output, time.monotonic() - started)
+
+    def fetch(self, path: str, timeout: float = 60.0) -> bytes:
+        if self.ssh is not None:
+            try:
+                return self.ssh.fetch(path, timeout)
+            except SshLost as exc:
+                if not self._console_alive():
+                    raise ChannelClosed(f"QEMU exited ({exc})") from None
+                self._fall_back(str(exc))
+        return self.console.fetch(path, timeout)
+
+    def close(self) -> None:
+        if self.ssh is not None:
+            self.ssh.close()
+        for key in [k for k in self.record if k.startswith("_")]:
+            del self.record[key]
+
+
+def open_for_run(console: object, setup: SshSetup | None, accel: str, data: dict) -> StormChannel:
+    """After the ready marker: the run's channel, SSH if sshd answers in time. Never raises
+    for SSH trouble (the console is the fallback); records it all in data["ssh"] and
+    data["channel"]."""
+    record: dict = {"enabled": bool(setup and setup.enabled), "_t0": time.monotonic()}
+    data["ssh"] = record
+    channel = StormChannel(console, None, record, setup.fault if setup else "")
+    if setup is None or not setup.enabled or setup.keys is None:
+        record["reason"] = setup.reason if setup else "not prepared"
+        data["channel"] = "console"
+        return channel
+    record["port"] = setup.port
+    started = time.monotonic()
+    try:
+        channel.ssh = SshChannel.connect(setup.port, setup.keys, CONNECT_TIMEOUT_S.get(accel, 60.0),
+                                         alive=lambda: getattr(console, "alive", True),
+                                         idle=lambda: pump_console(console))
+        channel.ssh.idle = channel._idle
+        record["up_s"] = round(time.monotonic() - started, 2)
+        data["channel"] = "ssh"
+        log.info("ssh: sshd up %.1fs after the ready marker (port %d)", record["up_s"], setup.port)
+    except ChannelClosed as exc:
+        record["error"] = str(exc)
+        data["channel"] = "console"
+        log.warning("ssh: %s; using the console", exc)
+        if getattr(console, "alive", False):
+            try:   # the guest's side of the story, for verdict.json
+                record["guest_log"] = console.run("cat /tmp/net-up.log /tmp/dropbear.log 2>&1 | tail -n 20",
+                                                  20).output[-2000:]
+            except (ChannelClosed, CommandTimeout):
+                pass
+    return channel
