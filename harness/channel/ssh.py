@@ -236,7 +236,7 @@ class SshChannel:
         finally:
             chan.close()
         if status == -1:
-            raise SshLost("ssh command ended without an exit status", command_id, started)
+            raise SshLost("ssh connection lost: the command ended without an exit status", command_id, started)
         return status, bytes(out), bytes(err) if stderr else b""
 
     def run(self, command: str, timeout: float) -> CommandResult:
