@@ -29,7 +29,7 @@ RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PR
 
 CASES ?=
 
-.PHONY: all venv deps build boot boot-test selftest test unit clean
+.PHONY: all venv deps build boot boot-test shell selftest test unit clean
 
 all: boot-test
 
@@ -51,6 +51,11 @@ boot: deps
 
 boot-test: deps
 	@$(HARNESS) run $(RUN_ARGS)
+
+# An interactive shell in the guest: SSH when sshd comes up, else the serial
+# console; console.log is recorded as in every run.
+shell: deps
+	@$(HARNESS) shell $(RUN_ARGS)
 
 selftest: deps
 	@$(HARNESS) selftest --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \

@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="build, boot, storm, verdict (what `make boot-test` calls)")
     _add_run_options(run)
 
+    shell = sub.add_parser("shell", help="boot the default image and open a shell in the guest "
+                                         "(SSH when up, else the serial console)")
+    _add_run_options(shell)
+
     selftest = sub.add_parser("selftest", help="inject every fault kind, one boot each; check the verdicts")
     _add_run_options(selftest, storm=False)
     selftest.add_argument("--accel", default="auto")
@@ -138,6 +142,21 @@ def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
     return outcome.verdict.exit_code
 
 
+def _cmd_shell(args: argparse.Namespace) -> int:
+    from harness.channel.ssh import interactive
+    from harness.run import RunRequest, execute
+
+    used: list[str] = []
+    request = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
+                         profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
+                         accel=args.accel, inject=args.inject, storm_enabled=False, label="shell",
+                         session=lambda channel: used.append(interactive(channel)))
+    outcome = execute(request)
+    print(f"shell: {used[0] if used else 'none (the guest never came up)'}; results: {outcome.run_dir}")
+    print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): {outcome.verdict.reason}")
+    return outcome.verdict.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -153,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_selftest(args.arch, args.profile, args.kernel_src, args.kernel_version, args.accel,
                                 [c for c in args.cases.split(",") if c])
+        if args.command == "shell":
+            return _cmd_shell(args)
         if args.command == "parse":
             from harness.report.cli import parse_command
 
