@@ -16,6 +16,7 @@ of the run, recording why. A QEMU that exited is ChannelClosed as before.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import logging
 import os
@@ -23,12 +24,18 @@ import re
 import secrets
 import select
 import shlex
+import shutil
 import socket
 import struct
+import subprocess
+import sys
+import termios
+import threading
 import time
+import tty
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable, Iterator, TextIO
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -312,6 +319,7 @@ class StormChannel:
     ssh: SshChannel | None
     record: dict = field(default_factory=dict)    # data["ssh"] of verdict.json
     fault: str = ""
+    setup: SshSetup | None = None
     _fault_done: bool = False
 
     @property
@@ -396,7 +404,7 @@ def open_for_run(console: object, setup: SshSetup | None, accel: str, data: dict
     data["channel"]."""
     record: dict = {"enabled": bool(setup and setup.enabled), "_t0": time.monotonic()}
     data["ssh"] = record
-    channel = StormChannel(console, None, record, setup.fault if setup else "")
+    channel = StormChannel(console, None, record, setup.fault if setup else "", setup)
     if setup is None or not setup.enabled or setup.keys is None:
         record["reason"] = setup.reason if setup else "not prepared"
         data["channel"] = "console"
@@ -422,3 +430,85 @@ def open_for_run(console: object, setup: SshSetup | None, accel: str, data: dict
             except (ChannelClosed, CommandTimeout):
                 pass
     return channel
+
+
+# -- an interactive shell in the guest (`python -m harness shell`) ----------------
+def interactive(channel: StormChannel, stdin: TextIO | None = None, stdout: BinaryIO | None = None) -> str:
+    """OpenSSH's ssh with the run's key if installed, else a paramiko shell,
+    else the serial console; console.log keeps recording. Returns which."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout.buffer
+    setup, console = channel.setup, channel.console
+    if channel.ssh is not None and setup and setup.key_file and shutil.which("ssh"):
+        stop = threading.Event()
+
+        def pump() -> None:
+            while not stop.wait(POLL_S):
+                pump_console(console)
+
+        thread = threading.Thread(target=pump, daemon=True)
+        thread.start()
+        try:
+            subprocess.call(["ssh", "-i", str(setup.key_file), "-p", str(setup.port),
+                             "-o", f"UserKnownHostsFile={setup.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+                             "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", f"{USER}@{HOST}"])
+        finally:
+            stop.set()
+            thread.join()
+        return "ssh"
+    if channel.ssh is not None:
+        _paramiko_shell(channel.ssh, stdin, stdout, lambda: pump_console(console))
+        return "paramiko"
+    _console_shell(console, stdin, stdout)
+    return "console"
+
+
+@contextlib.contextmanager
+def _raw_tty(stdin: TextIO) -> Iterator[None]:
+    if not stdin.isatty():
+        yield
+        return
+    saved = termios.tcgetattr(stdin.fileno())
+    tty.setraw(stdin.fileno())
+    try:
+        yield
+    finally:
+        termios.tcsetattr(stdin.fileno(), termios.TCSADRAIN, saved)
+
+
+def _paramiko_shell(ssh: SshChannel, stdin: TextIO, stdout: BinaryIO, idle: Callable[[], None]) -> None:
+    size = shutil.get_terminal_size((80, 24))
+    chan = ssh.transport.open_session(timeout=30)
+    chan.get_pty(os.environ.get("TERM", "vt100"), size.columns, size.lines)
+    chan.invoke_shell()
+    with _raw_tty(stdin):
+        while not chan.closed:
+            ready, _, _ = select.select([chan, stdin], [], [], POLL_S)
+            if chan in ready:
+                data = chan.recv(65536)
+                if not data:
+                    break
+                stdout.write(data)
+                stdout.flush()
+            if stdin in ready:
+                data = os.read(stdin.fileno(), 4096)
+                if not data:
+                    break
+                chan.sendall(data)
+            idle()
+    chan.close()
+
+
+def _console_shell(console: object, stdin: TextIO, stdout: BinaryIO) -> None:
+    """Line mode on the serial console: kernel messages interleave, as they do there."""
+    stdout.write(b"[serial console: one line at a time; end with Ctrl-D or 'exit']\n")
+    console.send_line("stty echo 2>/dev/null")
+    while getattr(console, "alive", True):
+        ready, _, _ = select.select([stdin], [], [], POLL_S)
+        stdout.write(pump_console(console))
+        stdout.flush()
+        if stdin in ready:
+            line = stdin.readline()
+            if not line or line.strip() == "exit":
+                return
+            console.send_line(line.rstrip("\n"))
