@@ -16,6 +16,10 @@ DURATION ?=
 ACCEL ?= auto
 INJECT ?=
 PYTEST_ARGS ?=
+GOOD ?=
+BAD ?=
+RUNS ?=
+TITLE ?=
 
 # Our make variables must not leak into the kernel's make through MAKEFLAGS.
 unexport MAKEFLAGS MFLAGS
@@ -29,7 +33,7 @@ RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PR
 
 CASES ?=
 
-.PHONY: all venv deps build boot boot-test shell selftest test unit clean
+.PHONY: all venv deps build boot boot-test shell selftest bisect test unit clean
 
 all: boot-test
 
@@ -40,7 +44,20 @@ $(VENV)/.installed: pyproject.toml scripts/venv.sh
 venv: $(VENV)/.installed
 
 deps: venv
-	@$(HARNESS) deps --arch '$(ARCH)'
+	@$(HARNESS) deps --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)'
+
+ARCHES ?= x86_64 aarch64
+KERNEL_VERSIONS ?= 6.1
+JOBS ?=
+
+matrix: venv
+	@$(HARNESS) deps --arch '$(ARCHES)' --kernel-version '$(KERNEL_VERSIONS)'
+	@$(HARNESS) matrix --arches '$(ARCHES)' --kernel-versions '$(KERNEL_VERSIONS)' --profile '$(PROFILE)' \
+		--storm '$(STORM)' --seed '$(SEED)' --accel '$(ACCEL)' $(if $(DURATION),--duration '$(DURATION)') \
+		$(if $(JOBS),--jobs '$(JOBS)')
+
+test-deps: venv
+	@$(HARNESS) deps --arch 'x86_64 aarch64' --kernel-version 6.1
 
 build: deps
 	@$(HARNESS) build --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
@@ -61,8 +78,14 @@ selftest: deps
 	@$(HARNESS) selftest --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
 		--accel '$(ACCEL)' $(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)') $(if $(CASES),--cases '$(CASES)')
 
+# git bisect KERNEL_SRC between GOOD and BAD with a storm as the test:
+# 0 culprit named, 1 none, 2 bad input, 3 infra (results/bisect/bisect.json).
+bisect: deps
+	@$(HARNESS) bisect $(RUN_ARGS) --good '$(GOOD)' --bad '$(BAD)' \
+		$(if $(RUNS),--runs '$(RUNS)') $(if $(TITLE),--title '$(TITLE)')
+
 # Unit tests, then the end-to-end tests (real kernel builds and QEMU boots).
-test: deps
+test: test-deps
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv

@@ -35,6 +35,12 @@ def _empty_is_none(text: str) -> str | None:
     return text or None
 
 
+def _runs(text: str) -> int | None:
+    if text in ("", "auto"):
+        return None
+    return _positive_int(text)
+
+
 def _add_run_options(parser: argparse.ArgumentParser, storm: bool = True) -> None:
     parser.add_argument("--arch", default="x86_64", help="guest architecture (configs/arches/*.yaml)")
     parser.add_argument("--kernel-src", type=_empty_is_none, default=None,
@@ -58,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="print every external command")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    deps = sub.add_parser("deps", help="install the host packages an arch needs (apt-get, as root)")
-    deps.add_argument("--arch", default="x86_64")
+    deps = sub.add_parser("deps", help="install the host packages arches need (apt-get, as root)")
+    deps.add_argument("--arch", default="x86_64", help="one arch or a space/comma separated list")
+    deps.add_argument("--kernel-version", default="6.1", help="Debian linux-source versions to install too")
 
     build = sub.add_parser("build", help="build (or fetch from cache) the kernel and the guest image")
     _add_run_options(build, storm=False)
@@ -79,6 +86,35 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--accel", default="auto")
     selftest.add_argument("--cases", default="", help="comma-separated subset of configs/selftest.yaml cases")
 
+    bisect = sub.add_parser("bisect", help="git bisect a kernel tree with a storm as the test (`make bisect`)")
+    _add_run_options(bisect)
+    bisect.add_argument("--good", required=True, help="a revision without the bug (an ancestor of --bad)")
+    bisect.add_argument("--bad", required=True, help="a revision with the bug")
+    bisect.add_argument("--runs", type=_runs, default=None,
+                        help="storms per step: a number, or auto (default: from the rate at BAD)")
+    bisect.add_argument("--title", type=_empty_is_none, default=None,
+                        help="the report title to bisect (default: the one BAD produces)")
+    bisect.add_argument("--other-report", choices=("skip", "bad"), default="skip",
+                        help="a step with a different report: skip it (default) or call it bad")
+    bisect.add_argument("--hits", type=_positive_int, default=1,
+                        help="sightings of the target that make a step bad (default 1)")
+    bisect.add_argument("--bad-runs", type=_positive_int, default=3,
+                        help="adaptive runs: storms at BAD to estimate the reproduction rate (default 3)")
+    bisect.add_argument("--max-runs", type=_positive_int, default=8,
+                        help="adaptive runs: at most this many storms per step (default 8)")
+    bisect.add_argument("--verify-good", action="store_true",
+                        help="run GOOD first and stop if it is not clean")
+
+    matrix = sub.add_parser("matrix", help="run arches x kernel versions; summary.json, junit.xml, summary.html")
+    matrix.add_argument("--arches", default="", help="space/comma separated (default: every arch)")
+    matrix.add_argument("--kernel-versions", default="6.1", help="space/comma separated")
+    matrix.add_argument("--jobs", type=_positive_int, default=None, help="cells at once (default from cores/memory)")
+    matrix.add_argument("--profile", default="lockdep")
+    matrix.add_argument("--storm", default="swapoff-fork-mmap")
+    matrix.add_argument("--duration", type=_positive_int, default=None)
+    matrix.add_argument("--seed", type=_int, default=1)
+    matrix.add_argument("--accel", default="auto")
+
     parse = sub.add_parser("parse", help="find kernel reports in saved console logs (no QEMU needed)")
     parse.add_argument("--json", action="store_true", help="JSON array, one object per file")
     parse.add_argument("logs", nargs="+", metavar="LOG")
@@ -88,10 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_deps(args: argparse.Namespace) -> int:
     from harness import configs, host
 
-    arch = configs.load_arch(args.arch)
-    host.ensure_packages(host.packages_for(arch))
-    host.ensure_foreign_arch(arch.debian_arch)
-    print(f"deps: host packages for {arch.name} are installed")
+    arches = [configs.load_arch(a) for a in args.arch.replace(",", " ").split()]
+    versions = args.kernel_version.replace(",", " ").split()
+    wanted = [f"linux-source-{v}" for v in versions]
+    for arch in arches:
+        wanted += [p for p in host.packages_for(arch) if p not in wanted]
+    host.ensure_packages(wanted)
+    for arch in arches:
+        host.ensure_foreign_arch(arch.debian_arch)
+    print(f"deps: host packages for {', '.join(a.name for a in arches)} are installed")
     return 0
 
 
@@ -157,6 +198,18 @@ def _cmd_shell(args: argparse.Namespace) -> int:
     return outcome.verdict.exit_code
 
 
+def _cmd_bisect(args: argparse.Namespace) -> int:
+    from harness.bisect import Policy, run_bisect_command
+    from harness.run import RunRequest
+
+    template = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
+                          profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
+                          accel=args.accel, inject=args.inject, label="bisect")
+    policy = Policy(runs=args.runs, bad_runs=args.bad_runs, max_runs=args.max_runs, hits=args.hits,
+                    other_report=args.other_report, title=args.title, verify_good=args.verify_good)
+    return run_bisect_command(template, args.good, args.bad, policy, verbose=args.verbose)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -174,6 +227,15 @@ def main(argv: list[str] | None = None) -> int:
                                 [c for c in args.cases.split(",") if c])
         if args.command == "shell":
             return _cmd_shell(args)
+        if args.command == "bisect":
+            return _cmd_bisect(args)
+        if args.command == "matrix":
+            from harness.matrix import default_jobs, run_matrix
+
+            extra = ["--profile", args.profile, "--storm", args.storm, "--seed", str(args.seed),
+                     "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else [])
+            return run_matrix(args.arches.replace(",", " ").split(), args.kernel_versions.replace(",", " ").split(),
+                              args.jobs or default_jobs(), extra)
         if args.command == "parse":
             from harness.report.cli import parse_command
 

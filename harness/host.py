@@ -21,8 +21,7 @@ log = logging.getLogger(__name__)
 # dependencies, the default kernel source, the guest userland, caching.
 COMMON_PACKAGES = (
     "make", "gcc", "libc6-dev", "bc", "bison", "flex", "libelf-dev", "libssl-dev",
-    "cpio", "kmod", "xz-utils", "ccache", "busybox-static", "linux-source-6.1",
-    "binutils", "qemu-utils",
+    "cpio", "kmod", "xz-utils", "ccache", "busybox-static", "binutils",
 )
 
 # tool -> package, for the error a user sees when a tool is missing.

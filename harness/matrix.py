@@ -1,0 +1,123 @@
+"""`make matrix`: the same run over arches x kernel versions, with bounded
+parallelism, one summary (JSON, JUnit, HTML). Each cell is the CLI's `run`
+in its own process and results directory: a composition, not a copy.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from harness.configs import arch_names, load_arch
+from harness.errors import EXIT_INFRA, VERDICT_NAMES, ConfigError
+from harness.kernel.source import KNOWN_VERSIONS
+from harness.report.model import printable
+from harness.results import junit_xml, results_root, write_json
+
+COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "config-error": "#fff9c4", "infra-error": "#e0e0e0",
+           "build-error": "#ffe0b2", "boot-failure": "#f8bbd0"}
+
+
+def default_jobs() -> int:
+    """One cell per core, and no more than memory allows (a cell: QEMU + a kernel build)."""
+    cores = os.cpu_count() or 1
+    try:
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    except (ValueError, OSError):
+        mem_gb = 4
+    return max(1, min(cores, int(mem_gb // 3)))
+
+
+def _cell(arch: str, kver: str, out: Path, extra: list[str]) -> dict:
+    cell_dir = out / "cells" / f"{arch}-{kver}"
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, MMLOCK_RESULTS=str(cell_dir))
+    started = time.monotonic()
+    with open(cell_dir / "harness.log", "w") as log:
+        proc = subprocess.run([sys.executable, "-m", "harness", "run", "--arch", arch, "--kernel-version", kver,
+                               *extra], env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    verdict_file = cell_dir / "latest" / "verdict.json"
+    data = json.loads(verdict_file.read_text()) if verdict_file.is_file() else {}
+    coverage = data.get("lock_coverage", {})
+    return {
+        "arch": arch, "kernel": kver, "verdict": data.get("verdict") or VERDICT_NAMES.get(proc.returncode, "infra-error"),
+        "exit_code": proc.returncode, "titles": [r["title"] for r in data.get("reports", [])],
+        "accel": data.get("accel"), "durations": data.get("durations", {"total_s": time.monotonic() - started}),
+        "lock_coverage": {"never_taken": coverage.get("never_taken"),
+                          "dependency_chains": coverage.get("dependency_chains")},
+        "run_dir": str((cell_dir / "latest").resolve()) if (cell_dir / "latest").exists() else str(cell_dir),
+        "log": str(cell_dir / "harness.log"),
+    }
+
+
+def render_html(rows: list[dict], out: Path) -> str:
+    arches = sorted({r["arch"] for r in rows})
+    kvers = sorted({r["kernel"] for r in rows})
+    by_key = {(r["arch"], r["kernel"]): r for r in rows}
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>mmlock-harness matrix</title>",
+             "<style>body{font-family:sans-serif}td,th{border:1px solid #999;padding:6px;vertical-align:top}"
+             "table{border-collapse:collapse}small{color:#333}</style></head><body>",
+             "<h1>mmlock-harness matrix</h1><table><tr><th>arch</th>"]
+    parts += [f"<th>Linux {html.escape(k)}</th>" for k in kvers]
+    parts.append("</tr>")
+    for arch in arches:
+        parts.append(f"<tr><th>{html.escape(arch)}</th>")
+        for kver in kvers:
+            row = by_key.get((arch, kver))
+            if not row:
+                parts.append("<td></td>")
+                continue
+            run_dir = Path(row["run_dir"])
+            rel = os.path.relpath(run_dir, out)
+            titles = "<br>".join(html.escape(printable(t)) for t in row["titles"])
+            total = row["durations"].get("total_s", 0)
+            parts.append(
+                f"<td class='cell {html.escape(row['verdict'])}' style='background:{COLOURS.get(row['verdict'], '#fff')}'>"
+                f"<b>{html.escape(row['verdict'])}</b> <small>({html.escape(str(row['accel']))}, {total:.0f}s)</small>"
+                f"<br>{titles}<br><a href='{html.escape(rel)}/console.log'>console.log</a> "
+                f"<a href='{html.escape(rel)}/verdict.json'>verdict.json</a></td>")
+        parts.append("</tr>")
+    parts.append("</table></body></html>\n")
+    return "".join(parts)
+
+
+def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str]) -> int:
+    valid = arch_names()
+    for arch in arches:
+        load_arch(arch)  # unknown names list the valid ones
+    for kver in kvers:
+        if kver not in KNOWN_VERSIONS:
+            raise ConfigError(f"unknown kernel version '{kver}'; valid: {', '.join(KNOWN_VERSIONS)}")
+    if not arches:
+        arches = valid
+    out = results_root() / "matrix"
+    out.mkdir(parents=True, exist_ok=True)
+    cells = [(a, k) for a in arches for k in kvers]
+    rows: list[dict] = []
+    print(f"matrix: {len(cells)} cells, {jobs} at a time", file=sys.stderr, flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(_cell, a, k, out, extra): (a, k) for a, k in cells}
+        for future in futures:
+            row = future.result()
+            rows.append(row)
+            print(f"matrix: [{len(rows)}/{len(cells)}] {row['arch']} {row['kernel']}: {row['verdict']} "
+                  f"{'; '.join(printable(t) for t in row['titles'])}", file=sys.stderr, flush=True)
+    rows.sort(key=lambda r: (r["arch"], r["kernel"]))
+    write_json(out / "summary.json", rows)
+    (out / "junit.xml").write_text(junit_xml("matrix", [
+        {"name": f"{r['arch']}-{r['kernel']}", "classname": "matrix", "time": r["durations"].get("total_s", 0),
+         "verdict": r["verdict"], "message": "; ".join(r["titles"]) or r["verdict"]} for r in rows]))
+    (out / "summary.html").write_text(render_html(rows, out))
+    for row in rows:
+        print(f"{row['arch']:10} {row['kernel']:6} {row['verdict']:13} {'; '.join(printable(t) for t in row['titles'])}")
+    print(f"matrix: {out / 'summary.html'}")
+    codes = [r["exit_code"] for r in rows]
+    if all(code == 0 for code in codes):
+        return 0
+    # A kernel finding anywhere is the headline; otherwise say who else is at fault.
+    return 1 if 1 in codes else max(codes) or EXIT_INFRA

@@ -1,0 +1,23 @@
+"""The matrix summary page: one cell per arch x kernel, coloured by verdict,
+linking to each cell's console log; guest text escaped."""
+from harness.matrix import COLOURS, default_jobs, render_html
+
+
+def test_summary_html(tmp_path):
+    run_dir = tmp_path / "cells" / "x86_64-6.1" / "run1"
+    rows = [
+        {"arch": "x86_64", "kernel": "6.1", "verdict": "pass", "titles": [], "accel": "tcg",
+         "durations": {"total_s": 50}, "run_dir": str(run_dir)},
+        {"arch": "aarch64", "kernel": "6.1", "verdict": "fail", "accel": "tcg", "durations": {"total_s": 70},
+         "titles": ["possible deadlock in try_to_unuse<script>\x1b[31m"], "run_dir": str(tmp_path / "a")},
+    ]
+    page = render_html(rows, tmp_path)
+    assert page.count("<td class='cell") == 2
+    assert COLOURS["pass"] in page and COLOURS["fail"] in page
+    assert "href='cells/x86_64-6.1/run1/console.log'" in page
+    assert "try_to_unuse&lt;script&gt;" in page and "\x1b" not in page and "<script>" not in page
+    assert page.index("aarch64") < page.index("x86_64"), "rows sorted by arch"
+
+
+def test_default_jobs_is_bounded():
+    assert 1 <= default_jobs() <= 64
