@@ -12,9 +12,9 @@
  *
  * The storm threads are:
  *
- *   mmlock-notif/N  pick a live user mm, mmu_notifier_register() a no-op
- *                   notifier on it (mmap_write_lock + mm_take_all_locks)
- *                   and unregister it again.
+ *   mmlock-notif/N  pick a live user mm, register a no-op mmu notifier
+ *                   on it (mm_take_all_locks under mmap_write_lock) and
+ *                   unregister it again.
  *   mmlock-gup/N    pick a live user mm and fault its pages in remotely
  *                   with get_user_pages_remote() under mmap_read_lock,
  *                   a few pages at a time, dropping every page again.
@@ -104,6 +104,7 @@ enum mmlock_stat {
 	ST_NOTIFIER_REGISTER,
 	ST_NOTIFIER_UNREGISTER,
 	ST_NOTIFIER_FAIL,
+	ST_NOTIFIER_BUSY,
 	ST_MMAP_WRITE_LOCKS,
 	ST_GUP_CALLS,
 	ST_GUP_PAGES,
@@ -122,6 +123,7 @@ static const char * const mmlock_stat_names[ST_NR] = {
 	[ST_NOTIFIER_REGISTER]	= "notifier_register",
 	[ST_NOTIFIER_UNREGISTER] = "notifier_unregister",
 	[ST_NOTIFIER_FAIL]	= "notifier_fail",
+	[ST_NOTIFIER_BUSY]	= "notifier_busy",
 	[ST_MMAP_WRITE_LOCKS]	= "mmap_write_locks",
 	[ST_GUP_CALLS]		= "gup_calls",
 	[ST_GUP_PAGES]		= "gup_pages",
@@ -254,7 +256,32 @@ static struct mm_struct *storm_pick_mm(void)
 	return mm;
 }
 
-/* (a) mmu notifier churn: mmap_write_lock + mm_take_all_locks. */
+/*
+ * (a) mmu notifier churn: mm_take_all_locks() under mmap_write_lock.
+ *
+ * The write lock is taken with a few trylocks first and only then, on one
+ * round in four, with a killable wait.  A writer queued on mmap_lock makes
+ * every later reader wait behind it, and swapoff holds a big mm's
+ * mmap_lock for read for as long as it takes to swap that mm back in
+ * (tens of seconds under TCG): an uninterruptible wait here, or readers
+ * stuck behind it, would look like a hung task in a clean storm.
+ */
+static int notifier_lock(struct mm_struct *mm)
+{
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		if (mmap_write_trylock(mm))
+			return 0;
+		if (kthread_should_stop())
+			return -EINTR;
+		usleep_range(1000, 2000);
+	}
+	if (rnd_below(4))
+		return -EBUSY;
+	return mmap_write_lock_killable(mm);
+}
+
 #if IS_ENABLED(CONFIG_MMU_NOTIFIER)
 static const struct mmu_notifier_ops mmlock_mn_ops = {
 };
@@ -270,7 +297,15 @@ static void notifier_round(struct mm_struct *mm)
 		return;
 	}
 	mn->ops = &mmlock_mn_ops;
-	ret = mmu_notifier_register(mn, mm);
+	ret = notifier_lock(mm);
+	if (ret) {
+		stat_inc(ST_NOTIFIER_BUSY);
+		kfree(mn);
+		return;
+	}
+	/* What mmu_notifier_register() does, with our own locking. */
+	ret = __mmu_notifier_register(mn, mm);
+	mmap_write_unlock(mm);
 	if (ret) {
 		/* kthread_stop() makes mm_take_all_locks() see a signal. */
 		if (ret != -EINTR || !kthread_should_stop())
@@ -290,7 +325,10 @@ static void notifier_round(struct mm_struct *mm)
 /* Without MMU notifiers, at least cycle the write side of mmap_lock. */
 static void notifier_round(struct mm_struct *mm)
 {
-	mmap_write_lock(mm);
+	if (notifier_lock(mm)) {
+		stat_inc(ST_NOTIFIER_BUSY);
+		return;
+	}
 	find_vma(mm, 0);
 	mmap_write_unlock(mm);
 	stat_inc(ST_MMAP_WRITE_LOCKS);
@@ -313,14 +351,20 @@ static int notifier_thread(void *unused)
 }
 
 /* (b) remote GUP, a few pages per mmap_read_lock hold. */
+/*
+ * With @locked, a fault that has to wait for I/O (a swap-in) drops
+ * mmap_lock and retries, as user faults do: mmap_lock is not held
+ * across disk I/O, so writers queued behind us do not look hung.
+ */
 static long gup_remote(struct mm_struct *mm, unsigned long start,
 		       unsigned long nr, unsigned int flags,
-		       struct page **pages)
+		       struct page **pages, int *locked)
 {
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
-	return get_user_pages_remote(mm, start, nr, flags, pages, NULL);
+	return get_user_pages_remote(mm, start, nr, flags, pages, locked);
 #else
-	return get_user_pages_remote(mm, start, nr, flags, pages, NULL, NULL);
+	return get_user_pages_remote(mm, start, nr, flags, pages, NULL,
+				     locked);
 #endif
 }
 
@@ -336,9 +380,16 @@ static void gup_mm(struct mm_struct *mm, struct page **pages)
 	unsigned long addr = 0, start, nr, budget = gup_budget;
 	unsigned int flags, skip;
 	long ret, i;
+	int locked;
 
+	/*
+	 * Killable waits, like access_remote_vm(): nobody kills a kthread,
+	 * but a wait behind a writer queued behind swapoff's long read hold
+	 * is then not reported as a hung task.
+	 */
+	if (mmap_read_lock_killable(mm))
+		return;
 	/* Start at a random VMA so big mms are not only seen from below. */
-	mmap_read_lock(mm);
 	skip = rnd_below(mm->map_count);
 	for (vma = find_vma(mm, 0); vma && skip; skip--)
 		vma = find_vma(mm, vma->vm_end);
@@ -347,7 +398,8 @@ static void gup_mm(struct mm_struct *mm, struct page **pages)
 	mmap_read_unlock(mm);
 
 	while (budget && !kthread_should_stop()) {
-		mmap_read_lock(mm);
+		if (mmap_read_lock_killable(mm))
+			break;
 		vma = find_vma(mm, addr);
 		if (!vma) {
 			mmap_read_unlock(mm);
@@ -364,8 +416,10 @@ static void gup_mm(struct mm_struct *mm, struct page **pages)
 		flags = 0;
 		if ((vma->vm_flags & VM_WRITE) && !rnd_below(4))
 			flags |= FOLL_WRITE;
-		ret = gup_remote(mm, start, nr, flags, pages);
-		mmap_read_unlock(mm);
+		locked = 1;
+		ret = gup_remote(mm, start, nr, flags, pages, &locked);
+		if (locked)
+			mmap_read_unlock(mm);
 
 		stat_inc(ST_GUP_CALLS);
 		if (ret > 0) {
@@ -817,7 +871,7 @@ static int softlockup_thread(void *arg)
 static int inject_soft_lockup(unsigned long secs)
 {
 	return inject_spawn(softlockup_thread, secs ? secs : lockup_max_secs,
-			    "softlockup", true);
+			    "softlock", true);
 }
 
 static struct rcu_head rcustall_head;

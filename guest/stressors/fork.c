@@ -299,7 +299,7 @@ int mode_fork(struct opts *o)
 	int live = 0, i;
 	size_t p;
 
-	mb = default_mb(o, 15, 1);
+	mb = default_mb(o, 10, 1);
 	stat_add(K_WORKERS, (unsigned long)workers);
 	stat_add(K_MB, (unsigned long)mb);
 	rng_init(&rng, o->seed, 0);

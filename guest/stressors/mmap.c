@@ -49,6 +49,7 @@ static const char *const keys[K_NR] = {
 
 #define MAX_REGIONS	12
 #define MAX_LOCK_PAGES	64
+#define MAX_ADVISE_PAGES	256
 
 enum { R_ANON_PRIVATE, R_ANON_SHARED, R_FILE_PRIVATE, R_FILE_SHARED };
 
@@ -303,7 +304,8 @@ static void do_madvise(struct mm_worker *w, struct region *r)
 	int a = (int)rng_below(&w->rng, 4);
 	size_t start, len;
 
-	sub_range(w, r, 0, &start, &len);
+	/* Bounded: MADV_PAGEOUT holds mmap_lock while it writes to swap. */
+	sub_range(w, r, MAX_ADVISE_PAGES, &start, &len);
 	if (madvise(r->addr + bytes(start), bytes(len), adv[a].advice)) {
 		syscall_failed(adv[a].name, errno, K_MADVISE_FAIL);
 		return;
@@ -440,7 +442,7 @@ int mode_mmap(struct opts *o)
 	long workers = o->workers > 0 ? o->workers : 2, mb;
 	struct mmap_arg arg;
 
-	mb = default_mb(o, 10, 1);
+	mb = default_mb(o, 6, 1);
 	arg.budget_pages = (size_t)mb * (1024 * 1024 / page_size);
 	arg.seed = o->seed;
 	arg.dir = o->dir;
