@@ -293,6 +293,7 @@ class SshSetup:
     known_hosts: Path | None = None
     reason: str = ""
     fault: str = ""                 # MMLOCK_SSH_FAULT, a self-test: kill-sshd:SECONDS
+    run_dir: Path | None = None
 
     def overlay_files(self) -> dict[str, str]:
         files = {"etc/harness/net.env": f"NET={1 if self.enabled else 0}\n"}
@@ -304,11 +305,12 @@ class SshSetup:
 def prepare(run_dir: Path) -> SshSetup:
     """Keys and a port for one run. MMLOCK_SSH=0 keeps the guest's network down."""
     if os.environ.get("MMLOCK_SSH", "1") == "0":
-        return SshSetup(False, reason="disabled (MMLOCK_SSH=0)")
+        return SshSetup(False, reason="disabled (MMLOCK_SSH=0)", run_dir=run_dir)
     keys = generate_keys(f"mmlock-harness-{run_dir.name}")
     port = free_port()
     key_file, known = write_client_files(keys, run_dir / "ssh", port)
-    return SshSetup(True, port, keys, key_file, known, fault=os.environ.get("MMLOCK_SSH_FAULT", ""))
+    return SshSetup(True, port, keys, key_file, known, fault=os.environ.get("MMLOCK_SSH_FAULT", ""),
+                    run_dir=run_dir)
 
 
 @dataclass
