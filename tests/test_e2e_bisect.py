@@ -1,0 +1,209 @@
+"""End to end: `make bisect` on a real kernel history with a planted lock-order bug.
+
+The fixture is a git repository made from the default 6.1 source: one base
+commit, then 16 small commits; one of them (PLANT_INDEX) makes swapon take
+mmlist_lock inside swap_lock and swapoff's try_to_unuse take swap_lock inside
+mmlist_lock. Lockdep only sees the second order when a swapoff finds pages in
+use, so only a storm reaches it. Every other commit is a comment or doc edit.
+
+The repository lives under the cache (~/.cache/mmlock-harness/bisect-fixture)
+and is reused when a previous run left it at the expected commits, so the
+O= build directory of its tree path stays warm between runs (a cold kernel
+build of a new tree path takes 6-10 minutes here).
+
+Prepare (and pre-build) outside pytest with:
+    .venv/bin/python tests/test_e2e_bisect.py --prepare
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+RECIPE = "bisect-fixture-v1"
+BRANCH = "fixture"
+PLANT_INDEX = 10          # 0-based among the 16 commits: the 11th
+DURATION = 25
+DATE = 1_700_000_000
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Fixture", "GIT_AUTHOR_EMAIL": "fixture@example.invalid",
+    "GIT_COMMITTER_NAME": "Fixture", "GIT_COMMITTER_EMAIL": "fixture@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+# (path, subject, text appended) for the harmless commits; the plant is inserted at PLANT_INDEX.
+HARMLESS = [
+    ("Documentation/mm/index.rst", "docs: mm: mention the lock-order notes", "\n.. bisect fixture note 1\n"),
+    ("mm/mmap.c", "mm/mmap: comment on vma merging", "\n/* bisect fixture: harmless edit 2 */\n"),
+    ("README", "README: point at the mm docs", "\nSee Documentation/mm/ for memory management.\n"),
+    ("mm/memory.c", "mm/memory: comment on copy_nonpresent_pte", "\n/* bisect fixture: harmless edit 4 */\n"),
+    ("mm/rmap.c", "mm/rmap: lock order comment touch-up", "\n/* bisect fixture: harmless edit 5 */\n"),
+    ("Documentation/admin-guide/sysctl/vm.rst", "docs: vm sysctl: wording", "\n.. bisect fixture note 6\n"),
+    ("mm/page_alloc.c", "mm/page_alloc: comment", "\n/* bisect fixture: harmless edit 7 */\n"),
+    ("kernel/fork.c", "fork: comment on mmlist", "\n/* bisect fixture: harmless edit 8 */\n"),
+    ("mm/swap_state.c", "mm/swap_state: comment", "\n/* bisect fixture: harmless edit 9 */\n"),
+    ("mm/util.c", "mm/util: comment", "\n/* bisect fixture: harmless edit 10 */\n"),
+    ("mm/vmscan.c", "mm/vmscan: comment", "\n/* bisect fixture: harmless edit 12 */\n"),
+    ("MAINTAINERS", "MAINTAINERS: fixture note", "\n"),
+    ("mm/mprotect.c", "mm/mprotect: comment", "\n/* bisect fixture: harmless edit 14 */\n"),
+    ("mm/swapfile.c", "mm/swapfile: comment on drain_mmlist", "\n/* bisect fixture: harmless edit 15 */\n"),
+    ("Documentation/mm/frontswap.rst", "docs: frontswap: wording", "\n.. bisect fixture note 16\n"),
+]
+PLANT_SUBJECT = "mm/swapfile: keep mmlist in step with swap_info (planted AB-BA)"
+PLANT_EDITS = [
+    # swapon: mmlist_lock nests inside swap_lock (drain_mmlist already does this)
+    ("\tassert_spin_locked(&swap_lock);\n",
+     "\tassert_spin_locked(&swap_lock);\n\tspin_lock(&mmlist_lock);\n\tspin_unlock(&mmlist_lock);\n"),
+    # swapoff with pages in use: swap_lock inside mmlist_lock, the reverse order
+    ("\tspin_lock(&mmlist_lock);\n\tp = &init_mm.mmlist;\n",
+     "\tspin_lock(&mmlist_lock);\n\tspin_lock(&swap_lock);\n\tspin_unlock(&swap_lock);\n"
+     "\tp = &init_mm.mmlist;\n"),
+]
+
+
+def _git(tree: Path, *args: str, date: int | None = None) -> str:
+    env = dict(os.environ, **GIT_ENV)
+    if date is not None:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"{date} +0000"
+    proc = subprocess.run(["git", "-C", str(tree), *args], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def fixture_root() -> Path:
+    from harness.cache import cache_root
+
+    return cache_root() / "bisect-fixture"
+
+
+def _fixture_ok(tree: Path, stamp: Path) -> dict | None:
+    if not stamp.is_file() or not (tree / ".git").is_dir():
+        return None
+    try:
+        meta = json.loads(stamp.read_text())
+        if meta.get("recipe") != RECIPE:
+            return None
+        if _git(tree, "rev-parse", f"refs/heads/{BRANCH}") != meta["commits"][-1]:
+            return None
+        if _git(tree, "symbolic-ref", "-q", "HEAD") != f"refs/heads/{BRANCH}":
+            return None
+        if _git(tree, "status", "--porcelain", "--untracked-files=normal"):
+            return None
+    except (RuntimeError, ValueError, KeyError, IndexError):
+        return None
+    return meta
+
+
+def prepare_fixture() -> dict:
+    """The fixture repository at its expected commits: {tree, base, commits, plant, ...}."""
+    from harness.kernel import source as kernel_source
+
+    root = fixture_root()
+    tree = root / "linux"
+    stamp = root / "fixture.json"
+    meta = _fixture_ok(tree, stamp)
+    if meta:
+        return meta
+    base_file = root / "base.txt"
+    base = base_file.read_text().strip() if base_file.is_file() else ""
+    if base and (tree / ".git").is_dir() and subprocess.run(
+            ["git", "-C", str(tree), "cat-file", "-e", f"{base}^{{commit}}"]).returncode == 0:
+        # the slow part (copy + base commit) is done: redo only the small commits
+        if (tree / ".git" / "BISECT_START").exists():
+            _git(tree, "bisect", "reset")
+        _git(tree, "checkout", "-q", "-f", "-B", BRANCH, base)
+        _git(tree, "clean", "-fdq")
+    else:
+        src = kernel_source.default_source("6.1").path
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        subprocess.run(["cp", "-a", str(src), str(tree)], check=True)
+        # Debian's tarball ignores everything at its top level ("/*"): drop that
+        # block so the base commit tracks the tree as upstream git would.
+        gitignore = tree / ".gitignore"
+        text = gitignore.read_text()
+        cut = text.find("#\n# Debian packaging")
+        if cut >= 0:
+            gitignore.write_text(text[:cut])
+        _git(tree, "init", "-q", "-b", BRANCH)
+        _git(tree, "add", "-A")
+        _git(tree, "commit", "-q", "-m", "linux 6.1 (Debian linux-source) as the base", date=DATE)
+        base = _git(tree, "rev-parse", "HEAD")
+        base_file.write_text(base + "\n")
+    date = DATE
+    edits: list[tuple[str, str, object]] = [(p, s, t) for p, s, t in HARMLESS]
+    edits.insert(PLANT_INDEX, ("mm/swapfile.c", PLANT_SUBJECT, PLANT_EDITS))
+    commits = []
+    for n, (path, subject, change) in enumerate(edits, 1):
+        file = tree / path
+        text = file.read_text()
+        if isinstance(change, list):
+            for old, new in change:
+                assert text.count(old) == 1, f"plant anchor not unique in {path}: {old!r}"
+                text = text.replace(old, new)
+        else:
+            text += change
+        file.write_text(text)
+        _git(tree, "add", "--", path)
+        _git(tree, "commit", "-q", "-m", subject, date=date + 60 * n)
+        commits.append(_git(tree, "rev-parse", "HEAD"))
+    meta = {"recipe": RECIPE, "tree": str(tree), "base": base, "commits": commits,
+            "plant": commits[PLANT_INDEX], "plant_subject": PLANT_SUBJECT}
+    stamp.write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def test_bisect_names_the_planted_commit(tmp_path):
+    meta = prepare_fixture()
+    tree = Path(meta["tree"])
+    n_commits = len(meta["commits"])
+    results = tmp_path / "results"
+    env = dict(os.environ, MMLOCK_RESULTS=str(results))
+    before = _git(tree, "status", "--porcelain", "--untracked-files=all", "--ignored")
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["make", "-s", "bisect", f"KERNEL_SRC={tree}", f"GOOD={meta['base']}", f"BAD={BRANCH}",
+         f"DURATION={DURATION}", "ARCH=x86_64"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=4 * 3600)
+    wall = time.monotonic() - started
+    report = results / "bisect" / "bisect.json"
+    assert report.is_file(), proc.stdout[-3000:] + proc.stderr[-5000:]
+    data = json.loads(report.read_text())
+    summary = {
+        "wall_s": round(wall, 1), "exit": proc.returncode, "steps": len(data["steps"]),
+        "culprit": data["culprit"], "title": data["title"], "confidence": data["confidence"],
+        "per_step": [(s["rev"][:12], s["verdict"], s["runs"], s["build_s"], s["run_s"]) for s in data["steps"]],
+    }
+    (REPO / "results").mkdir(exist_ok=True)
+    (REPO / "results" / "bisect-e2e-measure.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert data["culprit"] == meta["plant"], (data["culprit"], meta["plant"])
+    assert data["culprit_subject"] == PLANT_SUBJECT
+    assert "deadlock" in data["title"], data["title"]
+    assert len(data["steps"]) <= math.ceil(math.log2(n_commits)) + 1, data["steps"]
+    # The user's tree: back on its branch, nothing left behind.
+    assert _git(tree, "symbolic-ref", "-q", "HEAD") == f"refs/heads/{BRANCH}"
+    assert _git(tree, "rev-parse", "HEAD") == meta["commits"][-1]
+    assert _git(tree, "status", "--porcelain", "--untracked-files=all", "--ignored") == before
+    assert not (tree / ".git" / "BISECT_START").exists()
+    # one progress line per step on stderr
+    step_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("bisect: step ")]
+    assert len(step_lines) == len(data["steps"]), proc.stderr[-3000:]
+
+
+if __name__ == "__main__":
+    if "--prepare" in sys.argv:
+        print(json.dumps(prepare_fixture(), indent=2))
