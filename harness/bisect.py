@@ -17,6 +17,7 @@ left), 2 bad input, 3 infra.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import sys
 import time
@@ -409,13 +410,31 @@ def harness_trial(template, tree: Path, log: TextIO) -> Callable[[str], Trial]:
     def trial(rev: str) -> Trial:
         request = replace(template, kernel_src=str(tree), label=f"bisect-{rev[:12]}")
         print(f"===== {time.strftime('%H:%M:%S')} run at {rev}", file=log, flush=True)
-        with contextlib.redirect_stderr(log):
+        with _output_to(log):
             outcome = execute(request)
         result = trial_from_outcome(outcome)
         print(f"===== {result.verdict} {result.primary or ''} ({outcome.run_dir})", file=log, flush=True)
         return result
 
     return trial
+
+
+@contextlib.contextmanager
+def _output_to(log: TextIO):
+    """A run's stage lines and log records into `log`, so stderr keeps one line per step."""
+    if log is sys.stderr:
+        yield
+        return
+    moved = []
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.__stderr__):
+            moved.append((handler, handler.setStream(log)))
+    try:
+        with contextlib.redirect_stderr(log):
+            yield
+    finally:
+        for handler, stream in moved:
+            handler.setStream(stream)
 
 
 def run_bisect_command(template, good: str, bad: str, policy: Policy, verbose: bool = False) -> int:

@@ -266,3 +266,48 @@ def test_cli_exit_2_for_bad_input(tmp_path, capsys):
     plain = tmp_path / "plain"
     plain.mkdir()
     assert main(["bisect", "--kernel-src", str(plain), "--good", "a", "--bad", "b"]) == 2
+
+
+def test_trial_from_outcome_and_ctrl_c_inside_a_run(tmp_path):
+    from types import SimpleNamespace
+
+    from harness.bisect import trial_from_outcome
+
+    data = {"run_id": "r1", "reports": [
+        {"title": "WARNING in foo", "primary": False, "alt_titles": []},
+        {"title": TARGET, "primary": True, "alt_titles": ["possible deadlock in enable_swap_info"]}],
+        "durations": {"build_s": 12.5, "total_s": 80.0}}
+    outcome = SimpleNamespace(data=data, run_dir=tmp_path, verdict=SimpleNamespace(verdict="fail", reason="x"))
+    trial = trial_from_outcome(outcome)
+    assert trial.primary == TARGET and "WARNING in foo" in trial.titles
+    assert trial.build_s == 12.5 and trial.run_s == 67.5
+    assert "possible deadlock in enable_swap_info" in trial.alt_titles
+    data["interrupted"] = True
+    with pytest.raises(KeyboardInterrupt):
+        trial_from_outcome(outcome)
+
+
+def test_cli_bisect_end_to_end_with_a_fake_run(tmp_path, monkeypatch, capsys):
+    """`python -m harness bisect` on a fake kernel tree: exit 0, bisect.json, one stderr line per step."""
+    import harness.bisect as bisect_mod
+    from harness.cli import main
+
+    tree, shas = make_repo(tmp_path, 8, 6)
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\nEXTRAVERSION =\n")
+    (tree / "Kconfig").write_text("# fake\n")
+    (tree / "arch").mkdir()
+    (tree / "arch" / "README").write_text("fake\n")
+    git(tree, "add", "Makefile", "Kconfig", "arch")
+    git(tree, "commit", "-q", "-m", "kernel-looking files")
+    # BAD is this last commit (the checks want a kernel-looking tree at the start); the bug came earlier
+    head = git(tree, "rev-parse", "HEAD")
+    monkeypatch.setenv("MMLOCK_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(bisect_mod, "harness_trial", lambda template, tree_, log: tree_trial(tree))
+    code = main(["bisect", "--kernel-src", str(tree), "--good", shas[0], "--bad", head, "--runs", "1"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    data = json.loads((tmp_path / "results" / "bisect" / "bisect.json").read_text())
+    assert data["culprit"] == shas[6] and data["title"] == TARGET
+    assert out.err.count("bisect: step ") == len(data["steps"])
+    assert f"culprit: {shas[6]}" in out.out
+    assert git(tree, "rev-parse", "HEAD") == head and git(tree, "symbolic-ref", "HEAD") == "refs/heads/main"
