@@ -49,6 +49,7 @@ USER = "root"
 HOST = "127.0.0.1"
 KEEPALIVE_S = 2
 POLL_S = 0.2
+CMD_DIR = "/tmp/mmlock-cmd"      # guest/init/mmlock-cmd keeps each command's output there
 CONNECT_TIMEOUT_S = {"kvm": 30.0, "tcg": 60.0}
 # paramiko logs a traceback at ERROR for every attempt that finds no sshd
 # yet; attempts log here instead (quiet), a working transport to paramiko's.
@@ -250,7 +251,15 @@ class SshChannel:
         command_id = secrets.token_hex(6)
         started = time.monotonic()
         chan = self._open(f"mmlock-cmd run {command_id} {shlex.quote(command)}")
-        status, out, _ = self._collect(chan, timeout, command_id, started, stderr=False)
+        try:
+            status, out, _ = self._collect(chan, timeout, command_id, started, stderr=False)
+        except CommandTimeout as exc:
+            # The output so far is in the guest's file: fetch it if the guest still answers.
+            try:
+                partial = self.fetch(f"{CMD_DIR}/{command_id}.out", 5).decode(errors="replace")
+            except (ChannelClosed, CommandTimeout, FileNotFoundError):
+                partial = exc.partial
+            raise CommandTimeout(f"command timed out after {timeout:.0f}s: {command}", partial) from None
         return CommandResult(status, out.decode(errors="replace"), time.monotonic() - started)
 
     def fetch(self, path: str, timeout: float = 60.0) -> bytes:
@@ -483,9 +492,10 @@ def _paramiko_shell(ssh: SshChannel, stdin: TextIO, stdout: BinaryIO, idle: Call
     chan = ssh.transport.open_session(timeout=30)
     chan.get_pty(os.environ.get("TERM", "vt100"), size.columns, size.lines)
     chan.invoke_shell()
+    inputs: list = [chan, stdin]
     with _raw_tty(stdin):
         while not chan.closed:
-            ready, _, _ = select.select([chan, stdin], [], [], POLL_S)
+            ready, _, _ = select.select(inputs, [], [], POLL_S)
             if chan in ready:
                 data = chan.recv(65536)
                 if not data:
@@ -494,9 +504,11 @@ def _paramiko_shell(ssh: SshChannel, stdin: TextIO, stdout: BinaryIO, idle: Call
                 stdout.flush()
             if stdin in ready:
                 data = os.read(stdin.fileno(), 4096)
-                if not data:
-                    break
-                chan.sendall(data)
+                if data:
+                    chan.sendall(data)
+                else:   # end of our input: the guest's shell sees it and ends
+                    chan.shutdown_write()
+                    inputs.remove(stdin)
             idle()
     chan.close()
 
