@@ -29,7 +29,7 @@ KV_RE = re.compile(r'(\w+)=("[^"]*"|\S+)')
 
 
 def make_mmstress(out: Path, cross_compile: str = "") -> subprocess.CompletedProcess:
-    cmd = ["make", "-C", str(STRESSORS), f"OUT={out}"]
+    cmd = ["make", "-j4", "-C", str(STRESSORS), f"OUT={out}"]
     if cross_compile:
         cmd.append(f"CROSS_COMPILE={cross_compile}")
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -190,3 +190,23 @@ def test_module_builds_without_warnings(tmp_path):
     assert not warnings, "\n".join(warnings)
     assert (src / "mmlock.ko").is_file()
     assert not list(MODULE.glob("*.o")), "module build wrote into guest/module"
+
+
+def test_readmes_document_every_output_key(mmstress):
+    """The harness parses these lines: every key printed must be documented."""
+    readme = (STRESSORS / "README.md").read_text()
+    for mode, args in (("hog", ["--mb", "4"]), ("fork", ["--mb", "4", "--workers", "1"]),
+                       ("mmap", ["--mb", "4", "--workers", "1"])):
+        _, _, values = parse_ktap(run(mmstress, mode, "--duration", "0.3", *args).stdout)
+        missing = [key for key in values if not re.search(rf"\b{key}\b", readme)]
+        assert not missing, f"{mode} keys missing from guest/stressors/README.md: {missing}"
+    source = (MODULE / "mmlock.c").read_text()
+    names = re.findall(r'\[ST_\w+\]\s*=\s*"(\w+)"', source)
+    assert "gup_calls" in names
+    module_readme = (MODULE / "README.md").read_text()
+    missing = [key for key in names + ["running", "threads", "storms", "injected"]
+               if f"`{key}`" not in module_readme and f"{key}=" not in module_readme]
+    assert not missing, f"stats keys missing from guest/module/README.md: {missing}"
+    kinds = re.findall(r'\{ "([a-z-]+)",\s+inject_', source)
+    assert len(kinds) == 11
+    assert all(f"`{kind}`" in module_readme for kind in kinds)
