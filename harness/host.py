@@ -107,10 +107,10 @@ def require_tool(tool: str) -> str:
     raise InfraError(f"required tool '{tool}' not found on PATH{hint}")
 
 
-def run_logged(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
+def run_logged(argv: Sequence[str], check: bool = False, **kwargs) -> subprocess.CompletedProcess:
     """subprocess.run with the command printed at debug level (habit: print every command)."""
     log.debug("$ %s", shlex.join(str(a) for a in argv))
-    return subprocess.run([str(a) for a in argv], check=False, **kwargs)
+    return subprocess.run([str(a) for a in argv], check=check, **kwargs)
 
 
 # Variables from the caller's make or shell that would silently change a

@@ -108,7 +108,9 @@ def stall_frame(frames: list[str]) -> str:
                     prev = prev[len(prefix):]
             return prev
         prev = frame
-    return ""
+    # No dispatch frame seen (6.x prints only the stalled CPU's registers
+    # before a kthread's trace): the interrupted function is the culprit.
+    return frames[0]
 
 
 _HANG_ANCHORS = {"rtnl_lock": "", "synchronize_rcu": "synchronize_rcu",
@@ -141,7 +143,7 @@ def guilty_frame(lines: Sequence[str], spec: StackSpec) -> tuple[str, bool]:
     pick = _EXTRACTORS[spec.extractor]
     frames, ok = _walk(lines, spec.parts, skip)
     frame = pick(frames)
-    for alternative in (spec.alt_parts, spec.last_resort):
+    for alternative in (spec.alt_parts, spec.last_resort, spec.final_parts):
         if (frame and ok) or not alternative:
             continue
         frames2, ok2 = _walk(lines, alternative, skip)

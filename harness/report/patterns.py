@@ -55,6 +55,7 @@ class StackSpec:
     parts: tuple[Part, ...]
     alt_parts: tuple[Part, ...] = ()
     last_resort: tuple[Part, ...] = ()  # ours, beyond syzkaller's two tries
+    final_parts: tuple[Part, ...] = ()  # ours: tried after last_resort
     skip: tuple[str, ...] = ()
     extractor: str = ""
 

@@ -255,6 +255,8 @@ _INFO = Group("INFO:", (
                            alt_parts=(rx(r"apic_timer_interrupt"), PARSE),
                            # A stall seen from another CPU: its NMI backtrace.
                            last_resort=(rx(r"NMI backtrace for cpu"), CALL_TRACE, PARSE),
+                           # 6.x self-detected stalls: the stalled CPU's RIP, no apic frame.
+                           final_parts=(rx(RIP_FRAME), PARSE),
                            skip=("apic_timer_interrupt", "rcu", "nmi", "^exc_nmi",
                                  "perf_event"), extractor="stall")),
     Format(rx(r"INFO: rcu_tasks(?:_trace|_rude)? detected stalls? on tasks"),
