@@ -135,6 +135,7 @@ def test_unknown_mode_prints_usage(mmstress):
     (["--file", "/x:notanumber:1"], "bad --file"),
     (["--workers", "2"], "not valid for this mode"),
     (["--bogus"], "unknown option"),
+    (["--seed", "abc"], "bad --seed"),
 ])
 def test_swap_argument_errors(mmstress, args, reason):
     proc = run(mmstress, "swap", "--duration", "1", *args)

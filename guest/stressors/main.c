@@ -489,12 +489,15 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 			if (parse_double(val, &opts.duration))
 				return bad_option(m->name, "bad --duration %s", val);
 			break;
-		case OPT_SEED:
+		case OPT_SEED: {
+			char *end;
+
 			errno = 0;
-			opts.seed = strtoull(val, NULL, 0);
-			if (errno)
+			opts.seed = strtoull(val, &end, 0);
+			if (errno || end == val || *end)
 				return bad_option(m->name, "bad --seed %s", val);
 			break;
+		}
 		case OPT_WORKERS:
 			if (parse_long(val, &v) || v < 1 || v > 256)
 				return bad_option(m->name, "bad --workers %s (1..256)", val);
