@@ -70,3 +70,19 @@ def test_guest_text_is_made_printable_for_humans_and_junit():
                            "message": hostile, "detail": hostile + "<script>"}])
     assert "\x1b" not in xml and "\x07" not in xml and "\x00" not in xml
     assert "&lt;script&gt;" in xml
+
+
+def test_selftest_judge_rejects_wrong_kind_and_corrupted_titles():
+    from harness.selftest import judge, load_cases
+
+    cases = {c.name: c for c in load_cases()}
+    assert set(cases) >= {"clean", "abba", "hung-task", "soft-lockup", "rcu-stall", "panic"}
+    good = {"verdict": "fail", "reports": [{"kind": "rcu-stall", "title": "INFO: rcu detected stall in f",
+                                            "primary": True, "corrupted": False}]}
+    assert judge(cases["rcu-stall"], good)["ok"]
+    corrupted = {"verdict": "fail", "reports": [{"kind": "rcu-stall", "title": "INFO: rcu detected stall in corrupted",
+                                                 "primary": True, "corrupted": True}]}
+    assert not judge(cases["rcu-stall"], corrupted)["ok"]
+    assert not judge(cases["abba"], good)["ok"]
+    assert judge(cases["clean"], {"verdict": "pass", "reports": []})["ok"]
+    assert not judge(cases["clean"], good)["ok"]

@@ -881,7 +881,7 @@ static void rcustall_cb(struct rcu_head *head)
 {
 }
 
-static int rcustall_thread(void *arg)
+static int stall_reader_thread(void *arg)
 {
 	unsigned long secs = (unsigned long)arg;
 	bool nopreempt = num_online_cpus() > 1;
@@ -921,7 +921,7 @@ static int inject_rcu_stall(unsigned long secs)
 
 	if (atomic_cmpxchg(&rcustall_busy, 0, 1))
 		return -EBUSY;
-	ret = inject_spawn(rcustall_thread, secs ? secs : rcu_stall_secs,
+	ret = inject_spawn(stall_reader_thread, secs ? secs : rcu_stall_secs,
 			   "rcustall", true);
 	if (ret)
 		atomic_set(&rcustall_busy, 0);
