@@ -5,6 +5,7 @@ import logging
 import platform
 import re
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from harness.errors import ConfigError, HarnessError, InfraError
 from harness.host import require_tool
 from harness.kernel import build as kernel_build
 from harness.kernel import source as kernel_source
-from harness.report import parse_file
+from harness.report import parse_file, symbolize
 from harness.verdict import Ending, Verdict, decide
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     shutil.copy2(kernel.image, run_dir / "kernel.img")
     swap_devices = [f"/dev/vd{chr(ord('a') + i)}" for i in range(storm.swap_devices)]
     plan = storm_stage.plan_lines(storm, duration, request.seed, swap_devices)
-    ssh_setup = ssh_channel.prepare(run_dir)   # per-run keys and forwarded port
+    ssh_setup = ssh_channel.prepare(run_dir, arch.net_device)   # per-run keys and forwarded port
     image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {
         "etc/harness/storm.plan": "\n".join(plan) + "\n",
         "etc/harness/run.env": storm_stage.run_env(duration, request.seed, storm.module_storm),
@@ -184,7 +185,20 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
         disk.unlink(missing_ok=True)
 
     reports = parse_file(console_log)
+    if reports:
+        _symbolize(console_log, kernel.vmlinux, arch, run_dir, data)
     return decide(reports, ending)
+
+
+def _symbolize(console_log: Path, vmlinux: Path, arch: Arch, run_dir: Path, data: dict) -> None:
+    """Frames resolved against this run's vmlinux, beside the console log (best effort)."""
+    out = run_dir / "console.symbolized.log"
+    try:
+        annotated = symbolize(str(console_log), str(vmlinux), str(out),
+                              addr2line=f"{arch.cross_compile}addr2line")
+        data["symbolized"] = {"file": out.name, "frames": annotated}
+    except (OSError, subprocess.SubprocessError) as exc:
+        data["symbolized"] = {"error": str(exc)}
 
 
 def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str, request: RunRequest,
