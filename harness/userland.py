@@ -102,7 +102,8 @@ def _is_static(binary: Path) -> bool:
 
 def fetch_source(work: Path) -> tuple[Path, str]:
     """`apt-get source dropbear` into work; adds deb-src entries first if there are none."""
-    require_tool("dpkg-source")
+    if not shutil.which("dpkg-source"):
+        raise InfraError("dpkg-source not found: apt-get source needs it (Debian package: dpkg-dev)")
     proc = run_logged(["apt-get", "source", "-qq", "dropbear"], cwd=work, capture_output=True, text=True)
     if proc.returncode != 0 and "deb-src" in proc.stderr:
         enable_deb_src()

@@ -73,6 +73,12 @@ def test_prepare_makes_keys_port_and_net_env(tmp_path, monkeypatch):
     assert (tmp_path / "ssh" / "id_ed25519").is_file()
 
 
+def test_an_arch_without_a_network_device_gets_no_ssh(tmp_path, monkeypatch):
+    monkeypatch.delenv("MMLOCK_SSH", raising=False)
+    setup = ssh.prepare(tmp_path, net_device="")
+    assert not setup.enabled and setup.port == 0 and "network device" in setup.reason
+
+
 def test_mmlock_ssh_0_disables_networking(tmp_path, monkeypatch):
     monkeypatch.setenv("MMLOCK_SSH", "0")
     setup = ssh.prepare(tmp_path)
@@ -261,6 +267,9 @@ def test_sshd_killed_mid_command_is_noticed_within_seconds(sshd):
         channel.run("sleep 20; echo late", 60)
     assert time.monotonic() - started < 5
     assert info.value.command_id
+    deadline = time.monotonic() + 5   # dropbear says goodbye before its socket closes
+    while channel.alive and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not channel.alive
 
 

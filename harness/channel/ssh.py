@@ -250,7 +250,7 @@ class SshChannel:
     def run(self, command: str, timeout: float) -> CommandResult:
         command_id = secrets.token_hex(6)
         started = time.monotonic()
-        chan = self._open(f"mmlock-cmd run {command_id} {shlex.quote(command)}")
+        chan = self._open(f"exec mmlock-cmd run {command_id} {shlex.quote(command)}")
         try:
             status, out, _ = self._collect(chan, timeout, command_id, started, stderr=False)
         except CommandTimeout as exc:
@@ -311,10 +311,13 @@ class SshSetup:
         return files
 
 
-def prepare(run_dir: Path) -> SshSetup:
-    """Keys and a port for one run. MMLOCK_SSH=0 keeps the guest's network down."""
+def prepare(run_dir: Path, net_device: str = "virtio-net-pci") -> SshSetup:
+    """Keys and a port for one run. MMLOCK_SSH=0 keeps the guest's network down,
+    as does an arch without a network device."""
     if os.environ.get("MMLOCK_SSH", "1") == "0":
         return SshSetup(False, reason="disabled (MMLOCK_SSH=0)", run_dir=run_dir)
+    if not net_device:
+        return SshSetup(False, reason="the arch has no network device", run_dir=run_dir)
     keys = generate_keys(f"mmlock-harness-{run_dir.name}")
     port = free_port()
     key_file, known = write_client_files(keys, run_dir / "ssh", port)
@@ -362,6 +365,7 @@ class StormChannel:
             if time.monotonic() - started >= float(match.group(1)):
                 self._fault_done = True
                 self.record["fault"] = f"killall dropbear sent on the console after {match.group(1)}s"
+                self.record["fault_at_s"] = round(time.monotonic() - self.record.get("_t0", 0), 2)
                 self.console.send_line("killall dropbear")
 
     def run(self, command: str, timeout: float) -> CommandResult:
