@@ -84,6 +84,9 @@ bisect: deps
 	@$(HARNESS) bisect $(RUN_ARGS) --good '$(GOOD)' --bad '$(BAD)' \
 		$(if $(RUNS),--runs '$(RUNS)') $(if $(TITLE),--title '$(TITLE)')
 
+soak: deps
+	@$(HARNESS) soak --runs '$(or $(RUNS),20)' $(RUN_ARGS)
+
 # Unit tests, then the end-to-end tests (real kernel builds and QEMU boots).
 test: test-deps
 	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--seed", type=_int, default=1)
     matrix.add_argument("--accel", default="auto")
 
+    soak = sub.add_parser("soak", help="N clean storms in a row; pass count and any flaky report")
+    _add_run_options(soak)
+    soak.add_argument("--runs", type=_positive_int, default=20)
+
     parse = sub.add_parser("parse", help="find kernel reports in saved console logs (no QEMU needed)")
     parse.add_argument("--json", action="store_true", help="JSON array, one object per file")
     parse.add_argument("logs", nargs="+", metavar="LOG")
@@ -236,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
                      "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else [])
             return run_matrix(args.arches.replace(",", " ").split(), args.kernel_versions.replace(",", " ").split(),
                               args.jobs or default_jobs(), extra)
+        if args.command == "soak":
+            from harness.run import RunRequest
+            from harness.soak import run_soak
+
+            return run_soak(args.runs, RunRequest(
+                arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
+                profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration, accel=args.accel))
         if args.command == "parse":
             from harness.report.cli import parse_command
 
