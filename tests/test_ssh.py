@@ -137,8 +137,8 @@ class HostSshd:
     """dropbear -F on 127.0.0.1:port inside `unshare -m`, root's home in tmp."""
 
     def __init__(self, tmp: Path, keys: ssh.RunKeys, port: int) -> None:
-        if os.geteuid() != 0:
-            pytest.skip("needs root for a private mount namespace")
+        if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+            pytest.skip("needs a private mount namespace (root, unshare -m)")
         self.tmp, self.keys, self.port = tmp, keys, port
         self.cmd_dir = tmp / "mmlock-cmd"
         home, bindir = tmp / "home", tmp / "bin"

@@ -461,12 +461,14 @@ def interactive(channel: StormChannel, stdin: TextIO | None = None, stdout: Bina
             while not stop.wait(POLL_S):
                 pump_console(console)
 
+        argv = ["ssh", "-i", str(setup.key_file), "-p", str(setup.port),
+                "-o", f"UserKnownHostsFile={setup.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", f"{USER}@{HOST}"]
+        print(f"[more shells while this one lives: {shlex.join(argv)}]", file=sys.stderr, flush=True)
         thread = threading.Thread(target=pump, daemon=True)
         thread.start()
         try:
-            subprocess.call(["ssh", "-i", str(setup.key_file), "-p", str(setup.port),
-                             "-o", f"UserKnownHostsFile={setup.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-                             "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", f"{USER}@{HOST}"])
+            subprocess.call(argv)
         finally:
             stop.set()
             thread.join()
