@@ -5,6 +5,8 @@ plan and run settings) is a second small cpio appended to the base.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +26,11 @@ log = logging.getLogger(__name__)
 
 GUEST_DIR = REPO_ROOT / "guest"
 IMAGE_RECIPE = "image-v1"
+# Extra dynamic host binaries for the guest (bench puts Debian's stress-ng
+# there): host paths separated by ':'; each goes to bin/<name> with its ld.so
+# and shared libraries at the paths ldd names. Part of the image's key.
+EXTRA_BINARIES_ENV = "MMLOCK_GUEST_BINARIES"
+_LDD_PATH_RE = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x[0-9a-f]+\)")
 
 
 @dataclass(frozen=True)
@@ -95,10 +102,47 @@ def build_module(kernel: KernelBuild, work: Path, log_file: Path) -> Path:
     return modules[0]
 
 
+def parse_ldd(output: str) -> list[Path]:
+    """`ldd BINARY` output -> the absolute paths of its libraries and ld.so (vdso has none)."""
+    paths = []
+    for line in output.splitlines():
+        match = _LDD_PATH_RE.search(line)
+        if match and Path(match.group(1)) not in paths:
+            paths.append(Path(match.group(1)))
+    return paths
+
+
+def extra_binary_files(arch: Arch, binaries: list[str]) -> dict[str, tuple[Path, int]]:
+    """Host binaries with their ld.so and libraries: name in the archive -> (file, mode)."""
+    if not binaries:
+        return {}
+    if arch.debian_arch != host_debian_arch():
+        raise InfraError(f"{EXTRA_BINARIES_ENV}: host binaries fit {host_debian_arch()} guests only, "
+                         f"not {arch.name}")
+    files: dict[str, tuple[Path, int]] = {}
+    for item in binaries:
+        binary = Path(shutil.which(item) or item)
+        if not binary.is_file():
+            raise InfraError(f"{EXTRA_BINARIES_ENV}: no such binary {item}")
+        files[f"bin/{binary.name}"] = (binary.resolve(), 0o755)
+        proc = run_logged(["ldd", str(binary)], capture_output=True, text=True)
+        if proc.returncode != 0 and "not a dynamic executable" not in proc.stdout + proc.stderr:
+            raise InfraError(f"ldd {binary} failed: {proc.stderr.strip()[-300:]}")
+        for lib in parse_ldd(proc.stdout):
+            files[str(lib).lstrip("/")] = (lib.resolve(), 0o755)
+    return files
+
+
+def _parent_dirs(names: list[str]) -> list[str]:
+    dirs = {str(parent) for name in names for parent in Path(name).parents if str(parent) != "."}
+    return sorted(dirs, key=lambda d: (d.count("/"), d))
+
+
 def build_image(kernel: KernelBuild, log_file: Path) -> GuestImage:
     arch = kernel.arch
     busybox = busybox_for(arch)
     extra = userland.guest_files(arch, log_file)   # static dropbear, net-up, mmlock-cmd
+    extra.update(extra_binary_files(arch, [b for b in os.environ.get(EXTRA_BINARIES_ENV, "").split(":") if b]))
     key = content_key(IMAGE_RECIPE, kernel.key, file_sha256(busybox),
                       *(f"{name}:{mode:o}:{file_sha256(path)}" for name, (path, mode) in sorted(extra.items())),
                       tree_key(GUEST_DIR, _sources("init") + _sources("module") + _sources("stressors")))
@@ -114,9 +158,13 @@ def build_image(kernel: KernelBuild, log_file: Path) -> GuestImage:
         initramfs = work / "initramfs.cpio"
         with open(initramfs, "wb") as handle:
             cpio = CpioWriter(handle)
-            for name in ("bin", "sbin", "dev", "etc", "etc/harness", "lib", "lib/modules", "proc", "sys",
-                         "tmp", "root", "mnt"):
+            base_dirs = ("bin", "sbin", "dev", "etc", "etc/harness", "lib", "lib/modules", "proc", "sys",
+                         "tmp", "root", "mnt")
+            for name in base_dirs:
                 cpio.directory(name)
+            for name in _parent_dirs(list(extra)):
+                if name not in base_dirs:
+                    cpio.directory(name)
             cpio.char_device("dev/console", 5, 1)
             cpio.char_device("dev/null", 1, 3, 0o666)
             cpio.file_from("bin/busybox", busybox, 0o755)

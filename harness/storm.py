@@ -48,6 +48,10 @@ def plan_lines(storm: Storm, duration: int, seed: int, swap_devices: list[str]) 
     for spec in storm.stressors:
         for _ in range(spec.instances):
             index += 1
+            if spec.command:
+                lines.append(spec.command.replace("{duration}", str(duration))
+                             .replace("{seed}", str(seed * 1000 + index)))
+                continue
             words = ["mmstress", spec.mode, "--duration", str(duration), "--seed", str(seed * 1000 + index)]
             if spec.mode == "swap":
                 priorities = storm.swap_priorities or tuple(range(len(swap_devices), 0, -1))
