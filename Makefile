@@ -32,8 +32,10 @@ RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PR
 	$(if $(INJECT),--inject '$(INJECT)')
 
 CASES ?=
+BENCH_COLD ?= 1
+REPEAT ?= 3
 
-.PHONY: all venv deps build boot boot-test shell selftest bisect test unit clean
+.PHONY: all venv deps build boot boot-test shell selftest bisect bench test unit clean
 
 all: boot-test
 
@@ -86,6 +88,13 @@ bisect: deps
 
 soak: deps
 	@$(HARNESS) soak --runs '$(or $(RUNS),20)' $(RUN_ARGS)
+
+# Figures for this machine: builds (cold unless BENCH_COLD=0), boot, storm
+# intensity and thoroughness against Debian's stress-ng, parser speed; each
+# a median of REPEAT samples -> results/bench/bench.json and a table.
+bench: deps
+	@$(HARNESS) bench --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
+		--repeat '$(REPEAT)' $(if $(filter 0 no false,$(BENCH_COLD)),--no-cold,--cold)
 
 # Unit tests, then the end-to-end tests (real kernel builds and QEMU boots).
 test: test-deps

@@ -119,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(soak)
     soak.add_argument("--runs", type=_positive_int, default=20)
 
+    bench = sub.add_parser("bench", help="build, boot, storm and parser figures on this machine (`make bench`)")
+    bench.add_argument("--arch", default="x86_64")
+    bench.add_argument("--kernel-version", default="6.1")
+    bench.add_argument("--profile", default="lockdep")
+    bench.add_argument("--repeat", type=_positive_int, default=3, help="samples per figure (median; default 3)")
+    bench.add_argument("--cold", action=argparse.BooleanOptionalAction, default=True,
+                       help="also a cold build and boot-test in a scratch cache (default on; 6-10 min more)")
+    bench.add_argument("--log-mb", type=_positive_int, default=200, help="size of the generated parser log")
+
     parse = sub.add_parser("parse", help="find kernel reports in saved console logs (no QEMU needed)")
     parse.add_argument("--json", action="store_true", help="JSON array, one object per file")
     parse.add_argument("logs", nargs="+", metavar="LOG")
@@ -247,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_soak(args.runs, RunRequest(
                 arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
                 profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration, accel=args.accel))
+        if args.command == "bench":
+            from harness.bench import run_bench
+
+            return run_bench(args.arch, args.kernel_version, args.profile, args.repeat, args.cold, args.log_mb)
         if args.command == "parse":
             from harness.report.cli import parse_command
 

@@ -1,0 +1,571 @@
+"""`make bench`: how fast and how thorough the harness is on this machine.
+
+A composition: kernel builds go through harness.kernel.build, storms through
+`make boot-test` (ours) and run.execute (Debian's stress-ng as a yardstick),
+parsing through harness.report. Each figure is a median over REPEAT
+samples with the load average at its start; machine facts sit beside them
+in results/bench/bench.json. Numbers never fail the bench; a figure that
+could not be measured does (exit 3).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from harness.configs import REPO_ROOT
+from harness.errors import EXIT_INFRA, HarnessError
+from harness.results import results_root, write_json
+
+DATA_DIR = REPO_ROOT / "tests" / "data"
+STRESS_NG_YAML = "/tmp/stress-ng.yaml"   # where configs/storms/stress-ng.yaml tells it to write
+STRESS_NG_STRESSORS = ("swap", "fork", "mmap", "mremap", "mlock", "madvise")
+# Keys of a stressor's KTAP line that are settings or bookkeeping, not operations.
+META_KEYS = {"workers", "mb", "pages", "areas", "errors", "transient", "seed", "duration_ms", "running",
+             "threads", "storms", "injected", "corruptions", "swapoff_ms", "swapoff_max_ms", "reason"}
+# One headline operation count per stressor for the table (the sum of these keys).
+HEADLINE = {
+    "swap": ("swapon", "swapoff"),
+    "hog": ("touches", "verifies", "rewrites"),
+    "fork": ("forks", "vforks", "clones", "clone_vm"),
+    "mmap": ("maps", "munmaps", "munmap_partial", "mprotects", "mlocks", "munlocks", "mremap_grow",
+             "mremap_shrink", "mremap_moved", "mremap_fixed", "pageout", "cold", "dontneed", "willneed"),
+    "module": ("notifier_register", "gup_calls"),
+}
+_KERNEL_BUILT_RE = re.compile(r"build: kernel built \((\d+(?:\.\d+)?)s\)")
+
+
+# ---------------------------------------------------------------- pure parts
+
+def loadavg() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def per_minute(count: float, seconds: float) -> float | None:
+    return round(count * 60.0 / seconds, 2) if seconds and seconds > 0 else None
+
+
+def figure(samples: list[float], unit: str, load: list[list[float]], note: str = "") -> dict:
+    """A measured figure: median of the samples, with the 1/5/15-min load at each sample's start."""
+    values = [s for s in samples if s is not None]
+    return {"median": round(statistics.median(values), 3) if values else None, "unit": unit,
+            "samples": [round(s, 3) for s in values], "n": len(values), "loadavg": load, "note": note}
+
+
+def storm_seconds(data: dict) -> float:
+    return float(data.get("storm", {}).get("duration_s") or 0)
+
+
+def intensity(data: dict) -> dict[str, dict[str, float]]:
+    """verdict.json data -> {stressor: {op: per guest minute}}, each over its own duration_ms if given."""
+    result: dict[str, dict[str, float]] = {}
+    for name, values in data.get("storm", {}).get("counts", {}).items():
+        seconds = values.get("duration_ms", 0) / 1000 if isinstance(values.get("duration_ms"), int) else 0
+        seconds = seconds or storm_seconds(data)
+        ops = {k: per_minute(v, seconds) for k, v in values.items()
+               if k not in META_KEYS and isinstance(v, int) and not isinstance(v, bool)}
+        base = name.split(".")[0]
+        if base in HEADLINE:
+            ops["ops"] = per_minute(sum(values.get(k, 0) for k in HEADLINE[base]
+                                        if isinstance(values.get(k), int)), seconds)
+        result[name] = ops
+    return result
+
+
+def thoroughness(data: dict) -> dict[str, float | None]:
+    """Lock dependency chains and target-lock acquisitions per guest minute of storm."""
+    coverage = data.get("lock_coverage") or {}
+    seconds = storm_seconds(data)
+    chains = coverage.get("new_dependency_chains")
+    targets = coverage.get("targets") or {}
+    acquisitions = sum(t.get("acquisitions", 0) for t in targets.values()) if targets else None
+    return {"chains_per_min": per_minute(chains, seconds) if chains is not None else None,
+            "acquisitions_per_min": per_minute(acquisitions, seconds) if acquisitions is not None else None}
+
+
+def parse_stress_ng_yaml(text: str) -> dict[str, int]:
+    """stress-ng --yaml output -> {stressor: bogo-ops} (a tiny reader of its fixed layout)."""
+    ops: dict[str, int] = {}
+    current = None
+    for line in text.splitlines():
+        match = re.match(r"^\s*-\s*stressor:\s*(\S+)", line)
+        if match:
+            current = match.group(1)
+            continue
+        match = re.match(r"^\s*bogo-ops:\s*(\d+)", line)
+        if match and current:
+            ops[current] = int(match.group(1))
+            current = None
+    return ops
+
+
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    if ours is None or not theirs:
+        return None
+    return round(ours / theirs, 2)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+    return str(value)
+
+
+def rows(bench: dict) -> list[tuple[str, str, str, str, str]]:
+    """(figure, median, unit, n, load at start) rows, in the order of the report."""
+    out = []
+    for key, fig in bench.get("figures", {}).items():
+        load = fig.get("loadavg") or []
+        first = load[0] if load and isinstance(load[0], list) else load
+        shown_load = "/".join(f"{x:.1f}" for x in first) if first else "?"
+        if len(load) > 1 and isinstance(load[0], list):
+            shown_load += f" .. {load[-1][0]:.1f}"
+        out.append((key, _fmt(fig.get("median")), fig.get("unit", ""), str(fig.get("n", "")), shown_load))
+    return out
+
+
+def render_table(bench: dict) -> str:
+    """A plain-text table of every figure, machine facts on top."""
+    m = bench.get("machine", {})
+    head = (f"bench {bench.get('date', '?')}  arch={bench.get('arch', '?')}  cores={m.get('cores')}  "
+            f"mem={m.get('memory_mb')} MiB  accel={','.join(m.get('accels', []))}  qemu={m.get('qemu_version')}  "
+            f"repeat={bench.get('repeat')}")
+    table = [("figure", "median", "unit", "n", "loadavg 1/5/15 at start")] + rows(bench)
+    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    lines = [head]
+    for index, row in enumerate(table):
+        lines.append("  ".join(cell.rjust(widths[i]) if i in (1, 3) else cell.ljust(widths[i])
+                               for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    for note in bench.get("notes", []):
+        lines.append(f"note: {note}")
+    for missing in bench.get("unmeasured", []):
+        lines.append(f"NOT MEASURED: {missing}")
+    return "\n".join(lines)
+
+
+def markdown_table(bench: dict) -> str:
+    """The same rows as a Markdown table (for the README)."""
+    lines = ["| figure | median | unit | n | loadavg 1/5/15 at start |", "|---|---:|---|---:|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows(bench)]
+    return "\n".join(lines)
+
+
+def _split_case(text: str) -> str:
+    """A tests/data/reports file: a header of expectations, a blank line, then the console text."""
+    header, sep, body = text.partition("\n\n")
+    return body if sep and header.lstrip().startswith(("#", "TITLE")) else text
+
+
+def generate_log(dest: Path, target_bytes: int, data_dir: Path = DATA_DIR) -> dict:
+    """A long console log: recorded consoles as the background, a recorded report every ~20 KB.
+
+    Deterministic; returns {bytes, reports_inserted}.
+    """
+    consoles = [p.read_text(errors="replace") for p in sorted((data_dir / "consoles").glob("*.log"))]
+    reports = [_split_case(p.read_text(errors="replace")) for p in sorted((data_dir / "reports").iterdir())
+               if p.is_file()]
+    if not consoles or not reports:
+        raise HarnessError(f"no recorded logs under {data_dir}")
+    background = [ln + "\n" for c in consoles for ln in c.splitlines()]
+    written = inserted = 0
+    index = 0
+    with open(dest, "w") as handle:
+        while written < target_bytes:
+            chunk = "".join(background[(index * 97 + i) % len(background)] for i in range(200))
+            report = reports[index % len(reports)]
+            block = chunk + report + ("" if report.endswith("\n") else "\n")
+            handle.write(block)
+            written += len(block.encode())
+            inserted += 1
+            index += 1
+    return {"bytes": written, "reports_inserted": inserted}
+
+
+# ------------------------------------------------------------ measurements
+
+def _stage(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _memory_mb() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _repeat(count: int, measure: Callable[[], float | None]) -> tuple[list[float], list[list[float]]]:
+    samples, loads = [], []
+    for _ in range(count):
+        loads.append(loadavg())
+        samples.append(measure())
+    return samples, loads
+
+
+class Bench:
+    def __init__(self, arch: str, kernel_version: str, profile: str, repeat: int, cold: bool, log_mb: int,
+                 out_dir: Path) -> None:
+        self.arch, self.kernel_version, self.profile = arch, kernel_version, profile
+        self.repeat, self.cold, self.log_mb, self.out_dir = repeat, cold, log_mb, out_dir
+        self.runs_dir = out_dir / "runs"
+        self.result: dict = {"arch": arch, "repeat": repeat, "cold": cold, "profile": profile,
+                             "kernel_version": kernel_version, "figures": {}, "notes": [], "unmeasured": [],
+                             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    # -- bookkeeping
+    def put(self, key: str, fig: dict) -> None:
+        self.result["figures"][key] = fig
+        if fig.get("median") is None:
+            self.result["unmeasured"].append(key)
+        write_json(self.out_dir / "bench.json", self.result)
+
+    def failed(self, key: str, why: str) -> None:
+        self.result["unmeasured"].append(f"{key}: {why}")
+        _stage(f"could not measure {key}: {why}")
+        write_json(self.out_dir / "bench.json", self.result)
+
+    # -- kernel build
+    def _kernel_inputs(self):
+        from harness.configs import load_arch, load_profile
+        from harness.kernel import source
+
+        return (source.resolve(None, self.kernel_version), load_arch(self.arch), load_profile(self.profile))
+
+    def build_warm(self):
+        from harness.kernel import build
+
+        src, arch, profile = self._kernel_inputs()
+        log_file = self.out_dir / "build.log"
+
+        def once() -> float:
+            started = time.monotonic()
+            kernel = build.build_kernel(src, arch, profile, log_file)
+            return time.monotonic() - started if kernel.cached else None
+        samples, loads = _repeat(self.repeat, once)
+        self.put("kernel build, warm (no change)", figure(samples, "s", loads,
+                 "config merge + artifact-cache hit; a sample that rebuilt is dropped"))
+        return build.build_kernel(src, arch, profile, log_file)
+
+    def build_incremental(self, kernel) -> None:
+        """touch mm/swapfile.c in the unpacked tree and let ensure_tree run make in the O= dir.
+
+        The touched file's content is unchanged, so ccache would answer; CCACHE_RECACHE makes
+        it compile for real, as after an edit. The artifact cache entry is left alone.
+        """
+        from harness.kernel import build
+
+        touched = kernel.source.path / "mm" / "swapfile.c"
+        stamp = kernel.out_dir / ".harness-key"
+        log_file = self.out_dir / "build.log"
+
+        def once() -> float | None:
+            if not touched.is_file() or not stamp.is_file():
+                return None
+            key = stamp.read_text()
+            config_text = (kernel.out_dir / ".config").read_text()
+            os.utime(touched)
+            stamp.unlink()   # ensure_tree runs make again when its stamp is gone
+            os.environ["CCACHE_RECACHE"] = "1"
+            started = time.monotonic()
+            try:
+                build.ensure_tree(kernel.source, kernel.arch, kernel.out_dir, config_text, key, log_file)
+            finally:
+                os.environ.pop("CCACHE_RECACHE", None)
+            return time.monotonic() - started
+        samples, loads = _repeat(self.repeat, once)
+        self.put("kernel rebuild after touching mm/swapfile.c", figure(
+            samples, "s", loads, "olddefconfig + make bzImage vmlinux modules in the O= dir; "
+            "the touched file really recompiled (CCACHE_RECACHE)"))
+
+    # -- runs
+    def _make_boot_test(self, label: str, env_extra: dict) -> tuple[float, dict, str]:
+        run_root = self.runs_dir / label
+        run_root.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, MMLOCK_RESULTS=str(run_root), **env_extra)
+        for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+            env.pop(var, None)
+        log_path = run_root / "harness.log"
+        started = time.monotonic()
+        with open(log_path, "a") as log:
+            proc = subprocess.run(["make", "-C", str(REPO_ROOT), "boot-test", f"ARCH={self.arch}",
+                                   f"KERNEL_VERSION={self.kernel_version}", f"PROFILE={self.profile}"],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+        wall = time.monotonic() - started
+        verdict = run_root / "latest" / "verdict.json"
+        data = json.loads(verdict.read_text()) if verdict.is_file() else {}
+        data["_make_exit"] = proc.returncode
+        return wall, data, log_path.read_text(errors="replace")
+
+    def _stress_ng_run(self, accel: str) -> tuple[dict, dict[str, int]]:
+        from harness import image
+        from harness.host import ensure_packages
+        from harness.run import RunRequest, execute
+
+        ensure_packages(["stress-ng"])
+        fetched: list[str] = []
+
+        def session(channel) -> None:
+            fetched.append(channel.run(f"cat {STRESS_NG_YAML}", 60).output)
+        saved = {k: os.environ.get(k) for k in (image.EXTRA_BINARIES_ENV, "MMLOCK_RESULTS")}
+        os.environ[image.EXTRA_BINARIES_ENV] = shutil.which("stress-ng") or "/usr/bin/stress-ng"
+        os.environ["MMLOCK_RESULTS"] = str(self.runs_dir / "stress-ng")
+        try:
+            outcome = execute(RunRequest(arch=self.arch, kernel_version=self.kernel_version, profile=self.profile,
+                                         storm="stress-ng", accel=accel, label="bench-stress-ng", session=session))
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        return outcome.data, parse_stress_ng_yaml(fetched[0] if fetched else "")
+
+    def storms(self, accels: list[str]) -> None:
+        ours_runs: list[tuple[float, dict, list[float]]] = []
+        theirs: list[tuple[dict, dict[str, int], list[float]]] = []
+        for rep in range(self.repeat):
+            _stage(f"storm {rep + 1}/{self.repeat}: make boot-test (ours)")
+            load = loadavg()
+            wall, data, _ = self._make_boot_test("ours", {})
+            if data.get("storm", {}).get("ended_how") == "completed":
+                ours_runs.append((wall, data, load))
+            else:
+                _stage(f"ours: run did not complete ({data.get('verdict')}: {data.get('reason')})")
+            _stage(f"storm {rep + 1}/{self.repeat}: stress-ng in the same guest")
+            load = loadavg()
+            try:
+                sdata, bogo = self._stress_ng_run(data.get("accel") or "auto")
+            except HarnessError as exc:
+                _stage(f"stress-ng run failed: {exc}")
+                continue
+            if sdata.get("storm", {}).get("ended_how") == "completed":
+                theirs.append((sdata, bogo, load))
+        self.result["runs"] = {"ours": [d.get("run_id") for _, d, _ in ours_runs],
+                               "stress-ng": [d.get("run_id") for d, _, _ in theirs]}
+        if ours_runs:
+            self.result["real_storm_log"] = str(self.runs_dir / "ours" / ours_runs[0][1]["run_id"] / "console.log")
+        loads = [x[2] for x in ours_runs]
+        self.put("make boot-test, warm (end to end)", figure([w for w, _, _ in ours_runs], "s", loads,
+                 f"build (cached) + boot + {storm_seconds(ours_runs[0][1]) if ours_runs else '?'} s storm + verdict"))
+        boots: dict[str, list] = {}
+        for _, data, load in ours_runs:
+            boots.setdefault(data.get("accel"), []).append((data["durations"]["boot_s"], load))
+        for data, _, load in theirs:
+            boots.setdefault(data.get("accel"), []).append((data["durations"]["boot_s"], load))
+        for accel in accels:
+            if accel not in boots:
+                boots[accel] = self._boot_only(accel)
+        for accel, pairs in boots.items():
+            self.put(f"boot to ready ({accel})", figure([p[0] for p in pairs], "s", [p[1] for p in pairs],
+                                                       "QEMU start to the guest's ready marker"))
+        # intensity: our per-stressor ops per guest minute, and swapoff cycles
+        per_stressor: dict[str, list[float]] = {}
+        swapoffs = []
+        for _, data, _ in ours_runs:
+            for name, ops in intensity(data).items():
+                if "ops" in ops:
+                    per_stressor.setdefault(name, []).append(ops["ops"])
+            swap = data["storm"]["counts"].get("swap", {})
+            if "swapoff" in swap:
+                seconds = swap.get("duration_ms", 0) / 1000 or storm_seconds(data)
+                swapoffs.append(per_minute(swap["swapoff"], seconds))
+        for name, values in per_stressor.items():
+            self.put(f"ours: {name} ops / guest min", figure(values, "ops/min", loads,
+                     "+".join(HEADLINE[name.split('.')[0]])))
+        self.put("ours: swapoff cycles / guest min", figure(swapoffs, "/min", loads))
+        self.result["intensity_detail"] = [intensity(d) for _, d, _ in ours_runs]
+        # thoroughness, ours and stress-ng's
+        tl = [x[2] for x in theirs]
+        for label, runs, lds in (("ours", [d for _, d, _ in ours_runs], loads),
+                                 ("stress-ng", [d for d, _, _ in theirs], tl)):
+            th = [thoroughness(d) for d in runs]
+            self.put(f"{label}: new lock dependency chains / guest min",
+                     figure([t["chains_per_min"] for t in th], "/min", lds))
+            self.put(f"{label}: target-lock acquisitions / guest min",
+                     figure([t["acquisitions_per_min"] for t in th], "/min", lds))
+        bogo_rows: dict[str, list[float]] = {}
+        for data, bogo, _ in theirs:
+            for name, count in bogo.items():
+                bogo_rows.setdefault(name, []).append(per_minute(count, storm_seconds(data)))
+        for name, values in sorted(bogo_rows.items()):
+            self.put(f"stress-ng: {name} bogo ops / guest min", figure(values, "ops/min", tl))
+        for name in STRESS_NG_STRESSORS:
+            if theirs and name not in bogo_rows:
+                self.result["notes"].append(f"stress-ng's {name} stressor reported no metrics (it skipped itself; "
+                                            "its swap stressor cannot swapon a file on the guest's tmpfs)"
+                                            if name == "swap" else f"stress-ng's {name} stressor reported no metrics")
+        if not any(bogo_rows.values()) or not any(v for vals in bogo_rows.values() for v in vals):
+            self.failed("stress-ng bogo ops", "stress-ng reported no (or only zero) bogo ops")
+        figs = self.result["figures"]
+        comparison = {}
+        for what in ("new lock dependency chains", "target-lock acquisitions"):
+            ours_m = figs.get(f"ours: {what} / guest min", {}).get("median")
+            their_m = figs.get(f"stress-ng: {what} / guest min", {}).get("median")
+            comparison[what] = {"ours_per_min": ours_m, "stress_ng_per_min": their_m,
+                                "ratio_ours_over_stress_ng": ratio(ours_m, their_m)}
+        self.result["comparison"] = comparison
+        self.result["stress_ng_targets"] = [d.get("lock_coverage", {}).get("targets") for d, _, _ in theirs]
+        self.result["ours_targets"] = [d.get("lock_coverage", {}).get("targets") for _, d, _ in ours_runs]
+        write_json(self.out_dir / "bench.json", self.result)
+
+    def _boot_only(self, accel: str) -> list:
+        pairs = []
+        for _ in range(self.repeat):
+            load = loadavg()
+            run_root = self.runs_dir / f"boot-{accel}"
+            env = dict(os.environ, MMLOCK_RESULTS=str(run_root))
+            subprocess.run([sys.executable, "-m", "harness", "boot", "--arch", self.arch, "--accel", accel,
+                            "--kernel-version", self.kernel_version, "--profile", self.profile],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            verdict = run_root / "latest" / "verdict.json"
+            if verdict.is_file():
+                data = json.loads(verdict.read_text())
+                if data.get("kernel", {}).get("release"):
+                    pairs.append((data["durations"]["boot_s"], load))
+        return pairs
+
+    # -- cold
+    def cold_boot_test(self) -> None:
+        """`make boot-test` with an empty cache (ccache included): cold e2e and cold kernel build."""
+        scratch = Path(tempfile.mkdtemp(prefix="mmlock-bench-cold-", dir=Path.home() / ".cache"))
+        try:
+            _stage(f"cold: make boot-test with MMLOCK_CACHE={scratch} (a full kernel build)")
+            load = loadavg()
+            wall, data, output = self._make_boot_test("cold", {"MMLOCK_CACHE": str(scratch)})
+            match = _KERNEL_BUILT_RE.search(output)
+            self.put("kernel build, cold (empty ccache + cache)", figure(
+                [float(match.group(1))] if match else [], "s", [load],
+                "build_kernel alone (the source unpack and image build are not in it)"))
+            ok = bool(data.get("storm", {}).get("ended_how") == "completed")
+            self.put("make boot-test, cold (end to end)", figure([wall] if ok else [], "s", [load],
+                     "source unpack + kernel + image (dropbear too) + boot + storm"))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    # -- parser
+    def parser(self) -> None:
+        with tempfile.TemporaryDirectory(prefix="mmlock-bench-log-") as tmp:
+            path = Path(tmp) / "big-console.log"
+            _stage(f"parser: generating a {self.log_mb} MB console log")
+            info = generate_log(path, self.log_mb * 1_000_000)
+            self.result["generated_log"] = info
+            speeds, rss, loads = [], [], []
+            for _ in range(self.repeat):
+                loads.append(loadavg())
+                proc = subprocess.run([sys.executable, "-m", "harness.bench", "--parse-worker", str(path)],
+                                      capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+                try:
+                    got = json.loads(proc.stdout.strip().splitlines()[-1])
+                except (ValueError, IndexError):
+                    self.failed("parser throughput", f"worker failed: {proc.stderr.strip()[-300:]}")
+                    return
+                speeds.append(info["bytes"] / 1e6 / got["seconds"])
+                rss.append(got["max_rss_kb"] / 1024)
+                self.result["generated_log"]["reports_found"] = got["reports"]
+            self.put(f"parser throughput ({info['bytes'] / 1e6:.0f} MB log)", figure(speeds, "MB/s", loads))
+            self.put("parser peak memory (ru_maxrss)", figure(rss, "MiB", loads,
+                     "whole worker process, Python included"))
+        real = self.result.get("real_storm_log")
+        if real and Path(real).is_file():
+            from harness.report import parse_file
+
+            def once() -> float:
+                started = time.monotonic()
+                parse_file(real)
+                return time.monotonic() - started
+            samples, loads = _repeat(self.repeat, once)
+            size = Path(real).stat().st_size
+            self.put(f"parse a real storm console.log ({size / 1e3:.0f} KB)", figure(samples, "s", loads))
+        else:
+            self.failed("parse a real storm console.log", "no storm run produced a console.log")
+
+    def machine(self) -> dict:
+        from harness import qemu
+        from harness.configs import load_arch
+
+        arch = load_arch(self.arch)
+        facts = {"cores": os.cpu_count(), "memory_mb": _memory_mb(), "loadavg_start": loadavg(),
+                 "host": f"{platform.system()} {platform.release()} {platform.machine()}",
+                 "python": platform.python_version(), "qemu_binary": arch.qemu_binary,
+                 "qemu_version": qemu.qemu_version(arch.qemu_binary) if shutil.which(arch.qemu_binary) else "",
+                 "accels": ["tcg"], "kvm": ""}
+        self.result["machine"] = facts
+        return facts
+
+
+def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: bool, log_mb: int) -> int:
+    from harness import qemu
+    from harness.configs import load_arch
+
+    out_dir = results_root() / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bench = Bench(arch, kernel_version, profile, repeat, cold, log_mb, out_dir)
+    facts = bench.machine()
+    steps: list[tuple[str, Callable[[], None]]] = []
+    kernel_box: list = []
+
+    def warm() -> None:
+        _stage("kernel build, warm")
+        kernel_box.append(bench.build_warm())
+        accel, reason = qemu.choose_accel("auto", load_arch(arch), kernel_box[0].image)
+        facts["kvm"] = reason
+        if accel == "kvm":
+            facts["accels"].append("kvm")
+
+    steps.append(("kernel build, warm", warm))
+    steps.append(("kernel rebuild", lambda: (_stage("kernel rebuild after a touch"),
+                                              bench.build_incremental(kernel_box[0]))))
+    steps.append(("storms", lambda: bench.storms(facts["accels"])))
+    steps.append(("parser", bench.parser))
+    if cold:
+        steps.append(("cold", bench.cold_boot_test))
+    for name, step in steps:
+        try:
+            step()
+        except (HarnessError, OSError, IndexError, KeyError) as exc:
+            bench.failed(name, f"{type(exc).__name__}: {exc}")
+    facts["loadavg_end"] = loadavg()
+    if not cold:
+        bench.result["notes"].append("cold figures skipped (BENCH_COLD=0)")
+    write_json(out_dir / "bench.json", bench.result)
+    print(render_table(bench.result))
+    print(f"bench: {out_dir / 'bench.json'}")
+    return EXIT_INFRA if bench.result["unmeasured"] else 0
+
+
+def _parse_worker(path: str) -> None:
+    from harness.report import parse_file
+
+    started = time.monotonic()
+    reports = parse_file(path)
+    seconds = time.monotonic() - started
+    print(json.dumps({"seconds": seconds, "reports": len(reports),
+                      "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--parse-worker":
+        _parse_worker(sys.argv[2])
+    else:
+        print("usage: python -m harness bench (this module's own entry is the parser worker)", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,107 @@
+"""make bench's pure parts: per-minute math, tables, the generated log. No QEMU."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import bench
+from harness.report import parse_file
+
+DATA = {
+    "storm": {"duration_s": 30, "counts": {
+        "swap": {"areas": 3, "swapon": 8, "swapoff": 6, "swapoff_ms": 5949, "errors": 0, "seed": 1001,
+                 "duration_ms": 24000},
+        "fork": {"workers": 2, "mb": 33, "forks": 30, "vforks": 10, "clones": 5, "clone_vm": 5, "kills": 3},
+        "module": {"notifier_register": 100, "gup_calls": 50, "injected": "none"},
+    }},
+    "lock_coverage": {"targets": {"mmap_lock": {"acquisitions": 900, "contentions": 3},
+                                  "swap_lock": {"acquisitions": 100, "contentions": 0}},
+                      "new_dependency_chains": 150},
+}
+
+STRESS_NG_YAML = """---
+system-info:
+      stress-ng-version: 0.15.06
+      cpus: 2
+
+metrics:
+    - stressor: fork
+      bogo-ops: 188
+      wall-clock-time: 20.116774
+
+    - stressor: mremap
+      bogo-ops: 9
+      nanosecs-per-mremap-call: 14526902.018367
+"""
+
+
+def test_per_minute():
+    assert bench.per_minute(30, 30) == 60.0
+    assert bench.per_minute(1, 90) == 0.67
+    assert bench.per_minute(5, 0) is None
+
+
+def test_intensity_uses_each_stressors_own_duration_and_skips_settings():
+    got = bench.intensity(DATA)
+    assert got["swap"]["swapoff"] == 15.0            # 6 in 24 s of duration_ms
+    assert got["swap"]["ops"] == 35.0                # swapon + swapoff
+    assert "areas" not in got["swap"] and "seed" not in got["swap"] and "swapoff_ms" not in got["swap"]
+    assert got["fork"]["ops"] == 100.0               # (30+10+5+5) in the storm's 30 s
+    assert "workers" not in got["fork"] and got["fork"]["kills"] == 6.0
+    assert got["module"]["ops"] == 300.0 and "injected" not in got["module"]
+
+
+def test_thoroughness_per_guest_minute_and_ratio():
+    got = bench.thoroughness(DATA)
+    assert got == {"chains_per_min": 300.0, "acquisitions_per_min": 2000.0}
+    assert bench.thoroughness({"storm": {"duration_s": 30}}) == {"chains_per_min": None,
+                                                                "acquisitions_per_min": None}
+    assert bench.ratio(300.0, 150.0) == 2.0
+    assert bench.ratio(300.0, 0) is None and bench.ratio(None, 3.0) is None
+
+
+def test_stress_ng_yaml_bogo_ops():
+    assert bench.parse_stress_ng_yaml(STRESS_NG_YAML) == {"fork": 188, "mremap": 9}
+    assert bench.parse_stress_ng_yaml("") == {}
+
+
+def test_figure_is_a_median_with_the_load_beside_it():
+    fig = bench.figure([3.0, 1.0, None, 2.0], "s", [[1.0, 2.0, 3.0]])
+    assert fig["median"] == 2.0 and fig["n"] == 3 and fig["loadavg"] == [[1.0, 2.0, 3.0]]
+    assert bench.figure([], "s", [])["median"] is None
+
+
+def test_tables_show_every_figure_with_its_load_and_what_was_not_measured():
+    result = {"date": "2026-11-23T07:00:00Z", "arch": "x86_64", "repeat": 3,
+              "machine": {"cores": 2, "memory_mb": 24000, "accels": ["tcg"], "qemu_version": "7.2.0"},
+              "figures": {"boot to ready (tcg)": bench.figure([30.0, 40.0, 35.0], "s",
+                                                              [[6.8, 9.1, 9.5], [7.5, 9.0, 9.4]]),
+                          "parser throughput": bench.figure([12345.6], "MB/s", [[1.0, 1.0, 1.0]])},
+              "notes": ["cold figures skipped (BENCH_COLD=0)"], "unmeasured": ["x: why"]}
+    text = bench.render_table(result)
+    lines = text.splitlines()
+    assert "cores=2" in lines[0] and "accel=tcg" in lines[0] and "repeat=3" in lines[0]
+    boot = next(line for line in lines if line.startswith("boot to ready (tcg)"))
+    assert "35.00" in boot and " s " in boot and "6.8/9.1/9.5 .. 7.5" in boot
+    assert "12,346" in text
+    assert "note: cold figures skipped" in text and "NOT MEASURED: x: why" in text
+    md = bench.markdown_table(result).splitlines()
+    assert md[0].startswith("| figure |") and md[2].startswith("| boot to ready (tcg) | 35.00 | s | 3 |")
+
+
+def test_generated_log_has_the_size_asked_for_and_real_reports(tmp_path: Path):
+    path = tmp_path / "big.log"
+    info = bench.generate_log(path, 2_000_000)
+    size = path.stat().st_size
+    assert size == info["bytes"] and 2_000_000 <= size < 2_100_000
+    text = path.read_text()
+    assert "TITLE:" not in text, "the golden files' headers are not console text"
+    reports = parse_file(path)
+    kinds = {r.kind for r in reports}
+    assert info["reports_inserted"] > 40
+    assert {"lockdep", "hang", "warning", "bug"} <= kinds, kinds
+
+
+def test_generated_log_is_deterministic(tmp_path: Path):
+    bench.generate_log(tmp_path / "a", 300_000)
+    bench.generate_log(tmp_path / "b", 300_000)
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
