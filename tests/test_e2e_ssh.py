@@ -72,7 +72,8 @@ def test_sshd_killed_mid_storm_falls_back_to_the_console(tmp_path):
     fallback = ssh["fallback"]
     assert "lost" in fallback["reason"] and fallback["recovered"].startswith("storm-run")
     # noticed within seconds of the kill, not at the end of the storm
-    assert 0 <= fallback["at_s"] - ssh["fault_at_s"] < 5
+    # (the guest's shell first has to run killall on a TCG guest busy with the storm)
+    assert 0 <= fallback["at_s"] - ssh["fault_at_s"] < 8
     # the storm went on in the guest and its result came back over the console
     assert data["storm"]["ended_how"] == "completed" and "swap" in data["storm"]["counts"]
     assert data["lock_coverage"]["available"]

@@ -340,14 +340,14 @@ class StormChannel:
     def name(self) -> str:
         return "ssh" if self.ssh is not None else "console"
 
-    def _fall_back(self, reason: str) -> None:
+    def _fall_back(self, reason: str, lost_at: float) -> None:
         log.warning("ssh: %s; the console carries the rest of the run", reason)
-        self.record["fallback"] = {"reason": reason, "at_s": round(time.monotonic() - self.record.get("_t0", 0), 2)}
+        self.record["fallback"] = {"reason": reason, "at_s": round(lost_at - self.record.get("_t0", 0), 2)}
         if self.ssh is not None:
             self.ssh.close()
         self.ssh = None
 
-    def _console_alive(self, grace_s: float = 2.0) -> bool:
+    def _console_alive(self, grace_s: float = 1.0) -> bool:
         """A guest that died takes the SSH connection with it: give QEMU a moment to exit."""
         end = time.monotonic() + grace_s
         while time.monotonic() < end:
@@ -374,9 +374,10 @@ class StormChannel:
             try:
                 return self.ssh.run(command, timeout)
             except SshLost as exc:
+                lost_at = time.monotonic()
                 if not self._console_alive():
                     raise ChannelClosed(f"QEMU exited ({exc})") from None
-                self._fall_back(str(exc))
+                self._fall_back(str(exc), lost_at)
                 if exc.command_id:
                     left = max(5.0, timeout - (time.monotonic() - exc.started))
                     return self._recover(exc.command_id, command, left)
@@ -401,9 +402,10 @@ class StormChannel:
             try:
                 return self.ssh.fetch(path, timeout)
             except SshLost as exc:
+                lost_at = time.monotonic()
                 if not self._console_alive():
                     raise ChannelClosed(f"QEMU exited ({exc})") from None
-                self._fall_back(str(exc))
+                self._fall_back(str(exc), lost_at)
         return self.console.fetch(path, timeout)
 
     def close(self) -> None:
