@@ -206,7 +206,8 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                     ssh_setup: ssh_channel.SshSetup | None = None) -> Ending:
     boot_started = time.monotonic()
     try:
-        console = SerialConsole(argv, console_log, cwd=run_dir)
+        # SerialConsole(argv, ...), with another forwarded port if QEMU could not bind its own.
+        console, argv = ssh_channel.start_console(SerialConsole, argv, console_log, run_dir, ssh_setup)
     except ChannelClosed as exc:
         raise InfraError(str(exc)) from None
     reached_ready = False

@@ -370,3 +370,30 @@ def test_console_interactive_shell_sends_lines_until_exit(tmp_path):
         ssh._console_shell(console, stdin, out)
     assert console.lines == ["stty echo 2>/dev/null", "echo one"]
     assert b"serial console" in out.getvalue()
+
+
+def test_qemu_that_cannot_bind_its_port_is_restarted_on_another(tmp_path):
+    import shutil as _shutil
+
+    from harness.channel.serial import SerialConsole
+
+    qemu = _shutil.which("qemu-system-x86_64")
+    if not qemu:
+        pytest.skip("qemu-system-x86_64 not installed")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    setup = ssh.SshSetup(True, taken.getsockname()[1], ssh.generate_keys(), run_dir=tmp_path)
+    argv = [qemu, "-M", "none", "-nodefaults", "-display", "none",
+            "-netdev", f"user,id=n,hostfwd=tcp:127.0.0.1:{setup.port}-:22"]
+    (tmp_path / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")
+    old_port = setup.port
+    console, new_argv = ssh.start_console(SerialConsole, argv, tmp_path / "console.log", tmp_path, setup)
+    try:
+        assert setup.port != old_port and console.alive
+        assert f"127.0.0.1:{setup.port}-:22" in new_argv[-1]
+        assert f":{setup.port}-:22" in (tmp_path / "qemu-cmdline.txt").read_text()
+        assert f"[127.0.0.1]:{setup.port} " in (tmp_path / "ssh" / "known_hosts").read_text()
+    finally:
+        console.close(grace_s=0)
+        taken.close()

@@ -325,6 +325,42 @@ def prepare(run_dir: Path, net_device: str = "virtio-net-pci") -> SshSetup:
                     run_dir=run_dir)
 
 
+QEMU_START_S = 1.0      # a hostfwd that cannot bind ends QEMU within this, before any output
+PORT_ATTEMPTS = 3
+
+
+def start_console(factory: Callable[..., object], argv: list[str], console_log: Path, run_dir: Path,
+                  setup: SshSetup | None) -> tuple[object, list[str]]:
+    """Start QEMU (factory: SerialConsole); if it ends at once with status 1 and
+    no output while forwarding a port, take the port as taken by someone else:
+    pick another, rewrite the argv (and qemu-cmdline.txt, repro.sh, known_hosts)
+    and start again. Returns the console and the argv that runs."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        console = factory(argv, console_log, cwd=run_dir)
+        if setup is None or not setup.enabled or attempt == PORT_ATTEMPTS:
+            return console, argv
+        deadline = time.monotonic() + QEMU_START_S
+        while time.monotonic() < deadline and getattr(console, "alive", True):
+            time.sleep(0.05)
+        failed_at_once = (not getattr(console, "alive", True) and console.exit_status()[0] == 1
+                          and (not console_log.exists() or console_log.stat().st_size == 0))
+        if not failed_at_once:
+            return console, argv
+        console.close(grace_s=0)
+        old = f"hostfwd=tcp:{HOST}:{setup.port}-:22"
+        setup.port = free_port()
+        new = f"hostfwd=tcp:{HOST}:{setup.port}-:22"
+        log.warning("QEMU ended at once; taking %s as a port clash and retrying with %s", old, new)
+        argv = [arg.replace(old, new) for arg in argv]
+        for name in ("qemu-cmdline.txt", "repro.sh"):
+            path = run_dir / name
+            if path.is_file():
+                path.write_text(path.read_text().replace(old, new))
+        if setup.keys:
+            setup.key_file, setup.known_hosts = write_client_files(setup.keys, run_dir / "ssh", setup.port)
+    return console, argv
+
+
 @dataclass
 class StormChannel:
     """The Channel a run hands to the storm: SSH, and the console once SSH is gone."""
