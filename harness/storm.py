@@ -126,9 +126,14 @@ def lock_coverage(lock_stat: str, chains_before: int | None, chains_after: int |
     coverage: dict[str, object] = {
         "available": bool(classes),
         "targets": per_target,
-        "never_taken": never,
+        # An empty lock_stat says nothing about the storm: lockdep switches
+        # itself off at its first report (or any oops), and stops counting.
+        "never_taken": never if classes else [],
         "classes_seen": len(classes),
     }
+    if not classes:
+        coverage["unavailable_reason"] = ("/proc/lock_stat had no target class: lockdep is off "
+                                          "(an earlier report turns it off) or LOCK_STAT is not set")
     if chains_after is not None:
         coverage["dependency_chains"] = chains_after
         if chains_before is not None:

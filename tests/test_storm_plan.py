@@ -46,3 +46,9 @@ def test_lock_coverage_sums_read_and_write_and_flags_missing_targets():
     assert "mmlist_lock" in coverage["never_taken"]
     assert "swap_lock" not in coverage["never_taken"]
     assert coverage["new_dependency_chains"] == 150
+
+
+def test_empty_lock_stat_is_unavailable_not_never_taken():
+    coverage = storm.lock_coverage("", None, None, storm.lock_targets())
+    assert coverage["available"] is False and coverage["never_taken"] == []
+    assert "lockdep is off" in coverage["unavailable_reason"]
