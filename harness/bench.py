@@ -153,6 +153,9 @@ def render_table(bench: dict) -> str:
                                for i, cell in enumerate(row)).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
+    for what, cmp in bench.get("comparison", {}).items():
+        lines.append(f"ours / stress-ng, {what} per guest minute: {_fmt(cmp.get('ours_per_min'))} / "
+                     f"{_fmt(cmp.get('stress_ng_per_min'))} = {_fmt(cmp.get('ratio_ours_over_stress_ng'))}x")
     for note in bench.get("notes", []):
         lines.append(f"note: {note}")
     for missing in bench.get("unmeasured", []):
@@ -263,7 +266,7 @@ class Bench:
             return time.monotonic() - started if kernel.cached else None
         samples, loads = _repeat(self.repeat, once)
         self.put("kernel build, warm (no change)", figure(samples, "s", loads,
-                 "config merge + artifact-cache hit; a sample that rebuilt is dropped"))
+                 "build_kernel with nothing changed: the merged config's key hits the artifact cache"))
         return build.build_kernel(src, arch, profile, log_file)
 
     def build_incremental(self, kernel) -> None:
@@ -278,12 +281,13 @@ class Bench:
         stamp = kernel.out_dir / ".harness-key"
         log_file = self.out_dir / "build.log"
 
-        def once() -> float | None:
+        def once(touch: bool) -> float | None:
             if not touched.is_file() or not stamp.is_file():
                 return None
             key = stamp.read_text()
             config_text = (kernel.out_dir / ".config").read_text()
-            os.utime(touched)
+            if touch:
+                os.utime(touched)
             stamp.unlink()   # ensure_tree runs make again when its stamp is gone
             os.environ["CCACHE_RECACHE"] = "1"
             started = time.monotonic()
@@ -292,7 +296,10 @@ class Bench:
             finally:
                 os.environ.pop("CCACHE_RECACHE", None)
             return time.monotonic() - started
-        samples, loads = _repeat(self.repeat, once)
+        samples, loads = _repeat(self.repeat, lambda: once(False))
+        self.put("kernel make in the O= dir, nothing changed", figure(
+            samples, "s", loads, "what a rebuild costs without the artifact cache: olddefconfig + make"))
+        samples, loads = _repeat(self.repeat, lambda: once(True))
         self.put("kernel rebuild after touching mm/swapfile.c", figure(
             samples, "s", loads, "olddefconfig + make bzImage vmlinux modules in the O= dir; "
             "the touched file really recompiled (CCACHE_RECACHE)"))
@@ -370,8 +377,7 @@ class Bench:
         boots: dict[str, list] = {}
         for _, data, load in ours_runs:
             boots.setdefault(data.get("accel"), []).append((data["durations"]["boot_s"], load))
-        for data, _, load in theirs:
-            boots.setdefault(data.get("accel"), []).append((data["durations"]["boot_s"], load))
+        # (not stress-ng's boots: its initramfs is 33 MB bigger)
         for accel in accels:
             if accel not in boots:
                 boots[accel] = self._boot_only(accel)

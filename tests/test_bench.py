@@ -76,6 +76,8 @@ def test_tables_show_every_figure_with_its_load_and_what_was_not_measured():
               "figures": {"boot to ready (tcg)": bench.figure([30.0, 40.0, 35.0], "s",
                                                               [[6.8, 9.1, 9.5], [7.5, 9.0, 9.4]]),
                           "parser throughput": bench.figure([12345.6], "MB/s", [[1.0, 1.0, 1.0]])},
+              "comparison": {"new lock dependency chains": {"ours_per_min": 1671.0, "stress_ng_per_min": 1110.0,
+                                                            "ratio_ours_over_stress_ng": 1.51}},
               "notes": ["cold figures skipped (BENCH_COLD=0)"], "unmeasured": ["x: why"]}
     text = bench.render_table(result)
     lines = text.splitlines()
@@ -83,6 +85,7 @@ def test_tables_show_every_figure_with_its_load_and_what_was_not_measured():
     boot = next(line for line in lines if line.startswith("boot to ready (tcg)"))
     assert "35.00" in boot and " s " in boot and "6.8/9.1/9.5 .. 7.5" in boot
     assert "12,346" in text
+    assert "ours / stress-ng, new lock dependency chains per guest minute: 1,671 / 1,110 = 1.51x" in text
     assert "note: cold figures skipped" in text and "NOT MEASURED: x: why" in text
     md = bench.markdown_table(result).splitlines()
     assert md[0].startswith("| figure |") and md[2].startswith("| boot to ready (tcg) | 35.00 | s | 3 |")
