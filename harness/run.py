@@ -180,9 +180,11 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     repro.chmod(0o755)
 
     console_log = run_dir / "console.log"
-    ending = boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data, ssh_setup)
-    for disk in disks:
-        disk.unlink(missing_ok=True)
+    try:
+        ending = boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data, ssh_setup)
+    finally:
+        for disk in disks:  # up to 64 MiB each once written: never left behind
+            disk.unlink(missing_ok=True)
 
     reports = parse_file(console_log)
     if reports:
