@@ -77,6 +77,7 @@ def test_sigint_during_boot_marks_results_incomplete_and_leaves_no_qemu(tmp_path
     assert data["verdict"] == "infra-error" and data["complete"] is False and data.get("interrupted")
     assert console.stat().st_size > 2000, "the partial console log is kept"
     assert not _qemu_processes(str(console.parent.name)), "QEMU was stopped"
+    assert not list(console.parent.glob("swap*.img")), "no swap disk image left behind"
 
 
 @pytest.mark.e2e
