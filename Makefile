@@ -59,7 +59,7 @@ matrix: venv
 		$(if $(JOBS),--jobs '$(JOBS)')
 
 test-deps: venv
-	@$(HARNESS) deps --arch 'x86_64 aarch64' --kernel-version 6.1
+	@$(HARNESS) deps --arch 'x86_64 aarch64' --kernel-version 6.1 --packages 'chromium stress-ng' 
 
 build: deps
 	@$(HARNESS) build --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     deps = sub.add_parser("deps", help="install the host packages arches need (apt-get, as root)")
     deps.add_argument("--arch", default="x86_64", help="one arch or a space/comma separated list")
     deps.add_argument("--kernel-version", default="6.1", help="Debian linux-source versions to install too")
+    deps.add_argument("--packages", default="", help="more Debian packages (e.g. chromium for the page tests)")
 
     build = sub.add_parser("build", help="build (or fetch from cache) the kernel and the guest image")
     _add_run_options(build, storm=False)
@@ -139,7 +140,7 @@ def _cmd_deps(args: argparse.Namespace) -> int:
 
     arches = [configs.load_arch(a) for a in args.arch.replace(",", " ").split()]
     versions = args.kernel_version.replace(",", " ").split()
-    wanted = [f"linux-source-{v}" for v in versions]
+    wanted = [f"linux-source-{v}" for v in versions] + args.packages.replace(",", " ").split()
     for arch in arches:
         wanted += [p for p in host.packages_for(arch) if p not in wanted]
     host.ensure_packages(wanted)
