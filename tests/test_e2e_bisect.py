@@ -138,6 +138,7 @@ def prepare_fixture() -> dict:
         if cut >= 0:
             gitignore.write_text(text[:cut])
         _git(tree, "init", "-q", "-b", BRANCH)
+        _git(tree, "config", "gc.auto", "0")     # no background repack while a bisect runs
         _git(tree, "add", "-A")
         _git(tree, "commit", "-q", "-m", "linux 6.1 (Debian linux-source) as the base", date=DATE)
         base = _git(tree, "rev-parse", "HEAD")
