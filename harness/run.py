@@ -123,9 +123,14 @@ def execute(request: RunRequest) -> RunOutcome:
     data["verdict"], data["exit_code"], data["reason"] = verdict.verdict, verdict.exit_code, verdict.reason
     data["reports"] = [r.to_json() for r in verdict.reports]
     data["durations"]["total_s"] = round(time.monotonic() - started, 2)
-    results.write_json(run_dir / "verdict.json", data)
-    (run_dir / "junit.xml").write_text(results.run_junit(run_dir.name, arch.name, verdict,
-                                                         data["durations"]["total_s"]))
+    try:
+        results.write_json(run_dir / "verdict.json", data)
+        (run_dir / "junit.xml").write_text(results.run_junit(run_dir.name, arch.name, verdict,
+                                                             data["durations"]["total_s"]))
+    except OSError as exc:  # a full results disk must not cost the verdict on stdout
+        print(f"error: cannot write results to {run_dir}: {exc.strerror}", file=sys.stderr)
+        if verdict.exit_code == 0:
+            verdict = Verdict("infra-error", InfraError.exit_code, f"cannot write results: {exc.strerror}")
     return RunOutcome(run_dir, verdict, data)
 
 

@@ -92,3 +92,26 @@ def test_two_runs_at_once_get_separate_dirs_and_both_pass(tmp_path):
     assert len(run_dirs) == 2
     for run_dir in run_dirs:
         assert json.loads((run_dir / "verdict.json").read_text())["verdict"] == "pass"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="needs root to mount a small tmpfs")
+def test_full_results_disk_is_a_clear_infra_error_with_the_partial_log_kept(tmp_path):
+    fake = Path(__file__).parent / "fake_qemu.py"
+    clean = (Path(__file__).parent / "data" / "consoles" / "x86_64-clean.log").read_bytes()
+    noisy = tmp_path / "noisy.log"
+    noisy.write_bytes(b"".join(b"[    0.%06d][    T1] boot noise line %d\r\n" % (i, i) for i in range(40000)) + clean)
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=True)
+    try:
+        with pytest.raises(InfraError) as info:
+            _boot(small, [sys.executable, str(fake), str(noisy)])
+        assert "cannot write" in str(info.value) and "No space left" in str(info.value)
+        kept = (small / "console.log").stat().st_size
+        assert 100_000 < kept <= 256 * 1024, kept
+        # The fake replays the log as text (\r\n read as \n); what was kept is exactly its output.
+        assert (small / "console.log").read_bytes() == noisy.read_bytes().replace(b"\r\n", b"\n")[:kept]
+        out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert str(noisy) not in out, "the fake QEMU was stopped"
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

@@ -20,8 +20,44 @@ import pexpect
 from pexpect.popen_spawn import PopenSpawn
 
 from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout
+from harness.errors import InfraError
 
 log = logging.getLogger(__name__)
+
+
+class ConsoleLog:
+    """console.log, unbuffered. A write error (a full disk) is remembered,
+    not raised inside pexpect's reader, so the harness can stop the run
+    cleanly and say why; what was written before it stays on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle: BinaryIO = open(path, "ab", buffering=0)  # noqa: SIM115
+        self.path = path
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.handle.write(data)
+        except OSError as exc:
+            self.error = exc
+
+    def flush(self) -> None:
+        try:
+            self.handle.flush()
+        except OSError as exc:
+            self.error = self.error or exc
+
+    @property
+    def closed(self) -> bool:
+        return self.handle.closed
+
+    def close(self) -> None:
+        try:
+            self.handle.close()
+        except OSError as exc:
+            self.error = self.error or exc
 
 
 class SerialConsole:
@@ -29,7 +65,7 @@ class SerialConsole:
 
     def __init__(self, argv: list[str], console_log: Path, env: dict | None = None,
                  cwd: Path | None = None) -> None:
-        self.log_handle: BinaryIO = open(console_log, "ab", buffering=0)  # noqa: SIM115
+        self.log_handle = ConsoleLog(console_log)
         self.started = time.monotonic()
         # Pipes, not a pty: QEMU puts a tty stdio into OPOST|ONLCR mode,
         # which would turn the guest's \r\n into \r\r\n on the way to us;
@@ -49,12 +85,22 @@ class SerialConsole:
         try:
             self.child.expect([pattern], timeout=timeout)
         except pexpect.EOF:
+            self.check_log()
+            self._reap()
             raise ChannelClosed("QEMU exited") from None
         except pexpect.TIMEOUT:
+            self.check_log()
             raise CommandTimeout(f"no match for {pattern!r} within {timeout:.0f}s") from None
+        self.check_log()
         match = self.child.match
         assert isinstance(match, re.Match)
         return match
+
+    def check_log(self) -> None:
+        """Stop the run, loudly, once console.log cannot be written."""
+        if self.log_handle.error is not None:
+            raise InfraError(f"cannot write {self.log_handle.path}: {self.log_handle.error.strerror}; "
+                             "the console log is kept up to that point")
 
     def drain(self, timeout: float) -> None:
         """Read (and so log) whatever arrives until QEMU exits or the timeout."""
@@ -62,8 +108,13 @@ class SerialConsole:
             self.child.expect([pexpect.EOF], timeout=timeout)
         except pexpect.TIMEOUT:
             return
+        self._reap()
+
+    def _reap(self) -> None:
+        """EOF comes first and the exit status a moment later: wait for it,
+        so a QEMU that died on its own is not taken for one we killed."""
         try:
-            self.child.proc.wait(timeout=5)  # EOF first, exit status a moment later
+            self.child.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
 
