@@ -16,6 +16,8 @@ Prepare (and pre-build) outside pytest with:
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -166,8 +168,27 @@ def prepare_fixture() -> dict:
     return meta
 
 
-def test_bisect_names_the_planted_commit(tmp_path):
-    meta = prepare_fixture()
+@contextlib.contextmanager
+def fixture_lock():
+    """One user of the fixture at a time: a second test run skips instead of resetting a live bisect."""
+    root = fixture_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.skip(f"another bisect e2e run holds {root / 'lock'}")
+        yield
+
+
+@pytest.fixture
+def fixture_repo():
+    with fixture_lock():
+        yield prepare_fixture()
+
+
+def test_bisect_names_the_planted_commit(tmp_path, fixture_repo):
+    meta = fixture_repo
     tree = Path(meta["tree"])
     n_commits = len(meta["commits"])
     results = tmp_path / "results"
@@ -207,4 +228,8 @@ def test_bisect_names_the_planted_commit(tmp_path):
 
 if __name__ == "__main__":
     if "--prepare" in sys.argv:
-        print(json.dumps(prepare_fixture(), indent=2))
+        root = fixture_root()
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            print(json.dumps(prepare_fixture(), indent=2))
