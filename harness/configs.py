@@ -42,6 +42,7 @@ class Arch:
     image_path: str
     append: str
     fragment: str               # kconfig lines for this arch
+    version_fragments: tuple[tuple[str, str], ...]  # (kernel "major.minor", extra kconfig lines)
     path: Path
 
 
@@ -124,6 +125,8 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         image_path=kernel.get("image_path", str),
         append=kernel.get("append", str, "") or "",
         fragment=kernel.get("fragment", str, "") or "",
+        version_fragments=tuple((str(k), str(v)) for k, v in
+                                (kernel.get("version_fragments", dict, {}) or {}).items()),
         path=path,
     )
     for fields in (qemu, kernel, top):
@@ -132,7 +135,8 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         raise ConfigError(f"{top.where('name')}: name '{arch.name}' does not match file name '{name}'")
     if arch.memory_mb < 64 or arch.smp < 1:
         raise ConfigError(f"{qemu.where('memory_mb')}: memory_mb must be >= 64 and smp >= 1")
-    bad = [line for line in arch.fragment.splitlines() if line.strip() and not _OPTION_RE.match(line.strip())]
+    every_line = arch.fragment + "\n" + "\n".join(text for _, text in arch.version_fragments)
+    bad = [line for line in every_line.splitlines() if line.strip() and not _OPTION_RE.match(line.strip())]
     if bad:
         raise ConfigError(f"{kernel.where('fragment')}: not a kconfig line: {bad[0]!r}")
     return arch

@@ -25,10 +25,14 @@ class Fragment:
     text: str
 
 
-def fragments_for(arch: Arch, profile: Profile) -> list[Fragment]:
+def fragments_for(arch: Arch, profile: Profile, version: str = "") -> list[Fragment]:
     """The fragments in merge order: later ones win."""
     frags = [Fragment("configs/kernel/base.config", (CONFIG_DIR / "kernel" / "base.config").read_text())]
-    frags.append(Fragment(f"{arch.path.relative_to(CONFIG_DIR.parent)} (kernel.fragment)", arch.fragment))
+    arch_file = arch.path.relative_to(CONFIG_DIR.parent)
+    frags.append(Fragment(f"{arch_file} (kernel.fragment)", arch.fragment))
+    for prefix, text in arch.version_fragments:
+        if version == prefix or version.startswith(prefix + "."):
+            frags.append(Fragment(f"{arch_file} (kernel.version_fragments.{prefix})", text))
     for path in profile.fragments:
         frags.append(Fragment(str(path.relative_to(CONFIG_DIR.parent)), path.read_text()))
     return frags
@@ -64,7 +68,7 @@ def check_options(config_text: str, fragments: list[Fragment]) -> None:
 def merged_config(source: KernelSource, arch: Arch, profile: Profile, compiler: str,
                   scratch: Path, log_file: Path) -> str:
     """The final .config text, cached by everything that decides it."""
-    fragments = fragments_for(arch, profile)
+    fragments = fragments_for(arch, profile, source.version)
     key = content_key(CONFIG_RECIPE, source.identity, arch.name, arch.kernel_arch,
                       arch.cross_compile, compiler, *[f.text for f in fragments])
     store = Store("configs")
