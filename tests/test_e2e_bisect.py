@@ -187,11 +187,13 @@ def fixture_repo():
         yield prepare_fixture()
 
 
-def test_bisect_names_the_planted_commit(tmp_path, fixture_repo):
+def test_bisect_names_the_planted_commit(fixture_repo):
     meta = fixture_repo
     tree = Path(meta["tree"])
     n_commits = len(meta["commits"])
-    results = tmp_path / "results"
+    # Not under pytest's tmp_path: concurrent pytest sessions rotate those away during a long run.
+    results = fixture_root() / "results"
+    shutil.rmtree(results, ignore_errors=True)
     env = dict(os.environ, MMLOCK_RESULTS=str(results))
     before = _git(tree, "status", "--porcelain", "--untracked-files=all", "--ignored")
     started = time.monotonic()
