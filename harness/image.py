@@ -93,12 +93,20 @@ def build_module(kernel: KernelBuild, work: Path, log_file: Path) -> Path:
     ensure_tree(kernel.source, kernel.arch, kernel.out_dir, kernel.config.read_text(), kernel.key, log_file)
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(GUEST_DIR / "module", work)
+    proc = run_logged(["make", "-C", str(kernel.out_dir), f"M={work}", *make_vars(kernel.arch), "modules"],
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                      env=build_env())
     with open(log_file, "a") as handle:
-        proc = run_logged(["make", "-C", str(kernel.out_dir), f"M={work}", *make_vars(kernel.arch), "modules"],
-                          stdout=handle, stderr=subprocess.STDOUT, env=build_env())
+        handle.write(proc.stdout)
     modules = sorted(work.glob("*.ko"))
     if proc.returncode != 0 or not modules:
         raise BuildError(f"test module failed to build against {kernel.out_dir}; see {log_file}")
+    # Kernel-side code builds warning-free on every arch and kernel: a
+    # warning is a build error, caught in every run rather than in review.
+    warnings = [line for line in proc.stdout.splitlines() if "warning:" in line]
+    if warnings:
+        raise BuildError("test module built with warnings against "
+                         f"{kernel.source.version} {kernel.arch.name}:\n  " + "\n  ".join(warnings[:5]))
     return modules[0]
 
 
