@@ -197,10 +197,24 @@ static u32 rnd_below(u32 n)
  * The caller reads storm_pids without storm_mutex: they only change while
  * no storm thread is running.
  */
+/* Take @p's mm (an mm_users reference) and drop the task reference. */
+static struct mm_struct *storm_take_mm(struct task_struct *p)
+{
+	struct mm_struct *mm = get_task_mm(p);
+
+	put_task_struct(p);
+	if (!mm) {
+		/* Exited between being picked and get_task_mm(). */
+		stat_inc(ST_MM_GONE);
+		return NULL;
+	}
+	stat_inc(ST_MM_PICKED);
+	return mm;
+}
+
 static struct mm_struct *storm_pick_mm(void)
 {
 	struct task_struct *p, *victim = NULL;
-	struct mm_struct *mm;
 	unsigned int n = 0, k;
 
 	if (storm_nr_pids) {
@@ -210,14 +224,7 @@ static struct mm_struct *storm_pick_mm(void)
 			stat_inc(ST_MM_GONE);
 			return NULL;
 		}
-		mm = get_task_mm(p);
-		put_task_struct(p);
-		if (!mm) {
-			stat_inc(ST_MM_GONE);
-			return NULL;
-		}
-		stat_inc(ST_MM_PICKED);
-		return mm;
+		return storm_take_mm(p);
 	}
 
 	rcu_read_lock();
@@ -245,15 +252,7 @@ static struct mm_struct *storm_pick_mm(void)
 		stat_inc(ST_MM_NONE);
 		return NULL;
 	}
-	mm = get_task_mm(victim);
-	put_task_struct(victim);
-	if (!mm) {
-		/* Exited between the walk and get_task_mm(). */
-		stat_inc(ST_MM_GONE);
-		return NULL;
-	}
-	stat_inc(ST_MM_PICKED);
-	return mm;
+	return storm_take_mm(victim);
 }
 
 /*
