@@ -35,7 +35,7 @@ CASES ?=
 BENCH_COLD ?= 1
 REPEAT ?= 3
 
-.PHONY: all venv deps build boot boot-test shell selftest bisect bench test unit clean
+.PHONY: all venv deps test-deps build boot boot-test shell selftest matrix soak bisect bench test unit clean
 
 all: boot-test
 
