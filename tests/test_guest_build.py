@@ -4,7 +4,12 @@ Builds mmstress for the host (and for aarch64 when the cross compiler is
 installed), runs the harmless modes on the host and checks their KTAP
 result lines, and builds the module against the kernel O= tree named by
 MMLOCK_KERNEL_BUILD.  Swap mode needs root and real block devices, so on
-the host only its argument errors are exercised.
+the host only its argument errors are exercised.  The breadth modes run on
+the host where they can: procwalk on the test's own processes (and, as
+root, alone in a new PID namespace), remote, locked, thp and ksm with
+--no-tune (the host's khugepaged and ksmd knobs are not ours to change);
+compact runs without privileges and must say that it needs root (or name
+CONFIG_COMPACTION where the host lacks it).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 STRESSORS = ROOT / "guest" / "stressors"
 MODULE = ROOT / "guest" / "module"
-MODES = ("swap", "hog", "fork", "mmap")
+MODES = ("swap", "hog", "fork", "mmap", "procwalk", "remote", "locked", "thp", "ksm", "compact")
 
 KTAP_RE = re.compile(r'^(ok|not ok) 1 (\S+) # (.*)$')
 KV_RE = re.compile(r'(\w+)=("[^"]*"|\S+)')
@@ -107,6 +112,106 @@ def test_mode_runs_on_host(mmstress, mode, args, positive):
     for key in positive:
         assert int(values[key]) > 0, f"{key} is 0: {proc.stdout}"
     assert elapsed < 15
+
+
+def _assert_ok(proc: subprocess.CompletedProcess, mode: str, positive: list[str]) -> dict[str, str]:
+    verdict, name, values = parse_ktap(proc.stdout)
+    assert (verdict, name, proc.returncode) == ("ok", mode, 0), proc.stdout + proc.stderr
+    assert values["errors"] == "0"
+    for key in positive:
+        assert int(values[key]) > 0, f"{key} is 0: {proc.stdout}"
+    return values
+
+
+def test_procwalk_on_own_processes(mmstress):
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        proc = run(mmstress, "procwalk", "--duration", "1.5", "--seed", "3",
+                   "--pids", f"{os.getpid()},{sleeper.pid}")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    values = _assert_ok(proc, "procwalk", ["smaps", "smaps_rollup", "pagemap", "maps", "status",
+                                           "clear_refs", "bytes"])
+    assert values["pids"] == "2"
+    if Path("/proc/self/numa_maps").exists():
+        assert int(values["numa_maps"]) > 0
+
+
+def test_procwalk_scans_every_process_with_an_mm(mmstress):
+    """In a PID namespace of its own, 'every process' is mmstress and its workers."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        pytest.skip("needs root and unshare(1) for a private PID namespace")
+    proc = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", str(mmstress), "procwalk",
+                           "--duration", "1.5", "--seed", "4", "--workers", "2"],
+                          capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0 and not proc.stdout:
+        pytest.skip(f"unshare failed here: {proc.stderr.strip()}")
+    values = _assert_ok(proc, "procwalk", ["scans", "smaps", "pagemap", "clear_refs"])
+    assert int(values["pids"]) >= 3  # the parent and two workers
+
+
+@pytest.mark.parametrize("mode,args,positive", [
+    ("remote", ["--mb", "8"], ["children", "vm_reads", "vm_writes", "mem_reads", "mem_writes",
+                               "pages_read", "pageouts"]),
+    ("locked", ["--mb", "8"], ["map_populate", "map_shared", "mremaps", "munmaps", "touches"]),
+])
+def test_breadth_mode_runs_on_host(mmstress, mode, args, positive):
+    start = time.monotonic()
+    proc = run(mmstress, mode, "--duration", "1.5", "--seed", "5", *args)
+    values = _assert_ok(proc, mode, positive)
+    assert values["corruptions"] == "0"
+    assert time.monotonic() - start < 20
+
+
+@pytest.mark.parametrize("mode,sysdir,feature,args,positive", [
+    ("thp", "/sys/kernel/mm/transparent_hugepage", "CONFIG_TRANSPARENT_HUGEPAGE", ["--mb", "8"],
+     ["maps", "munmap_partial", "mprotects", "touches"]),
+    ("ksm", "/sys/kernel/mm/ksm", "CONFIG_KSM", ["--mb", "4"],
+     ["maps", "mergeable", "writes", "verifies", "pageouts", "forks"]),
+])
+def test_thp_and_ksm_untuned_on_host(mmstress, mode, sysdir, feature, args, positive):
+    proc = run(mmstress, mode, "--duration", "1.5", "--seed", "6", "--no-tune", *args)
+    if not Path(sysdir).exists():
+        verdict, _, values = parse_ktap(proc.stdout)
+        assert verdict == "not ok" and feature in values["reason"]
+        return
+    values = _assert_ok(proc, mode, positive)
+    assert values["tuned"] == "0" and values["corruptions"] == "0"
+
+
+def test_compact_needs_root_or_names_the_feature(mmstress):
+    cmd = [str(mmstress), "compact", "--duration", "1", "--interval", "200"]
+    if not Path("/proc/sys/vm/compact_memory").exists():
+        want = "CONFIG_COMPACTION"
+    else:
+        want = "needs root"
+        if os.geteuid() == 0:
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("root without setpriv(1): would compact the host's memory")
+            cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    verdict, name, values = parse_ktap(proc.stdout)
+    assert (verdict, name, proc.returncode) == ("not ok", "compact", 1)
+    assert want in values["reason"]
+    readme = (STRESSORS / "README.md").read_text()
+    for key in values:
+        assert re.search(rf"\b{key}\b", readme), f"compact key {key} missing from the README"
+
+
+@pytest.mark.parametrize("mode,args,reason", [
+    ("procwalk", ["--pids", "12a"], "bad --pids"),
+    ("procwalk", ["--mb", "4"], "not valid for this mode"),
+    ("hog", ["--no-tune"], "not valid for this mode"),
+    ("compact", ["--workers", "2"], "not valid for this mode"),
+])
+def test_breadth_argument_errors(mmstress, mode, args, reason):
+    proc = run(mmstress, mode, "--duration", "1", *args)
+    verdict, name, values = parse_ktap(proc.stdout)
+    assert (verdict, name, proc.returncode) == ("not ok", mode, 1)
+    assert reason in values["reason"]
 
 
 def test_sigterm_is_an_early_stop_that_still_reports(mmstress):
@@ -197,7 +302,10 @@ def test_readmes_document_every_output_key(mmstress):
     """The harness parses these lines: every key printed must be documented."""
     readme = (STRESSORS / "README.md").read_text()
     for mode, args in (("hog", ["--mb", "4"]), ("fork", ["--mb", "4", "--workers", "1"]),
-                       ("mmap", ["--mb", "4", "--workers", "1"])):
+                       ("mmap", ["--mb", "4", "--workers", "1"]),
+                       ("procwalk", ["--pids", str(os.getpid())]), ("remote", ["--mb", "2"]),
+                       ("locked", ["--mb", "2"]), ("thp", ["--mb", "4", "--no-tune"]),
+                       ("ksm", ["--mb", "2", "--no-tune"])):
         _, _, values = parse_ktap(run(mmstress, mode, "--duration", "0.3", *args).stdout)
         missing = [key for key in values if not re.search(rf"\b{key}\b", readme)]
         assert not missing, f"{mode} keys missing from guest/stressors/README.md: {missing}"

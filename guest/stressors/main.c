@@ -56,6 +56,26 @@ static const struct mode modes[] = {
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
 	  OPT_DIR,
 	  "[--workers N] [--mb M | --percent P] [--dir D]" },
+	{ "procwalk", mode_procwalk,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_PIDS,
+	  "[--workers N] [--pids PID,PID,...]" },
+	{ "remote", mode_remote,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
+	  "[--workers N] [--mb M | --percent P]" },
+	{ "locked", mode_locked,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
+	  "[--workers N] [--mb M | --percent P]" },
+	{ "thp", mode_thp,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
+	  OPT_NO_TUNE,
+	  "[--workers N] [--mb M | --percent P] [--no-tune]" },
+	{ "ksm", mode_ksm,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
+	  OPT_NO_TUNE,
+	  "[--workers N] [--mb M | --percent P] [--no-tune]" },
+	{ "compact", mode_compact,
+	  OPT_DURATION | OPT_SEED | OPT_INTERVAL,
+	  "[--interval MS]" },
 };
 
 #define NR_MODES (sizeof(modes) / sizeof(modes[0]))
@@ -67,7 +87,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: mmstress <mode> [--duration S] [--seed N] [options]\n"
 		"modes:\n");
 	for (i = 0; i < NR_MODES; i++)
-		fprintf(f, "  %-5s %s\n", modes[i].name, modes[i].help);
+		fprintf(f, "  %-8s %s\n", modes[i].name, modes[i].help);
 	fprintf(f, "--duration 0 runs until SIGTERM. Output: one line\n"
 		"'ok 1 <mode> # key=value ...' or 'not ok 1 <mode> # reason=\"...\" ...'\n");
 }
@@ -115,6 +135,33 @@ void note_errorf(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	set_reason(msg);
+}
+
+const char *errname(int err)
+{
+	switch (err) {
+	case ENOSYS:	return "ENOSYS";
+	case EINVAL:	return "EINVAL";
+	case ENOENT:	return "ENOENT";
+	case EPERM:	return "EPERM";
+	case EACCES:	return "EACCES";
+	case ENOMEM:	return "ENOMEM";
+	case EAGAIN:	return "EAGAIN";
+	case EFAULT:	return "EFAULT";
+	case ESRCH:	return "ESRCH";
+	case EIO:	return "EIO";
+	default:	return strerror(err);
+	}
+}
+
+/* A kernel feature the mode needs is not there: always an error. */
+void note_missing(const char *what, int err, const char *feature)
+{
+	if (!strncmp(feature, "CONFIG_", 7))
+		note_errorf("%s: %s, %s missing from the kernel config", what,
+			    errname(err), feature);
+	else
+		note_errorf("%s: %s, needs %s", what, errname(err), feature);
 }
 
 void note_error(const char *what, int err)
@@ -463,6 +510,8 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 		{ "--interval", OPT_INTERVAL, 1 },
 		{ "--final-timeout", OPT_FINAL_TMO, 1 },
 		{ "--dir", OPT_DIR, 1 },
+		{ "--pids", OPT_PIDS, 1 },
+		{ "--no-tune", OPT_NO_TUNE, 0 },
 	};
 	size_t t;
 	long v;
@@ -541,6 +590,14 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 			break;
 		case OPT_DIR:
 			opts.dir = val;
+			break;
+		case OPT_NO_TUNE:
+			opts.no_tune = 1;
+			break;
+		case OPT_PIDS:
+			if (!*val || val[strspn(val, "0123456789,")])
+				return bad_option(m->name, "bad --pids %s (want PID,PID,...)", val);
+			opts.pids = val;
 			break;
 		}
 	}

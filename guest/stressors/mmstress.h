@@ -26,6 +26,8 @@
 #define OPT_INTERVAL	(1u << 9)
 #define OPT_FINAL_TMO	(1u << 10)
 #define OPT_DIR		(1u << 11)
+#define OPT_PIDS	(1u << 12)
+#define OPT_NO_TUNE	(1u << 13)
 
 struct swap_spec {
 	const char *path;
@@ -48,6 +50,8 @@ struct opts {
 	long interval_ms;
 	double final_timeout;
 	const char *dir;
+	const char *pids;	/* procwalk: comma-separated, NULL: all */
+	int no_tune;		/* thp, ksm: leave the sysfs knobs alone */
 };
 
 /* Counters shared by every process of a run (MAP_SHARED memory). */
@@ -71,6 +75,8 @@ unsigned long stat_get(int key);
 void note_transient(void);
 void note_error(const char *what, int err);
 void note_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void note_missing(const char *what, int err, const char *feature);
+const char *errname(int err);
 int report(const char *mode, const char *const *keys, int nkeys);
 
 /* Time and stopping. */
@@ -92,6 +98,23 @@ int rng_chance(struct rng *r, unsigned int percent);
 long meminfo_kb(const char *key);
 long default_mb(const struct opts *o, double def_percent, long min_mb);
 
+/* /proc and /sys knobs (sys.c). */
+int sys_read_long(const char *path, long *val);
+int sys_write_str(const char *path, const char *val);
+int sys_write_long(const char *path, long val);
+long vmstat_get(const char *key);
+void stat_max(int key, unsigned long n);
+
+struct knob {
+	const char *path;
+	long want;
+	long saved;
+	int changed;
+};
+
+int knobs_set(struct knob *k, int n, const char *feature);
+void knobs_restore(struct knob *k, int n);
+
 /* Page patterns for data verification. */
 void pat_fill(void *page, uint64_t pageno, uint32_t gen, uint64_t salt);
 long pat_check(const void *page, uint64_t pageno, uint32_t gen,
@@ -105,5 +128,11 @@ int mode_swap(struct opts *o);
 int mode_hog(struct opts *o);
 int mode_fork(struct opts *o);
 int mode_mmap(struct opts *o);
+int mode_procwalk(struct opts *o);
+int mode_remote(struct opts *o);
+int mode_locked(struct opts *o);
+int mode_thp(struct opts *o);
+int mode_ksm(struct opts *o);
+int mode_compact(struct opts *o);
 
 #endif
