@@ -258,6 +258,11 @@ class Bisection:
     # ----- the bisection ---------------------------------------------------------------------
     def run(self) -> BisectResult:
         self.policy.check()
+        self.repo.check_is_repo()
+        with bisect_git.exclusive(self.repo):
+            return self._run_locked()
+
+    def _run_locked(self) -> BisectResult:
         good, bad = self.repo.check_bisectable(self.good_rev, self.bad_rev)
         res = self.result
         res.good, res.bad = good, bad

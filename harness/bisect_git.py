@@ -7,6 +7,8 @@ revision git checks out and feeds the answer back to `git bisect`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import re
 import shutil
 import signal
@@ -112,6 +114,23 @@ class Repo:
 
     def checkout(self, rev: str) -> None:
         self.git("checkout", "-q", "--detach", rev)
+
+
+@contextlib.contextmanager
+def exclusive(repo: Repo) -> Iterator[None]:
+    """One harness bisect per tree: a flock on a file in the git dir (never in the work tree)."""
+    path = Path(repo.out("rev-parse", "--absolute-git-dir")) / "mmlock-harness-bisect.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another bisect is running in {repo.path} (lock {path})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield     # the file stays (empty of meaning once unlocked): unlinking it would race a waiter
+    finally:
+        os.close(fd)
 
 
 @dataclass

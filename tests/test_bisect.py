@@ -311,3 +311,19 @@ def test_cli_bisect_end_to_end_with_a_fake_run(tmp_path, monkeypatch, capsys):
     assert out.err.count("bisect: step ") == len(data["steps"])
     assert f"culprit: {shas[6]}" in out.out
     assert git(tree, "rev-parse", "HEAD") == head and git(tree, "symbolic-ref", "HEAD") == "refs/heads/main"
+
+
+def test_second_bisect_on_the_same_tree_is_refused(tmp_path):
+    tree, shas = make_repo(tmp_path, 8, 5)
+    inner = {}
+
+    def trial(rev: str) -> Trial:
+        if not inner:
+            with pytest.raises(ConfigError, match="another bisect is running") as err:
+                run(tree, shas[0], "main", tree_trial(tree), Policy(runs=1))
+            inner["error"] = str(err.value)
+        return tree_trial(tree)(rev)
+
+    result, _ = run(tree, shas[0], "main", trial, Policy(runs=1))
+    assert inner["error"] and result.culprit == shas[5]
+    assert git(tree, "status", "--porcelain", "--untracked-files=all") == ""
