@@ -265,12 +265,19 @@ static struct mm_struct *storm_pick_mm(void)
  * (tens of seconds under TCG): an uninterruptible wait here, or readers
  * stuck behind it, would look like a hung task in a clean storm.
  */
+#ifdef MMLOCK_HAVE_MMAP_WRITE_TRYLOCK
+#define mmlock_write_trylock(mm)	mmap_write_trylock(mm)
+#else
+/* The same rwsem trylock, minus the mmap_lock tracepoint. */
+#define mmlock_write_trylock(mm)	down_write_trylock(&(mm)->mmap_lock)
+#endif
+
 static int notifier_lock(struct mm_struct *mm)
 {
 	int i;
 
 	for (i = 0; i < 10; i++) {
-		if (mmap_write_trylock(mm))
+		if (mmlock_write_trylock(mm))
 			return 0;
 		if (kthread_should_stop())
 			return -EINTR;
