@@ -14,12 +14,12 @@
 
 enum {
 	K_COMPACTIONS, K_NODE_COMPACTIONS, K_COMPACT_MS, K_COMPACT_MAX_MS,
-	K_MIGRATED, K_MIGRATE_FAIL, K_NR
+	K_MIGRATED, K_MIGRATE_FAIL, K_VMSTAT_EVENTS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"compactions", "node_compactions", "compact_ms", "compact_max_ms",
-	"migrated", "migrate_fail",
+	"migrated", "migrate_fail", "vmstat_events",
 };
 
 #define COMPACT_MEMORY	"/proc/sys/vm/compact_memory"
@@ -61,6 +61,9 @@ int mode_compact(struct opts *o)
 	rng_init(&rng, o->seed, 0);
 	ok0 = vmstat_get("pgmigrate_success");
 	fail0 = vmstat_get("pgmigrate_fail");
+	/* Without CONFIG_VM_EVENT_COUNTERS migrated stays 0. */
+	if (ok0 >= 0)
+		stat_add(K_VMSTAT_EVENTS, 1);
 	while (!should_stop()) {
 		if (compact(COMPACT_MEMORY, K_COMPACTIONS))
 			break;

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,7 +22,8 @@ enum {
 	K_WORKERS, K_MB, K_TUNED, K_MAPS, K_MUNMAPS, K_MUNMAP_PARTIAL,
 	K_MPROTECTS, K_DONTNEED, K_MREMAPS, K_MREMAP_MISALIGNED, K_PAGEOUTS,
 	K_COLLAPSES, K_COLLAPSE_FAIL, K_TOUCHES, K_CORRUPTIONS,
-	K_THP_FAULT_ALLOC, K_THP_COLLAPSE_ALLOC, K_THP_SPLIT_PMD,
+	K_ANON_HUGE_KB_MAX, K_KHUGEPAGED_COLLAPSED, K_KHUGEPAGED_SCANS,
+	K_VMSTAT_EVENTS, K_THP_FAULT_ALLOC, K_THP_COLLAPSE_ALLOC, K_THP_SPLIT_PMD,
 	K_THP_SPLIT_PAGE, K_THP_SWPOUT, K_NR
 };
 
@@ -29,7 +31,8 @@ static const char *const keys[K_NR] = {
 	"workers", "mb", "tuned", "maps", "munmaps", "munmap_partial",
 	"mprotects", "dontneed", "mremaps", "mremap_misaligned", "pageouts",
 	"collapses", "collapse_fail", "touches", "corruptions",
-	"thp_fault_alloc", "thp_collapse_alloc", "thp_split_pmd",
+	"anon_huge_kb_max", "khugepaged_collapsed", "khugepaged_scans",
+	"vmstat_events", "thp_fault_alloc", "thp_collapse_alloc", "thp_split_pmd",
 	"thp_split_page", "thp_swpout",
 };
 
@@ -344,14 +347,22 @@ static void collapse(struct tregion *r)
 static int thp_worker(int idx, void *varg)
 {
 	struct thp_arg *arg = varg;
+	uint64_t next_sample = 0;
 	struct tregion *r;
 	struct rng rng;
 	int op, err = 0, i;
 	size_t j, n;
+	long kb;
 
 	worker_idx = idx;
 	rng_init(&rng, arg->seed, (uint64_t)idx + 1);
 	while (!should_stop() && !err) {
+		if (idx == 0 && now_ms() >= next_sample) {
+			kb = meminfo_kb("AnonHugePages");
+			if (kb > 0)
+				stat_max(K_ANON_HUGE_KB_MAX, (unsigned long)kb);
+			next_sample = now_ms() + 200;
+		}
 		r = &regs[rng_below(&rng, MAX_REGIONS)];
 		if (!r->base) {
 			err = new_region(&rng, arg);
@@ -398,8 +409,67 @@ static int thp_worker(int idx, void *varg)
 	return err ? 1 : 0;
 }
 
+/* The bracketed choice of a THP sysfs file: "always [madvise] never". */
+static int read_choice(const char *path, char *buf, size_t len)
+{
+	char line[128], *lb, *rb;
+	int fd;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	line[n] = '\0';
+	lb = strchr(line, '[');
+	rb = lb ? strchr(lb, ']') : NULL;
+	if (!rb || (size_t)(rb - lb) >= len)
+		return -EIO;
+	memcpy(buf, lb + 1, (size_t)(rb - lb - 1));
+	buf[rb - lb - 1] = '\0';
+	return 0;
+}
+
+/*
+ * Kernels with less than 512 MiB of RAM start with THP off ("never", and
+ * no khugepaged); the storm guest has 256 MiB.  Switch "never" to
+ * "madvise" for the run.  Returns 1 if changed.
+ */
+static int choice_set(const char *path, char *saved, size_t len)
+{
+	int err;
+
+	err = read_choice(path, saved, len);
+	if (err) {
+		note_errorf("read %s: %s", path, errname(-err));
+		return 0;
+	}
+	if (strcmp(saved, "never"))
+		return 0;
+	err = sys_write_str(path, "madvise");
+	if (err == -EACCES || err == -EPERM)
+		return 0;
+	if (err) {
+		note_errorf("write madvise to %s: %s", path, errname(-err));
+		return 0;
+	}
+	return 1;
+}
+
+static void choice_restore(const char *path, const char *saved, int changed)
+{
+	if (changed && sys_write_str(path, saved))
+		note_errorf("cannot restore %s to %s", path, saved);
+}
+
 int mode_thp(struct opts *o)
 {
+	char enabled[32] = "", defrag[32] = "";
+	int enabled_set = 0, defrag_set = 0;
+	long scans0 = -1, collapsed0 = -1;
 	struct knob knobs[] = {
 		{ KH_DIR "/scan_sleep_millisecs", 10, 0, 0 },
 		{ KH_DIR "/alloc_sleep_millisecs", 10, 0, 0 },
@@ -420,11 +490,22 @@ int mode_thp(struct opts *o)
 	}
 	if (sys_read_long(THP_DIR "/hpage_pmd_size", &hpage) || hpage <= 0)
 		hpage = 2 * 1024 * 1024;
-	if (!o->no_tune)
+	if (!o->no_tune) {
+		enabled_set = choice_set(THP_DIR "/enabled", enabled,
+					 sizeof(enabled));
+		defrag_set = choice_set(THP_DIR "/defrag", defrag,
+					sizeof(defrag));
+		stat_add(K_TUNED, (unsigned long)(enabled_set + defrag_set));
 		stat_add(K_TUNED, (unsigned long)knobs_set(knobs, nknobs,
 					"CONFIG_TRANSPARENT_HUGEPAGE"));
+	}
 	for (i = 0; i < NR_VMSTAT; i++)
 		before[i] = vmstat_get(vmstat_keys[i].name);
+	/* Without CONFIG_VM_EVENT_COUNTERS the thp_* keys stay 0. */
+	if (before[0] >= 0)
+		stat_add(K_VMSTAT_EVENTS, 1);
+	sys_read_long(KH_DIR "/full_scans", &scans0);
+	sys_read_long(KH_DIR "/pages_collapsed", &collapsed0);
 
 	hpages = (size_t)hpage / page_size;
 	arg.hpage = (size_t)hpage;
@@ -441,6 +522,15 @@ int mode_thp(struct opts *o)
 		if (v >= 0 && before[i] >= 0 && v > before[i])
 			stat_add(vmstat_keys[i].key, (unsigned long)(v - before[i]));
 	}
+	if (scans0 >= 0 && !sys_read_long(KH_DIR "/full_scans", &v) &&
+	    v > scans0)
+		stat_add(K_KHUGEPAGED_SCANS, (unsigned long)(v - scans0));
+	if (collapsed0 >= 0 && !sys_read_long(KH_DIR "/pages_collapsed", &v) &&
+	    v > collapsed0)
+		stat_add(K_KHUGEPAGED_COLLAPSED,
+			 (unsigned long)(v - collapsed0));
 	knobs_restore(knobs, nknobs);
+	choice_restore(THP_DIR "/defrag", defrag, defrag_set);
+	choice_restore(THP_DIR "/enabled", enabled, enabled_set);
 	return report(o->mode, keys, K_NR);
 }
