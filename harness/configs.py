@@ -77,6 +77,7 @@ class Storm:
     module_storm: bool
     append: str
     path: Path
+    lock_targets: tuple[str, ...] = ()  # names from configs/locks.yaml; () = its default list
 
 
 def _names(kind_dir: Path) -> list[str]:
@@ -198,6 +199,7 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         module_storm=top.get("module_storm", bool, True),
         append=top.get("append", str, "") or "",
         path=path,
+        lock_targets=top.str_list("lock_targets", []),
     )
     swap.finish()
     top.finish()

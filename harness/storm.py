@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import yamlfile
 from harness.channel import Channel, ChannelClosed, CommandTimeout
 from harness.configs import CONFIG_DIR, Storm
+from harness.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +91,20 @@ def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
     return counts, failures
 
 
-def lock_targets(config_dir: Path = CONFIG_DIR) -> dict[str, tuple[str, ...]]:
+def lock_targets(config_dir: Path = CONFIG_DIR, names: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    """Target lock classes by name: the storm's own list, else locks.yaml's default list."""
     path = config_dir / "locks.yaml"
     top = yamlfile.Fields(yamlfile.load(path), path)
     targets = top.sub("targets")
-    result = {name: targets.str_list(name) for name in targets.data}
+    every = {name: targets.str_list(name) for name in targets.data}
+    default = top.str_list("default")
     targets.finish()
     top.finish()
-    return result
+    wanted = names or default
+    unknown = [n for n in wanted if n not in every]
+    if unknown:
+        raise ConfigError(f"{path}: unknown lock target(s) {', '.join(unknown)}; known: {', '.join(every)}")
+    return {name: every[name] for name in wanted}
 
 
 def parse_lock_stat(text: str) -> dict[str, dict[str, int]]:
@@ -150,7 +157,7 @@ def _chains(channel: Channel, timeout: float) -> int | None:
 def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> StormResult:
     """Run storm-run in the guest; never raises for a guest that dies or hangs."""
     result = StormResult(storm.name, duration, seed)
-    targets = lock_targets()
+    targets = lock_targets(names=storm.lock_targets)
     started = time.monotonic()
     try:
         channel.run("echo 0 > /proc/lock_stat 2>/dev/null; true", 30)

@@ -52,3 +52,18 @@ def test_empty_lock_stat_is_unavailable_not_never_taken():
     coverage = storm.lock_coverage("", None, None, storm.lock_targets())
     assert coverage["available"] is False and coverage["never_taken"] == []
     assert "lockdep is off" in coverage["unavailable_reason"]
+
+
+def test_lock_targets_default_and_per_storm():
+    from harness.errors import ConfigError
+
+    default = storm.lock_targets()
+    assert "mmap_lock" in default and "khugepaged_mm_lock" not in default
+    breadth = configs.load_storm("breadth")
+    assert "khugepaged_mm_lock" in storm.lock_targets(names=breadth.lock_targets)
+    try:
+        storm.lock_targets(names=("no_such_lock",))
+    except ConfigError as exc:
+        assert "no_such_lock" in str(exc)
+    else:
+        raise AssertionError("unknown lock target accepted")
