@@ -436,7 +436,9 @@ static int read_choice(const char *path, char *buf, size_t len)
 /*
  * Kernels with less than 512 MiB of RAM start with THP off ("never", and
  * no khugepaged); the storm guest has 256 MiB.  Switch "never" to
- * "madvise" for the run.  Returns 1 if changed.
+ * "madvise" for the run.  Returns 1 if changed.  defrag is left as it is
+ * (also "never" there: faults do not compact directly, the compact mode
+ * and khugepaged make the huge pages).
  */
 static int choice_set(const char *path, char *saved, size_t len)
 {
@@ -467,8 +469,8 @@ static void choice_restore(const char *path, const char *saved, int changed)
 
 int mode_thp(struct opts *o)
 {
-	char enabled[32] = "", defrag[32] = "";
-	int enabled_set = 0, defrag_set = 0;
+	char enabled[32] = "";
+	int enabled_set = 0;
 	long scans0 = -1, collapsed0 = -1;
 	struct knob knobs[] = {
 		{ KH_DIR "/scan_sleep_millisecs", 10, 0, 0 },
@@ -493,9 +495,7 @@ int mode_thp(struct opts *o)
 	if (!o->no_tune) {
 		enabled_set = choice_set(THP_DIR "/enabled", enabled,
 					 sizeof(enabled));
-		defrag_set = choice_set(THP_DIR "/defrag", defrag,
-					sizeof(defrag));
-		stat_add(K_TUNED, (unsigned long)(enabled_set + defrag_set));
+		stat_add(K_TUNED, (unsigned long)enabled_set);
 		stat_add(K_TUNED, (unsigned long)knobs_set(knobs, nknobs,
 					"CONFIG_TRANSPARENT_HUGEPAGE"));
 	}
@@ -530,7 +530,6 @@ int mode_thp(struct opts *o)
 		stat_add(K_KHUGEPAGED_COLLAPSED,
 			 (unsigned long)(v - collapsed0));
 	knobs_restore(knobs, nknobs);
-	choice_restore(THP_DIR "/defrag", defrag, defrag_set);
 	choice_restore(THP_DIR "/enabled", enabled, enabled_set);
 	return report(o->mode, keys, K_NR);
 }
