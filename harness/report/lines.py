@@ -4,7 +4,7 @@ Serial consoles add noise that must not reach the report matchers: a
 trailing '\\r', a `[  12.345678]` timestamp, an optional printk caller id
 (`[T123]` for a task, `[C1]` for a CPU in interrupt context), a syslog level
 `<4>`, the `** N printk messages dropped **` marker glued in front of the
-next line, and sometimes a getty `login: ` prompt the kernel wrote over.
+next line, and sometimes a getty `login: ` or shell `/ # ` prompt the kernel wrote after.
 The caller id is kept as the line's *context*: with CONFIG_PRINTK_CALLER a
 report's own lines can be told apart from lines other CPUs interleave.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 _PREFIX = re.compile(
     r"^(?:\*\* [0-9]+ printk messages dropped \*\* )?"
     r"(?:.* login: )?"
+    r"(?:[^\[\]]{0,64}[#$] )?"  # a guest shell prompt the kernel line landed after ('/ # ')
     r"(?:<[0-9]+>)?"
     r"\[ *[0-9]+\.[0-9]+\]"
     r"(\[ *[CT][0-9]+\])? ?"
