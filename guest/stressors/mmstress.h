@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define MMSTRESS_MAX_KEYS	40
 #define MMSTRESS_MAX_SWAP	16
@@ -99,6 +100,7 @@ long meminfo_kb(const char *key);
 long default_mb(const struct opts *o, double def_percent, long min_mb);
 
 /* /proc and /sys knobs (sys.c). */
+ssize_t sys_read_buf(const char *path, char *buf, size_t len);
 int sys_read_long(const char *path, long *val);
 int sys_write_str(const char *path, const char *val);
 int sys_write_long(const char *path, long val);

@@ -14,24 +14,32 @@
 
 #include "mmstress.h"
 
-/* 0 or -errno. */
-int sys_read_long(const char *path, long *val)
+/* Read a small proc/sysfs file, NUL-terminated: length or -errno. */
+ssize_t sys_read_buf(const char *path, char *buf, size_t len)
 {
-	char buf[64];
 	ssize_t n;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0) {
+	n = read(fd, buf, len - 1);
+	if (n < 0)
 		n = -errno;
-		close(fd);
-		return (int)n;
-	}
 	close(fd);
-	buf[n] = '\0';
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/* 0 or -errno. */
+int sys_read_long(const char *path, long *val)
+{
+	char buf[64];
+	ssize_t n = sys_read_buf(path, buf, sizeof(buf));
+
+	if (n < 0)
+		return (int)n;
 	*val = strtol(buf, NULL, 10);
 	return 0;
 }

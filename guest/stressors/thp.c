@@ -413,17 +413,12 @@ static int thp_worker(int idx, void *varg)
 static int read_choice(const char *path, char *buf, size_t len)
 {
 	char line[128], *lb, *rb;
-	int fd;
-	ssize_t n;
+	ssize_t n = sys_read_buf(path, line, sizeof(line));
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, line, sizeof(line) - 1);
-	close(fd);
-	if (n <= 0)
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
 		return -EIO;
-	line[n] = '\0';
 	lb = strchr(line, '[');
 	rb = lb ? strchr(lb, ']') : NULL;
 	if (!rb || (size_t)(rb - lb) >= len)
