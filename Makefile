@@ -15,6 +15,7 @@ SEED ?= 1
 DURATION ?=
 ACCEL ?= auto
 INJECT ?=
+INACTIVITY ?=
 PYTEST_ARGS ?=
 GOOD ?=
 BAD ?=
@@ -29,7 +30,8 @@ RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PR
 	--storm '$(STORM)' --seed '$(SEED)' --accel '$(ACCEL)' \
 	$(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)') \
 	$(if $(DURATION),--duration '$(DURATION)') \
-	$(if $(INJECT),--inject '$(INJECT)')
+	$(if $(INJECT),--inject '$(INJECT)') \
+	$(if $(INACTIVITY),--inactivity-timeout '$(INACTIVITY)')
 
 CASES ?=
 BENCH_COLD ?= 1

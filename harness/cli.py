@@ -56,6 +56,9 @@ def _add_run_options(parser: argparse.ArgumentParser, storm: bool = True) -> Non
         parser.add_argument("--accel", default="auto", help="auto, kvm or tcg (auto proves KVM works first)")
         parser.add_argument("--inject", default=None,
                             help="trigger a known kernel report in the guest before the storm (self-test)")
+        parser.add_argument("--inactivity-timeout", type=_positive_int, default=None, dest="inactivity",
+                            help="seconds of guest silence (no console output, no storm heartbeat) taken "
+                                 "as a hang (default: 120 under TCG, 60 under KVM)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +181,7 @@ def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
     request = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
                          profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
                          accel=args.accel, inject=args.inject, storm_enabled=storm_enabled,
+                         inactivity_s=args.inactivity,
                          label="run" if storm_enabled else "boot")
     outcome = execute(request)
     data = outcome.data
@@ -205,6 +209,7 @@ def _cmd_shell(args: argparse.Namespace) -> int:
     request = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
                          profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
                          accel=args.accel, inject=args.inject, storm_enabled=False, label="shell",
+                         inactivity_s=args.inactivity,
                          session=lambda channel: used.append(interactive(channel)))
     outcome = execute(request)
     print(f"shell: {used[0] if used else 'none (the guest never came up)'}; results: {outcome.run_dir}")
@@ -218,7 +223,8 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
 
     template = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
                           profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
-                          accel=args.accel, inject=args.inject, label="bisect")
+                          accel=args.accel, inject=args.inject, label="bisect",
+                          inactivity_s=args.inactivity)
     policy = Policy(runs=args.runs, bad_runs=args.bad_runs, max_runs=args.max_runs, hits=args.hits,
                     other_report=args.other_report, title=args.title, verify_good=args.verify_good)
     return run_bisect_command(template, args.good, args.bad, policy, verbose=args.verbose)
@@ -256,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_soak(args.runs, RunRequest(
                 arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
-                profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration, accel=args.accel))
+                profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration, accel=args.accel,
+                inactivity_s=args.inactivity))
         if args.command == "bench":
             from harness.bench import run_bench
 

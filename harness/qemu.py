@@ -71,10 +71,12 @@ def argv(arch: Arch, spec: BootSpec) -> list[str]:
         "-nodefaults",
         "-no-reboot",
     ]
-    chardev = "stdio,id=con0,signal=off"
+    # The console shares its chardev with the monitor (mux): Ctrl-A b sends a
+    # serial break (SysRq without the guest's shell), Ctrl-A c the monitor.
+    chardev = "stdio,id=con0,signal=off,mux=on"
     if spec.console_log:
         chardev += f",logfile={spec.console_log}"
-    args += ["-chardev", chardev, "-serial", "chardev:con0"]
+    args += ["-chardev", chardev, "-serial", "chardev:con0", "-mon", "chardev=con0,mode=readline"]
     if spec.monitor:
         args += ["-monitor", f"unix:{spec.monitor},server=on,wait=off"]
     for index, disk in enumerate(spec.disks):

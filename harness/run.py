@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import re
 import shutil
@@ -29,7 +30,14 @@ log = logging.getLogger(__name__)
 
 READY_RE = re.compile(rb"MMLOCK-HARNESS: ready kernel=(\S+)")
 BOOT_TIMEOUT_S = {"kvm": 60, "tcg": 240}
+# Boot and storm end early when the guest says nothing for this long: no
+# console output and no storm heartbeat (storm-run prints one every
+# HEARTBEAT_S). Longer than hung_task_timeout_secs, so the kernel's own
+# hang report usually comes first.
+INACTIVITY_S = {"kvm": 60, "tcg": 120}
 DUMP_TIMEOUT_S = 45
+DUMP_SYSRQ = "wtd"   # blocked tasks, all tasks, held locks
+DUMP_MONITOR = ("info cpus", "info registers -a")
 INJECTIONS = {
     # name -> guest command; module kinds go through its debugfs file.
     "sysrq-crash": "echo c > /proc/sysrq-trigger",
@@ -51,6 +59,7 @@ class RunRequest:
     inject: str | None = None
     storm_enabled: bool = True
     label: str = "run"
+    inactivity_s: int | None = None      # None: INACTIVITY_S for the accelerator
     # Called with the run's channel once the guest is up, after the storm if any;
     # the guest is powered off when it returns (`shell`, the pytest plugin).
     session: Callable | None = None
@@ -217,11 +226,14 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         console, argv = ssh_channel.start_console(SerialConsole, argv, console_log, run_dir, ssh_setup)
     except ChannelClosed as exc:
         raise InfraError(str(exc)) from None
+    console.silence_limit_s = float(request.inactivity_s or INACTIVITY_S[accel])
+    data["inactivity_s"] = console.silence_limit_s
     reached_ready = False
     storm_state = "not-started"
     failures: tuple[str, ...] = ()
     killed = False
     channel = None
+    note = ""
     try:
         try:
             match = console.expect(READY_RE, BOOT_TIMEOUT_S[accel])
@@ -245,41 +257,74 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                     pass  # the injection may take the shell with it; the console still records
             if request.storm_enabled:
                 _stage(f"storm: {storm.name} for {duration}s")
+                console.idle_hooks += fault_hooks(console)
                 result = storm_stage.run_storm(channel, storm, duration, request.seed)
                 storm_state = result.ended_how
+                note = result.timeout_reason
                 failures = tuple(result.failures)
                 data["storm"].update(result.to_json())
                 data["lock_coverage"] = result.lock_coverage
                 data["durations"]["storm_s"] = round(result.wall_s, 2)
                 _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s over {data['channel']}")
+            console.silence_limit_s = None   # a person at a shell may think for a while
+            console.idle_hooks.clear()
             if request.session and storm_state != "timeout":
                 request.session(channel)
             if storm_state == "timeout":
-                dump_guest_state(console)
+                dump_guest_state(console, data)
             else:
                 console.send_line("sync; reboot -f")
                 console.drain(60)
         except ChannelClosed:
             # QEMU went away before we asked it to: a panic, a reset or a crash.
             storm_state = "qemu-exited"
-        except CommandTimeout:
+        except CommandTimeout as exc:
             storm_state = "timeout"
+            note = note or str(exc)
+            dump_guest_state(console, data)
         killed = console.alive
-        return _ending(console, True, storm_state, failures, killed, "")
+        return _ending(console, True, storm_state, failures, killed, note)
     finally:
         if channel is not None:
             channel.close()
         console.close(grace_s=1)
 
 
-def dump_guest_state(console: SerialConsole) -> None:
-    """Before a hung guest is killed: blocked tasks, all tasks and held locks into console.log."""
-    _stage("storm: guest not responding; dumping blocked tasks, tasks and held locks (sysrq w, t, d)")
+def dump_guest_state(console: SerialConsole, data: dict) -> None:
+    """Before a hung guest is killed: blocked tasks, all tasks and held locks (Magic SysRq
+    by serial break: no guest shell needed), then each vCPU's registers from the QEMU
+    monitor; all of it lands in console.log."""
+    _stage(f"storm: guest not responding; dumping state (sysrq {', '.join(DUMP_SYSRQ)}; "
+           f"monitor: {'; '.join(DUMP_MONITOR)})")
+    console.silence_limit_s = None
+    console.idle_hooks.clear()
+    done: list[str] = []
+    started = time.monotonic()
     try:
-        console.child.send(b"\x03")  # Ctrl-C: stop storm-run so the shell takes commands again
-        console.run("for k in w t d; do echo $k > /proc/sysrq-trigger; done", DUMP_TIMEOUT_S)
+        console.sysrq(DUMP_SYSRQ, quiet_s=2.0, timeout=DUMP_TIMEOUT_S)
+        done.append(f"sysrq {DUMP_SYSRQ}")
+        for command in DUMP_MONITOR:
+            console.monitor(command, timeout=20)
+            done.append(command)
     except (ChannelClosed, CommandTimeout):
-        pass  # best effort: a guest this stuck keeps its secrets
+        pass  # best effort: QEMU itself may be gone or wedged
+    data["dump"] = {"done": done, "wall_s": round(time.monotonic() - started, 2)}
+
+
+def fault_hooks(console: SerialConsole) -> list[Callable[[], None]]:
+    """MMLOCK_FAULT=freeze:SECONDS (reliability tests): stop every vCPU through the
+    monitor that many seconds into the storm, a guest hung so hard nothing answers."""
+    match = re.fullmatch(r"freeze:(\d+(?:\.\d+)?)", os.environ.get("MMLOCK_FAULT", ""))
+    if not match:
+        return []
+    started = time.monotonic()
+
+    def freeze() -> None:
+        if time.monotonic() - started >= float(match.group(1)):
+            console.idle_hooks.remove(freeze)
+            _stage(f"fault: freezing the guest (monitor: stop) {match.group(1)}s into the storm")
+            console.monitor("stop", timeout=20)
+    return [freeze]
 
 
 def _ending(console: SerialConsole, ready: bool, storm_state: str, failures: tuple[str, ...],

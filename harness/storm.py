@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import yamlfile
-from harness.channel import Channel, ChannelClosed, CommandTimeout
+from harness.channel import Channel, ChannelClosed, CommandTimeout, GuestSilent
 from harness.configs import CONFIG_DIR, Storm
 from harness.errors import ConfigError
 
@@ -32,6 +32,7 @@ class StormResult:
     counts: dict[str, dict[str, object]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     ended_how: str = "not-started"   # completed | timeout | qemu-exited
+    timeout_reason: str = ""          # for "timeout": the storm deadline, or the guest fell silent
     status: int | None = None
     wall_s: float = 0.0
     lock_coverage: dict[str, object] = field(default_factory=dict)
@@ -39,7 +40,8 @@ class StormResult:
     def to_json(self) -> dict:
         return {"name": self.name, "duration_s": self.duration_s, "seed": self.seed,
                 "counts": self.counts, "failures": self.failures, "ended_how": self.ended_how,
-                "status": self.status, "wall_s": round(self.wall_s, 2)}
+                "status": self.status, "wall_s": round(self.wall_s, 2),
+                **({"timeout_reason": self.timeout_reason} if self.timeout_reason else {})}
 
 
 def plan_lines(storm: Storm, duration: int, seed: int, swap_devices: list[str]) -> list[str]:
@@ -63,8 +65,12 @@ def plan_lines(storm: Storm, duration: int, seed: int, swap_devices: list[str]) 
     return lines
 
 
+HEARTBEAT_S = 10   # storm-run's console heartbeat; the harness's inactivity limit is far longer
+
+
 def run_env(duration: int, seed: int, module_storm: bool) -> str:
-    return f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if module_storm else 0}\n"
+    return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if module_storm else 0}\n"
+            f"HEARTBEAT_S={HEARTBEAT_S}\n")
 
 
 def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
@@ -177,6 +183,8 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> Storm
         result.lock_coverage = lock_coverage(stat.output, chains_before, chains_after, targets)
     except CommandTimeout as exc:
         result.ended_how = "timeout"
+        result.timeout_reason = (str(exc).split(": ", 1)[0] if isinstance(exc, GuestSilent)
+                                 else f"the storm did not finish within {duration + STORM_GRACE_S}s")
         result.wall_s = time.monotonic() - started
         result.counts, result.failures = parse_counts(exc.partial)
     except ChannelClosed:

@@ -55,7 +55,8 @@ def decide(reports: list[Report], ending: Ending) -> Verdict:
         return _make(EXIT_BOOT, f"the guest never reached the ready marker {ending.note}".strip(), [])
     if ending.storm == "timeout":
         hang = _synthetic("INFO: guest stopped responding during the storm", "HANG", "hang")
-        return _make(EXIT_FAIL, "the guest stopped responding: the storm did not finish in time", [hang])
+        why = ending.note or "the storm did not finish in time"
+        return _make(EXIT_FAIL, f"the guest stopped responding: {why}", [hang])
     if ending.storm == "qemu-exited":
         if qemu_crashed:
             return _make(EXIT_INFRA, f"QEMU died during the storm (exit {ending.qemu_exit}, "

@@ -5,13 +5,18 @@ It prints the log up to the guest's ready marker, then behaves like the
 guest's shell: each line it receives runs under /bin/sh (so the harness's
 marker framing really executes), except that `storm-run` replays the
 storm section of the log and `reboot -f` replays the rest and exits 0.
+Like QEMU's console mux, Ctrl-A b then a key answers as Magic SysRq does,
+and Ctrl-A c toggles a monitor that echoes each command -- in every mode,
+also while the "guest" hangs.
 
-Usage: fake_qemu.py LOG [normal|hang-in-storm|die-in-storm|silent]
+Usage: fake_qemu.py LOG [normal|hang-in-storm|die-in-storm|silent|silent-in-storm]
 """
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 READY = "MMLOCK-HARNESS: ready"
@@ -23,9 +28,57 @@ def out(text):
     sys.stdout.flush()
 
 
+SYSRQ = {"w": "Show Blocked State", "t": "Show State", "d": "Show Locks Held"}
+_lock = threading.Lock()
+
+
+def emit(text):
+    with _lock:
+        out(text)
+
+
+def demux(lines):
+    """stdin like QEMU's mux: guest lines to the queue, Ctrl-A sequences answered here."""
+    data, monitor, pending = b"", False, b""
+    while True:
+        chunk = os.read(0, 4096)
+        if not chunk:
+            lines.put(None)
+            return
+        data += chunk
+        while data:
+            if data.startswith(b"\x01"):
+                if len(data) < 2:
+                    break
+                if data[1:2] == b"c":
+                    monitor = not monitor
+                    if monitor:
+                        emit("(qemu) ")
+                elif data[1:2] == b"b":
+                    if len(data) < 3:
+                        break
+                    key = data[2:3].decode()
+                    emit(f"[  99.000000][    C0] sysrq: {SYSRQ.get(key, 'HELP')}\n")
+                    data = data[3:]
+                    continue
+                data = data[2:]
+                continue
+            cut = data.find(b"\x01")
+            piece, data = (data, b"") if cut < 0 else (data[:cut], data[cut:])
+            pending += piece
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if monitor:
+                    emit(f"{line.decode()}\r\nfake monitor: {line.decode()}\r\n(qemu) ")
+                else:
+                    lines.put(line.decode() + "\n")
+
+
 def main():
     log_path, mode = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "normal")
     text = open(log_path, errors="replace").read()
+    lines = queue.Queue()
+    threading.Thread(target=demux, args=(lines,), daemon=True).start()
     if mode == "silent":
         time.sleep(3600)
     ready_at = text.index(READY)
@@ -33,24 +86,27 @@ def main():
     storm_end = text.find(STORM_END, boot_end)
     storm_end = len(text) if storm_end < 0 else text.index("\n", storm_end) + 1
     boot, storm, rest = text[:boot_end], text[boot_end:storm_end], text[storm_end:]
-    out(boot)
+    emit(boot)
     with tempfile.NamedTemporaryFile("w", delete=False, suffix=".storm") as handle:
         handle.write(storm)
     try:
-        for line in sys.stdin:
+        for line in iter(lines.get, None):
             if "reboot -f" in line:
-                out(rest)
+                emit(rest)
                 return 0
             if "storm-run" in line:
-                if mode == "hang-in-storm":
-                    out(storm[: len(storm) // 2])
+                if mode in ("hang-in-storm", "silent-in-storm"):
+                    emit(storm[: len(storm) // 2])
+                    while mode == "hang-in-storm":   # a hung storm that still heartbeats
+                        time.sleep(1)
+                        emit("MMLOCK-HARNESS: heartbeat\n")
                     time.sleep(3600)
                 if mode == "die-in-storm":
-                    out(storm[: len(storm) // 2])
+                    emit(storm[: len(storm) // 2])
                     os.kill(os.getpid(), 9)
                 line = line.replace("storm-run /etc/harness/storm.plan", f"cat {handle.name}")
             proc = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True)
-            out(proc.stdout + proc.stderr)
+            emit(proc.stdout + proc.stderr)
     finally:
         os.unlink(handle.name)
     return 0

@@ -1,6 +1,7 @@
 """The console channel and the run's ending logic against a fake QEMU: a real
 process replaying recorded console logs (tests/data/consoles/)."""
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,12 @@ DATA = Path(__file__).parent / "data" / "consoles"
 FAKE = Path(__file__).parent / "fake_qemu.py"
 
 
-def _run(tmp_path, log_name, mode="normal", storm_seconds=5, boot_timeout=None, monkeypatch=None):
+def _run(tmp_path, log_name, mode="normal", storm_seconds=5, boot_timeout=None, monkeypatch=None,
+         inactivity=None):
     if boot_timeout and monkeypatch:
         monkeypatch.setitem(run.BOOT_TIMEOUT_S, "tcg", boot_timeout)
     storm = configs.load_storm("swapoff-fork-mmap")
-    request = run.RunRequest(duration=storm_seconds)
+    request = run.RunRequest(duration=storm_seconds, inactivity_s=inactivity)
     data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
     argv = [sys.executable, str(FAKE), str(DATA / log_name), mode]
     console_log = tmp_path / "console.log"
@@ -43,12 +45,40 @@ def test_lockdep_splat_in_storm_fails(tmp_path):
     assert verdict.reports[0].title.startswith("possible deadlock in")
 
 
+def _dumped(data, console_log):
+    """The state dump reached the console: sysrq w/t/d by break, then the monitor."""
+    assert data["dump"]["done"] == ["sysrq wtd", "info cpus", "info registers -a"]
+    text = console_log.read_text(errors="replace")
+    for header in ("Show Blocked State", "Show State", "Show Locks Held"):
+        assert f"sysrq: {header}" in text
+    assert "fake monitor: info registers -a" in text
+
+
 def test_guest_hang_in_storm_is_a_fail_and_qemu_is_killed(tmp_path, monkeypatch):
+    """Heartbeats keep coming (the storm is stuck, the guest is not): the storm deadline ends it."""
     monkeypatch.setattr(run.storm_stage, "STORM_GRACE_S", 3)
     monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
-    ending, verdict, _, _ = _run(tmp_path, "x86_64-clean.log", mode="hang-in-storm", storm_seconds=1)
+    ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="hang-in-storm",
+                                              storm_seconds=1, inactivity=2)
     assert ending.storm == "timeout" and ending.killed_by_harness
+    assert "did not finish within 4s" in ending.note
     assert verdict.exit_code == 1 and verdict.reports[0].kind == "hang"
+    _dumped(data, console_log)
+
+
+def test_silent_guest_mid_storm_ends_at_the_inactivity_limit(tmp_path, monkeypatch):
+    """No output and no heartbeat: the run ends after the inactivity limit, long before the
+    storm's own deadline, with the state dump in console.log."""
+    monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
+    started = time.monotonic()
+    ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="silent-in-storm",
+                                              storm_seconds=600, inactivity=3)
+    assert time.monotonic() - started < 60
+    assert ending.storm == "timeout" and ending.killed_by_harness
+    assert "nothing from the guest for" in ending.note and "inactivity limit 3s" in ending.note
+    assert verdict.exit_code == 1 and verdict.reports[0].kind == "hang"
+    assert "inactivity limit" in verdict.reason
+    _dumped(data, console_log)
 
 
 def test_qemu_killed_mid_storm_is_infra_error(tmp_path):

@@ -24,6 +24,10 @@ class CommandTimeout(Exception):
         self.partial = partial
 
 
+class GuestSilent(CommandTimeout):
+    """Nothing came from the guest (console output, storm heartbeats) for too long."""
+
+
 class Channel(Protocol):
     name: str
 

@@ -4,6 +4,10 @@ Every byte goes to console.log as it arrives (unbuffered file, written by
 pexpect's logfile_read before anyone interprets it). Commands are framed by
 a random marker and their exit status, never by guessing prompts; the
 marker is split with quotes in what we type, so the echo never matches.
+
+The chardev is a mux shared with the QEMU monitor (Ctrl-A c switches,
+Ctrl-A b sends a serial break): a guest whose shell is stuck still answers
+Magic SysRq through a break, and QEMU itself answers monitor commands.
 """
 from __future__ import annotations
 
@@ -14,12 +18,12 @@ import secrets
 import subprocess
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import pexpect
 from pexpect.popen_spawn import PopenSpawn
 
-from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout
+from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout, GuestSilent
 from harness.errors import InfraError
 
 log = logging.getLogger(__name__)
@@ -34,8 +38,11 @@ class ConsoleLog:
         self.handle: BinaryIO = open(path, "ab", buffering=0)  # noqa: SIM115
         self.path = path
         self.error: OSError | None = None
+        self.last_data = time.monotonic()   # when the guest last sent anything
 
     def write(self, data: bytes) -> None:
+        if data:   # pexpect logs an empty read on every timeout
+            self.last_data = time.monotonic()
         if self.error is not None:
             return
         try:
@@ -60,6 +67,11 @@ class ConsoleLog:
             self.error = self.error or exc
 
 
+MUX_ESCAPE = b"\x01"            # QEMU's mux escape, Ctrl-A
+MONITOR_PROMPT = re.compile(rb"\(qemu\) ")
+IDLE_SLICE_S = 2.0              # how often a long wait checks for silence and runs idle hooks
+
+
 class SerialConsole:
     name = "console"
 
@@ -78,23 +90,87 @@ class SerialConsole:
             raise ChannelClosed(f"cannot start {argv[0]}: {exc}") from None
         self.child.logfile_read = self.log_handle
         self.child.delaybeforesend = None
+        # While set, a wait that sees nothing from the guest for this long ends
+        # in GuestSilent (boot and storm; never an interactive session).
+        self.silence_limit_s: float | None = None
+        self.idle_hooks: list[Callable[[], None]] = []  # run every IDLE_SLICE_S while waiting
+
+    # -- liveness ----------------------------------------------------------
+    def silent_for(self) -> float:
+        return time.monotonic() - self.log_handle.last_data
+
+    def idle(self) -> None:
+        """Called while waiting (here, or by a channel waiting on SSH): idle hooks,
+        then GuestSilent once the guest has said nothing for silence_limit_s."""
+        for hook in list(self.idle_hooks):
+            hook()
+        limit = self.silence_limit_s
+        if limit is not None and self.silent_for() > limit:
+            raise GuestSilent(f"nothing from the guest for {self.silent_for():.0f}s "
+                              f"(inactivity limit {limit:.0f}s)")
 
     # -- reading -----------------------------------------------------------
     def expect(self, pattern: bytes | re.Pattern, timeout: float) -> re.Match:
-        """Wait for a regex on the console; ChannelClosed on EOF, CommandTimeout on timeout."""
-        try:
-            self.child.expect([pattern], timeout=timeout)
-        except pexpect.EOF:
-            self.check_log()
-            self._reap()
-            raise ChannelClosed("QEMU exited") from None
-        except pexpect.TIMEOUT:
-            self.check_log()
-            raise CommandTimeout(f"no match for {pattern!r} within {timeout:.0f}s") from None
+        """Wait for a regex on the console; ChannelClosed on EOF, CommandTimeout on timeout,
+        GuestSilent when the guest goes quiet for silence_limit_s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            watched = self.silence_limit_s is not None or self.idle_hooks
+            try:
+                self.child.expect([pattern], timeout=max(0.0, min(left, IDLE_SLICE_S) if watched else left))
+                break
+            except pexpect.EOF:
+                self.check_log()
+                self._reap()
+                raise ChannelClosed("QEMU exited") from None
+            except pexpect.TIMEOUT:
+                self.check_log()
+                if time.monotonic() >= deadline:
+                    raise CommandTimeout(f"no match for {pattern!r} within {timeout:.0f}s") from None
+                self.idle()
         self.check_log()
         match = self.child.match
         assert isinstance(match, re.Match)
         return match
+
+    def settle(self, quiet_s: float, timeout: float) -> None:
+        """Read (and log) until the guest has been quiet for quiet_s, QEMU exits, or timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.silent_for() < quiet_s:
+            try:
+                self.child.expect([pexpect.EOF], timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+                self._reap()
+                return
+            except pexpect.TIMEOUT:
+                continue
+
+    # -- out of band: SysRq by serial break, the QEMU monitor ----------------
+    def sysrq(self, keys: str, quiet_s: float = 2.0, timeout: float = 30.0) -> None:
+        """Magic SysRq without the guest's shell: a serial break, then the key."""
+        for key in keys:
+            self._send_raw(MUX_ESCAPE + b"b")
+            time.sleep(0.2)
+            self._send_raw(key.encode())
+            self.settle(quiet_s, timeout)
+
+    def monitor(self, command: str, timeout: float = 20.0) -> str:
+        """One QEMU monitor command through the mux; its output (also in console.log)."""
+        self._send_raw(MUX_ESCAPE + b"c")
+        try:
+            self.expect(MONITOR_PROMPT, timeout)
+            self._send_raw(command.encode() + b"\n")
+            self.expect(MONITOR_PROMPT, timeout)
+            return self._text(self.child.before)
+        finally:
+            if self.alive:
+                self._send_raw(MUX_ESCAPE + b"c")
+
+    def _send_raw(self, data: bytes) -> None:
+        try:
+            self.child.send(data)
+        except OSError as exc:
+            raise ChannelClosed(f"console write failed: {exc}") from None
 
     def check_log(self) -> None:
         """Stop the run, loudly, once console.log cannot be written."""
@@ -120,10 +196,7 @@ class SerialConsole:
 
     # -- commands ----------------------------------------------------------
     def send_line(self, text: str) -> None:
-        try:
-            self.child.send(text.encode() + b"\n")
-        except OSError as exc:
-            raise ChannelClosed(f"console write failed: {exc}") from None
+        self._send_raw(text.encode() + b"\n")
 
     def run(self, command: str, timeout: float) -> CommandResult:
         token = "MMLOCK" + secrets.token_hex(6)
@@ -138,6 +211,8 @@ class SerialConsole:
             self.expect(re.compile(begin.encode() + rb"\r?\n"), timeout)
             remaining = max(1.0, timeout - (time.monotonic() - started))
             match = self.expect(end_re, remaining)
+        except GuestSilent as exc:
+            raise GuestSilent(f"{exc}: {command}", self._text(self.child.before)) from exc
         except CommandTimeout as exc:
             raise CommandTimeout(f"command timed out after {timeout:.0f}s: {command}",
                                  self._text(self.child.before)) from exc

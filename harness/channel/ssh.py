@@ -41,7 +41,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout
+from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout, GuestSilent
 
 log = logging.getLogger(__name__)
 
@@ -255,10 +255,13 @@ class SshChannel:
             status, out, _ = self._collect(chan, timeout, command_id, started, stderr=False)
         except CommandTimeout as exc:
             # The output so far is in the guest's file: fetch it if the guest still answers.
+            silent = isinstance(exc, GuestSilent)
             try:
-                partial = self.fetch(f"{CMD_DIR}/{command_id}.out", 5).decode(errors="replace")
+                partial = exc.partial if silent else self.fetch(f"{CMD_DIR}/{command_id}.out", 5).decode(errors="replace")
             except (ChannelClosed, CommandTimeout, FileNotFoundError):
                 partial = exc.partial
+            if silent:
+                raise GuestSilent(f"{exc}: {command}", partial) from None
             raise CommandTimeout(f"command timed out after {timeout:.0f}s: {command}", partial) from None
         return CommandResult(status, out.decode(errors="replace"), time.monotonic() - started)
 
@@ -395,6 +398,9 @@ class StormChannel:
 
     def _idle(self) -> None:
         pump_console(self.console)
+        idle = getattr(self.console, "idle", None)
+        if idle is not None:
+            idle()   # the console's hooks and its silence limit (GuestSilent)
         match = re.fullmatch(r"kill-sshd:(\d+(?:\.\d+)?)", self.fault)
         if match and not self._fault_done and self.ssh is not None:
             started = self.record.get("_command_started", time.monotonic())
