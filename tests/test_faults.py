@@ -80,6 +80,73 @@ def test_sigint_during_boot_marks_results_incomplete_and_leaves_no_qemu(tmp_path
     assert not list(console.parent.glob("swap*.img")), "no swap disk image left behind"
 
 
+def _processes_in(dir_name: str) -> list[str]:
+    """Processes whose working directory is (under) a directory of that name: make and cc1."""
+    found = []
+    for proc_dir in Path("/proc").iterdir():
+        try:
+            cwd = os.readlink(proc_dir / "cwd")
+            if f"/{dir_name}" in cwd and proc_dir.name.isdigit():
+                found.append(f"{proc_dir.name} {(proc_dir / 'cmdline').read_bytes()[:80]!r}")
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.e2e
+def test_sigint_during_build_stops_make_and_every_compiler(tmp_path):
+    """The kasan profile's tree is the one no other test builds to the end: SIGINT while
+    it compiles must stop make and every compiler under it, and mark the run incomplete."""
+    env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"))
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "boot", "--arch", "x86_64", "--profile", "kasan"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 900
+    build_log = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        logs = list((tmp_path / "results").glob("*-x86_64-boot/build.log"))
+        if logs and "  CC " in logs[0].read_text(errors="replace"):
+            build_log = logs[0]
+            break
+        time.sleep(0.5)
+    assert build_log is not None, proc.communicate()
+    out_dir = "x86_64-kasan"
+    assert _processes_in(out_dir), "make is running in the kasan O= dir"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, out + err
+    data = json.loads((build_log.parent / "verdict.json").read_text())
+    assert data["verdict"] == "infra-error" and data["complete"] is False and data.get("interrupted")
+    time.sleep(1)
+    assert not _processes_in(out_dir), "make and its compilers are gone"
+    assert not _qemu_processes(build_log.parent.name)
+
+
+@pytest.mark.e2e
+def test_hard_frozen_guest_ends_at_the_inactivity_limit_with_a_monitor_dump(tmp_path):
+    """Every vCPU stopped mid-storm (MMLOCK_FAULT=freeze, through the monitor): no heartbeat, no
+    console. The run ends at the inactivity limit, far before the storm's own deadline, with the
+    vCPU registers from the monitor in console.log, a hang verdict, and nothing left running."""
+    env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"), MMLOCK_FAULT="freeze:15")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--arch", "x86_64", "--duration", "120",
+                           "--inactivity-timeout", "20"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    wall = time.monotonic() - started
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    run_dir = next(p for p in (tmp_path / "results").iterdir() if p.name.endswith("-x86_64-run"))
+    data = json.loads((run_dir / "verdict.json").read_text())
+    assert data["reports"][0]["kind"] == "hang"
+    assert "inactivity limit 20s" in data["reason"]
+    assert data["dump"]["done"] == ["sysrq wtd", "info cpus", "info registers -a"]
+    assert data["storm"]["wall_s"] < 100, "ended by the inactivity limit, not the storm deadline"
+    console = (run_dir / "console.log").read_bytes()
+    assert b"MMLOCK-HARNESS: heartbeat" in console
+    assert console.count(b"RIP=") >= 2, "both vCPUs' registers from the monitor"
+    assert console == (run_dir / "qemu-console.log").read_bytes(), "console.log is what QEMU recorded"
+    assert not _qemu_processes(run_dir.name) and not list(run_dir.glob("swap*.img"))
+    assert wall < 600
+
+
 @pytest.mark.e2e
 def test_two_runs_at_once_get_separate_dirs_and_both_pass(tmp_path):
     env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"))

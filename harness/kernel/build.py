@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -61,6 +62,25 @@ def _jobs() -> int:
     return (os.cpu_count() or 1) + 1
 
 
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGINT to make's whole group (make deletes half-written targets, as on a Ctrl-C
+    at a terminal), SIGKILL after 10 s for whatever is left."""
+    for sig, wait_s in ((signal.SIGINT, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+        try:   # make is gone; anything else still in its group goes too
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        break
+
+
 def _run_make(argv: list[str], cwd: Path, log_file: Path, expected_objects: int, env: dict) -> int:
     """Run make, keep the full log, show objects done/total; return objects built."""
     done = 0
@@ -70,8 +90,10 @@ def _run_make(argv: list[str], cwd: Path, log_file: Path, expected_objects: int,
         log_handle.write(f"$ {' '.join(argv)}\n")
         log_handle.flush()
         log.debug("$ %s", " ".join(argv))
+        # Its own process group: on Ctrl-C or an error here, make and every
+        # compiler under it are stopped together, never left running.
         proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", env=env)
+                                text=True, errors="replace", env=env, start_new_session=True)
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
@@ -86,8 +108,7 @@ def _run_make(argv: list[str], cwd: Path, log_file: Path, expected_objects: int,
                     print(f"build: {done}{total} objects compiled", end=end, file=sys.stderr, flush=True)
             proc.wait()
         except BaseException:
-            proc.kill()
-            proc.wait()
+            _stop_group(proc)
             raise
         if interactive:
             print(file=sys.stderr)
