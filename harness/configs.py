@@ -17,6 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "configs"
 # A storm `command:`: words of plain characters ({duration}/{seed} placeholders allowed).
 _COMMAND_RE = re.compile(r"[A-Za-z0-9_./:=,+%@{}-]+(?:\s+[A-Za-z0-9_./:=,+%@{}-]+)*")
+# Where the guest's static busybox comes from (Arch.busybox).
+BUSYBOX_FROM = ("package", "source")
 _OPTION_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$|^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 
 
@@ -27,6 +29,8 @@ class Arch:
     cross_compile: str          # CROSS_COMPILE= prefix, "" for native
     debian_arch: str            # dpkg architecture of the guest userland
     kvm_host: str               # `uname -m` on which KVM can run this guest; "" = never
+    busybox: str                # "package": Debian's busybox-static of debian_arch; "source": built from
+                                # Debian's source package (no binary packages for debian_arch)
     packages: tuple[str, ...]   # Debian packages needed on the host for this arch
     qemu_binary: str
     machine: str
@@ -78,6 +82,10 @@ class Storm:
     append: str
     path: Path
     lock_targets: tuple[str, ...] = ()  # names from configs/locks.yaml; () = its default list
+    # Swap files on a disk filesystem (ext2 on one more disk, made in the guest).
+    swap_files: int = 0
+    swap_file_mb: int = 32
+    swap_file_priorities: tuple[int, ...] = ()
 
 
 def _names(kind_dir: Path) -> list[str]:
@@ -111,6 +119,7 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         cross_compile=top.get("cross_compile", str, "") or "",
         debian_arch=top.get("debian_arch", str),
         kvm_host=top.get("kvm_host", str, "") or "",
+        busybox=top.get("busybox", str, "package") or "package",
         packages=top.str_list("packages", []),
         qemu_binary=qemu.get("binary", str),
         machine=qemu.get("machine", str),
@@ -134,6 +143,9 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         fields.finish()
     if arch.name != name:
         raise ConfigError(f"{top.where('name')}: name '{arch.name}' does not match file name '{name}'")
+    if arch.busybox not in BUSYBOX_FROM:
+        raise ConfigError(f"{top.where('busybox')}: busybox must be one of {', '.join(BUSYBOX_FROM)}, "
+                          f"not {arch.busybox!r}")
     if arch.memory_mb < 64 or arch.smp < 1:
         raise ConfigError(f"{qemu.where('memory_mb')}: memory_mb must be >= 64 and smp >= 1")
     every_line = arch.fragment + "\n" + "\n".join(text for _, text in arch.version_fragments)
@@ -166,6 +178,7 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
     path = _find("storm", config_dir / "storms", name)
     top = Fields(yamlfile.load(path), path)
     swap = top.sub("swap")
+    files = swap.sub("files", {})
     stressors = []
     raw = top.get("stressors", list)
     for index, item in enumerate(raw):
@@ -200,7 +213,11 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         append=top.get("append", str, "") or "",
         path=path,
         lock_targets=top.str_list("lock_targets", []),
+        swap_files=files.get("count", int, 0),
+        swap_file_mb=files.get("size_mb", int, 32),
+        swap_file_priorities=tuple(files.get("priorities", list, [])),
     )
+    files.finish()
     swap.finish()
     top.finish()
     if storm.name != name:
@@ -210,6 +227,13 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
                           f"for {storm.swap_devices} devices")
     if any(not isinstance(p, int) or isinstance(p, bool) for p in storm.swap_priorities):
         raise ConfigError(f"{swap.where('priorities')}: priorities must be integers")
+    if storm.swap_file_priorities and len(storm.swap_file_priorities) != storm.swap_files:
+        raise ConfigError(f"{files.where('priorities')}: {len(storm.swap_file_priorities)} priorities "
+                          f"for {storm.swap_files} files")
+    if any(not isinstance(p, int) or isinstance(p, bool) for p in storm.swap_file_priorities):
+        raise ConfigError(f"{files.where('priorities')}: priorities must be integers")
+    if storm.swap_files < 0 or storm.swap_file_mb < 1:
+        raise ConfigError(f"{files.where('count')}: count must be >= 0 and size_mb >= 1")
     return storm
 
 

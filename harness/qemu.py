@@ -91,13 +91,17 @@ def argv(arch: Arch, spec: BootSpec) -> list[str]:
     return args
 
 
-def make_swap_disks(run_dir: Path, count: int, size_mb: int) -> tuple[Path, ...]:
-    """Sparse raw images, one per swap device; they cost no disk until written."""
+def make_swap_disks(run_dir: Path, count: int, size_mb: int, swapfs_mb: int = 0) -> tuple[Path, ...]:
+    """Sparse raw images, one per swap device, then one for the swap files' filesystem
+    when swapfs_mb; they cost no disk until written."""
+    sizes = [(f"swap{index}.img", size_mb) for index in range(count)]
+    if swapfs_mb:
+        sizes.append(("swapfs.img", swapfs_mb))
     disks = []
-    for index in range(count):
-        path = run_dir / f"swap{index}.img"
+    for name, mb in sizes:
+        path = run_dir / name
         with open(path, "wb") as handle:
-            handle.truncate(size_mb << 20)
+            handle.truncate(mb << 20)
         disks.append(path)
     return tuple(disks)
 

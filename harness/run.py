@@ -173,14 +173,16 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     # keeps working after the cache moves on; relative paths in the argv.
     shutil.copy2(kernel.image, run_dir / "kernel.img")
     swap_devices = [f"/dev/vd{chr(ord('a') + i)}" for i in range(storm.swap_devices)]
+    swapfs_dev = f"/dev/vd{chr(ord('a') + storm.swap_devices)}" if storm.swap_files else ""
     plan = storm_stage.plan_lines(storm, duration, request.seed, swap_devices)
     ssh_setup = ssh_channel.prepare(run_dir, arch.net_device)   # per-run keys and forwarded port
     image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {
         "etc/harness/storm.plan": "\n".join(plan) + "\n",
-        "etc/harness/run.env": storm_stage.run_env(duration, request.seed, storm.module_storm),
+        "etc/harness/run.env": storm_stage.run_env(duration, request.seed, storm.module_storm, swapfs_dev),
         **ssh_setup.overlay_files(),
     })
-    disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb)
+    disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb,
+                                 storm_stage.swapfs_size_mb(storm))
     spec = qemu.BootSpec(
         kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
         append=qemu.kernel_cmdline(arch, profile.append, storm.append),
@@ -190,7 +192,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     require_tool(argv[0])
     (run_dir / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")
     repro = run_dir / "repro.sh"
-    repro.write_text(results.repro_script(argv, [(d.name, storm.swap_size_mb) for d in disks]))
+    repro.write_text(results.repro_script(argv, [(d.name, d.stat().st_size >> 20) for d in disks]))
     repro.chmod(0o755)
 
     console_log = run_dir / "console.log"
@@ -202,16 +204,18 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
 
     reports = parse_file(console_log)
     if reports:
-        _symbolize(console_log, kernel.vmlinux, arch, run_dir, data)
+        _symbolize(console_log, kernel.vmlinux, {"mmlock": guest.module}, arch, run_dir, data)
     return decide(reports, ending)
 
 
-def _symbolize(console_log: Path, vmlinux: Path, arch: Arch, run_dir: Path, data: dict) -> None:
-    """Frames resolved against this run's vmlinux, beside the console log (best effort)."""
+def _symbolize(console_log: Path, vmlinux: Path, modules: dict[str, Path], arch: Arch, run_dir: Path,
+               data: dict) -> None:
+    """Frames resolved against this run's vmlinux and module, beside the console log (best effort)."""
     out = run_dir / "console.symbolized.log"
     try:
         annotated = symbolize(str(console_log), str(vmlinux), str(out),
-                              addr2line=f"{arch.cross_compile}addr2line")
+                              addr2line=f"{arch.cross_compile}addr2line",
+                              modules={name: str(path) for name, path in modules.items()})
         data["symbolized"] = {"file": out.name, "frames": annotated}
     except (OSError, subprocess.SubprocessError) as exc:
         data["symbolized"] = {"error": str(exc)}

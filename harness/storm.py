@@ -60,17 +60,31 @@ def plan_lines(storm: Storm, duration: int, seed: int, swap_devices: list[str]) 
                 priorities = storm.swap_priorities or tuple(range(len(swap_devices), 0, -1))
                 for dev, prio in zip(swap_devices, priorities):
                     words += ["--dev", f"{dev}:{prio}"]
+                for path, prio in swap_files(storm):
+                    words += ["--file", f"{path}:{storm.swap_file_mb}:{prio}"]
             words += list(spec.args)
             lines.append(shlex.join(words))
     return lines
 
 
 HEARTBEAT_S = 10   # storm-run's console heartbeat; the harness's inactivity limit is far longer
+SWAPFS_MOUNT = "/mnt/swapfs"   # storm-run makes ext2 on the swap-file disk and mounts it here
+SWAPFS_SLACK_MB = 16           # ext2 metadata and a margin, on top of the files
 
 
-def run_env(duration: int, seed: int, module_storm: bool) -> str:
+def swap_files(storm: Storm) -> list[tuple[str, int]]:
+    """(guest path, priority) of each swap file; priorities default below the devices'."""
+    priorities = storm.swap_file_priorities or tuple(range(-1, -storm.swap_files - 1, -1))
+    return [(f"{SWAPFS_MOUNT}/swapfile{i}", prio) for i, prio in enumerate(priorities[:storm.swap_files])]
+
+
+def swapfs_size_mb(storm: Storm) -> int:
+    return storm.swap_files * storm.swap_file_mb + SWAPFS_SLACK_MB if storm.swap_files else 0
+
+
+def run_env(duration: int, seed: int, module_storm: bool, swapfs_dev: str = "") -> str:
     return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if module_storm else 0}\n"
-            f"HEARTBEAT_S={HEARTBEAT_S}\n")
+            f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n")
 
 
 def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:

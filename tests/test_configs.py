@@ -92,6 +92,15 @@ def test_priorities_must_match_devices(config_dir):
         configs.load_storm("swapoff-fork-mmap", config_dir)
 
 
+def test_swap_file_priorities_must_match_count(config_dir):
+    path = _break(config_dir, "storms/swapoff-fork-mmap.yaml", "priorities: [5, 2]", "priorities: [5]")
+    with pytest.raises(ConfigError, match=r"swapoff-fork-mmap.yaml:\d+: key 'swap.files.priorities': 1 priorities for 2 files"):
+        configs.load_storm("swapoff-fork-mmap", config_dir)
+    path.write_text(path.read_text().replace("    count: 2", "    count: 2\n    sizemb: 3"))
+    with pytest.raises(ConfigError, match="key 'swap.files.sizemb': unknown key"):
+        configs.load_storm("swapoff-fork-mmap", config_dir)
+
+
 def test_parse_fragment():
     parsed = configs.parse_fragment("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x y\"\njunk\n")
     assert parsed == {"CONFIG_A": "y", "CONFIG_B": "n", "CONFIG_C": '"x y"'}

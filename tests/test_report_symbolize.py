@@ -63,3 +63,42 @@ def test_symbolize_resolves_frames_to_file_line(tmp_path: Path):
     assert "middle_fn+0x%x/0x%x mm/toy.c:9" % (ret_off, mid_size) in text
     assert "mmlock_ioctl+0x10/0x20 [mmlock]\n" in text  # module frames untouched
     assert [r.title for r in parse_file(out)] == [r.title for r in parse_file(log)]
+
+
+MODULE_SOURCE = """\
+static volatile int state;
+__attribute__((noinline)) int mod_first(int x)
+{
+\tstate = x;
+\treturn x + 7;
+}
+__attribute__((noinline)) int mod_second(int x)
+{
+\tstate = x * 3;
+\treturn x;
+}
+"""
+
+
+def test_module_frames_resolve_against_the_named_ko(tmp_path: Path):
+    """A `[mmlock]` frame is looked up in mmlock.ko (a relocatable object, symbols as
+    section offsets); a frame of another module stays as it was."""
+    src = tmp_path / "work" / "module" / "mmlock.c"
+    src.parent.mkdir(parents=True)
+    src.write_text(MODULE_SOURCE)
+    ko = tmp_path / "mmlock.ko"
+    subprocess.run(["gcc", "-g", "-O1", "-c", "-o", str(ko), str(src)], check=True)
+    vmlinux = tmp_path / "vmlinux"
+    (tmp_path / "toy.c").write_text(SOURCE)
+    subprocess.run(["gcc", "-g", "-O1", "-o", str(vmlinux), str(tmp_path / "toy.c")], check=True)
+    (second, second_size), = read_symbols(str(ko))["mod_second"]
+    log = tmp_path / "console.log"
+    log.write_text("\n".join([
+        f"[    5.0] RIP: 0010:mod_second+0x0/0x{second_size:x} [mmlock]",
+        f"[    5.1]  mod_second+0x0/0x{second_size:x} [othermod]",
+    ]) + "\n")
+    out = tmp_path / "console.sym.log"
+    assert symbolize(str(log), str(vmlinux), str(out), modules={"mmlock": str(ko)}) == 1
+    lines = out.read_text().splitlines()
+    assert lines[0].endswith(f"mod_second+0x0/0x{second_size:x} [mmlock] guest/module/mmlock.c:8")  # its opening line
+    assert lines[1].endswith("[othermod]")

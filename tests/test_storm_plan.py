@@ -20,6 +20,7 @@ def test_plan_lines_give_swap_its_devices_and_priorities():
     spec = configs.load_storm("swapoff-fork-mmap")
     lines = storm.plan_lines(spec, 30, 7, ["/dev/vda", "/dev/vdb", "/dev/vdc"])
     assert lines[0].startswith("mmstress swap --duration 30 --seed 7001 --dev /dev/vda:10 --dev /dev/vdb:5")
+    assert lines[0].endswith("--file /mnt/swapfs/swapfile0:16:5 --file /mnt/swapfs/swapfile1:16:2 --mkswap")
     assert all(" --duration 30 " in line for line in lines)
     assert len({line.split("--seed ")[1].split()[0] for line in lines}) == len(lines), "seeds differ"
 
@@ -67,3 +68,11 @@ def test_lock_targets_default_and_per_storm():
         assert "no_such_lock" in str(exc)
     else:
         raise AssertionError("unknown lock target accepted")
+
+
+def test_swap_files_get_a_filesystem_disk_and_a_device_in_run_env():
+    spec = configs.load_storm("swapoff-fork-mmap")
+    assert storm.swapfs_size_mb(spec) == 2 * 16 + storm.SWAPFS_SLACK_MB
+    env = storm.run_env(30, 1, True, "/dev/vdd")
+    assert "SWAPFS_DEV=/dev/vdd\n" in env and "SWAPFS_MOUNT=/mnt/swapfs\n" in env and "HEARTBEAT_S=10\n" in env
+    assert storm.swapfs_size_mb(configs.load_storm("selftest")) == 0

@@ -232,6 +232,16 @@ static int make_swapfile(const struct swap_spec *sp)
 		free(zero);
 	}
 	ret = write_header(fd, sp->path, size);
+	/*
+	 * Written back and dropped from the page cache now, so the zeros
+	 * do not compete with the storm for the guest's little memory.
+	 */
+	if (!ret && fsync(fd)) {
+		note_errorf("fsync %s: %s", sp->path, strerror(errno));
+		ret = -1;
+	}
+	if (!ret)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	close(fd);
 	if (!ret)
 		stat_add(K_MKSWAP, 1);

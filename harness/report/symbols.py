@@ -4,7 +4,10 @@ Works like scripts/decode_stacktrace.sh: symbol start addresses come from
 `nm -S` on vmlinux, the frame's pc is start + offset (minus one for return
 addresses, so the call site is reported rather than the next statement),
 and `addr2line -f -i` resolves it, inlined callers included. Module frames
-(`func+0x1/0x2 [mmlock]`) are left alone: vmlinux does not contain them.
+(`func+0x1/0x2 [mmlock]`) resolve the same way against the module's own
+.ko when the caller names it (symbols there are section offsets, so the
+function's offset is all addr2line needs); other modules' frames are left
+alone.
 Two streaming passes over the log (collect, then rewrite) keep memory
 bounded by the number of distinct frames, not by the log size.
 """
@@ -17,8 +20,8 @@ from typing import Iterator, Optional
 
 from .reader import iter_file_lines
 
-# A frame anywhere in a line, not followed by a module tag.
-_FRAME = re.compile(r"(?<![\w.])([a-zA-Z_][a-zA-Z0-9_.]*)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?! \[\w+\])")
+# A frame anywhere in a line, with its module tag if any.
+_FRAME = re.compile(r"(?<![\w.])([a-zA-Z_][a-zA-Z0-9_.]*)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[(\w+)\])?")
 # Lines whose frame is the exact faulting pc, not a return address.
 _EXACT_PC = re.compile(r"(?:^|\] )(?:RIP: [0-9a-f]+:|IP: |pc : |epc : |PC is at |NIP \[|WARNING: .* at )")
 # Top-level kernel source directories: anything before them is the build path.
@@ -55,15 +58,17 @@ def _pc(symbols: dict, name: str, off: int, size: int, exact: bool) -> Optional[
     return start + off - (0 if exact or off == 0 else 1)
 
 
-def _clean(path: str, strip: Optional[str]) -> str:
+def _clean(path: str, strip: Optional[str], module: str = "") -> str:
     if strip and path.startswith(strip):
         return path[len(strip):].lstrip("/")
+    if module:   # built out of tree in a scratch dir: name it as the repo does
+        return "guest/module/" + path.rsplit("/", 1)[-1] if "/module/" in path else path
     match = _SRC_ROOT.match(path)
     return path[match.start(1):] if match else path
 
 
 def _resolve(pcs: list[int], vmlinux: str, addr2line: str,
-             strip: Optional[str]) -> dict[int, list[tuple[str, str]]]:
+             strip: Optional[str], module: str = "") -> dict[int, list[tuple[str, str]]]:
     """pc -> [(function, file:line)], innermost inlined function first."""
     out: dict[int, list[tuple[str, str]]] = {}
     for i in range(0, len(pcs), _BATCH):
@@ -83,7 +88,7 @@ def _resolve(pcs: list[int], vmlinux: str, addr2line: str,
             if current is not None and k + 1 < len(lines):
                 func, loc = lines[k], lines[k + 1].split(" (discriminator")[0]
                 if not loc.startswith("??") and not loc.endswith(":?"):
-                    out[current].append((func, _clean(loc, strip)))
+                    out[current].append((func, _clean(loc, strip, module)))
             k += 2
     return out
 
@@ -94,37 +99,57 @@ def _frames(line: str) -> Iterator[tuple[re.Match, bool]]:
         yield match, exact
 
 
+class _Object:
+    """vmlinux or one module: its text symbols and the frames resolved in it."""
+
+    def __init__(self, path: str, addr2line: str, strip: Optional[str], module: str = "") -> None:
+        self.path, self.module, self.strip, self.addr2line = path, module, strip, addr2line
+        self.symbols = read_symbols(path, _tool(addr2line, "nm"))
+        self.wanted: set[int] = set()
+        self.resolved: dict[int, list[tuple[str, str]]] = {}
+
+    def pc(self, match: re.Match, exact: bool) -> Optional[int]:
+        return _pc(self.symbols, match.group(1), int(match.group(2), 16), int(match.group(3), 16), exact)
+
+    def resolve(self) -> None:
+        self.resolved = _resolve(sorted(self.wanted), self.path, self.addr2line, self.strip, self.module)
+
+
 def symbolize(log_path: str, vmlinux: str, out_path: str, addr2line: str = "addr2line",
-              strip: Optional[str] = None) -> int:
+              strip: Optional[str] = None, modules: Optional[dict[str, str]] = None) -> int:
     """Write `log_path` to `out_path` with frames resolved; return how many
-    frame lines were annotated. Raises OSError / CalledProcessError when
-    the files or the binutils tools are unusable."""
-    if not os.path.isfile(vmlinux):
-        raise FileNotFoundError(vmlinux)
-    symbols = read_symbols(vmlinux, _tool(addr2line, "nm"))
-    wanted: set[int] = set()
-    for line in iter_file_lines(log_path):
+    frame lines were annotated. `modules` maps a module name to its .ko
+    (with debug info) for `[name]` frames. Raises OSError / CalledProcessError
+    when the files or the binutils tools are unusable."""
+    for path in [vmlinux, *(modules or {}).values()]:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(path)
+    objects = {"": _Object(vmlinux, addr2line, strip)}
+    for name, path in (modules or {}).items():
+        objects[name] = _Object(path, addr2line, strip, module=name)
+
+    def located(line: str) -> Iterator[tuple[re.Match, _Object, Optional[int]]]:
         for match, exact in _frames(line):
-            pc = _pc(symbols, match.group(1), int(match.group(2), 16), int(match.group(3), 16), exact)
+            obj = objects.get(match.group(4) or "")
+            if obj is not None:
+                yield match, obj, obj.pc(match, exact)
+
+    for line in iter_file_lines(log_path):
+        for _, obj, pc in located(line):
             if pc is not None:
-                wanted.add(pc)
-    resolved = _resolve(sorted(wanted), vmlinux, addr2line, strip)
+                obj.wanted.add(pc)
+    for obj in objects.values():
+        obj.resolve()
     annotated = 0
     with open(out_path, "w", encoding="utf-8") as out:
         for line in iter_file_lines(log_path):
             line = line.rstrip("\r")
-            match = next((m for m, exact in _frames(line)
-                          if _pc(symbols, m.group(1), int(m.group(2), 16), int(m.group(3), 16),
-                                 exact) in resolved), None)
-            if match is None:
+            found = next(((m, obj, pc) for m, obj, pc in located(line) if obj.resolved.get(pc)), None)
+            if found is None:
                 out.write(line + "\n")
                 continue
-            exact = _EXACT_PC.search(line) is not None
-            pc = _pc(symbols, match.group(1), int(match.group(2), 16), int(match.group(3), 16), exact)
-            entries = resolved.get(pc) or []
-            if not entries:
-                out.write(line + "\n")
-                continue
+            match, obj, pc = found
+            entries = obj.resolved[pc]
             annotated += 1
             end = match.end()
             # Inlined callees first, each on its own line, as decode_stacktrace.sh does.
