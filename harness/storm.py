@@ -82,9 +82,11 @@ def swapfs_size_mb(storm: Storm) -> int:
     return storm.swap_files * storm.swap_file_mb + SWAPFS_SLACK_MB if storm.swap_files else 0
 
 
-def run_env(duration: int, seed: int, module_storm: bool, swapfs_dev: str = "") -> str:
+def run_env(duration: int, seed: int, module_storm: bool, swapfs_dev: str = "", storm: Storm | None = None) -> str:
+    files = " ".join(f"{path}:{storm.swap_file_mb}" for path, _ in swap_files(storm)) if storm else ""
     return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if module_storm else 0}\n"
-            f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n")
+            f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n"
+            f"SWAPFS_FILES=\"{files}\"\n")
 
 
 def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:

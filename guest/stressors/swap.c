@@ -8,7 +8,8 @@
  * header ("SWAPSPACE2") for the running page size first.  Swap files come
  * from --file PATH:SIZE_MB:PRIO; they are created (fallocate, or zeros
  * where fallocate is unsupported) with a header, on a filesystem that can
- * hold swap files (tmpfs cannot; that is reported as an error).
+ * hold swap files (tmpfs cannot; that is reported as an error).  A file
+ * that already has that size and every block is reused.
  *
  * A swapoff is only attempted when the pages in use on that area fit in
  * MemAvailable plus the free space of the other active areas, and the
@@ -200,6 +201,25 @@ static int make_swapfile(const struct swap_spec *sp)
 
 	if (fs_refuses_swapfile(sp->path))
 		return -1;
+	/*
+	 * A file made ahead of the storm (storm-run writes them before the
+	 * memory hogs start) is reused when it has every block: only the
+	 * header is rewritten.
+	 */
+	fd = open(sp->path, O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		struct stat st;
+
+		if (!fstat(fd, &st) && (uint64_t)st.st_size == size &&
+		    (uint64_t)st.st_blocks * 512 >= size) {
+			ret = write_header(fd, sp->path, size);
+			close(fd);
+			if (!ret)
+				stat_add(K_MKSWAP, 1);
+			return ret;
+		}
+		close(fd);
+	}
 	fd = open(sp->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		note_errorf("create %s: %s", sp->path, strerror(errno));
