@@ -5,10 +5,19 @@
  * (plain, or sharing the mm with CLONE_VM).  Children touch a random
  * subset of the pages (COW breaks and swap-ins) and verify the pattern,
  * then exit at once, after a random delay, or get SIGKILLed.
+ *
+ * The parent also holds --vmas small mappings that never merge: private
+ * anonymous pages alternating with shared pages of a tmpfs file.  Every
+ * fork then links each one into the child (anon_vma_fork() under the
+ * anon_vma rwsem, the file VMA into i_mmap under i_mmap_rwsem) inside
+ * dup_mmap(), with mmap_lock held for write, and every exit unlinks them
+ * again: the rmap locks swapoff's unuse path and reclaim take too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,13 +33,13 @@
 enum {
 	K_WORKERS, K_MB, K_FORKS, K_VFORKS, K_EXECS, K_CLONES, K_CLONE_VM,
 	K_EXITS, K_KILLS, K_CHILD_TOUCHES, K_CHILD_COW, K_PARENT_TOUCHES,
-	K_PAGEOUTS, K_CORRUPTIONS, K_NR
+	K_PAGEOUTS, K_CORRUPTIONS, K_VMAS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "mb", "forks", "vforks", "execs", "clones", "clone_vm",
 	"exits", "kills", "child_touches", "child_cow", "parent_touches",
-	"pageouts", "corruptions",
+	"pageouts", "corruptions", "vmas",
 };
 
 #ifndef MADV_PAGEOUT
@@ -290,6 +299,52 @@ fail:
 	return -1;
 }
 
+/*
+ * Map n single pages, anon private and file shared in turn, so that no two
+ * neighbours can merge.  Each is touched once, so the anon ones have an
+ * anon_vma and the file ones a page in the page cache.
+ */
+static int map_vmas(const char *dir, long n)
+{
+	char path[512];
+	long i, file = 0;
+	char *p;
+	int fd;
+
+	if (n <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/mmstress-fork.%d", dir, (int)getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		note_errorf("open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	unlink(path);
+	if (ftruncate(fd, (off_t)((n + 1) / 2 * page_size))) {
+		note_errorf("ftruncate %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (i % 2)
+			p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				 (off_t)(file++ * page_size));
+		else
+			p = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			note_errorf("mmap of small VMA %ld of %ld: %s", i + 1, n,
+				    strerror(errno));
+			close(fd);
+			return -1;
+		}
+		*(volatile char *)p = (char)i;
+		stat_add(K_VMAS, 1);
+	}
+	close(fd);
+	return 0;
+}
+
 int mode_fork(struct opts *o)
 {
 	long workers = o->workers > 0 ? o->workers : 4, mb;
@@ -315,6 +370,8 @@ int mode_fork(struct opts *o)
 	}
 	for (p = 0; p < npages; p++)
 		pat_fill(region + p * page_size, p, 0, salt);
+	if (map_vmas(o->dir, o->vmas))
+		return report(o->mode, keys, K_NR);
 
 	while (!should_stop()) {
 		reap(kids, (int)workers, &live, 0);

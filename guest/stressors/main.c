@@ -50,8 +50,9 @@ static const struct mode modes[] = {
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
 	  "[--percent P | --mb N] [--workers N]" },
 	{ "fork", mode_fork,
-	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
-	  "[--workers N] [--mb M | --percent P]" },
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
+	  OPT_DIR | OPT_VMAS,
+	  "[--workers N] [--mb M | --percent P] [--vmas N] [--dir D]" },
 	{ "mmap", mode_mmap,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
 	  OPT_DIR,
@@ -512,6 +513,7 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 		{ "--dir", OPT_DIR, 1 },
 		{ "--pids", OPT_PIDS, 1 },
 		{ "--no-tune", OPT_NO_TUNE, 0 },
+		{ "--vmas", OPT_VMAS, 1 },
 	};
 	size_t t;
 	long v;
@@ -594,6 +596,11 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 		case OPT_NO_TUNE:
 			opts.no_tune = 1;
 			break;
+		case OPT_VMAS:
+			if (parse_long(val, &v) || v < 0 || v > 4096)
+				return bad_option(m->name, "bad --vmas %s (0..4096)", val);
+			opts.vmas = v;
+			break;
 		case OPT_PIDS:
 			if (!*val || val[strspn(val, "0123456789,")])
 				return bad_option(m->name, "bad --pids %s (want PID,PID,...)", val);
@@ -647,6 +654,7 @@ int main(int argc, char **argv)
 	opts.interval_ms = 1000;
 	opts.final_timeout = 10;
 	opts.dir = "/tmp";
+	opts.vmas = 128;
 	if (parse_opts(m, argc, argv))
 		return report(m->name, NULL, 0);
 

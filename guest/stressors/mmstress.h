@@ -29,6 +29,7 @@
 #define OPT_DIR		(1u << 11)
 #define OPT_PIDS	(1u << 12)
 #define OPT_NO_TUNE	(1u << 13)
+#define OPT_VMAS	(1u << 14)
 
 struct swap_spec {
 	const char *path;
@@ -53,6 +54,7 @@ struct opts {
 	const char *dir;
 	const char *pids;	/* procwalk: comma-separated, NULL: all */
 	int no_tune;		/* thp, ksm: leave the sysfs knobs alone */
+	long vmas;		/* fork: extra small VMAs in the parent */
 };
 
 /* Counters shared by every process of a run (MAP_SHARED memory). */
