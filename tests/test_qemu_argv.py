@@ -1,10 +1,14 @@
 """The QEMU command line comes from the arch's data, nothing else."""
+import dataclasses
+import os
+import platform
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness import configs, qemu
-from harness.errors import ConfigError
+from harness.errors import ConfigError, InfraError
 
 
 def _spec(accel="tcg", **kw):
@@ -63,3 +67,29 @@ def test_swap_disks_are_sparse(tmp_path):
     for disk in disks:
         assert disk.stat().st_size == 64 << 20
         assert disk.stat().st_blocks * 512 < 1 << 20
+
+
+@pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK), reason="no usable /dev/kvm on this host")
+@pytest.mark.parametrize("behaviour,why", [
+    ("spin", "no kernel output within 2s under KVM (guest does not run)"),   # nested KVM here
+    ("abort", "QEMU failed under KVM: kvm_buf_set_msrs: Assertion failed"),
+])
+def test_kvm_that_cannot_run_a_guest_falls_back_to_tcg_and_says_why(tmp_path, monkeypatch, behaviour, why):
+    """A real process stands in for QEMU under KVM: it spins silently, or aborts like QEMU 7.2
+    does here with -cpu host. Either way the run gets TCG, with the reason, cached per host boot."""
+    fake = tmp_path / "qemu-system-fake"
+    body = ("import sys, time\n"
+            "if '--version' in sys.argv: print('QEMU emulator version 0.0-fake'); sys.exit(0)\n"
+            + ("time.sleep(60)\n" if behaviour == "spin" else
+               "sys.stderr.write('kvm_buf_set_msrs: Assertion failed\\n'); sys.exit(134)\n"))
+    fake.write_text(f"#!{sys.executable}\n{body}")
+    fake.chmod(0o755)
+    monkeypatch.setenv("MMLOCK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(qemu, "KVM_PROBE_TIMEOUT_S", 2.0)
+    arch = dataclasses.replace(configs.load_arch("x86_64"), qemu_binary=str(fake), kvm_host=platform.machine())
+    accel, reason = qemu.choose_accel("auto", arch, tmp_path / "bzImage")
+    assert accel == "tcg" and reason == f"KVM unusable: {why}"
+    again = qemu.choose_accel("auto", arch, tmp_path / "bzImage")
+    assert again == ("tcg", f"KVM unusable: {why} (probed earlier on this host boot)")
+    with pytest.raises(InfraError, match="ACCEL=kvm but KVM cannot run the guest"):
+        qemu.choose_accel("kvm", arch, tmp_path / "bzImage")
