@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from harness.configs import REPO_ROOT
 from harness.errors import EXIT_INFRA, HarnessError
@@ -58,7 +58,7 @@ def per_minute(count: float, seconds: float) -> float | None:
     return round(count * 60.0 / seconds, 2) if seconds and seconds > 0 else None
 
 
-def figure(samples: list[float], unit: str, load: list[list[float]], note: str = "") -> dict:
+def figure(samples: Sequence[float | None], unit: str, load: list[list[float]], note: str = "") -> dict:
     """A measured figure: median of the samples, with the 1/5/15-min load at each sample's start."""
     values = [s for s in samples if s is not None]
     return {"median": round(statistics.median(values), 3) if values else None, "unit": unit,
@@ -69,9 +69,9 @@ def storm_seconds(data: dict) -> float:
     return float(data.get("storm", {}).get("duration_s") or 0)
 
 
-def intensity(data: dict) -> dict[str, dict[str, float]]:
+def intensity(data: dict) -> dict[str, dict[str, float | None]]:
     """verdict.json data -> {stressor: {op: per guest minute}}, each over its own duration_ms if given."""
-    result: dict[str, dict[str, float]] = {}
+    result: dict[str, dict[str, float | None]] = {}
     for name, values in data.get("storm", {}).get("counts", {}).items():
         seconds = values.get("duration_ms", 0) / 1000 if isinstance(values.get("duration_ms"), int) else 0
         seconds = seconds or storm_seconds(data)
@@ -217,8 +217,9 @@ def _memory_mb() -> int:
     return 0
 
 
-def _repeat(count: int, measure: Callable[[], float | None]) -> tuple[list[float], list[list[float]]]:
-    samples, loads = [], []
+def _repeat(count: int, measure: Callable[[], float | None]) -> tuple[list[float | None], list[list[float]]]:
+    samples: list[float | None] = []
+    loads: list[list[float]] = []
     for _ in range(count):
         loads.append(loadavg())
         samples.append(measure())
@@ -260,7 +261,7 @@ class Bench:
         src, arch, profile = self._kernel_inputs()
         log_file = self.out_dir / "build.log"
 
-        def once() -> float:
+        def once() -> float | None:
             started = time.monotonic()
             kernel = build.build_kernel(src, arch, profile, log_file)
             return time.monotonic() - started if kernel.cached else None
@@ -376,7 +377,7 @@ class Bench:
                  f"build (cached) + boot + {storm_seconds(ours_runs[0][1]) if ours_runs else '?'} s storm + verdict"))
         boots: dict[str, list] = {}
         for _, data, load in ours_runs:
-            boots.setdefault(data.get("accel"), []).append((data["durations"]["boot_s"], load))
+            boots.setdefault(str(data.get("accel")), []).append((data["durations"]["boot_s"], load))
         # (not stress-ng's boots: its initramfs is 33 MB bigger)
         for accel in accels:
             if accel not in boots:
@@ -385,8 +386,8 @@ class Bench:
             self.put(f"boot to ready ({accel})", figure([p[0] for p in pairs], "s", [p[1] for p in pairs],
                                                        "QEMU start to the guest's ready marker"))
         # intensity: our per-stressor ops per guest minute, and swapoff cycles
-        per_stressor: dict[str, list[float]] = {}
-        swapoffs = []
+        per_stressor: dict[str, list[float | None]] = {}
+        swapoffs: list[float | None] = []
         for _, data, _ in ours_runs:
             for name, ops in intensity(data).items():
                 if "ops" in ops:
@@ -409,7 +410,7 @@ class Bench:
                      figure([t["chains_per_min"] for t in th], "/min", lds))
             self.put(f"{label}: target-lock acquisitions / guest min",
                      figure([t["acquisitions_per_min"] for t in th], "/min", lds))
-        bogo_rows: dict[str, list[float]] = {}
+        bogo_rows: dict[str, list[float | None]] = {}
         for data, bogo, _ in theirs:
             for name, count in bogo.items():
                 bogo_rows.setdefault(name, []).append(per_minute(count, storm_seconds(data)))
@@ -528,7 +529,7 @@ def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: b
     out_dir.mkdir(parents=True, exist_ok=True)
     bench = Bench(arch, kernel_version, profile, repeat, cold, log_mb, out_dir)
     facts = bench.machine()
-    steps: list[tuple[str, Callable[[], None]]] = []
+    steps: list[tuple[str, Callable[[], object]]] = []
     kernel_box: list = []
 
     def warm() -> None:
@@ -540,8 +541,11 @@ def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: b
             facts["accels"].append("kvm")
 
     steps.append(("kernel build, warm", warm))
-    steps.append(("kernel rebuild", lambda: (_stage("kernel rebuild after a touch"),
-                                              bench.build_incremental(kernel_box[0]))))
+    def rebuild() -> None:
+        _stage("kernel rebuild after a touch")
+        bench.build_incremental(kernel_box[0])
+
+    steps.append(("kernel rebuild", rebuild))
     steps.append(("storms", lambda: bench.storms(facts["accels"])))
     steps.append(("parser", bench.parser))
     if cold:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.channel.base import CommandResult
+from harness.channel.base import ChannelClosed, CommandResult
 from harness.channel.ssh import StormChannel, pump_console
 from harness.run import RunOutcome, RunRequest, execute
 
@@ -51,13 +51,18 @@ class Guest:
     def run_dir(self) -> Path | None:
         return self._booted.run_dir
 
+    def _channel(self) -> StormChannel:
+        if self._booted.channel is None:
+            raise ChannelClosed("the guest is not up (it never booted, or it is gone)")
+        return self._booted.channel
+
     def run(self, cmd: str, timeout: float = 60.0) -> CommandResult:
         with self._booted.lock:
-            return self._booted.channel.run(cmd, timeout)
+            return self._channel().run(cmd, timeout)
 
     def fetch(self, path: str, timeout: float = 60.0) -> bytes:
         with self._booted.lock:
-            return self._booted.channel.fetch(path, timeout)
+            return self._channel().fetch(path, timeout)
 
 
 class BootedGuest:

@@ -56,7 +56,8 @@ def judge(case: Case, data: dict) -> dict:
         ok = ok and got["kind"] == case.kind
     if case.title is not None:
         # A title that names no function ("... in corrupted") does not count.
-        ok = ok and bool(got["title"]) and got["title"].startswith(case.title) and not got["corrupted"]
+        title = got["title"]
+        ok = ok and isinstance(title, str) and title.startswith(case.title) and not got["corrupted"]
     return {"expected": expected, "got": got, "ok": ok}
 
 

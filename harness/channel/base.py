@@ -29,7 +29,8 @@ class GuestSilent(CommandTimeout):
 
 
 class Channel(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def run(self, command: str, timeout: float) -> CommandResult: ...
 

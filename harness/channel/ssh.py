@@ -35,13 +35,16 @@ import time
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, TextIO
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, TextIO
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout, GuestSilent
+
+if TYPE_CHECKING:
+    from harness.channel.serial import SerialConsole
 
 log = logging.getLogger(__name__)
 
@@ -155,13 +158,13 @@ class SshChannel:
 
     name = "ssh"
 
-    def __init__(self, transport: paramiko.Transport, idle: Callable[[], None] | None = None) -> None:
+    def __init__(self, transport: paramiko.Transport, idle: Callable[[], object] | None = None) -> None:
         self.transport = transport
         self.idle = idle or (lambda: None)   # called while waiting (StormChannel reads the console)
 
     @classmethod
     def connect(cls, port: int, keys: RunKeys, timeout: float, alive: Callable[[], bool] = lambda: True,
-                idle: Callable[[], None] | None = None, host: str = HOST) -> "SshChannel":
+                idle: Callable[[], object] | None = None, host: str = HOST) -> "SshChannel":
         """Wait (bounded, with backoff) until sshd answers and accepts our key.
 
         QEMU accepts the TCP connection even before the guest listens, so
@@ -332,8 +335,8 @@ QEMU_START_S = 1.0      # a hostfwd that cannot bind ends QEMU within this, befo
 PORT_ATTEMPTS = 3
 
 
-def start_console(factory: Callable[..., object], argv: list[str], console_log: Path, run_dir: Path,
-                  setup: SshSetup | None) -> tuple[object, list[str]]:
+def start_console(factory: Callable[..., SerialConsole], argv: list[str], console_log: Path, run_dir: Path,
+                  setup: SshSetup | None) -> tuple[SerialConsole, list[str]]:
     """Start QEMU (factory: SerialConsole); if it ends at once with status 1 and
     no output while forwarding a port, take the port as taken by someone else:
     pick another, rewrite the argv (and qemu-cmdline.txt, repro.sh, known_hosts)
@@ -368,7 +371,7 @@ def start_console(factory: Callable[..., object], argv: list[str], console_log: 
 class StormChannel:
     """The Channel a run hands to the storm: SSH, and the console once SSH is gone."""
 
-    console: object
+    console: SerialConsole
     ssh: SshChannel | None
     record: dict = field(default_factory=dict)    # data["ssh"] of verdict.json
     fault: str = ""
@@ -457,7 +460,7 @@ class StormChannel:
             del self.record[key]
 
 
-def open_for_run(console: object, setup: SshSetup | None, accel: str, data: dict) -> StormChannel:
+def open_for_run(console: SerialConsole, setup: SshSetup | None, accel: str, data: dict) -> StormChannel:
     """After the ready marker: the run's channel, SSH if sshd answers in time. Never raises
     for SSH trouble (the console is the fallback); records it all in data["ssh"] and
     data["channel"]."""
@@ -537,7 +540,7 @@ def _raw_tty(stdin: TextIO) -> Iterator[None]:
         termios.tcsetattr(stdin.fileno(), termios.TCSADRAIN, saved)
 
 
-def _paramiko_shell(ssh: SshChannel, stdin: TextIO, stdout: BinaryIO, idle: Callable[[], None]) -> None:
+def _paramiko_shell(ssh: SshChannel, stdin: TextIO, stdout: BinaryIO, idle: Callable[[], object]) -> None:
     size = shutil.get_terminal_size((80, 24))
     chan = ssh.transport.open_session(timeout=30)
     chan.get_pty(os.environ.get("TERM", "vt100"), size.columns, size.lines)
@@ -563,7 +566,7 @@ def _paramiko_shell(ssh: SshChannel, stdin: TextIO, stdout: BinaryIO, idle: Call
     chan.close()
 
 
-def _console_shell(console: object, stdin: TextIO, stdout: BinaryIO) -> None:
+def _console_shell(console: SerialConsole, stdin: TextIO, stdout: BinaryIO) -> None:
     """Line mode on the serial console: kernel messages interleave, as they do there."""
     stdout.write(b"[serial console: one line at a time; end with Ctrl-D or 'exit']\n")
     console.send_line("stty echo 2>/dev/null")

@@ -144,11 +144,13 @@ def symbolize(log_path: str, vmlinux: str, out_path: str, addr2line: str = "addr
     with open(out_path, "w", encoding="utf-8") as out:
         for line in iter_file_lines(log_path):
             line = line.rstrip("\r")
-            found = next(((m, obj, pc) for m, obj, pc in located(line) if obj.resolved.get(pc)), None)
+            found = next(((m, obj, pc) for m, obj, pc in located(line)
+                          if pc is not None and obj.resolved.get(pc)), None)
             if found is None:
                 out.write(line + "\n")
                 continue
             match, obj, pc = found
+            assert pc is not None
             entries = obj.resolved[pc]
             annotated += 1
             end = match.end()
