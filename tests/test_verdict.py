@@ -83,6 +83,9 @@ def test_selftest_judge_rejects_wrong_kind_and_corrupted_titles():
     corrupted = {"verdict": "fail", "reports": [{"kind": "rcu-stall", "title": "INFO: rcu detected stall in corrupted",
                                                  "primary": True, "corrupted": True}]}
     assert not judge(cases["rcu-stall"], corrupted)["ok"]
+    assert not judge(cases["rcu-stall"], corrupted, "x86_64")["ok"]
+    assert judge(cases["rcu-stall"], corrupted, "aarch64")["ok"]   # no remote backtrace on arm64 6.1
+    assert not judge(cases["hung-task"], corrupted, "aarch64")["ok"]
     assert not judge(cases["abba"], good)["ok"]
     assert judge(cases["clean"], {"verdict": "pass", "reports": []})["ok"]
     assert not judge(cases["clean"], good)["ok"]
