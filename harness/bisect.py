@@ -22,9 +22,10 @@ import math
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from harness import bisect_git
 from harness.bisect_git import BAD, GOOD, SKIP, Repo

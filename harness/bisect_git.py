@@ -13,9 +13,9 @@ import re
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from harness.errors import ConfigError, InfraError
 
@@ -173,7 +173,7 @@ def restore(repo: Repo, original: Original) -> None:
         raise GitError(f"could not restore {repo.path} to {target}; it is at {repo.head()[:12]}")
 
 
-def _raise_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 

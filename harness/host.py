@@ -10,7 +10,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.configs import Arch
 from harness.errors import InfraError

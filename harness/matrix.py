@@ -45,7 +45,8 @@ def _cell(arch: str, kver: str, out: Path, extra: list[str]) -> dict:
     data = json.loads(verdict_file.read_text()) if verdict_file.is_file() else {}
     coverage = data.get("lock_coverage", {})
     return {
-        "arch": arch, "kernel": kver, "verdict": data.get("verdict") or VERDICT_NAMES.get(proc.returncode, "infra-error"),
+        "arch": arch, "kernel": kver,
+        "verdict": data.get("verdict") or VERDICT_NAMES.get(proc.returncode, "infra-error"),
         "exit_code": proc.returncode, "titles": [r["title"] for r in data.get("reports", [])],
         "accel": data.get("accel"), "durations": data.get("durations", {"total_s": time.monotonic() - started}),
         "lock_coverage": {"never_taken": coverage.get("never_taken"),
@@ -77,7 +78,8 @@ def render_html(rows: list[dict], out: Path) -> str:
             titles = "<br>".join(html.escape(printable(t)) for t in row["titles"])
             total = row["durations"].get("total_s", 0)
             parts.append(
-                f"<td class='cell {html.escape(row['verdict'])}' style='background:{COLOURS.get(row['verdict'], '#fff')}'>"
+                f"<td class='cell {html.escape(row['verdict'])}' "
+                f"style='background:{COLOURS.get(row['verdict'], '#fff')}'>"
                 f"<b>{html.escape(row['verdict'])}</b> <small>({html.escape(str(row['accel']))}, {total:.0f}s)</small>"
                 f"<br>{titles}<br><a href='{html.escape(rel)}/console.log'>console.log</a> "
                 f"<a href='{html.escape(rel)}/verdict.json'>verdict.json</a></td>")
@@ -114,7 +116,8 @@ def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str])
          "verdict": r["verdict"], "message": "; ".join(r["titles"]) or r["verdict"]} for r in rows]))
     (out / "summary.html").write_text(render_html(rows, out))
     for row in rows:
-        print(f"{row['arch']:10} {row['kernel']:6} {row['verdict']:13} {'; '.join(printable(t) for t in row['titles'])}")
+        titles = "; ".join(printable(t) for t in row["titles"])
+        print(f"{row['arch']:10} {row['kernel']:6} {row['verdict']:13} {titles}")
     print(f"matrix: {out / 'summary.html'}")
     codes = [r["exit_code"] for r in rows]
     if all(code == 0 for code in codes):

@@ -39,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class Guest:
     """What a test gets: commands and files of one booted guest."""
 
-    def __init__(self, booted: "BootedGuest") -> None:
+    def __init__(self, booted: BootedGuest) -> None:
         self._booted = booted
 
     @property
@@ -91,7 +91,7 @@ class BootedGuest:
         try:
             self.outcome = execute(self.request)
             self.run_dir = self.outcome.run_dir
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             self.error = exc
         finally:
             self.ready.set()

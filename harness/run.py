@@ -9,12 +9,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from harness import image as image_stage
-from harness import qemu, results, storm as storm_stage
+from harness import qemu, results
+from harness import storm as storm_stage
 from harness.channel import ChannelClosed, CommandTimeout
 from harness.channel import ssh as ssh_channel
 from harness.channel.serial import SerialConsole
@@ -232,7 +233,6 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         raise InfraError(str(exc)) from None
     console.silence_limit_s = float(request.inactivity_s or INACTIVITY_S[accel])
     data["inactivity_s"] = console.silence_limit_s
-    reached_ready = False
     storm_state = "not-started"
     failures: tuple[str, ...] = ()
     killed = False
@@ -241,7 +241,6 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
     try:
         try:
             match = console.expect(READY_RE, BOOT_TIMEOUT_S[accel])
-            reached_ready = True
             data["kernel"]["release"] = match.group(1).decode(errors="replace")
         except (ChannelClosed, CommandTimeout) as exc:
             data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)

@@ -58,7 +58,7 @@ def plan_lines(storm: Storm, duration: int, seed: int, swap_devices: list[str]) 
             words = ["mmstress", spec.mode, "--duration", str(duration), "--seed", str(seed * 1000 + index)]
             if spec.mode == "swap":
                 priorities = storm.swap_priorities or tuple(range(len(swap_devices), 0, -1))
-                for dev, prio in zip(swap_devices, priorities):
+                for dev, prio in zip(swap_devices, priorities, strict=False):
                     words += ["--dev", f"{dev}:{prio}"]
                 for path, prio in swap_files(storm):
                     words += ["--file", f"{path}:{storm.swap_file_mb}:{prio}"]

@@ -50,7 +50,7 @@ def load(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -101,7 +101,7 @@ class Fields:
             raise ConfigError(f"{self.where(key)}: expected {names}, got {type(value).__name__} {value!r}")
         return value
 
-    def sub(self, key: str, default: Any = ...) -> "Fields":
+    def sub(self, key: str, default: Any = ...) -> Fields:
         value = self.get(key, dict, default)
         return Fields(value if value is not None else LineDict(), self.path, f"{self.prefix}{key}.")
 

@@ -15,8 +15,19 @@ from pathlib import Path
 import pytest
 
 from harness import bisect_git
-from harness.bisect import (BAD, GOOD, SKIP, Bisection, Policy, StepResult, Trial, bisect_revisions, judge,
-                            runs_for_rate, step_confidence)
+from harness.bisect import (
+    BAD,
+    GOOD,
+    SKIP,
+    Bisection,
+    Policy,
+    StepResult,
+    Trial,
+    bisect_revisions,
+    judge,
+    runs_for_rate,
+    step_confidence,
+)
 from harness.bisect_git import Repo
 from harness.errors import ConfigError
 
@@ -73,7 +84,8 @@ def tree_trial(tree: Path, rate: float = 1.0, seq: list[bool] | None = None, oth
     return trial
 
 
-def run(tree, good, bad, trial, policy=Policy(), out_dir=None):
+def run(tree, good, bad, trial, policy=None, out_dir=None):
+    policy = policy or Policy()
     echo = io.StringIO()
     result = Bisection(tree, good, bad, trial, policy, out_dir=out_dir, echo=echo).run()
     return result, echo.getvalue()
@@ -115,7 +127,7 @@ def test_driver_takes_a_rev_to_stepresult_callable(tmp_path):
 
 def test_build_errors_are_skipped(tmp_path):
     tree, shas = make_repo(tmp_path, 16, 11, untestable=(8, 9, 12))
-    result, echo = run(tree, shas[0], "main", tree_trial(tree), Policy(runs=1))
+    result, _echo = run(tree, shas[0], "main", tree_trial(tree), Policy(runs=1))
     assert result.culprit == shas[11]
     skipped = [s for s in result.steps if s.verdict == SKIP]
     assert skipped and all("build-error" in s.note for s in skipped)
@@ -123,7 +135,7 @@ def test_build_errors_are_skipped(tmp_path):
 
 def test_only_skipped_commits_left_is_no_culprit(tmp_path):
     tree, shas = make_repo(tmp_path, 8, 5, untestable=(4, 5))
-    result, echo = run(tree, shas[0], "main", tree_trial(tree), Policy(runs=1))
+    result, _echo = run(tree, shas[0], "main", tree_trial(tree), Policy(runs=1))
     assert result.culprit is None and result.exit_code == 1
     assert set(result.candidates) >= {shas[5]}
     assert "only skipped commits" in result.reason
@@ -155,7 +167,7 @@ def test_flaky_adaptive_runs(tmp_path):
     # BAD: shows 1 of 3 -> p = 1/3 -> n = 8 ((2/3)^8 = 0.039 < 0.05)
     seq = [True, False, False] + [False, False, True] * 40
     trial = tree_trial(tree, seq=seq)
-    result, echo = run(tree, shas[0], "main", trial, Policy())
+    result, _echo = run(tree, shas[0], "main", trial, Policy())
     assert result.rate == pytest.approx(1 / 3, abs=1e-3) and result.runs_per_step == 8
     assert result.culprit == shas[11]
     good_steps = [s for s in result.steps if s.verdict == GOOD]

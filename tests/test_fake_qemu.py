@@ -4,8 +4,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from harness import configs, run
 from harness.report import parse_file
 from harness.verdict import decide

@@ -153,7 +153,7 @@ def test_two_runs_at_once_get_separate_dirs_and_both_pass(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "harness", "boot", "--arch", "x86_64"], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=1800) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (out, err) in zip(procs, outputs, strict=False):
         assert proc.returncode == 0, out[-2000:] + err[-2000:]
     run_dirs = sorted(p for p in (tmp_path / "results").iterdir() if p.is_dir() and not p.is_symlink())
     assert len(run_dirs) == 2

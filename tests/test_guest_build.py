@@ -252,9 +252,9 @@ def test_swap_argument_errors(mmstress, args, reason):
 def _tmpfs_dir() -> Path | None:
     for line in Path("/proc/mounts").read_text().splitlines():
         fields = line.split()
-        if len(fields) > 2 and fields[2] == "tmpfs" and fields[1] in ("/dev/shm", "/tmp", "/run"):
-            if os.access(fields[1], os.W_OK):
-                return Path(fields[1])
+        if (len(fields) > 2 and fields[2] == "tmpfs" and fields[1] in ("/dev/shm", "/tmp", "/run")
+                and os.access(fields[1], os.W_OK)):
+            return Path(fields[1])
     return None
 
 

@@ -64,7 +64,7 @@ def test_lines_with_or_without_newlines():
 def test_caller_ids_separate_interleaved_reports():
     a = stamped(WARNING, caller="[  T10]")
     b = stamped(["userspace-ish kernel chatter"] * len(WARNING), caller="[  T11]")
-    mixed = [x for pair in zip(a, b) for x in pair]
+    mixed = [x for pair in zip(a, b, strict=False) for x in pair]
     reports = parse_lines(mixed)
     assert [r.title for r in reports] == ["WARNING in do_thing"]
     assert (reports[0].start_line, reports[0].end_line) == (1, 2 * len(WARNING) - 1)

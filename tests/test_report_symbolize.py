@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import parse_file
-from harness.report import symbolize
+from harness.report import parse_file, symbolize
 from harness.report.symbols import read_symbols
 
 SOURCE = """\
@@ -38,11 +37,11 @@ def test_symbolize_resolves_frames_to_file_line(tmp_path: Path):
     binary = tmp_path / "vmlinux"
     subprocess.run(["gcc", "-g", "-O1", "-fno-inline", "-o", str(binary), str(src)], check=True)
     symbols = read_symbols(str(binary))
-    (leaf_addr, leaf_size), = symbols["leaf_fn"]
+    (_leaf_addr, leaf_size), = symbols["leaf_fn"]
     (mid_addr, mid_size), = symbols["middle_fn"]
     # A return address inside middle_fn: just after its call to leaf_fn.
     disasm = subprocess.run(["objdump", "-d", str(binary)], capture_output=True, text=True).stdout
-    call = next(l for l in disasm.splitlines() if "call" in l and "<leaf_fn>" in l)
+    call = next(ln for ln in disasm.splitlines() if "call" in ln and "<leaf_fn>" in ln)
     ret_off = int(call.split(":")[0], 16) - mid_addr + 5
     log = tmp_path / "console.log"
     log.write_text("\n".join([
@@ -60,7 +59,7 @@ def test_symbolize_resolves_frames_to_file_line(tmp_path: Path):
     rip = next(line for line in text.splitlines() if "RIP:" in line)
     assert f"leaf_fn+0x0/0x{leaf_size:x} mm/toy.c:" in rip
     assert "crtstuff" not in text  # exact pcs are not moved back into the previous symbol
-    assert "middle_fn+0x%x/0x%x mm/toy.c:9" % (ret_off, mid_size) in text
+    assert f"middle_fn+0x{ret_off:x}/0x{mid_size:x} mm/toy.c:9" in text
     assert "mmlock_ioctl+0x10/0x20 [mmlock]\n" in text  # module frames untouched
     assert [r.title for r in parse_file(out)] == [r.title for r in parse_file(log)]
 
@@ -91,7 +90,7 @@ def test_module_frames_resolve_against_the_named_ko(tmp_path: Path):
     vmlinux = tmp_path / "vmlinux"
     (tmp_path / "toy.c").write_text(SOURCE)
     subprocess.run(["gcc", "-g", "-O1", "-o", str(vmlinux), str(tmp_path / "toy.c")], check=True)
-    (second, second_size), = read_symbols(str(ko))["mod_second"]
+    (_second, second_size), = read_symbols(str(ko))["mod_second"]
     log = tmp_path / "console.log"
     log.write_text("\n".join([
         f"[    5.0] RIP: 0010:mod_second+0x0/0x{second_size:x} [mmlock]",

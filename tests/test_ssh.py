@@ -17,8 +17,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness.channel import ChannelClosed, CommandTimeout
-from harness.channel import ssh
+from harness.channel import ChannelClosed, CommandTimeout, ssh
 from harness.channel.base import CommandResult
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,8 +17,9 @@ import re
 import secrets
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import pexpect
 from pexpect.popen_spawn import PopenSpawn
@@ -35,7 +36,7 @@ class ConsoleLog:
     cleanly and say why; what was written before it stays on disk."""
 
     def __init__(self, path: Path) -> None:
-        self.handle: BinaryIO = open(path, "ab", buffering=0)  # noqa: SIM115
+        self.handle: BinaryIO = open(path, "ab", buffering=0)
         self.path = path
         self.error: OSError | None = None
         self.last_data = time.monotonic()   # when the guest last sent anything

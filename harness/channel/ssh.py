@@ -33,9 +33,10 @@ import termios
 import threading
 import time
 import tty
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -164,7 +165,7 @@ class SshChannel:
 
     @classmethod
     def connect(cls, port: int, keys: RunKeys, timeout: float, alive: Callable[[], bool] = lambda: True,
-                idle: Callable[[], object] | None = None, host: str = HOST) -> "SshChannel":
+                idle: Callable[[], object] | None = None, host: str = HOST) -> SshChannel:
         """Wait (bounded, with backoff) until sshd answers and accepts our key.
 
         QEMU accepts the TCP connection even before the guest listens, so
@@ -231,9 +232,9 @@ class SshChannel:
                     out += chan.recv(65536)
                 while chan.recv_stderr_ready():
                     err += chan.recv_stderr(65536)
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                    if chan.eof_received or chan.closed:
-                        break
+                if (chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready()
+                        and (chan.eof_received or chan.closed)):
+                    break
                 if chan.closed or not self.transport.is_active():
                     if chan.exit_status_ready():
                         break
@@ -260,7 +261,8 @@ class SshChannel:
             # The output so far is in the guest's file: fetch it if the guest still answers.
             silent = isinstance(exc, GuestSilent)
             try:
-                partial = exc.partial if silent else self.fetch(f"{CMD_DIR}/{command_id}.out", 5).decode(errors="replace")
+                partial = (exc.partial if silent
+                           else self.fetch(f"{CMD_DIR}/{command_id}.out", 5).decode(errors="replace"))
             except (ChannelClosed, CommandTimeout, FileNotFoundError):
                 partial = exc.partial
             if silent:
@@ -293,7 +295,7 @@ def pump_console(console: object) -> bytes:
             if not chunk:
                 return data
             data += chunk
-    except Exception:  # noqa: BLE001 - pexpect.EOF: QEMU is gone; the caller sees it elsewhere
+    except Exception:
         return data
 
 

@@ -114,7 +114,7 @@ def _run_make(argv: list[str], cwd: Path, log_file: Path, expected_objects: int,
             print(file=sys.stderr)
     if proc.returncode != 0:
         errors = [ln.rstrip() for ln in log_file.read_text(errors="replace").splitlines()
-                  if " error: " in ln or ln.startswith("make") and "Error" in ln]
+                  if " error: " in ln or (ln.startswith("make") and "Error" in ln)]
         summary = "\n  ".join(errors[:8]) or "(no error lines found)"
         raise BuildError(f"kernel build failed (make exit {proc.returncode}); first errors:\n  {summary}\n"
                          f"full log: {log_file}")

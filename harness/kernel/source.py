@@ -136,7 +136,7 @@ def default_source(version: str = DEFAULT_VERSION) -> KernelSource:
                 subprocess.run(["tar", "-C", str(staging), "-xf", str(tarball)], check=True)
             else:
                 with tarfile.open(tarball) as archive:
-                    archive.extractall(staging)  # noqa: S202 - Debian's own tarball
+                    archive.extractall(staging)
         except (subprocess.CalledProcessError, tarfile.TarError, OSError) as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise InfraError(f"cannot unpack {tarball}: {exc}") from None

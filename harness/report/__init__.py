@@ -8,7 +8,7 @@ Streaming and pure: nothing here imports outside harness/report/.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Union
+from collections.abc import Iterable
 
 from .merge import finalize
 from .model import Report
@@ -16,7 +16,7 @@ from .reader import iter_file_blocks, iter_file_lines
 from .stream import scan, scan_blocks
 from .symbols import symbolize
 
-__all__ = ["Report", "parse_lines", "parse_text", "parse_file", "iter_file_lines", "symbolize"]
+__all__ = ["Report", "iter_file_lines", "parse_file", "parse_lines", "parse_text", "symbolize"]
 
 
 def parse_lines(lines: Iterable[str]) -> list[Report]:
@@ -30,5 +30,5 @@ def parse_text(text: str) -> list[Report]:
     return parse_lines(text.split("\n")) if text else []
 
 
-def parse_file(path: Union[str, "os.PathLike[str]"]) -> list[Report]:
+def parse_file(path: str | os.PathLike[str]) -> list[Report]:
     return finalize(scan_blocks(iter_file_blocks(path)))

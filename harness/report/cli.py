@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional, TextIO
+from typing import TextIO
 
 from . import parse_file
 from .model import Report, printable
@@ -31,7 +31,7 @@ def _summary_line(rep: Report) -> str:
 
 
 def parse_command(paths: list[str], as_json: bool, out: TextIO = sys.stdout,
-                  err: Optional[TextIO] = None) -> int:
+                  err: TextIO | None = None) -> int:
     err = err if err is not None else sys.stderr
     status = EXIT_CLEAN
     documents: list[dict] = []
@@ -58,7 +58,7 @@ def parse_command(paths: list[str], as_json: bool, out: TextIO = sys.stdout,
     return status
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """`python -m harness.report.cli [--json] FILE...` for quick looks."""
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args

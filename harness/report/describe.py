@@ -8,8 +8,8 @@ and ties go to the format listed first.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from .frames import guilty_frame
 from .patterns import FRAME_LINE_RE, STACK_START, Format, Group
@@ -25,7 +25,7 @@ class Description:
     alt_titles: tuple[str, ...]
     frame: str
     corrupted_reason: str
-    format: Optional[Format]
+    format: Format | None
 
 
 def describe(lines: Sequence[str], group: Group) -> Description:
@@ -33,7 +33,7 @@ def describe(lines: Sequence[str], group: Group) -> Description:
     start = len(text)
     title, frame, reason = "", "", ""
     alt: tuple[str, ...] = ()
-    chosen: Optional[Format] = None
+    chosen: Format | None = None
     matched_title = False
     for fmt in group.formats:
         match = fmt.title.search(text)
@@ -74,7 +74,7 @@ def describe(lines: Sequence[str], group: Group) -> Description:
     return Description(title, alt, frame, reason, chosen)
 
 
-def _corruption(title: str, text: str, fmt: Optional[Format]) -> str:
+def _corruption(title: str, text: str, fmt: Format | None) -> str:
     """Why the report looks truncated or mixed, or "" if it looks whole."""
     if _TIMESTAMP_IN_TITLE.search(title):
         return "title matches corrupted regexp"

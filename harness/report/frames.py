@@ -9,11 +9,20 @@ title stable between occurrences of the same bug.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
-from .patterns import (CORRUPTING_LINES, FRAME_RE, FRAME_STRIP_PREFIXES, PARSE, SKIP_FRAMES,
-                       STACK_START, STALL_ANCHORS, SYSCALL_PREFIXES, StackSpec)
+from .patterns import (
+    CORRUPTING_LINES,
+    FRAME_RE,
+    FRAME_STRIP_PREFIXES,
+    PARSE,
+    SKIP_FRAMES,
+    STACK_START,
+    STALL_ANCHORS,
+    SYSCALL_PREFIXES,
+    StackSpec,
+)
 
 # arm32 unwinder: '[<8028bd5c>] (dup_fd) from [<80132060>] (copy_process+0x58c/0x1844)'
 _ARM32_FRAME = re.compile(r"^\[<[0-9a-f]+>\] \(([a-zA-Z0-9_]+)(?:[.+][^)]*)?\) from ")

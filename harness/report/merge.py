@@ -8,8 +8,8 @@ folded into the first one, with `count` saying how often it was seen.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 from .model import Report
 

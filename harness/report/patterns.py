@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Union
 
 _MACROS = {
     "{{ADDR}}": r"0x[0-9a-f]+",
@@ -38,7 +37,7 @@ class _ParseStack:
 
 
 PARSE = _ParseStack()
-Part = Union[re.Pattern, _ParseStack]
+Part = re.Pattern | _ParseStack
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,8 @@ class Format:
 
     title: re.Pattern
     fmt: str  # str.format template; {0}.. are captures, then the frame
-    report: Optional[re.Pattern] = None  # must also match, else corrupted
-    stack: Optional[StackSpec] = None
+    report: re.Pattern | None = None  # must also match, else corrupted
+    stack: StackSpec | None = None
     no_stack: bool = False  # report legitimately has no 'Call Trace'
     corrupted: bool = False  # a match means the header is mangled
     kind: str = ""  # overrides the kind derived from the title

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import codecs
 import os
-from typing import Iterator, Union
+from collections.abc import Iterator
 
 CHUNK = 1 << 20
 MAX_LINE = 4 << 20
 
 
-def iter_file_blocks(path: Union[str, "os.PathLike[str]"]) -> Iterator[tuple[list[str], str]]:
+def iter_file_blocks(path: str | os.PathLike[str]) -> Iterator[tuple[list[str], str]]:
     """(lines, text) blocks of a file: read in 1 MiB chunks, decoded as UTF-8
     with replacement (binary garbage on a serial line is harmless), split on
     '\\n' only; `text` is the block's complete lines joined by '\\n'."""
@@ -36,7 +36,7 @@ def iter_file_blocks(path: Union[str, "os.PathLike[str]"]) -> Iterator[tuple[lis
         yield [pending], pending
 
 
-def iter_file_lines(path: Union[str, "os.PathLike[str]"]) -> Iterator[str]:
+def iter_file_lines(path: str | os.PathLike[str]) -> Iterator[str]:
     """The lines of a file, streamed (see iter_file_blocks)."""
     for lines, _ in iter_file_blocks(path):
         yield from lines

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Optional, Sequence
 
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .describe import describe
@@ -38,7 +38,7 @@ _GENERIC = ("BUG:", "WARNING:", "INFO:")
 _SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
 
 
-def match_group(text: str) -> Optional[Group]:
+def match_group(text: str) -> Group | None:
     """The group whose header occurs in the line, unless suppressed."""
     if _HEADER_ANY.search(text) is None:
         return None

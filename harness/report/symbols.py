@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from .reader import iter_file_lines
 
@@ -49,7 +49,7 @@ def read_symbols(vmlinux: str, nm: str = "nm") -> dict[str, list[tuple[int, int]
     return symbols
 
 
-def _pc(symbols: dict, name: str, off: int, size: int, exact: bool) -> Optional[int]:
+def _pc(symbols: dict, name: str, off: int, size: int, exact: bool) -> int | None:
     candidates = symbols.get(name) or symbols.get(name.split(".")[0])
     if not candidates:
         return None
@@ -58,7 +58,7 @@ def _pc(symbols: dict, name: str, off: int, size: int, exact: bool) -> Optional[
     return start + off - (0 if exact or off == 0 else 1)
 
 
-def _clean(path: str, strip: Optional[str], module: str = "") -> str:
+def _clean(path: str, strip: str | None, module: str = "") -> str:
     if strip and path.startswith(strip):
         return path[len(strip):].lstrip("/")
     if module:   # built out of tree in a scratch dir: name it as the repo does
@@ -68,7 +68,7 @@ def _clean(path: str, strip: Optional[str], module: str = "") -> str:
 
 
 def _resolve(pcs: list[int], vmlinux: str, addr2line: str,
-             strip: Optional[str], module: str = "") -> dict[int, list[tuple[str, str]]]:
+             strip: str | None, module: str = "") -> dict[int, list[tuple[str, str]]]:
     """pc -> [(function, file:line)], innermost inlined function first."""
     out: dict[int, list[tuple[str, str]]] = {}
     for i in range(0, len(pcs), _BATCH):
@@ -76,7 +76,7 @@ def _resolve(pcs: list[int], vmlinux: str, addr2line: str,
         proc = subprocess.run([addr2line, "-a", "-f", "-i", "-e", vmlinux]
                               + [hex(pc) for pc in batch], capture_output=True, text=True,
                               check=True)
-        current: Optional[int] = None
+        current: int | None = None
         lines = proc.stdout.splitlines()
         k = 0
         while k < len(lines):
@@ -102,13 +102,13 @@ def _frames(line: str) -> Iterator[tuple[re.Match, bool]]:
 class _Object:
     """vmlinux or one module: its text symbols and the frames resolved in it."""
 
-    def __init__(self, path: str, addr2line: str, strip: Optional[str], module: str = "") -> None:
+    def __init__(self, path: str, addr2line: str, strip: str | None, module: str = "") -> None:
         self.path, self.module, self.strip, self.addr2line = path, module, strip, addr2line
         self.symbols = read_symbols(path, _tool(addr2line, "nm"))
         self.wanted: set[int] = set()
         self.resolved: dict[int, list[tuple[str, str]]] = {}
 
-    def pc(self, match: re.Match, exact: bool) -> Optional[int]:
+    def pc(self, match: re.Match, exact: bool) -> int | None:
         return _pc(self.symbols, match.group(1), int(match.group(2), 16), int(match.group(3), 16), exact)
 
     def resolve(self) -> None:
@@ -116,7 +116,7 @@ class _Object:
 
 
 def symbolize(log_path: str, vmlinux: str, out_path: str, addr2line: str = "addr2line",
-              strip: Optional[str] = None, modules: Optional[dict[str, str]] = None) -> int:
+              strip: str | None = None, modules: dict[str, str] | None = None) -> int:
     """Write `log_path` to `out_path` with frames resolved; return how many
     frame lines were annotated. `modules` maps a module name to its .ko
     (with debug info) for `[name]` frames. Raises OSError / CalledProcessError
@@ -128,7 +128,7 @@ def symbolize(log_path: str, vmlinux: str, out_path: str, addr2line: str = "addr
     for name, path in (modules or {}).items():
         objects[name] = _Object(path, addr2line, strip, module=name)
 
-    def located(line: str) -> Iterator[tuple[re.Match, _Object, Optional[int]]]:
+    def located(line: str) -> Iterator[tuple[re.Match, _Object, int | None]]:
         for match, exact in _frames(line):
             obj = objects.get(match.group(4) or "")
             if obj is not None:

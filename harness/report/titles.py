@@ -65,10 +65,10 @@ _TYPE_TABLE: tuple[tuple[tuple[str, ...], str], ...] = (
     (("KASAN: null-ptr-deref Write",), "KASAN-NULL-POINTER-DEREFERENCE-WRITE"),
     (("KASAN: null-ptr-deref Read",), "KASAN-NULL-POINTER-DEREFERENCE-READ"),
     (("BUG: unable to handle kernel NULL pointer dereference in",), "NULL-POINTER-DEREFERENCE"),
-    (tuple("KASAN: %s Write" % k for k in (
+    (tuple(f"KASAN: {k} Write" for k in (
         "global-out-of-bounds", "out-of-bounds", "slab-out-of-bounds", "stack-out-of-bounds",
         "user-memory-access", "vmalloc-out-of-bounds", "wild-memory-access")), "KASAN-WRITE"),
-    (tuple("KASAN: %s Read" % k for k in (
+    (tuple(f"KASAN: {k} Read" for k in (
         "global-out-of-bounds", "invalid-access", "out-of-bounds", "slab-out-of-bounds",
         "stack-out-of-bounds", "unknown-crash", "user-memory-access", "vmalloc-out-of-bounds",
         "wild-memory-access")) + ("KASAN: slab-out-of-bounds", "KASAN: stack-out-of-bounds",
