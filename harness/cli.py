@@ -148,7 +148,8 @@ def _cmd_deps(args: argparse.Namespace) -> int:
         wanted += [p for p in host.packages_for(arch) if p not in wanted]
     host.ensure_packages(wanted)
     for arch in arches:
-        host.ensure_foreign_arch(arch.debian_arch)
+        if arch.busybox == "package":   # only the package needs Debian's packages of that arch
+            host.ensure_foreign_arch(arch.debian_arch)
     print(f"deps: host packages for {', '.join(a.name for a in arches)} are installed")
     return 0
 

@@ -53,8 +53,11 @@ def host_debian_arch() -> str:
     return proc.stdout.strip()
 
 
-def busybox_for(arch: Arch) -> Path:
-    """A static busybox for the guest: the host's, or Debian's package for the guest arch."""
+def busybox_for(arch: Arch, log_file: Path | None = None) -> Path:
+    """A static busybox for the guest: the host's, Debian's package for the guest arch, or
+    (`busybox: source`, no binary packages for that arch) built from Debian's source package."""
+    if arch.busybox == "source":
+        return userland.busybox_from_source(arch, log_file)
     if arch.debian_arch == host_debian_arch():
         path = Path("/bin/busybox")
         if not path.is_file():
@@ -148,7 +151,7 @@ def _parent_dirs(names: list[str]) -> list[str]:
 
 def build_image(kernel: KernelBuild, log_file: Path) -> GuestImage:
     arch = kernel.arch
-    busybox = busybox_for(arch)
+    busybox = busybox_for(arch, log_file)
     extra = userland.guest_files(arch, log_file)   # static dropbear, net-up, mmlock-cmd
     extra.update(extra_binary_files(arch, [b for b in os.environ.get(EXTRA_BINARIES_ENV, "").split(":") if b]))
     key = content_key(IMAGE_RECIPE, kernel.key, file_sha256(busybox),

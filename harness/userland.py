@@ -1,4 +1,5 @@
-"""Guest userland that Debian does not ship static: dropbear.
+"""Guest userland that Debian does not ship static (dropbear), or does not
+ship at all for an arch (busybox where Debian has no binary packages).
 
 Debian's dropbear is dynamically linked, so the harness builds it from
 Debian's own source package (with Debian's patches applied by
@@ -6,6 +7,11 @@ Debian's own source package (with Debian's patches applied by
 guest/init/dropbear-options.h as its localoptions.h. The binary is cached
 under <cache>/userland/<debian_arch>/dropbear; a stamp next to it names
 what it was built from, so a changed options file rebuilds it.
+
+An arch with `busybox: source` (Debian 12 has no riscv64 packages) gets
+busybox the same way: Debian's source package, configured with the config
+Debian's busybox-static package is built with, cross compiled, cached as
+<cache>/userland/<debian_arch>/busybox-src with its stamp.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from harness.host import build_env, require_tool, run_logged
 log = logging.getLogger(__name__)
 
 DROPBEAR_RECIPE = "dropbear-v1"
+BUSYBOX_RECIPE = "busybox-src-v1"
 DROPBEAR_OPTIONS = REPO_ROOT / "guest" / "init" / "dropbear-options.h"
 SOURCES_DIR = Path("/etc/apt/sources.list.d")
 SRC_LIST = SOURCES_DIR / "mmlock-harness-src.sources"
@@ -50,14 +57,10 @@ def dropbear_for(arch: Arch, log_file: Path | None = None) -> Path:
             return dest
     except (OSError, ValueError):
         pass
-    compiler = require_tool(f"{arch.cross_compile}gcc")
-    triplet = subprocess.run([compiler, "-dumpmachine"], capture_output=True, text=True,
-                             check=False).stdout.strip()
-    if not triplet:
-        raise InfraError(f"{compiler} -dumpmachine printed nothing")
+    compiler, triplet = _cross_compiler(arch)
     with tempfile.TemporaryDirectory(prefix="dropbear-") as tmp:
         work = Path(tmp)
-        source, version = fetch_source(work)
+        source, version = fetch_source(work, "dropbear")
         shutil.copy2(DROPBEAR_OPTIONS, source / "localoptions.h")
         handle = open(log_file, "a") if log_file else open(os.devnull, "w")  # noqa: SIM115
         with handle:
@@ -89,6 +92,69 @@ def dropbear_for(arch: Arch, log_file: Path | None = None) -> Path:
     return dest
 
 
+def _cross_compiler(arch: Arch) -> tuple[str, str]:
+    """(path of the arch's gcc, its target triplet)."""
+    compiler = require_tool(f"{arch.cross_compile}gcc")
+    triplet = subprocess.run([compiler, "-dumpmachine"], capture_output=True, text=True,
+                             check=False).stdout.strip()
+    if not triplet:
+        raise InfraError(f"{compiler} -dumpmachine printed nothing")
+    return compiler, triplet
+
+
+def busybox_from_source(arch: Arch, log_file: Path | None = None) -> Path:
+    """A static busybox built from Debian's source package for the guest arch, cached."""
+    dest = cache_root() / "userland" / arch.debian_arch / "busybox-src"
+    stamp = dest.with_name("busybox-src.json")
+    key = content_key(BUSYBOX_RECIPE, arch.cross_compile)
+    try:
+        if dest.is_file() and json.loads(stamp.read_text()).get("key") == key:
+            return dest
+    except (OSError, ValueError):
+        pass
+    compiler, triplet = _cross_compiler(arch)
+    with tempfile.TemporaryDirectory(prefix="busybox-") as tmp:
+        work = Path(tmp)
+        source, version = fetch_source(work, "busybox")
+        # Debian's rules: os overrides first (empty for linux), then the
+        # busybox-static flavour's config, settled by oldconfig.
+        config = source / "debian" / "config" / "pkg" / "static"
+        if not config.is_file():
+            raise InfraError(f"busybox source {version} has no debian/config/pkg/static")
+        os_config = source / "debian" / "config" / "os" / "linux"
+        (source / ".config").write_text((os_config.read_text() if os_config.is_file() else "")
+                                        + config.read_text())
+        handle = open(log_file, "a") if log_file else open(os.devnull, "w")  # noqa: SIM115
+        with handle:
+            handle.write(f"# busybox {version} for {arch.debian_arch} ({triplet}), static, from source\n")
+            handle.flush()
+            common = [f"CROSS_COMPILE={arch.cross_compile}", "SKIP_STRIP=y"]
+            steps = [
+                (["make", *common, "oldconfig"], b"\n" * 200),
+                (["make", *common, f"-j{min(os.cpu_count() or 1, 2)}", "busybox"], None),
+            ]
+            for step, stdin in steps:
+                proc = run_logged(step, cwd=source, input=stdin, stdout=handle, stderr=subprocess.STDOUT,
+                                  env=build_env(KCONFIG_NOTIMESTAMP="1"))
+                if proc.returncode != 0:
+                    raise BuildError(f"busybox failed to build for {arch.debian_arch} ({' '.join(step[-1:])} "
+                                     f"exit {proc.returncode})" + (f"; see {log_file}" if log_file else ""))
+        binary = source / "busybox"
+        strip = shutil.which(f"{arch.cross_compile}strip")
+        if strip:
+            run_logged([strip, str(binary)])
+        if not _is_static(binary):
+            raise BuildError(f"busybox for {arch.debian_arch} is not statically linked")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".busybox-src.{os.getpid()}")
+        shutil.copy2(binary, partial)
+        os.replace(partial, dest)
+    stamp.write_text(json.dumps({"key": key, "version": version, "triplet": triplet,
+                                 "sha256": file_sha256(dest)}, indent=2) + "\n")
+    log.info("built static busybox %s for %s from source: %s", version, arch.debian_arch, dest)
+    return dest
+
+
 def _is_static(binary: Path) -> bool:
     """No PT_INTERP program header: the kernel runs it without a dynamic loader."""
     data = binary.read_bytes()[:4096]
@@ -100,20 +166,20 @@ def _is_static(binary: Path) -> bool:
     return "INTERP" not in proc.stdout
 
 
-def fetch_source(work: Path) -> tuple[Path, str]:
-    """`apt-get source dropbear` into work; adds deb-src entries first if there are none."""
+def fetch_source(work: Path, package: str = "dropbear") -> tuple[Path, str]:
+    """`apt-get source PACKAGE` into work; adds deb-src entries first if there are none."""
     if not shutil.which("dpkg-source"):
         raise InfraError("dpkg-source not found: apt-get source needs it (Debian package: dpkg-dev)")
-    proc = run_logged(["apt-get", "source", "-qq", "dropbear"], cwd=work, capture_output=True, text=True)
+    proc = run_logged(["apt-get", "source", "-qq", package], cwd=work, capture_output=True, text=True)
     if proc.returncode != 0 and "deb-src" in proc.stderr:
         enable_deb_src()
-        proc = run_logged(["apt-get", "source", "-qq", "dropbear"], cwd=work, capture_output=True,
+        proc = run_logged(["apt-get", "source", "-qq", package], cwd=work, capture_output=True,
                           text=True)
-    trees = sorted(p for p in work.glob("dropbear-*") if p.is_dir())
+    trees = sorted(p for p in work.glob(f"{package}-*") if p.is_dir())
     if proc.returncode != 0 or not trees:
-        raise InfraError(f"apt-get source dropbear failed: {proc.stderr.strip()[-400:]}")
-    dsc = sorted(work.glob("dropbear_*.dsc"))
-    match = re.match(r"dropbear_(.+)\.dsc$", dsc[0].name) if dsc else None
+        raise InfraError(f"apt-get source {package} failed: {proc.stderr.strip()[-400:]}")
+    dsc = sorted(work.glob(f"{package}_*.dsc"))
+    match = re.match(rf"{re.escape(package)}_(.+)\.dsc$", dsc[0].name) if dsc else None
     return trees[0], match.group(1) if match else trees[0].name
 
 
@@ -142,11 +208,12 @@ def enable_deb_src() -> None:
             one_line += [re.sub(r"^deb\s", "deb-src ", ln) for ln in path.read_text().splitlines()
                          if re.match(r"^deb\s", ln)]
     if not stanzas.strip() and not one_line:
-        raise InfraError("no Debian package sources found to mirror as deb-src for dropbear's source")
+        raise InfraError("no Debian package sources found to mirror as deb-src for the guest's source packages")
     if os.geteuid() != 0:
-        raise InfraError("the guest's static dropbear is built from Debian's source package, which needs "
+        raise InfraError("the guest's static dropbear (and busybox where Debian has no binary package) is "
+                         "built from Debian's source package, which needs "
                          f"deb-src entries; as root add them (e.g. to {SRC_LIST}) and run apt-get update")
-    log.info("adding deb-src entries (%s) to fetch dropbear's source", SRC_LIST)
+    log.info("adding deb-src entries (%s) to fetch the guest's source packages", SRC_LIST)
     if stanzas.strip():
         SRC_LIST.write_text("# Added by mmlock-harness: the guest's static dropbear is built from "
                             "Debian's source.\n" + stanzas.strip() + "\n")

@@ -116,3 +116,12 @@ def test_version_fragments_apply_to_their_kernel_version_only():
     assert any("version_fragments.6.12" in n for n in names_612)
     assert not any("version_fragments" in n for n in names_61)
     assert not any("version_fragments" in n for n in [f.name for f in fragments_for(arch, profile, "6.120.1")])
+
+
+def test_busybox_source_is_a_known_choice(config_dir):
+    assert configs.load_arch("x86_64").busybox == "package"
+    path = _break(config_dir, "arches/x86_64.yaml", "debian_arch: amd64", "debian_arch: amd64\nbusybox: source")
+    assert configs.load_arch("x86_64", config_dir).busybox == "source"
+    path.write_text(path.read_text().replace("busybox: source", "busybox: compiled"))
+    with pytest.raises(ConfigError, match=r"x86_64.yaml:\d+: key 'busybox': busybox must be one of package, source"):
+        configs.load_arch("x86_64", config_dir)
