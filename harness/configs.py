@@ -48,6 +48,10 @@ class Arch:
     fragment: str               # kconfig lines for this arch
     version_fragments: tuple[tuple[str, str], ...]  # (kernel "major.minor", extra kconfig lines)
     path: Path
+    # Options the shared fragments (base.config, profiles) ask for that this
+    # arch cannot have (e.g. SOFTLOCKUP_DETECTOR on s390): left out of those
+    # fragments for this arch instead of failing its build.
+    unavailable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         version_fragments=tuple((str(k), str(v)) for k, v in
                                 (kernel.get("version_fragments", dict, {}) or {}).items()),
         path=path,
+        unavailable=kernel.str_list("unavailable", []),
     )
     for fields in (qemu, kernel, top):
         fields.finish()
@@ -152,6 +157,12 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
     bad = [line for line in every_line.splitlines() if line.strip() and not _OPTION_RE.match(line.strip())]
     if bad:
         raise ConfigError(f"{kernel.where('fragment')}: not a kconfig line: {bad[0]!r}")
+    for option in arch.unavailable:
+        if not re.fullmatch(r"CONFIG_[A-Za-z0-9_]+", option):
+            raise ConfigError(f"{kernel.where('unavailable')}: not a kconfig option name: {option!r}")
+        if option in parse_fragment(every_line):
+            raise ConfigError(f"{kernel.where('unavailable')}: {option} is unavailable but the arch's own "
+                              "fragment sets it")
     return arch
 
 

@@ -125,3 +125,29 @@ def test_busybox_source_is_a_known_choice(config_dir):
     path.write_text(path.read_text().replace("busybox: source", "busybox: compiled"))
     with pytest.raises(ConfigError, match=r"x86_64.yaml:\d+: key 'busybox': busybox must be one of package, source"):
         configs.load_arch("x86_64", config_dir)
+
+
+def test_unavailable_options_leave_the_shared_fragments(config_dir):
+    import dataclasses
+
+    from harness.kernel.config import fragments_for
+
+    _break(config_dir, "arches/x86_64.yaml", "  fragment: |",
+           "  unavailable: [CONFIG_SOFTLOCKUP_DETECTOR]\n  fragment: |")
+    assert configs.load_arch("x86_64", config_dir).unavailable == ("CONFIG_SOFTLOCKUP_DETECTOR",)
+    arch = dataclasses.replace(configs.load_arch("x86_64"), unavailable=("CONFIG_SOFTLOCKUP_DETECTOR",))
+    frags = fragments_for(arch, configs.load_profile("lockdep"), "6.1.1")
+    profile_text = next(f.text for f in frags if f.name.endswith("lockdep.config"))
+    assert "CONFIG_SOFTLOCKUP_DETECTOR" not in profile_text
+    assert "CONFIG_DETECT_HUNG_TASK=y" in profile_text
+    plain = fragments_for(configs.load_arch("x86_64"), configs.load_profile("lockdep"), "6.1.1")
+    assert "CONFIG_SOFTLOCKUP_DETECTOR=y" in next(f.text for f in plain if f.name.endswith("lockdep.config"))
+
+
+def test_unavailable_option_the_arch_sets_itself_is_an_error(config_dir):
+    _break(config_dir, "arches/x86_64.yaml", "  fragment: |", "  unavailable: [CONFIG_ACPI]\n  fragment: |")
+    with pytest.raises(ConfigError, match="CONFIG_ACPI is unavailable but the arch's own fragment sets it"):
+        configs.load_arch("x86_64", config_dir)
+    _break(config_dir, "arches/x86_64.yaml", "[CONFIG_ACPI]", "[SOFTLOCKUP]")
+    with pytest.raises(ConfigError, match="not a kconfig option name: 'SOFTLOCKUP'"):
+        configs.load_arch("x86_64", config_dir)

@@ -25,16 +25,28 @@ class Fragment:
     text: str
 
 
+def without_options(text: str, options: tuple[str, ...]) -> str:
+    """A fragment's text without the lines that set any of these options."""
+    if not options:
+        return text
+    kept = [line for line in text.splitlines(keepends=True)
+            if not set(parse_fragment(line)) & set(options)]
+    return "".join(kept)
+
+
 def fragments_for(arch: Arch, profile: Profile, version: str = "") -> list[Fragment]:
-    """The fragments in merge order: later ones win."""
-    frags = [Fragment("configs/kernel/base.config", (CONFIG_DIR / "kernel" / "base.config").read_text())]
+    """The fragments in merge order: later ones win. The shared ones (base.config,
+    the profile's) leave out what the arch lists as `kernel.unavailable`."""
+    base = (CONFIG_DIR / "kernel" / "base.config").read_text()
+    frags = [Fragment("configs/kernel/base.config", without_options(base, arch.unavailable))]
     arch_file = arch.path.relative_to(CONFIG_DIR.parent)
     frags.append(Fragment(f"{arch_file} (kernel.fragment)", arch.fragment))
     for prefix, text in arch.version_fragments:
         if version == prefix or version.startswith(prefix + "."):
             frags.append(Fragment(f"{arch_file} (kernel.version_fragments.{prefix})", text))
     for path in profile.fragments:
-        frags.append(Fragment(str(path.relative_to(CONFIG_DIR.parent)), path.read_text()))
+        frags.append(Fragment(str(path.relative_to(CONFIG_DIR.parent)),
+                              without_options(path.read_text(), arch.unavailable)))
     return frags
 
 
