@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.cache import cache_root, content_key, file_sha256
@@ -47,48 +48,85 @@ def _recipe_key() -> str:
     return content_key(DROPBEAR_RECIPE, " ".join(CONFIGURE_FLAGS), DROPBEAR_OPTIONS.read_bytes())
 
 
+# One build step of a source package: (name in error messages, argv, stdin).
+Step = tuple[str, list[str], bytes | None]
+
+
 def dropbear_for(arch: Arch, log_file: Path | None = None) -> Path:
     """Path of a static dropbear for the guest arch, built once and cached."""
-    dest = cache_root() / "userland" / arch.debian_arch / "dropbear"
-    stamp = dest.with_name("dropbear.json")
-    key = _recipe_key()
+    def prepare(source: Path, version: str, compiler: str, triplet: str) -> list[Step]:
+        shutil.copy2(DROPBEAR_OPTIONS, source / "localoptions.h")
+        return [
+            ("./configure", ["./configure", f"--host={triplet}", f"CC={compiler}", *CONFIGURE_FLAGS], None),
+            ("make", ["make", f"-j{_jobs()}", "PROGRAMS=dropbear", "STATIC=1", "dropbear"], None),
+        ]
+    return _static_from_source(arch, "dropbear", "dropbear", _recipe_key(), prepare, {}, log_file)
+
+
+def busybox_from_source(arch: Arch, log_file: Path | None = None) -> Path:
+    """A static busybox built from Debian's source package for the guest arch, cached."""
+    def prepare(source: Path, version: str, compiler: str, triplet: str) -> list[Step]:
+        # Debian's rules: os overrides first (empty for linux), then the
+        # busybox-static flavour's config, settled by oldconfig.
+        config = source / "debian" / "config" / "pkg" / "static"
+        if not config.is_file():
+            raise InfraError(f"busybox source {version} has no debian/config/pkg/static")
+        os_config = source / "debian" / "config" / "os" / "linux"
+        (source / ".config").write_text((os_config.read_text() if os_config.is_file() else "")
+                                        + config.read_text())
+        common = [f"CROSS_COMPILE={arch.cross_compile}", "SKIP_STRIP=y"]
+        return [
+            ("oldconfig", ["make", *common, "oldconfig"], b"\n" * 200),
+            ("busybox", ["make", *common, f"-j{_jobs()}", "busybox"], None),
+        ]
+    return _static_from_source(arch, "busybox", "busybox-src", content_key(BUSYBOX_RECIPE, arch.cross_compile),
+                               prepare, {"KCONFIG_NOTIMESTAMP": "1"}, log_file)
+
+
+def _jobs() -> int:
+    return min(os.cpu_count() or 1, 2)
+
+
+def _static_from_source(arch: Arch, package: str, name: str, key: str,
+                        prepare: Callable[[Path, str, str, str], list[Step]], env: dict[str, str],
+                        log_file: Path | None) -> Path:
+    """Debian's source package of `package`, built static with the arch's compiler by the steps
+    `prepare` sets up, stripped, installed atomically as <cache>/userland/<debian_arch>/<name>
+    with a stamp (<name>.json) holding `key`; reused while the key matches."""
+    dest = cache_root() / "userland" / arch.debian_arch / name
+    stamp = dest.with_name(f"{name}.json")
     try:
         if dest.is_file() and json.loads(stamp.read_text()).get("key") == key:
             return dest
     except (OSError, ValueError):
         pass
     compiler, triplet = _cross_compiler(arch)
-    with tempfile.TemporaryDirectory(prefix="dropbear-") as tmp:
-        work = Path(tmp)
-        source, version = fetch_source(work, "dropbear")
-        shutil.copy2(DROPBEAR_OPTIONS, source / "localoptions.h")
-        handle = open(log_file, "a") if log_file else open(os.devnull, "w")  # noqa: SIM115
+    with tempfile.TemporaryDirectory(prefix=f"{package}-") as tmp:
+        source, version = fetch_source(Path(tmp), package)
+        steps = prepare(source, version, compiler, triplet)
+        handle = open(log_file, "a") if log_file else open(os.devnull, "w")
         with handle:
-            handle.write(f"# dropbear {version} for {arch.debian_arch} ({triplet}), static\n")
+            handle.write(f"# {package} {version} for {arch.debian_arch} ({triplet}), static\n")
             handle.flush()
-            steps = [
-                ["./configure", f"--host={triplet}", f"CC={compiler}", *CONFIGURE_FLAGS],
-                ["make", f"-j{min(os.cpu_count() or 1, 2)}", "PROGRAMS=dropbear", "STATIC=1", "dropbear"],
-            ]
-            for step in steps:
-                proc = run_logged(step, cwd=source, stdout=handle, stderr=subprocess.STDOUT,
-                                  env=build_env())
+            for label, argv, stdin in steps:
+                proc = run_logged(argv, cwd=source, input=stdin, stdout=handle, stderr=subprocess.STDOUT,
+                                  env=build_env(**env))
                 if proc.returncode != 0:
-                    raise BuildError(f"dropbear failed to build for {arch.debian_arch} ({step[0]} "
+                    raise BuildError(f"{package} failed to build for {arch.debian_arch} ({label} "
                                      f"exit {proc.returncode})" + (f"; see {log_file}" if log_file else ""))
-        binary = source / "dropbear"
+        binary = source / package
         strip = shutil.which(f"{arch.cross_compile}strip")
         if strip:
             run_logged([strip, str(binary)])
         if not _is_static(binary):
-            raise BuildError(f"dropbear for {arch.debian_arch} is not statically linked")
+            raise BuildError(f"{package} for {arch.debian_arch} is not statically linked")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".dropbear.{os.getpid()}")
+        partial = dest.with_name(f".{name}.{os.getpid()}")
         shutil.copy2(binary, partial)
         os.replace(partial, dest)
     stamp.write_text(json.dumps({"key": key, "version": version, "triplet": triplet,
                                  "sha256": file_sha256(dest)}, indent=2) + "\n")
-    log.info("built static dropbear %s for %s: %s", version, arch.debian_arch, dest)
+    log.info("built static %s %s for %s from source: %s", package, version, arch.debian_arch, dest)
     return dest
 
 
@@ -100,59 +138,6 @@ def _cross_compiler(arch: Arch) -> tuple[str, str]:
     if not triplet:
         raise InfraError(f"{compiler} -dumpmachine printed nothing")
     return compiler, triplet
-
-
-def busybox_from_source(arch: Arch, log_file: Path | None = None) -> Path:
-    """A static busybox built from Debian's source package for the guest arch, cached."""
-    dest = cache_root() / "userland" / arch.debian_arch / "busybox-src"
-    stamp = dest.with_name("busybox-src.json")
-    key = content_key(BUSYBOX_RECIPE, arch.cross_compile)
-    try:
-        if dest.is_file() and json.loads(stamp.read_text()).get("key") == key:
-            return dest
-    except (OSError, ValueError):
-        pass
-    compiler, triplet = _cross_compiler(arch)
-    with tempfile.TemporaryDirectory(prefix="busybox-") as tmp:
-        work = Path(tmp)
-        source, version = fetch_source(work, "busybox")
-        # Debian's rules: os overrides first (empty for linux), then the
-        # busybox-static flavour's config, settled by oldconfig.
-        config = source / "debian" / "config" / "pkg" / "static"
-        if not config.is_file():
-            raise InfraError(f"busybox source {version} has no debian/config/pkg/static")
-        os_config = source / "debian" / "config" / "os" / "linux"
-        (source / ".config").write_text((os_config.read_text() if os_config.is_file() else "")
-                                        + config.read_text())
-        handle = open(log_file, "a") if log_file else open(os.devnull, "w")  # noqa: SIM115
-        with handle:
-            handle.write(f"# busybox {version} for {arch.debian_arch} ({triplet}), static, from source\n")
-            handle.flush()
-            common = [f"CROSS_COMPILE={arch.cross_compile}", "SKIP_STRIP=y"]
-            steps = [
-                (["make", *common, "oldconfig"], b"\n" * 200),
-                (["make", *common, f"-j{min(os.cpu_count() or 1, 2)}", "busybox"], None),
-            ]
-            for step, stdin in steps:
-                proc = run_logged(step, cwd=source, input=stdin, stdout=handle, stderr=subprocess.STDOUT,
-                                  env=build_env(KCONFIG_NOTIMESTAMP="1"))
-                if proc.returncode != 0:
-                    raise BuildError(f"busybox failed to build for {arch.debian_arch} ({' '.join(step[-1:])} "
-                                     f"exit {proc.returncode})" + (f"; see {log_file}" if log_file else ""))
-        binary = source / "busybox"
-        strip = shutil.which(f"{arch.cross_compile}strip")
-        if strip:
-            run_logged([strip, str(binary)])
-        if not _is_static(binary):
-            raise BuildError(f"busybox for {arch.debian_arch} is not statically linked")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".busybox-src.{os.getpid()}")
-        shutil.copy2(binary, partial)
-        os.replace(partial, dest)
-    stamp.write_text(json.dumps({"key": key, "version": version, "triplet": triplet,
-                                 "sha256": file_sha256(dest)}, indent=2) + "\n")
-    log.info("built static busybox %s for %s from source: %s", version, arch.debian_arch, dest)
-    return dest
 
 
 def _is_static(binary: Path) -> bool:
