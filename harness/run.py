@@ -179,7 +179,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     ssh_setup = ssh_channel.prepare(run_dir, arch.net_device)   # per-run keys and forwarded port
     image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {
         "etc/harness/storm.plan": "\n".join(plan) + "\n",
-        "etc/harness/run.env": storm_stage.run_env(duration, request.seed, storm.module_storm, swapfs_dev, storm),
+        "etc/harness/run.env": storm_stage.run_env(storm, duration, request.seed, swapfs_dev),
         **ssh_setup.overlay_files(),
     })
     disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb,

@@ -82,9 +82,9 @@ def swapfs_size_mb(storm: Storm) -> int:
     return storm.swap_files * storm.swap_file_mb + SWAPFS_SLACK_MB if storm.swap_files else 0
 
 
-def run_env(duration: int, seed: int, module_storm: bool, swapfs_dev: str = "", storm: Storm | None = None) -> str:
-    files = " ".join(f"{path}:{storm.swap_file_mb}" for path, _ in swap_files(storm)) if storm else ""
-    return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if module_storm else 0}\n"
+def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "") -> str:
+    files = " ".join(f"{path}:{storm.swap_file_mb}" for path, _ in swap_files(storm))
+    return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if storm.module_storm else 0}\n"
             f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n"
             f"SWAPFS_FILES=\"{files}\"\n")
 
@@ -199,7 +199,7 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> Storm
         result.lock_coverage = lock_coverage(stat.output, chains_before, chains_after, targets)
     except CommandTimeout as exc:
         result.ended_how = "timeout"
-        result.timeout_reason = (str(exc).split(": ", 1)[0] if isinstance(exc, GuestSilent)
+        result.timeout_reason = (exc.reason if isinstance(exc, GuestSilent)
                                  else f"the storm did not finish within {duration + STORM_GRACE_S}s")
         result.wall_s = time.monotonic() - started
         result.counts, result.failures = parse_counts(exc.partial)

@@ -73,7 +73,7 @@ def test_lock_targets_default_and_per_storm():
 def test_swap_files_get_a_filesystem_disk_and_a_device_in_run_env():
     spec = configs.load_storm("swapoff-fork-mmap")
     assert storm.swapfs_size_mb(spec) == 2 * 16 + storm.SWAPFS_SLACK_MB
-    env = storm.run_env(30, 1, True, "/dev/vdd", spec)
+    env = storm.run_env(spec, 30, 1, "/dev/vdd")
     assert 'SWAPFS_FILES="/mnt/swapfs/swapfile0:16 /mnt/swapfs/swapfile1:16"\n' in env
     assert "SWAPFS_DEV=/dev/vdd\n" in env and "SWAPFS_MOUNT=/mnt/swapfs\n" in env and "HEARTBEAT_S=10\n" in env
     assert storm.swapfs_size_mb(configs.load_storm("selftest")) == 0

@@ -25,7 +25,12 @@ class CommandTimeout(Exception):
 
 
 class GuestSilent(CommandTimeout):
-    """Nothing came from the guest (console output, storm heartbeats) for too long."""
+    """Nothing came from the guest (console output, storm heartbeats) for too long.
+    `reason` says how long, unchanged when a caller adds the command to the message."""
+
+    def __init__(self, message: str, partial: str = "", reason: str = "") -> None:
+        super().__init__(message, partial)
+        self.reason = reason or message
 
 
 class Channel(Protocol):

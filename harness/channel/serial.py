@@ -213,7 +213,7 @@ class SerialConsole:
             remaining = max(1.0, timeout - (time.monotonic() - started))
             match = self.expect(end_re, remaining)
         except GuestSilent as exc:
-            raise GuestSilent(f"{exc}: {command}", self._text(self.child.before)) from exc
+            raise GuestSilent(f"{exc}: {command}", self._text(self.child.before), exc.reason) from exc
         except CommandTimeout as exc:
             raise CommandTimeout(f"command timed out after {timeout:.0f}s: {command}",
                                  self._text(self.child.before)) from exc

@@ -257,16 +257,14 @@ class SshChannel:
         chan = self._open(f"exec mmlock-cmd run {command_id} {shlex.quote(command)}")
         try:
             status, out, _ = self._collect(chan, timeout, command_id, started, stderr=False)
+        except GuestSilent as exc:   # the guest says nothing: do not ask it for the output
+            raise GuestSilent(f"{exc}: {command}", exc.partial, exc.reason) from None
         except CommandTimeout as exc:
             # The output so far is in the guest's file: fetch it if the guest still answers.
-            silent = isinstance(exc, GuestSilent)
             try:
-                partial = (exc.partial if silent
-                           else self.fetch(f"{CMD_DIR}/{command_id}.out", 5).decode(errors="replace"))
+                partial = self.fetch(f"{CMD_DIR}/{command_id}.out", 5).decode(errors="replace")
             except (ChannelClosed, CommandTimeout, FileNotFoundError):
                 partial = exc.partial
-            if silent:
-                raise GuestSilent(f"{exc}: {command}", partial) from None
             raise CommandTimeout(f"command timed out after {timeout:.0f}s: {command}", partial) from None
         return CommandResult(status, out.decode(errors="replace"), time.monotonic() - started)
 
