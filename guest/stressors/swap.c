@@ -192,64 +192,66 @@ static int fs_refuses_swapfile(const char *path)
 	return 0;
 }
 
-static int make_swapfile(const struct swap_spec *sp)
+/* Give the file all its blocks: fallocate, or zeros where unsupported. */
+static int fill_swapfile(int fd, const struct swap_spec *sp, uint64_t size)
 {
-	uint64_t size = (uint64_t)sp->size_mb << 20, done;
+	uint64_t done;
 	char *zero;
 	ssize_t n;
+
+	if (ftruncate(fd, 0)) {
+		note_errorf("truncate %s: %s", sp->path, strerror(errno));
+		return -1;
+	}
+	if (!fallocate(fd, 0, 0, (off_t)size))
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS) {
+		note_errorf("fallocate %s: %s", sp->path, strerror(errno));
+		return -1;
+	}
+	/* No fallocate: write zeros, swap files must not have holes. */
+	zero = calloc(1, 1 << 20);
+	if (!zero) {
+		note_error("calloc", errno);
+		return -1;
+	}
+	for (done = 0; done < size; done += (uint64_t)n) {
+		n = write(fd, zero, 1 << 20);
+		if (n <= 0) {
+			note_errorf("write zeros to %s: %s", sp->path,
+				    strerror(errno));
+			free(zero);
+			return -1;
+		}
+	}
+	free(zero);
+	return 0;
+}
+
+static int make_swapfile(const struct swap_spec *sp)
+{
+	uint64_t size = (uint64_t)sp->size_mb << 20;
+	struct stat st;
 	int fd, ret;
 
 	if (fs_refuses_swapfile(sp->path))
 		return -1;
+	fd = open(sp->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		note_errorf("create %s: %s", sp->path, strerror(errno));
+		return -1;
+	}
 	/*
 	 * A file made ahead of the storm (storm-run writes them before the
 	 * memory hogs start) is reused when it has every block: only the
 	 * header is rewritten.
 	 */
-	fd = open(sp->path, O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		struct stat st;
-
-		if (!fstat(fd, &st) && (uint64_t)st.st_size == size &&
-		    (uint64_t)st.st_blocks * 512 >= size) {
-			ret = write_header(fd, sp->path, size);
-			close(fd);
-			if (!ret)
-				stat_add(K_MKSWAP, 1);
-			return ret;
-		}
-		close(fd);
-	}
-	fd = open(sp->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		note_errorf("create %s: %s", sp->path, strerror(errno));
-		return -1;
-	}
-	if (fallocate(fd, 0, 0, (off_t)size)) {
-		if (errno != EOPNOTSUPP && errno != ENOSYS) {
-			note_errorf("fallocate %s: %s", sp->path,
-				    strerror(errno));
+	if (fstat(fd, &st) || (uint64_t)st.st_size != size ||
+	    (uint64_t)st.st_blocks * 512 < size) {
+		if (fill_swapfile(fd, sp, size)) {
 			close(fd);
 			return -1;
 		}
-		/* No fallocate: write zeros, swap files must not have holes. */
-		zero = calloc(1, 1 << 20);
-		if (!zero) {
-			note_error("calloc", errno);
-			close(fd);
-			return -1;
-		}
-		for (done = 0; done < size; done += (uint64_t)n) {
-			n = write(fd, zero, 1 << 20);
-			if (n <= 0) {
-				note_errorf("write zeros to %s: %s", sp->path,
-					    strerror(errno));
-				free(zero);
-				close(fd);
-				return -1;
-			}
-		}
-		free(zero);
 	}
 	ret = write_header(fd, sp->path, size);
 	/*
