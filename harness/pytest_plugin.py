@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal, cast
 
 import pytest
 
@@ -24,7 +25,8 @@ from harness.channel.base import ChannelClosed, CommandResult
 from harness.channel.ssh import StormChannel, pump_console
 from harness.run import RunOutcome, RunRequest, execute
 
-SCOPES = ("session", "package", "module", "class", "function")
+Scope = Literal["session", "package", "module", "class", "function"]
+SCOPES: tuple[Scope, ...] = ("session", "package", "module", "class", "function")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,8 +119,8 @@ class BootedGuest:
         return self.outcome
 
 
-def _scope(fixture_name: str, config: pytest.Config) -> str:
-    return config.getoption("--guest-scope")
+def _scope(fixture_name: str, config: pytest.Config) -> Scope:
+    return cast(Scope, config.getoption("--guest-scope"))   # argparse checked it against SCOPES
 
 
 @pytest.fixture(scope=_scope)

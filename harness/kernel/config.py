@@ -104,7 +104,8 @@ def merged_config(source: KernelSource, arch: Arch, profile: Profile, compiler: 
         for argv in steps:
             log_handle.write(f"$ {' '.join(map(str, argv))}\n")
             log_handle.flush()
-            proc = run_logged(argv, cwd=source.path, stdout=log_handle, stderr=log_handle, env=build_env())
+            proc = run_logged([str(a) for a in argv], cwd=source.path, stdout=log_handle, stderr=log_handle,
+                              env=build_env())
             if proc.returncode != 0:
                 raise BuildError(f"kernel config step failed: {argv[0]} ... {argv[-1]} "
                                  f"(exit {proc.returncode}); see {log_file}")
