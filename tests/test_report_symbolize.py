@@ -1,6 +1,7 @@
 """Symbolization with real binutils on a small ELF built for the test."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.report import parse_file, symbolize
-from harness.report.symbols import read_symbols
+from harness.report.symbols import read_section_symbols, read_symbols
 
 SOURCE = """\
 static volatile int sink;
@@ -37,8 +38,8 @@ def test_symbolize_resolves_frames_to_file_line(tmp_path: Path):
     binary = tmp_path / "vmlinux"
     subprocess.run(["gcc", "-g", "-O1", "-fno-inline", "-o", str(binary), str(src)], check=True)
     symbols = read_symbols(str(binary))
-    (_leaf_addr, leaf_size), = symbols["leaf_fn"]
-    (mid_addr, mid_size), = symbols["middle_fn"]
+    (_leaf_addr, leaf_size, _), = symbols["leaf_fn"]
+    (mid_addr, mid_size, _), = symbols["middle_fn"]
     # A return address inside middle_fn: just after its call to leaf_fn.
     disasm = subprocess.run(["objdump", "-d", str(binary)], capture_output=True, text=True).stdout
     call = next(ln for ln in disasm.splitlines() if "call" in ln and "<leaf_fn>" in ln)
@@ -81,23 +82,31 @@ __attribute__((noinline)) int mod_second(int x)
 
 def test_module_frames_resolve_against_the_named_ko(tmp_path: Path):
     """A `[mmlock]` frame is looked up in mmlock.ko (a relocatable object, symbols as
-    section offsets); a frame of another module stays as it was."""
+    offsets into their own sections: with -ffunction-sections, as gcc's .text.unlikely
+    does for cold functions, both functions sit at offset 0); a frame of another
+    module stays as it was."""
     src = tmp_path / "work" / "module" / "mmlock.c"
     src.parent.mkdir(parents=True)
     src.write_text(MODULE_SOURCE)
     ko = tmp_path / "mmlock.ko"
-    subprocess.run(["gcc", "-g", "-O1", "-c", "-o", str(ko), str(src)], check=True)
+    subprocess.run(["gcc", "-g", "-O1", "-ffunction-sections", "-c", "-o", str(ko), str(src)], check=True)
     vmlinux = tmp_path / "vmlinux"
     (tmp_path / "toy.c").write_text(SOURCE)
     subprocess.run(["gcc", "-g", "-O1", "-o", str(vmlinux), str(tmp_path / "toy.c")], check=True)
-    (_second, second_size), = read_symbols(str(ko))["mod_second"]
+    symbols = read_section_symbols(str(ko))
+    (second, second_size, second_section), = symbols["mod_second"]
+    (first, first_size, first_section), = symbols["mod_first"]
+    assert (second, first, second_section, first_section) == (0, 0, ".text.mod_second", ".text.mod_first")
     log = tmp_path / "console.log"
     log.write_text("\n".join([
         f"[    5.0] RIP: 0010:mod_second+0x0/0x{second_size:x} [mmlock]",
         f"[    5.1]  mod_second+0x0/0x{second_size:x} [othermod]",
+        f"[    5.2]  mod_first+0x0/0x{first_size:x} [mmlock]",
     ]) + "\n")
     out = tmp_path / "console.sym.log"
-    assert symbolize(str(log), str(vmlinux), str(out), modules={"mmlock": str(ko)}) == 1
+    assert symbolize(str(log), str(vmlinux), str(out), modules={"mmlock": str(ko)}) == 2
     lines = out.read_text().splitlines()
     assert lines[0].endswith(f"mod_second+0x0/0x{second_size:x} [mmlock] guest/module/mmlock.c:8")  # its opening line
     assert lines[1].endswith("[othermod]")
+    # within mod_first (lines 2-6), not at the same offset of mod_second's section
+    assert re.search(rf"mod_first\+0x0/0x{first_size:x} \[mmlock\] guest/module/mmlock\.c:[2-6]$", lines[2])

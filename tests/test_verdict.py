@@ -89,3 +89,19 @@ def test_selftest_judge_rejects_wrong_kind_and_corrupted_titles():
     assert not judge(cases["abba"], good)["ok"]
     assert judge(cases["clean"], {"verdict": "pass", "reports": []})["ok"]
     assert not judge(cases["clean"], good)["ok"]
+
+
+def test_selftest_title_prefix_can_differ_per_arch():
+    from harness.selftest import judge, load_cases
+
+    case = {c.name: c for c in load_cases()}["null-deref"]
+
+    def data(title):
+        return {"verdict": "fail", "reports": [{"kind": "oops", "title": title, "primary": True, "corrupted": False}]}
+
+    null = data("BUG: unable to handle kernel NULL pointer dereference in null_thread")
+    paging = data("BUG: unable to handle kernel paging request in null_thread")
+    assert judge(case, null, "x86_64")["ok"] and not judge(case, paging, "x86_64")["ok"]
+    # s390 has its lowcore at 0 and no NULL wording: the override applies there only
+    assert judge(case, paging, "s390x")["ok"] and not judge(case, null, "s390x")["ok"]
+    assert judge(case, paging, "s390x")["expected"]["title"].endswith("paging request in ")

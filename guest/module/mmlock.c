@@ -653,10 +653,16 @@ static ssize_t stats_read(struct file *file, char __user *ubuf,
 	buf = kmalloc(size, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	len = scnprintf(buf, size, "running=%d threads=%u storms=%d",
+	/*
+	 * notifier=unsupported: a kernel without MMU_NOTIFIER (32-bit Arm:
+	 * nothing selects it) has no notifier churn; its threads cycle
+	 * mmap_write_lock instead (mmap_write_locks) and notifier_* stay 0.
+	 */
+	len = scnprintf(buf, size, "running=%d threads=%u storms=%d notifier=%s",
 			READ_ONCE(storm_running) ? 1 : 0,
 			READ_ONCE(storm_nr_tasks),
-			atomic_read(&storm_generation));
+			atomic_read(&storm_generation),
+			IS_ENABLED(CONFIG_MMU_NOTIFIER) ? "yes" : "unsupported");
 	for (i = 0; i < ST_NR; i++)
 		len += scnprintf(buf + len, size - len, " %s=%lu",
 				 mmlock_stat_names[i], stat_sum(i));
@@ -801,6 +807,15 @@ static int null_thread(void *arg)
 {
 	int *p = READ_ONCE(mmlock_null_ptr);
 
+	/*
+	 * s390 keeps the lowcore at address 0, readable by the kernel: only
+	 * a write through NULL faults there (low-address protection).
+	 */
+	if (IS_ENABLED(CONFIG_S390)) {
+		pr_info("inject null-deref write\n");
+		WRITE_ONCE(*p, 1);
+		return 0;
+	}
 	pr_info("inject null-deref read %d\n", READ_ONCE(*p));
 	return 0;
 }

@@ -23,7 +23,8 @@ from .reader import iter_file_lines
 # A frame anywhere in a line, with its module tag if any.
 _FRAME = re.compile(r"(?<![\w.])([a-zA-Z_][a-zA-Z0-9_.]*)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[(\w+)\])?")
 # Lines whose frame is the exact faulting pc, not a return address.
-_EXACT_PC = re.compile(r"(?:^|\] )(?:RIP: [0-9a-f]+:|IP: |pc : |epc : |PC is at |NIP \[|WARNING: .* at )")
+_EXACT_PC = re.compile(r"(?:^|\] )(?:RIP: [0-9a-f]+:|IP: |pc : |epc : |PC is at |NIP \[|"
+                       r"Krnl PSW : [0-9a-f]+ [0-9a-f]+ \(|WARNING: .* at )")
 # Top-level kernel source directories: anything before them is the build path.
 _SRC_ROOT = re.compile(r"^.*?/((?:arch|block|certs|crypto|drivers|fs|include|init|io_uring|ipc|"
                        r"kernel|lib|mm|net|rust|samples|scripts|security|sound|tools|usr|virt)/)")
@@ -37,59 +38,88 @@ def _tool(addr2line: str, name: str) -> str:
     return name
 
 
-def read_symbols(vmlinux: str, nm: str = "nm") -> dict[str, list[tuple[int, int]]]:
-    """Text symbols: name -> [(address, size)], several for static duplicates."""
+Symbols = dict[str, list[tuple[int, int, str]]]
+
+
+def read_symbols(vmlinux: str, nm: str = "nm") -> Symbols:
+    """Text symbols: name -> [(address, size, "")], several for static duplicates."""
     proc = subprocess.run([nm, "-S", "--defined-only", vmlinux], capture_output=True,
                           text=True, check=True)
-    symbols: dict[str, list[tuple[int, int]]] = {}
+    symbols: Symbols = {}
     for line in proc.stdout.splitlines():
         parts = line.split()
         if len(parts) == 4 and parts[2] in "tTwW":
-            symbols.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16)))
+            symbols.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16), ""))
     return symbols
 
 
-def _pc(symbols: dict, name: str, off: int, size: int, exact: bool) -> int | None:
+def read_section_symbols(obj: str, objdump: str = "objdump") -> Symbols:
+    """Function symbols of a relocatable object (a .ko): name -> [(offset,
+    size, section)]. Their values are offsets into their own section
+    (.text, .text.unlikely, .init.text ...), so addr2line needs the section
+    too (`-j`)."""
+    proc = subprocess.run([objdump, "-t", obj], capture_output=True, text=True, check=True)
+    symbols: Symbols = {}
+    for line in proc.stdout.splitlines():
+        # "0000000000000000 l     F .text.unlikely\t000000000000003a null_thread"
+        head, tab, tail = line.partition("\t")
+        fields, rest = head.split(), tail.split()
+        if not tab or len(fields) < 3 or fields[-2] != "F" or len(rest) != 2:
+            continue
+        symbols.setdefault(rest[1], []).append((int(fields[0], 16), int(rest[0], 16), fields[-1]))
+    return symbols
+
+
+# (section, address): the section is "" for vmlinux, whose addresses are absolute.
+Pc = tuple[str, int]
+
+
+def _pc(symbols: Symbols, name: str, off: int, size: int, exact: bool) -> Pc | None:
     candidates = symbols.get(name) or symbols.get(name.split(".")[0])
     if not candidates:
         return None
-    start = next((addr for addr, sz in candidates if sz == size), candidates[0][0])
+    start, _, section = next((c for c in candidates if c[1] == size), candidates[0])
     # Offset 0 cannot be a return address (the call would precede the function).
-    return start + off - (0 if exact or off == 0 else 1)
+    return section, start + off - (0 if exact or off == 0 else 1)
 
 
 def _clean(path: str, strip: str | None, module: str = "") -> str:
     if strip and path.startswith(strip):
         return path[len(strip):].lstrip("/")
-    if module:   # built out of tree in a scratch dir: name it as the repo does
-        return "guest/module/" + path.rsplit("/", 1)[-1] if "/module/" in path else path
+    if module and "/module/" in path:   # built out of tree in a scratch dir: name it as the repo does
+        return "guest/module/" + path.rsplit("/", 1)[-1]
     match = _SRC_ROOT.match(path)
     return path[match.start(1):] if match else path
 
 
-def _resolve(pcs: list[int], vmlinux: str, addr2line: str,
-             strip: str | None, module: str = "") -> dict[int, list[tuple[str, str]]]:
+def _resolve(pcs: list[Pc], vmlinux: str, addr2line: str,
+             strip: str | None, module: str = "") -> dict[Pc, list[tuple[str, str]]]:
     """pc -> [(function, file:line)], innermost inlined function first."""
-    out: dict[int, list[tuple[str, str]]] = {}
-    for i in range(0, len(pcs), _BATCH):
-        batch = pcs[i:i + _BATCH]
-        proc = subprocess.run([addr2line, "-a", "-f", "-i", "-e", vmlinux]
-                              + [hex(pc) for pc in batch], capture_output=True, text=True,
-                              check=True)
-        current: int | None = None
-        lines = proc.stdout.splitlines()
-        k = 0
-        while k < len(lines):
-            if lines[k].startswith("0x"):
-                current = int(lines[k], 16)
-                out[current] = []
-                k += 1
-                continue
-            if current is not None and k + 1 < len(lines):
-                func, loc = lines[k], lines[k + 1].split(" (discriminator")[0]
-                if not loc.startswith("??") and not loc.endswith(":?"):
-                    out[current].append((func, _clean(loc, strip, module)))
-            k += 2
+    out: dict[Pc, list[tuple[str, str]]] = {}
+    by_section: dict[str, list[int]] = {}
+    for section, address in pcs:
+        by_section.setdefault(section, []).append(address)
+    for section, addresses in sorted(by_section.items()):
+        where = ["-j", section] if section else []
+        for i in range(0, len(addresses), _BATCH):
+            batch = addresses[i:i + _BATCH]
+            proc = subprocess.run([addr2line, "-a", "-f", "-i", *where, "-e", vmlinux]
+                                  + [hex(pc) for pc in batch], capture_output=True, text=True,
+                                  check=True)
+            current: Pc | None = None
+            lines = proc.stdout.splitlines()
+            k = 0
+            while k < len(lines):
+                if lines[k].startswith("0x"):
+                    current = (section, int(lines[k], 16))
+                    out[current] = []
+                    k += 1
+                    continue
+                if current is not None and k + 1 < len(lines):
+                    func, loc = lines[k], lines[k + 1].split(" (discriminator")[0]
+                    if not loc.startswith("??") and not loc.endswith(":?"):
+                        out[current].append((func, _clean(loc, strip, module)))
+                k += 2
     return out
 
 
@@ -104,11 +134,12 @@ class _Object:
 
     def __init__(self, path: str, addr2line: str, strip: str | None, module: str = "") -> None:
         self.path, self.module, self.strip, self.addr2line = path, module, strip, addr2line
-        self.symbols = read_symbols(path, _tool(addr2line, "nm"))
-        self.wanted: set[int] = set()
-        self.resolved: dict[int, list[tuple[str, str]]] = {}
+        self.symbols = (read_section_symbols(path, _tool(addr2line, "objdump")) if module
+                        else read_symbols(path, _tool(addr2line, "nm")))
+        self.wanted: set[Pc] = set()
+        self.resolved: dict[Pc, list[tuple[str, str]]] = {}
 
-    def pc(self, match: re.Match, exact: bool) -> int | None:
+    def pc(self, match: re.Match, exact: bool) -> Pc | None:
         return _pc(self.symbols, match.group(1), int(match.group(2), 16), int(match.group(3), 16), exact)
 
     def resolve(self) -> None:
@@ -128,7 +159,7 @@ def symbolize(log_path: str, vmlinux: str, out_path: str, addr2line: str = "addr
     for name, path in (modules or {}).items():
         objects[name] = _Object(path, addr2line, strip, module=name)
 
-    def located(line: str) -> Iterator[tuple[re.Match, _Object, int | None]]:
+    def located(line: str) -> Iterator[tuple[re.Match, _Object, Pc | None]]:
         for match, exact in _frames(line):
             obj = objects.get(match.group(4) or "")
             if obj is not None:
