@@ -110,3 +110,16 @@ def test_module_frames_resolve_against_the_named_ko(tmp_path: Path):
     assert lines[1].endswith("[othermod]")
     # within mod_first (lines 2-6), not at the same offset of mod_second's section
     assert re.search(rf"mod_first\+0x0/0x{first_size:x} \[mmlock\] guest/module/mmlock\.c:[2-6]$", lines[2])
+
+
+def test_section_symbols_read_ppc64_elfv2_st_other(tmp_path: Path):
+    """powerpc64le's objdump prints st_other (the local entry offset) before the name."""
+    tool = tmp_path / "objdump"
+    tool.write_text("#!/bin/sh\ncat <<'END'\n\nmmlock.ko:     file format elf64-powerpcle\n\nSYMBOL TABLE:\n"
+                    "0000000000000000 l    df *ABS*\t0000000000000000 mmlock.c\n"
+                    "0000000000000008 l     F .text.unlikely\t0000000000000048 0x60 null_thread\n"
+                    "0000000000000100 g     F .text\t0000000000000010 mmlock_init\n"
+                    "0000000000000010 l     O .data\t0000000000000008 mmlock_null_ptr\nEND\n")
+    tool.chmod(0o755)
+    symbols = read_section_symbols("mmlock.ko", str(tool))
+    assert symbols == {"null_thread": [(8, 0x48, ".text.unlikely")], "mmlock_init": [(0x100, 0x10, ".text")]}

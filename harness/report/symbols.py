@@ -61,12 +61,13 @@ def read_section_symbols(obj: str, objdump: str = "objdump") -> Symbols:
     proc = subprocess.run([objdump, "-t", obj], capture_output=True, text=True, check=True)
     symbols: Symbols = {}
     for line in proc.stdout.splitlines():
-        # "0000000000000000 l     F .text.unlikely\t000000000000003a null_thread"
+        # "0000000000000000 l     F .text.unlikely\t000000000000003a null_thread";
+        # ppc64 ELFv2 puts st_other ("0x60", the local entry offset) before the name.
         head, tab, tail = line.partition("\t")
         fields, rest = head.split(), tail.split()
-        if not tab or len(fields) < 3 or fields[-2] != "F" or len(rest) != 2:
+        if not tab or len(fields) < 3 or fields[-2] != "F" or len(rest) not in (2, 3):
             continue
-        symbols.setdefault(rest[1], []).append((int(fields[0], 16), int(rest[0], 16), fields[-1]))
+        symbols.setdefault(rest[-1], []).append((int(fields[0], 16), int(rest[0], 16), fields[-1]))
     return symbols
 
 
