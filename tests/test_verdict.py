@@ -105,3 +105,6 @@ def test_selftest_title_prefix_can_differ_per_arch():
     # s390 has its lowcore at 0 and no NULL wording: the override applies there only
     assert judge(case, paging, "s390x")["ok"] and not judge(case, null, "s390x")["ok"]
     assert judge(case, paging, "s390x")["expected"]["title"].endswith("paging request in ")
+    # 32-bit Arm with CPU_SW_DOMAIN_PAN: the user-domain access faults first
+    unhandled = data("Unhandled fault in null_thread")
+    assert judge(case, unhandled, "arm")["ok"] and not judge(case, unhandled, "aarch64")["ok"]
