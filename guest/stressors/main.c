@@ -55,8 +55,8 @@ static const struct mode modes[] = {
 	  "[--workers N] [--mb M | --percent P] [--vmas N] [--dir D]" },
 	{ "mmap", mode_mmap,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
-	  OPT_DIR,
-	  "[--workers N] [--mb M | --percent P] [--dir D]" },
+	  OPT_DIR | OPT_CHURN,
+	  "[--workers N] [--mb M | --percent P] [--churn N] [--dir D]" },
 	{ "procwalk", mode_procwalk,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_PIDS,
 	  "[--workers N] [--pids PID,PID,...]" },
@@ -514,6 +514,7 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 		{ "--pids", OPT_PIDS, 1 },
 		{ "--no-tune", OPT_NO_TUNE, 0 },
 		{ "--vmas", OPT_VMAS, 1 },
+		{ "--churn", OPT_CHURN, 1 },
 	};
 	size_t t;
 	long v;
@@ -600,6 +601,11 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 			if (parse_long(val, &v) || v < 0 || v > 4096)
 				return bad_option(m->name, "bad --vmas %s (0..4096)", val);
 			opts.vmas = v;
+			break;
+		case OPT_CHURN:
+			if (parse_long(val, &v) || v < 0 || v > 16)
+				return bad_option(m->name, "bad --churn %s (0..16)", val);
+			opts.churn = v;
 			break;
 		case OPT_PIDS:
 			if (!*val || val[strspn(val, "0123456789,")])

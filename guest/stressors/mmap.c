@@ -5,6 +5,14 @@
  * so shmem pages that swap), private or shared, and keeps mapping,
  * touching, mprotect()ing, mremap()ing, mlock()ing, madvise()ing and
  * (partly) unmapping them.
+ *
+ * --churn N adds N workers that do the same to a few small regions at a
+ * high rate: split and merge them with mprotect and mlock, move them with
+ * mremap, page them out and fault them back, unmap and map them again.
+ * Every one of those takes mmap_lock for write and the anon_vma or
+ * i_mmap rwsem of a region whose pages are in swap, so swapoff's walk of
+ * the same mm (and fork copying it) keeps meeting VMAs that change under
+ * it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,7 +44,9 @@ enum {
 	K_MPROTECTS, K_RESTORES, K_MLOCKS, K_MUNLOCKS, K_MLOCK_FAIL,
 	K_MREMAP_GROW, K_MREMAP_SHRINK, K_MREMAP_MOVED, K_MREMAP_FIXED,
 	K_MREMAP_FAIL, K_PAGEOUT, K_COLD, K_DONTNEED, K_WILLNEED,
-	K_MADVISE_FAIL, K_NR
+	K_MADVISE_FAIL, K_CHURN_WORKERS, K_CHURN_SPLITS, K_CHURN_LOCKS,
+	K_CHURN_MOVES, K_CHURN_PAGEOUTS, K_CHURN_FAULTS, K_CHURN_REMAPS,
+	K_NR
 };
 
 static const char *const keys[K_NR] = {
@@ -44,7 +54,8 @@ static const char *const keys[K_NR] = {
 	"mprotects", "restores", "mlocks", "munlocks", "mlock_fail",
 	"mremap_grow", "mremap_shrink", "mremap_moved", "mremap_fixed",
 	"mremap_fail", "pageout", "cold", "dontneed", "willneed",
-	"madvise_fail",
+	"madvise_fail", "churn_workers", "churn_splits", "churn_locks",
+	"churn_moves", "churn_pageouts", "churn_faults", "churn_remaps",
 };
 
 #define MAX_REGIONS	12
@@ -72,6 +83,7 @@ struct mm_worker {
 };
 
 struct mmap_arg {
+	long workers;		/* the first ones; the rest churn */
 	size_t budget_pages;
 	uint64_t seed;
 	const char *dir;
@@ -437,17 +449,162 @@ static int mmap_worker(int idx, void *varg)
 	return 0;
 }
 
+#define CHURN_REGIONS	4
+#define CHURN_PAGES	16
+
+struct churn_region {
+	char *addr;
+	int shared;		/* MAP_SHARED on the backing file, else anon */
+};
+
+static int churn_map(struct mm_worker *w, struct churn_region *c, int i)
+{
+	size_t len = bytes(CHURN_PAGES), k;
+	void *p;
+
+	if (c->shared)
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd,
+			 (off_t)bytes((size_t)i * CHURN_PAGES));
+	else
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		c->addr = NULL;
+		syscall_failed("mmap (churn)", errno, -1);
+		return -1;
+	}
+	c->addr = p;
+	for (k = 0; k < CHURN_PAGES; k++)
+		c->addr[bytes(k)] = (char)rng_next(&w->rng);
+	return 0;
+}
+
+/* Split the region in three and merge it back. */
+static void churn_split(struct mm_worker *w, struct churn_region *c)
+{
+	size_t at = 1 + rng_below(&w->rng, CHURN_PAGES - 2);
+	size_t len = 1 + rng_below(&w->rng, CHURN_PAGES - 1 - at);
+	int locked = rng_chance(&w->rng, 30);
+
+	if (locked ? mlock(c->addr + bytes(at), bytes(len)) :
+		     mprotect(c->addr + bytes(at), bytes(len), PROT_READ)) {
+		syscall_failed(locked ? "mlock (churn)" : "mprotect (churn)",
+			       errno, -1);
+		return;
+	}
+	if (locked ? munlock(c->addr + bytes(at), bytes(len)) :
+		     mprotect(c->addr + bytes(at), bytes(len),
+			      PROT_READ | PROT_WRITE))
+		syscall_failed(locked ? "munlock (churn)" :
+			       "mprotect (churn restore)", errno, -1);
+	stat_add(locked ? K_CHURN_LOCKS : K_CHURN_SPLITS, 1);
+}
+
+/* Move the region, swap entries and all, to a freshly reserved place. */
+static void churn_move(struct mm_worker *w, struct churn_region *c)
+{
+	size_t len = bytes(CHURN_PAGES);
+	void *target, *p;
+
+	(void)w;
+	target = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (target == MAP_FAILED) {
+		syscall_failed("mmap (churn target)", errno, -1);
+		return;
+	}
+	p = mremap(c->addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+	if (p == MAP_FAILED) {
+		syscall_failed("mremap (churn)", errno, K_MREMAP_FAIL);
+		munmap(target, len);
+		return;
+	}
+	c->addr = p;
+	stat_add(K_CHURN_MOVES, 1);
+}
+
+static void churn_op(struct mm_worker *w, struct churn_region *c, int i)
+{
+	size_t k, n;
+	int op = (int)rng_below(&w->rng, 100);
+
+	if (op < 35) {
+		churn_split(w, c);
+	} else if (op < 55) {
+		churn_move(w, c);
+	} else if (op < 70) {
+		if (madvise(c->addr, bytes(CHURN_PAGES), MADV_PAGEOUT))
+			syscall_failed("madvise(MADV_PAGEOUT) (churn)", errno,
+				       K_MADVISE_FAIL);
+		else
+			stat_add(K_CHURN_PAGEOUTS, 1);
+	} else if (op < 90) {
+		/* Fault some pages back, from swap if the pageout got them. */
+		n = 1 + rng_below(&w->rng, 4);
+		for (k = 0; k < n; k++)
+			c->addr[bytes(rng_below(&w->rng, CHURN_PAGES))]++;
+		stat_add(K_CHURN_FAULTS, n);
+	} else {
+		if (munmap(c->addr, bytes(CHURN_PAGES)))
+			note_error("munmap (churn)", errno);
+		c->shared = rng_chance(&w->rng, 50);
+		if (!churn_map(w, c, i))
+			stat_add(K_CHURN_REMAPS, 1);
+	}
+}
+
+static int churn_worker(int idx, struct mmap_arg *arg)
+{
+	struct churn_region c[CHURN_REGIONS];
+	struct mm_worker w;
+	int i;
+
+	memset(&w, 0, sizeof(w));
+	memset(c, 0, sizeof(c));
+	rng_init(&w.rng, arg->seed, (uint64_t)idx + 1);
+	w.budget = CHURN_REGIONS * CHURN_PAGES;
+	if (open_backing(&w, arg, idx))
+		return 1;
+	for (i = 0; i < CHURN_REGIONS; i++) {
+		c[i].shared = i & 1;
+		if (churn_map(&w, &c[i], i))
+			goto out;
+	}
+	while (!should_stop()) {
+		i = (int)rng_below(&w.rng, CHURN_REGIONS);
+		if (c[i].addr)
+			churn_op(&w, &c[i], i);
+		else if (!churn_map(&w, &c[i], i))
+			stat_add(K_CHURN_REMAPS, 1);
+	}
+out:
+	for (i = 0; i < CHURN_REGIONS; i++)
+		if (c[i].addr && munmap(c[i].addr, bytes(CHURN_PAGES)))
+			note_error("munmap (churn final)", errno);
+	close(w.fd);
+	return 0;
+}
+
+static int mmap_or_churn(int idx, void *varg)
+{
+	struct mmap_arg *arg = varg;
+
+	return idx < arg->workers ? mmap_worker(idx, arg) :
+				    churn_worker(idx, arg);
+}
+
 int mode_mmap(struct opts *o)
 {
 	long workers = o->workers > 0 ? o->workers : 2, mb;
 	struct mmap_arg arg;
 
 	mb = default_mb(o, 6, 1);
+	arg.workers = workers;
 	arg.budget_pages = (size_t)mb * (1024 * 1024 / page_size);
 	arg.seed = o->seed;
 	arg.dir = o->dir;
 	stat_add(K_WORKERS, (unsigned long)workers);
 	stat_add(K_MB, (unsigned long)mb);
-	run_workers((int)workers, mmap_worker, &arg);
+	stat_add(K_CHURN_WORKERS, (unsigned long)o->churn);
+	run_workers((int)(workers + o->churn), mmap_or_churn, &arg);
 	return report(o->mode, keys, K_NR);
 }

@@ -30,6 +30,7 @@
 #define OPT_PIDS	(1u << 12)
 #define OPT_NO_TUNE	(1u << 13)
 #define OPT_VMAS	(1u << 14)
+#define OPT_CHURN	(1u << 24)
 
 struct swap_spec {
 	const char *path;
@@ -55,6 +56,7 @@ struct opts {
 	const char *pids;	/* procwalk: comma-separated, NULL: all */
 	int no_tune;		/* thp, ksm: leave the sysfs knobs alone */
 	long vmas;		/* fork: extra small VMAs in the parent */
+	long churn;		/* mmap: small-VMA churn workers */
 };
 
 /* Counters shared by every process of a run (MAP_SHARED memory). */
