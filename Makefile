@@ -37,7 +37,7 @@ CASES ?=
 BENCH_COLD ?= 1
 REPEAT ?= 3
 
-.PHONY: all venv deps test-deps build boot boot-test shell selftest matrix soak bisect bench test unit clean
+.PHONY: all venv deps test-deps build boot boot-test shell selftest matrix module-check soak bisect bench test unit clean
 
 all: boot-test
 
@@ -59,6 +59,16 @@ matrix: venv
 	@$(HARNESS) matrix --arches '$(ARCHES)' --kernel-versions '$(KERNEL_VERSIONS)' --profile '$(PROFILE)' \
 		--storm '$(STORM)' --seed '$(SEED)' --accel '$(ACCEL)' $(if $(DURATION),--duration '$(DURATION)') \
 		$(if $(JOBS),--jobs '$(JOBS)')
+
+# The test module, warning-free against every arch x kernel version (default:
+# every arch, 6.1 and 6.12); trees without a finished kernel build are only
+# brought to modules_prepare. results/module-check/summary.json.
+MODULE_CHECK_ARCHES ?= $(sort $(basename $(notdir $(wildcard configs/arches/*.yaml))))
+MODULE_CHECK_VERSIONS ?= 6.1 6.12
+module-check: venv
+	@$(HARNESS) deps --arch '$(MODULE_CHECK_ARCHES)' --kernel-version '$(MODULE_CHECK_VERSIONS)'
+	@$(HARNESS) module-check --arches '$(MODULE_CHECK_ARCHES)' --kernel-versions '$(MODULE_CHECK_VERSIONS)' \
+		--profile '$(PROFILE)'
 
 test-deps: venv
 	@$(HARNESS) deps --arch 'x86_64 aarch64' --kernel-version 6.1 --packages 'chromium stress-ng' 

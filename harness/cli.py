@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-from harness.errors import EXIT_CONFIG, HarnessError
+from harness.errors import HarnessError
 
 
 def _positive_int(text: str) -> int:
@@ -119,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--seed", type=_int, default=1)
     matrix.add_argument("--accel", default="auto")
 
+    modcheck = sub.add_parser("module-check", help="build the test module warning-free against arches x kernel "
+                              "versions (modules_prepare where no kernel is built)")
+    modcheck.add_argument("--arches", default="", help="space/comma separated (default: every arch)")
+    modcheck.add_argument("--kernel-versions", default="6.1 6.12", help="space/comma separated")
+    modcheck.add_argument("--profile", default="lockdep")
+
     soak = sub.add_parser("soak", help="N clean storms in a row; pass count and any flaky report")
     _add_run_options(soak)
     soak.add_argument("--runs", type=_positive_int, default=20)
@@ -193,9 +198,16 @@ def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
     for name, values in counts.items():
         shown = " ".join(f"{k}={v}" for k, v in values.items())
         print(printable(f"  storm {name}: {shown}"))
-    never = data.get("lock_coverage", {}).get("never_taken")
+    coverage = data.get("lock_coverage", {})
+    never = coverage.get("never_taken")
     if never:
         print(f"  warning: target locks never taken: {', '.join(never)}")
+    modes = coverage.get("modes", {})
+    chains = [f"{name}={v['new_chains']}" for name, v in modes.items() if v.get("new_chains") is not None]
+    if chains:
+        print(f"  new lock chains after each start: {' '.join(chains)}")
+    for name in coverage.get("modes_without_targets", []):
+        print(f"  warning: mode {name} took none of its target locks ({', '.join(modes[name]['targets'])})")
     print(f"results: {outcome.run_dir}")
     print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): "
           f"{printable(outcome.verdict.reason)}")
@@ -257,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
                      "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else [])
             return run_matrix(args.arches.replace(",", " ").split(), args.kernel_versions.replace(",", " ").split(),
                               args.jobs or default_jobs(), extra)
+        if args.command == "module-check":
+            from harness.modcheck import run_module_check
+
+            return run_module_check(args.arches.replace(",", " ").split(),
+                                    args.kernel_versions.replace(",", " ").split(), args.profile)
         if args.command == "soak":
             from harness.run import RunRequest
             from harness.soak import run_soak

@@ -94,23 +94,37 @@ def build_stressors(arch: Arch, out: Path, log_file: Path) -> Path:
 def build_module(kernel: KernelBuild, work: Path, log_file: Path) -> Path:
     # The module needs the O= tree at exactly this kernel; bring it there.
     ensure_tree(kernel.source, kernel.arch, kernel.out_dir, kernel.config.read_text(), kernel.key, log_file)
+    return compile_module(kernel.out_dir, kernel.arch, work, log_file,
+                          f"{kernel.source.version} {kernel.arch.name}")
+
+
+def compile_module(out_dir: Path, arch: Arch, work: Path, log_file: Path, what: str,
+                   extra_vars: tuple[str, ...] = ()) -> Path:
+    """Copy guest/module to `work` and build it against the O= tree `out_dir`;
+    any compiler warning is a BuildError."""
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(GUEST_DIR / "module", work)
-    proc = run_logged(["make", "-C", str(kernel.out_dir), f"M={work}", *make_vars(kernel.arch), "modules"],
+    proc = run_logged(["make", "-C", str(out_dir), f"M={work}", *make_vars(arch), *extra_vars, "modules"],
                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                       env=build_env())
     with open(log_file, "a") as handle:
         handle.write(proc.stdout)
     modules = sorted(work.glob("*.ko"))
     if proc.returncode != 0 or not modules:
-        raise BuildError(f"test module failed to build against {kernel.out_dir}; see {log_file}")
+        tail = "\n  ".join(proc.stdout.splitlines()[-5:])
+        raise BuildError(f"test module failed to build against {what} ({out_dir}):\n  {tail}\nsee {log_file}")
     # Kernel-side code builds warning-free on every arch and kernel: a
     # warning is a build error, caught in every run rather than in review.
-    warnings = [line for line in proc.stdout.splitlines() if "warning:" in line]
+    warnings = module_warnings(proc.stdout)
     if warnings:
-        raise BuildError("test module built with warnings against "
-                         f"{kernel.source.version} {kernel.arch.name}:\n  " + "\n  ".join(warnings[:5]))
+        raise BuildError(f"test module built with warnings against {what}:\n  " + "\n  ".join(warnings[:5]))
     return modules[0]
+
+
+def module_warnings(output: str) -> list[str]:
+    """Compiler warnings in a module build's output (modpost's upper-case
+    WARNINGs about a missing Module.symvers are not the module's fault)."""
+    return [line for line in output.splitlines() if "warning:" in line]
 
 
 def parse_ldd(output: str) -> list[Path]:

@@ -68,3 +68,13 @@ def test_fragment_option_missing_from_tree_is_a_build_error_naming_it(tmp_path, 
     assert "CONFIG_MMLOCK_NO_SUCH_OPTION=y" in message
     assert "does not exist in this tree" in message
     assert BuildError.exit_code == 4
+
+
+def test_module_check_names_unknown_arches_and_versions(tmp_path):
+    proc = _cli("module-check", "--arches", "x86_64 sparc", tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown arch(es) sparc; valid: " in proc.stderr and "riscv64" in proc.stderr
+    proc = _cli("module-check", "--arches", "x86_64", "--kernel-versions", "5.10", tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown kernel version(s) 5.10; valid: 6.1, 6.12" in proc.stderr
+    assert not (tmp_path / "results" / "module-check" / "summary.json").exists()

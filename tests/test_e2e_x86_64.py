@@ -63,3 +63,18 @@ def test_guest_crash_is_a_fail_with_the_panic_title(tmp_path):
     assert any("sysrq" in t.lower() for t in titles), titles
     assert proc.stdout.strip().splitlines()[-1].startswith("verdict: fail (exit 1)")
     assert (run_dir / "console.log").read_bytes() == (run_dir / "qemu-console.log").read_bytes()
+
+
+def test_module_check_builds_the_module_against_the_built_tree(tmp_path):
+    """`make module-check` for one cell: the x86_64 6.1 tree the runs above built
+    (a finished tree: modpost with Module.symvers), summary and JUnit written."""
+    env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"))
+    proc = subprocess.run([sys.executable, "-m", "harness", "module-check", "--arches", "x86_64",
+                           "--kernel-versions", "6.1"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = tmp_path / "results" / "module-check"
+    (cell,) = json.loads((out / "summary.json").read_text())
+    assert cell["ok"] is True and cell["tree"] == "built" and cell["arch"] == "x86_64"
+    assert 'failures="0"' in (out / "junit.xml").read_text()
+    assert "1/1 builds warning-free" in proc.stdout

@@ -121,13 +121,19 @@ def _run_make(argv: list[str], cwd: Path, log_file: Path, expected_objects: int,
     return done
 
 
+def configure(source: KernelSource, arch: Arch, profile: Profile, log_file: Path) -> str:
+    """The .config the build will use (cached: seconds), before anything is compiled."""
+    out = out_dir_for(source, arch, profile)
+    return merged_config(source, arch, profile, compiler_version(arch),
+                         out.parent / f".config-{arch.name}-{profile.name}", log_file)
+
+
 def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: Path) -> KernelBuild:
     started = time.monotonic()
     require_tool("make")
     compiler = compiler_version(arch)
     out = out_dir_for(source, arch, profile)
-    config_text = merged_config(source, arch, profile, compiler, out.parent / f".config-{arch.name}-{profile.name}",
-                                log_file)
+    config_text = configure(source, arch, profile, log_file)
     key = content_key(BUILD_RECIPE, source.identity, config_text, compiler, arch.name, arch.image_target)
     store = Store("kernels")
     entry = store.lookup(key)
@@ -150,20 +156,16 @@ def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: P
         compiler=compiler, cached=cached, duration_s=time.monotonic() - started, log=log_file)
 
 
-def ensure_tree(source: KernelSource, arch: Arch, out: Path, config_text: str, key: str,
-                log_file: Path) -> None:
-    """Bring the O= tree to this config and source, incrementally."""
-    stamp = out / ".harness-key"
-    if stamp.is_file() and stamp.read_text() == key and (out / arch.image_path).is_file():
-        return
+def _configured(source: KernelSource, arch: Arch, out: Path, config_text: str,
+                log_file: Path) -> tuple[list[str], dict]:
+    """Write the .config into the O= tree (only if it differs), run olddefconfig
+    and check it kept the config; return the make command line and environment."""
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / ".config"
     # Rewriting an identical .config would make kbuild redo syncconfig only;
     # skipping it keeps the no-change rebuild near zero.
     if not config_path.is_file() or config_path.read_text() != config_text:
         config_path.write_text(config_text)
-    count_file = out / ".harness-objects"
-    expected = int(count_file.read_text()) if count_file.is_file() else 0
     cc = f"{arch.cross_compile}gcc"
     env = build_env(CCACHE_DIR=os.environ.get("CCACHE_DIR") or str(cache_root() / "ccache"))
     if shutil.which("ccache"):
@@ -173,13 +175,38 @@ def ensure_tree(source: KernelSource, arch: Arch, out: Path, config_text: str, k
     if not shutil.which(f"{arch.cross_compile}gcc"):
         raise InfraError(f"{arch.cross_compile}gcc not found: install the cross compiler for {arch.name}")
     base = ["make", "-C", str(source.path), f"O={out}", *make_vars(arch, cc), f"-j{_jobs()}"]
-    print(f"build: {arch.name} {source.origin} ({source.version}) in {out}", file=sys.stderr, flush=True)
     _run_make(base + ["olddefconfig"], source.path, log_file, 0, env)
     if (out / ".config").read_text() != config_text:
         raise BuildError(f"kernel config changed under olddefconfig in {out}; see {log_file}")
+    return base, env
+
+
+def tree_is_built(arch: Arch, out: Path, key: str) -> bool:
+    stamp = out / ".harness-key"
+    return stamp.is_file() and stamp.read_text() == key and (out / arch.image_path).is_file()
+
+
+def ensure_tree(source: KernelSource, arch: Arch, out: Path, config_text: str, key: str,
+                log_file: Path) -> None:
+    """Bring the O= tree to this config and source, incrementally."""
+    if tree_is_built(arch, out, key):
+        return
+    count_file = out / ".harness-objects"
+    expected = int(count_file.read_text()) if count_file.is_file() else 0
+    print(f"build: {arch.name} {source.origin} ({source.version}) in {out}", file=sys.stderr, flush=True)
+    base, env = _configured(source, arch, out, config_text, log_file)
     done = _run_make(base + [arch.image_target, "vmlinux", "modules"], source.path, log_file, expected, env)
     if done > expected:
         count_file.write_text(str(done))
     if not (out / arch.image_path).is_file():
         raise BuildError(f"kernel build produced no {arch.image_path}; see {log_file}")
-    stamp.write_text(key)
+    (out / ".harness-key").write_text(key)
+
+
+def prepare_modules_tree(source: KernelSource, arch: Arch, out: Path, config_text: str, log_file: Path) -> None:
+    """Just enough of the O= tree to compile an external module against it
+    (`make modules_prepare`: generated headers, asm-offsets, modpost); a later
+    full build of the same tree continues from there."""
+    print(f"prepare: {arch.name} {source.origin} ({source.version}) in {out}", file=sys.stderr, flush=True)
+    base, env = _configured(source, arch, out, config_text, log_file)
+    _run_make(base + ["modules_prepare"], source.path, log_file, 0, env)
