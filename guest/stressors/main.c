@@ -77,6 +77,12 @@ static const struct mode modes[] = {
 	{ "compact", mode_compact,
 	  OPT_DURATION | OPT_SEED | OPT_INTERVAL,
 	  "[--interval MS]" },
+	{ "memcg", mode_memcg,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
+	  "[--workers N] [--mb M | --percent P]" },
+	{ "oom", mode_oom,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
+	  "[--workers N] [--mb M | --percent P]" },
 };
 
 #define NR_MODES (sizeof(modes) / sizeof(modes[0]))

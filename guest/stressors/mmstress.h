@@ -121,6 +121,14 @@ struct knob {
 int knobs_set(struct knob *k, int n, const char *feature);
 void knobs_restore(struct knob *k, int n);
 
+/* Memory cgroups v2 (cgroup.c): 0 or -1 (error noted) unless told. */
+int cg_create(char *path, size_t len, const char *name);
+int cg_write(const char *cg, const char *file, const char *val); /* -errno */
+int cg_set(const char *cg, const char *file, const char *val);
+int cg_enter(const char *cg);					/* -errno */
+long cg_read(const char *cg, const char *file, const char *key);
+void cg_remove(const char *cg);
+
 /* Page patterns for data verification. */
 void pat_fill(void *page, uint64_t pageno, uint32_t gen, uint64_t salt);
 long pat_check(const void *page, uint64_t pageno, uint32_t gen,
@@ -140,5 +148,7 @@ int mode_locked(struct opts *o);
 int mode_thp(struct opts *o);
 int mode_ksm(struct opts *o);
 int mode_compact(struct opts *o);
+int mode_memcg(struct opts *o);
+int mode_oom(struct opts *o);
 
 #endif

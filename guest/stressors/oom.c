@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * oom: the OOM killer and SIGKILL against processes with swapped memory,
+ * while swapoff walks their mms.  Each worker makes a memory cgroup (v2)
+ * with a small memory.max and memory.swap.max, and keeps up to three
+ * children in it: victims fill their memory, page half of it out and keep
+ * paging and reading until the worker SIGKILLs them at a random moment;
+ * hogs touch more than the cgroup may hold, so the cgroup's OOM killer
+ * fires.  Only processes in that cgroup can be chosen: the worker itself,
+ * storm-run, sshd and init stay in the root cgroup.  vm.oom_dump_tasks is
+ * switched off for the run (the task list of every kill would flood the
+ * console).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mmstress.h"
+
+enum {
+	K_WORKERS, K_LIMIT_MB, K_SWAP_MAX_MB, K_TUNED, K_VICTIMS, K_HOGS,
+	K_KILLS, K_OOM_KILLED, K_HOG_DONE, K_PAGEOUTS, K_CHILD_TOUCHES,
+	K_OOM_EVENTS, K_OOM_KILLS, K_CORRUPTIONS, K_NR
+};
+
+static const char *const keys[K_NR] = {
+	"workers", "limit_mb", "swap_max_mb", "tuned", "victims", "hogs",
+	"kills", "oom_killed", "hog_done", "pageouts", "child_touches",
+	"oom_events", "oom_kills", "corruptions",
+};
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
+
+#define MAX_KIDS	3
+
+struct oom_arg {
+	size_t limit_pages;
+	uint64_t seed;
+};
+
+struct kid {
+	pid_t pid;
+	int hog;
+	int killed;		/* we sent the SIGKILL */
+	uint64_t kill_at;	/* victims: when to kill it */
+};
+
+static void enter_or_die(const char *cg)
+{
+	int err;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	err = cg_enter(cg);
+	if (err) {
+		note_errorf("enter %s: %s", cg, errname(-err));
+		_exit(1);
+	}
+}
+
+/* Fill, page half out, then page out and verify until killed. */
+static void victim_main(const char *cg, size_t npages, uint64_t seed,
+			int ready_fd)
+{
+	uint64_t salt, got, want;
+	size_t i, start, len;
+	struct rng rng;
+	char *region, c = 1;
+	long w;
+
+	enter_or_die(cg);
+	rng_init(&rng, seed, 0x71c);
+	salt = rng_next(&rng);
+	region = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (region == MAP_FAILED)
+		_exit(4);	/* ENOMEM: transient */
+	for (i = 0; i < npages; i++)
+		pat_fill(region + i * page_size, i, 0, salt);
+	madvise(region, npages / 2 * page_size, MADV_PAGEOUT);
+	if (write(ready_fd, &c, 1) != 1)
+		_exit(1);
+	close(ready_fd);
+	for (;;) {
+		start = rng_below(&rng, npages);
+		len = 1 + rng_below(&rng, 32);
+		if (start + len > npages)
+			len = npages - start;
+		if (!madvise(region + start * page_size, len * page_size,
+			     MADV_PAGEOUT))
+			stat_add(K_PAGEOUTS, 1);
+		for (i = 0; i < 8; i++) {
+			start = rng_below(&rng, npages);
+			w = pat_check(region + start * page_size, start, 0,
+				      salt, &got, &want);
+			if (w >= 0) {
+				stat_add(K_CORRUPTIONS, 1);
+				note_errorf("oom victim: data corruption at page %zu word %ld: got %#llx want %#llx",
+					    start, w, (unsigned long long)got,
+					    (unsigned long long)want);
+				_exit(3);
+			}
+		}
+		stat_add(K_CHILD_TOUCHES, 8);
+		sleep_ms((long)rng_below(&rng, 5));
+	}
+}
+
+/* Touch more than memory.max + memory.swap.max: the OOM killer's turn. */
+static void hog_main(const char *cg, size_t npages)
+{
+	size_t i;
+	char *p;
+
+	enter_or_die(cg);
+	p = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		_exit(4);
+	for (i = 0; i < npages; i++)
+		memset(p + i * page_size, (int)(i | 1), 64);
+	_exit(5);	/* survived: the limit did not hold */
+}
+
+static int start_kid(struct kid *k, int hog, const char *cg,
+		     size_t limit_pages, struct rng *rng)
+{
+	uint64_t seed = rng_next(rng);
+	int fds[2];
+	char c;
+
+	k->hog = hog;
+	k->killed = 0;
+	if (!hog && pipe(fds)) {
+		note_error("pipe", errno);
+		return -1;
+	}
+	k->pid = fork();
+	if (k->pid < 0) {
+		if (!hog) {
+			close(fds[0]);
+			close(fds[1]);
+		}
+		k->pid = 0;
+		note_transient();
+		return 0;
+	}
+	if (k->pid == 0) {
+		if (hog)
+			hog_main(cg, limit_pages * 3);
+		close(fds[0]);
+		victim_main(cg, limit_pages / 3, seed, fds[1]);
+	}
+	stat_add(k->hog ? K_HOGS : K_VICTIMS, 1);
+	if (k->hog)
+		return 0;
+	close(fds[1]);
+	/* Not ready: it died first (the OOM killer may pick a victim). */
+	if (read(fds[0], &c, 1) != 1)
+		k->kill_at = 0;
+	else
+		k->kill_at = now_ms() + 20 + rng_below(rng, 1500);
+	close(fds[0]);
+	return 0;
+}
+
+static void reaped(struct kid *k, int status)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+		if (!k->killed)
+			stat_add(K_OOM_KILLED, 1);
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 5) {
+		stat_add(K_HOG_DONE, 1);
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 4) {
+		note_transient();	/* mmap ENOMEM */
+	} else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 3)) {
+		note_errorf("oom %s ended with status %#x",
+			    k->hog ? "hog" : "victim", status);
+	}
+	k->pid = 0;
+}
+
+static int oom_worker(int idx, void *varg)
+{
+	struct oom_arg *arg = varg;
+	struct kid kids[MAX_KIDS] = { { 0, 0, 0, 0 } };
+	long ev0, kill0, v;
+	char cg[256], name[64], val[32];
+	uint64_t next_hog = 0;
+	int i, status, hog, hog_live;
+	struct rng rng;
+	pid_t r;
+
+	rng_init(&rng, arg->seed, (uint64_t)idx + 1);
+	snprintf(name, sizeof(name), "oom.%d.%d", (int)getppid(), idx);
+	if (cg_create(cg, sizeof(cg), name))
+		return 1;
+	snprintf(val, sizeof(val), "%zu", arg->limit_pages * page_size / 2);
+	if (cg_set(cg, "memory.swap.max", val)) {
+		cg_remove(cg);
+		return 1;
+	}
+	snprintf(val, sizeof(val), "%zu", arg->limit_pages * page_size);
+	if (cg_set(cg, "memory.max", val) ||
+	    cg_set(cg, "memory.oom.group", "0")) {
+		cg_remove(cg);
+		return 1;
+	}
+	ev0 = cg_read(cg, "memory.events", "oom");
+	kill0 = cg_read(cg, "memory.events", "oom_kill");
+	while (!should_stop() && !sh->errors) {
+		hog_live = 0;
+		for (i = 0; i < MAX_KIDS; i++)
+			hog_live |= kids[i].pid && kids[i].hog;
+		for (i = 0; i < MAX_KIDS; i++) {
+			struct kid *k = &kids[i];
+
+			if (!k->pid) {
+				/* One hog at a time, at most every 2 s. */
+				hog = !hog_live && now_ms() >= next_hog &&
+				      rng_chance(&rng, 35);
+				if (start_kid(k, hog, cg, arg->limit_pages, &rng))
+					break;
+				if (k->pid && hog) {
+					hog_live = 1;
+					next_hog = now_ms() + 2000;
+				}
+				continue;
+			}
+			r = waitpid(k->pid, &status, WNOHANG);
+			if (r == k->pid) {
+				reaped(k, status);
+				continue;
+			}
+			if (!k->hog && !k->killed && now_ms() >= k->kill_at) {
+				kill(k->pid, SIGKILL);
+				k->killed = 1;
+				stat_add(K_KILLS, 1);
+			}
+		}
+		sleep_ms(5 + (long)rng_below(&rng, 20));
+	}
+	for (i = 0; i < MAX_KIDS; i++) {
+		if (!kids[i].pid)
+			continue;
+		kill(kids[i].pid, SIGKILL);
+		kids[i].killed = 1;
+		while (waitpid(kids[i].pid, &status, 0) < 0 && errno == EINTR)
+			;
+		reaped(&kids[i], status);
+	}
+	v = cg_read(cg, "memory.events", "oom");
+	if (ev0 >= 0 && v > ev0)
+		stat_add(K_OOM_EVENTS, (unsigned long)(v - ev0));
+	v = cg_read(cg, "memory.events", "oom_kill");
+	if (kill0 >= 0 && v > kill0)
+		stat_add(K_OOM_KILLS, (unsigned long)(v - kill0));
+	cg_remove(cg);
+	return 0;
+}
+
+int mode_oom(struct opts *o)
+{
+	long workers = o->workers > 0 ? o->workers : 1, mb;
+	struct knob knobs[] = {
+		{ "/proc/sys/vm/oom_dump_tasks", 0, 0, 0 },
+	};
+	struct oom_arg arg;
+
+	mb = default_mb(o, 3, 4);
+	stat_add(K_WORKERS, (unsigned long)workers);
+	stat_add(K_LIMIT_MB, (unsigned long)mb);
+	stat_add(K_SWAP_MAX_MB, (unsigned long)mb / 2);
+	arg.limit_pages = (size_t)mb * (1024 * 1024 / page_size);
+	arg.seed = o->seed;
+	stat_add(K_TUNED, (unsigned long)knobs_set(knobs, 1, "CONFIG_PROC_SYSCTL"));
+	if (!sh->errors)
+		run_workers((int)workers, oom_worker, &arg);
+	knobs_restore(knobs, 1);
+	if (!sh->errors && stat_get(K_HOGS) && !stat_get(K_OOM_KILLS))
+		note_errorf("%lu hogs over memory.max + memory.swap.max, but the cgroup's OOM killer never fired",
+			    stat_get(K_HOGS));
+	return report(o->mode, keys, K_NR);
+}
