@@ -83,6 +83,9 @@ static const struct mode modes[] = {
 	{ "oom", mode_oom,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
 	  "[--workers N] [--mb M | --percent P]" },
+	{ "uffd", mode_uffd,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
+	  "[--workers N] [--mb M | --percent P]" },
 };
 
 #define NR_MODES (sizeof(modes) / sizeof(modes[0]))

@@ -150,5 +150,6 @@ int mode_ksm(struct opts *o);
 int mode_compact(struct opts *o);
 int mode_memcg(struct opts *o);
 int mode_oom(struct opts *o);
+int mode_uffd(struct opts *o);
 
 #endif
