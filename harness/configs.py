@@ -19,6 +19,8 @@ CONFIG_DIR = REPO_ROOT / "configs"
 _COMMAND_RE = re.compile(r"[A-Za-z0-9_./:=,+%@{}-]+(?:\s+[A-Za-z0-9_./:=,+%@{}-]+)*")
 # Where the guest's static busybox comes from (Arch.busybox).
 BUSYBOX_FROM = ("package", "source")
+# Filesystems a storm's swap files can live on (Storm.swap_file_fs).
+SWAP_FILE_FS = ("ext2", "ext4")
 _OPTION_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$|^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 
 
@@ -90,6 +92,12 @@ class Storm:
     swap_files: int = 0
     swap_file_mb: int = 32
     swap_file_priorities: tuple[int, ...] = ()
+    swap_file_fs: str = "ext2"          # SWAP_FILE_FS: ext2 (made in the guest) or ext4 (made on the host)
+    # A zram swap device (/dev/zram0) of this size beside the disks; 0 = none.
+    zram_mb: int = 0
+    zram_priority: int = -1
+    # zswap in front of every swap area: its pool limit in percent of RAM; 0 = off.
+    zswap_pool_percent: int = 0
 
 
 def _names(kind_dir: Path) -> list[str]:
@@ -190,6 +198,8 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
     top = Fields(yamlfile.load(path), path)
     swap = top.sub("swap")
     files = swap.sub("files", {})
+    zram = swap.sub("zram", {})
+    zswap = swap.sub("zswap", {})
     stressors = []
     raw = top.get("stressors", list)
     for index, item in enumerate(raw):
@@ -227,7 +237,13 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         swap_files=files.get("count", int, 0),
         swap_file_mb=files.get("size_mb", int, 32),
         swap_file_priorities=tuple(files.get("priorities", list, [])),
+        swap_file_fs=files.get("fs", str, "ext2"),
+        zram_mb=zram.get("size_mb", int, 0),
+        zram_priority=zram.get("priority", int, -1),
+        zswap_pool_percent=zswap.get("max_pool_percent", int, 0),
     )
+    for fields in (zram, zswap):
+        fields.finish()
     files.finish()
     swap.finish()
     top.finish()
@@ -245,6 +261,13 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         raise ConfigError(f"{files.where('priorities')}: priorities must be integers")
     if storm.swap_files < 0 or storm.swap_file_mb < 1:
         raise ConfigError(f"{files.where('count')}: count must be >= 0 and size_mb >= 1")
+    if storm.swap_file_fs not in SWAP_FILE_FS:
+        raise ConfigError(f"{files.where('fs')}: must be one of {', '.join(SWAP_FILE_FS)}, "
+                          f"not {storm.swap_file_fs!r}")
+    if storm.zram_mb < 0 or not -1 <= storm.zram_priority <= 32767:
+        raise ConfigError(f"{zram.where('size_mb')}: size_mb must be >= 0 and priority -1..32767")
+    if not 0 <= storm.zswap_pool_percent <= 100:
+        raise ConfigError(f"{zswap.where('max_pool_percent')}: must be 0..100")
     return storm
 
 

@@ -31,7 +31,7 @@ TOOL_PACKAGES = {
     "qemu-system-x86_64": "qemu-system-x86", "qemu-system-i386": "qemu-system-x86",
     "qemu-system-aarch64": "qemu-system-arm", "qemu-system-arm": "qemu-system-arm",
     "qemu-system-riscv64": "qemu-system-misc", "qemu-system-ppc64": "qemu-system-ppc",
-    "qemu-system-s390x": "qemu-system-misc", "addr2line": "binutils",
+    "qemu-system-s390x": "qemu-system-misc", "addr2line": "binutils", "mke2fs": "e2fsprogs",
 }
 
 

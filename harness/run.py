@@ -184,9 +184,11 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     })
     disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb,
                                  storm_stage.swapfs_size_mb(storm))
+    if storm.swap_files and storm.swap_file_fs != "ext2":   # ext2 is made by storm-run in the guest
+        storm_stage.make_swapfs(disks[-1], storm.swap_file_fs, build_log)
     spec = qemu.BootSpec(
         kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
-        append=qemu.kernel_cmdline(arch, profile.append, storm.append),
+        append=qemu.kernel_cmdline(arch, profile.append, storm_stage.kernel_append(storm)),
         accel=accel, disks=tuple(Path(d.name) for d in disks),
         console_log=Path("qemu-console.log"), monitor=None, hostfwd_port=ssh_setup.port)
     argv = qemu.argv(arch, spec)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import shlex
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,8 @@ from pathlib import Path
 from harness import yamlfile
 from harness.channel import Channel, ChannelClosed, CommandTimeout, GuestSilent
 from harness.configs import CONFIG_DIR, Storm
-from harness.errors import ConfigError
+from harness.errors import ConfigError, InfraError
+from harness.host import require_tool, run_logged
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ class StormResult:
                 **({"timeout_reason": self.timeout_reason} if self.timeout_reason else {})}
 
 
+ZRAM_DEVICE = "/dev/zram0"
+
+
 def plan_lines(storm: Storm, duration: int, seed: int, swap_devices: list[str]) -> list[str]:
     """One command line per stressor instance, as storm-run will start them."""
     lines = []
@@ -60,11 +65,21 @@ def plan_lines(storm: Storm, duration: int, seed: int, swap_devices: list[str]) 
                 priorities = storm.swap_priorities or tuple(range(len(swap_devices), 0, -1))
                 for dev, prio in zip(swap_devices, priorities, strict=False):
                     words += ["--dev", f"{dev}:{prio}"]
+                if storm.zram_mb:
+                    words += ["--dev", f"{ZRAM_DEVICE}:{storm.zram_priority}"]
                 for path, prio in swap_files(storm):
                     words += ["--file", f"{path}:{storm.swap_file_mb}:{prio}"]
             words += list(spec.args)
             lines.append(shlex.join(words))
     return lines
+
+
+def kernel_append(storm: Storm) -> str:
+    """The storm's own kernel command line words, with zswap switched on when it asks."""
+    words = storm.append.split()
+    if storm.zswap_pool_percent:
+        words += ["zswap.enabled=1", f"zswap.max_pool_percent={storm.zswap_pool_percent}"]
+    return " ".join(words)
 
 
 HEARTBEAT_S = 10   # storm-run's console heartbeat; the harness's inactivity limit is far longer
@@ -78,6 +93,17 @@ def swap_files(storm: Storm) -> list[tuple[str, int]]:
     return [(f"{SWAPFS_MOUNT}/swapfile{i}", prio) for i, prio in enumerate(priorities[:storm.swap_files])]
 
 
+def make_swapfs(image: Path, fs: str, log_file: Path) -> None:
+    """A filesystem busybox cannot make (ext4: extents, a journal) made on the host,
+    on the swap-file disk's image; storm-run then only mounts it."""
+    argv = [require_tool("mke2fs"), "-q", "-F", "-t", fs, "-b", "4096", "-m", "0", str(image)]
+    with open(log_file, "a") as handle:
+        handle.write(f"$ {shlex.join(argv)}\n")
+        proc = run_logged(argv, stdout=handle, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise InfraError(f"mke2fs -t {fs} of {image.name} failed (exit {proc.returncode}); see {log_file}")
+
+
 def swapfs_size_mb(storm: Storm) -> int:
     return storm.swap_files * storm.swap_file_mb + SWAPFS_SLACK_MB if storm.swap_files else 0
 
@@ -86,7 +112,8 @@ def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "") -> str
     files = " ".join(f"{path}:{storm.swap_file_mb}" for path, _ in swap_files(storm))
     return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if storm.module_storm else 0}\n"
             f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n"
-            f"SWAPFS_FILES=\"{files}\"\n")
+            f"SWAPFS_TYPE={storm.swap_file_fs}\nSWAPFS_FILES=\"{files}\"\n"
+            f"ZRAM_MB={storm.zram_mb}\nZSWAP={1 if storm.zswap_pool_percent else 0}\n")
 
 
 def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
