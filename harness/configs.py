@@ -174,6 +174,11 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
     return arch
 
 
+def profile_names(config_dir: Path = CONFIG_DIR) -> list[str]:
+    path = config_dir / "kernel" / "profiles.yaml"
+    return sorted(yamlfile.load(path))
+
+
 def load_profile(name: str, config_dir: Path = CONFIG_DIR) -> Profile:
     path = config_dir / "kernel" / "profiles.yaml"
     top = Fields(yamlfile.load(path), path)

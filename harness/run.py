@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import image as image_stage
-from harness import qemu, results
+from harness import qemu, requires, results
 from harness import storm as storm_stage
 from harness.channel import ChannelClosed, CommandTimeout
 from harness.channel import ssh as ssh_channel
 from harness.channel.serial import SerialConsole
-from harness.configs import Arch, Profile, Storm, load_arch, load_profile, load_storm
+from harness.configs import Arch, Profile, Storm, load_arch, load_profile, load_storm, profile_names
 from harness.errors import ConfigError, HarnessError, InfraError
 from harness.host import require_tool
 from harness.kernel import build as kernel_build
@@ -151,6 +151,11 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     t0 = time.monotonic()
     _stage("build: kernel")
     source = kernel_source.resolve(request.kernel_src, request.kernel_version)
+    # Before compiling: does this kernel have what the storm's modes need?
+    if request.storm_enabled:
+        profiles = {name: "".join(p.read_text() for p in load_profile(name).fragments) for name in profile_names()}
+        requires.check(storm, kernel_build.configure(source, arch, profile, build_log),
+                       f"{source.origin} with profile {profile.name}", profiles=profiles)
     kernel = kernel_build.build_kernel(source, arch, profile, build_log)
     _stage(f"build: kernel {'cached' if kernel.cached else 'built'} ({kernel.duration_s:.1f}s); guest image")
     guest = image_stage.build_image(kernel, build_log)

@@ -1,11 +1,95 @@
-"""The breadth storm's data and harness side, without a guest: swap backends
-(zram, zswap, ext4 swap files)."""
+"""The breadth storm's data and harness side, without a guest: the kernel options
+each mode needs (checked before booting), staggered plans and per-mode chains,
+swap backends (zram, zswap, ext4 swap files)."""
+import dataclasses
 import struct
+from pathlib import Path
 
 import pytest
 
-from harness import configs, storm
+from harness import configs, requires, storm
 from harness.errors import ConfigError
+
+# What tinyconfig + base + the lockdep profile leave of the options breadth needs.
+LOCKDEP_ONLY = """CONFIG_SWAP=y
+CONFIG_SHMEM=y
+CONFIG_TMPFS=y
+CONFIG_MODULES=y
+CONFIG_DEBUG_FS=y
+CONFIG_EXT2_FS=y
+CONFIG_PROC_PAGE_MONITOR=y
+# CONFIG_CROSS_MEMORY_ATTACH is not set
+# CONFIG_TRANSPARENT_HUGEPAGE is not set
+# CONFIG_USERFAULTFD is not set
+# CONFIG_CGROUPS is not set
+"""
+
+
+def _breadth_options() -> str:
+    return "\n".join(p.read_text() for p in configs.load_profile("breadth").fragments)
+
+
+def test_every_mode_of_every_storm_is_listed_in_requires_yaml():
+    reqs = requires.load()
+    for name in configs.storm_names():
+        spec = configs.load_storm(name)
+        requires.unmet(spec, "", reqs)     # raises for a mode or feature requires.yaml lacks
+    listed = set(reqs.modes)
+    main_c = (Path(configs.REPO_ROOT) / "guest/stressors/main.c").read_text()
+    assert all(f'{{ "{mode}", mode_' in main_c for mode in listed), "requires.yaml names a mode mmstress lacks"
+
+
+def test_breadth_storm_on_a_lockdep_kernel_names_each_mode_and_option():
+    spec = configs.load_storm("breadth")
+    problems = dict(requires.unmet(spec, LOCKDEP_ONLY, requires.load()))
+    assert problems["mode uffd"] == ["CONFIG_USERFAULTFD"]
+    assert problems["mode memcg"] == ["CONFIG_CGROUPS", "CONFIG_MEMCG"]
+    assert problems["mode thp"] == ["CONFIG_TRANSPARENT_HUGEPAGE"]
+    assert problems["zram"] == ["CONFIG_ZRAM"] and problems["zswap"] == ["CONFIG_ZSWAP"]
+    assert problems["swap_files on ext4"] == ["CONFIG_EXT4_FS"]
+    assert "mode swap" not in problems and "mode procwalk" not in problems and "mode hog" not in problems
+
+
+def test_breadth_profile_has_everything_the_breadth_storm_needs():
+    base = (configs.CONFIG_DIR / "kernel/base.config").read_text()
+    assert requires.unmet(configs.load_storm("breadth"), base + _breadth_options(), requires.load()) == []
+
+
+def test_check_message_and_profile_hint():
+    spec = configs.load_storm("breadth")
+    profiles = {name: "\n".join(p.read_text() for p in configs.load_profile(name).fragments)
+                for name in configs.profile_names()}
+    with pytest.raises(ConfigError) as info:
+        requires.check(spec, LOCKDEP_ONLY, "debian:linux-source-6.1 with profile lockdep", profiles=profiles)
+    message = str(info.value)
+    assert message.startswith("storm 'breadth' cannot run on debian:linux-source-6.1 with profile lockdep")
+    assert "\n  mode uffd: CONFIG_USERFAULTFD not set" in message
+    assert "\n  mode oom: CONFIG_CGROUPS, CONFIG_MEMCG not set" in message
+    assert message.endswith("the breadth profile asks for them: --profile breadth")
+    # The seed storm runs on the same kernel.
+    requires.check(configs.load_storm("swapoff-fork-mmap"), LOCKDEP_ONLY, "k", profiles=profiles)
+
+
+def test_alternatives_and_modules():
+    spec = configs.load_storm("swapoff-fork-mmap")     # ext2 swap files
+    reqs = requires.load()
+    without_ext2 = LOCKDEP_ONLY.replace("CONFIG_EXT2_FS=y", "# CONFIG_EXT2_FS is not set")
+    assert requires.unmet(spec, without_ext2, reqs) == [
+        ("swap_files on ext2", ["CONFIG_EXT2_FS|CONFIG_EXT4_USE_FOR_EXT2"])]
+    assert requires.unmet(spec, without_ext2 + "CONFIG_EXT4_USE_FOR_EXT2=y\n", reqs) == []
+    # A modular option counts: the guest could load it.
+    assert requires.unmet(spec, LOCKDEP_ONLY.replace("CONFIG_EXT2_FS=y", "CONFIG_EXT2_FS=m"), reqs) == []
+
+
+def test_unlisted_mode_and_bad_option_name(config_dir):
+    spec = configs.load_storm("breadth")
+    odd = dataclasses.replace(spec, stressors=(configs.StressorSpec("newmode", (), 1),))
+    with pytest.raises(ConfigError, match="mode 'newmode' of storm 'breadth' is not listed under modes"):
+        requires.unmet(odd, "", requires.load())
+    path = config_dir / "kernel/requires.yaml"
+    path.write_text(path.read_text().replace("uffd: [CONFIG_USERFAULTFD]", "uffd: [USERFAULTFD]"))
+    with pytest.raises(ConfigError, match=r"requires.yaml:\d+: key 'modes.uffd': not a kconfig option name"):
+        requires.load(config_dir)
 
 
 def test_zswap_zram_and_ext4_reach_the_guest():
