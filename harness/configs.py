@@ -73,6 +73,9 @@ class StressorSpec:
     # storm-run as is ({duration} and {seed} filled in): storm-run splits it
     # on whitespace and does no quoting, so quotes and shell syntax are refused.
     command: str = ""
+    # Lock targets (configs/locks.yaml names) this stressor is there to reach:
+    # none of them taken during the storm is a warning naming the mode.
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class Storm:
     zram_priority: int = -1
     # zswap in front of every swap area: its pool limit in percent of RAM; 0 = off.
     zswap_pool_percent: int = 0
+    # Seconds between the starts of the plan's stressors; storm-run counts the
+    # lockdep dependency chains that appear after each start (per-mode chains).
+    stagger_s: int = 0
 
 
 def _names(kind_dir: Path) -> list[str]:
@@ -225,7 +231,7 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         if instances < 1:
             raise ConfigError(f"{entry.where('instances')}: must be >= 1")
         stressors.append(StressorSpec(mode, entry.str_list("args", []) if not command else (), instances,
-                                      " ".join(command.split())))
+                                      " ".join(command.split()), entry.str_list("targets", [])))
         entry.finish()
     storm = Storm(
         name=top.get("name", str),
@@ -246,6 +252,7 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         zram_mb=zram.get("size_mb", int, 0),
         zram_priority=zram.get("priority", int, -1),
         zswap_pool_percent=zswap.get("max_pool_percent", int, 0),
+        stagger_s=top.get("stagger_s", int, 0),
     )
     for fields in (zram, zswap):
         fields.finish()
@@ -273,6 +280,8 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         raise ConfigError(f"{zram.where('size_mb')}: size_mb must be >= 0 and priority -1..32767")
     if not 0 <= storm.zswap_pool_percent <= 100:
         raise ConfigError(f"{zswap.where('max_pool_percent')}: must be 0..100")
+    if not 0 <= storm.stagger_s <= 60:
+        raise ConfigError(f"{top.where('stagger_s')}: must be 0..60 seconds")
     return storm
 
 

@@ -23,6 +23,8 @@ _KTAP_RE = re.compile(r"^(not ok|ok) \d+ (\S+)(?: # (.*))?$")
 _KV_RE = re.compile(r'([A-Za-z_][\w.]*)=("[^"]*"|\S+)')
 _LOCK_STAT_RE = re.compile(r"^\s*(.+?)(?:-([RW]))?:\s+((?:[\d.]+\s+){11}[\d.]+)\s*$")
 _CHAINS_RE = re.compile(r"dependency chains:\s+(\d+)")
+# storm-run, with a stagger: the chain count before and after each stressor's start.
+_STEP_RE = re.compile(r"^MMLOCK-HARNESS: chains step=(\S+) mode=(\S+) before=(\d*) after=(\d*)\s*$")
 STORM_GRACE_S = 240  # swapoff of a full disk under TCG can take minutes
 
 
@@ -38,6 +40,7 @@ class StormResult:
     status: int | None = None
     wall_s: float = 0.0
     lock_coverage: dict[str, object] = field(default_factory=dict)
+    mode_chains: list[dict[str, object]] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"name": self.name, "duration_s": self.duration_s, "seed": self.seed,
@@ -47,20 +50,40 @@ class StormResult:
 
 
 ZRAM_DEVICE = "/dev/zram0"
+MIN_STAGGERED_S = 5   # the last stressor of a staggered plan still runs this long
+
+
+def stressor_names(storm: Storm) -> list[str]:
+    """The name each plan line's result goes by, in plan order: its mode (a command's
+    program name), with .2, .3 for repeats, as parse_counts names the KTAP lines."""
+    names: list[str] = []
+    for spec in storm.stressors:
+        base = spec.mode or spec.command.split()[0]
+        for _ in range(spec.instances):
+            unique, suffix = base, 2
+            while unique in names:
+                unique, suffix = f"{base}.{suffix}", suffix + 1
+            names.append(unique)
+    return names
 
 
 def plan_lines(storm: Storm, duration: int, seed: int, swap_devices: list[str]) -> list[str]:
-    """One command line per stressor instance, as storm-run will start them."""
+    """One command line per stressor instance, as storm-run will start them. With a
+    stagger, line i starts i * stagger_s seconds after the first and runs that much
+    shorter, so that every stressor ends together."""
     lines = []
     index = 0
     for spec in storm.stressors:
         for _ in range(spec.instances):
             index += 1
+            length = duration
+            if storm.stagger_s:
+                length = max(duration - (index - 1) * storm.stagger_s, min(duration, MIN_STAGGERED_S))
             if spec.command:
-                lines.append(spec.command.replace("{duration}", str(duration))
+                lines.append(spec.command.replace("{duration}", str(length))
                              .replace("{seed}", str(seed * 1000 + index)))
                 continue
-            words = ["mmstress", spec.mode, "--duration", str(duration), "--seed", str(seed * 1000 + index)]
+            words = ["mmstress", spec.mode, "--duration", str(length), "--seed", str(seed * 1000 + index)]
             if spec.mode == "swap":
                 priorities = storm.swap_priorities or tuple(range(len(swap_devices), 0, -1))
                 for dev, prio in zip(swap_devices, priorities, strict=False):
@@ -113,7 +136,25 @@ def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "") -> str
     return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if storm.module_storm else 0}\n"
             f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n"
             f"SWAPFS_TYPE={storm.swap_file_fs}\nSWAPFS_FILES=\"{files}\"\n"
-            f"ZRAM_MB={storm.zram_mb}\nZSWAP={1 if storm.zswap_pool_percent else 0}\n")
+            f"ZRAM_MB={storm.zram_mb}\nZSWAP={1 if storm.zswap_pool_percent else 0}\n"
+            f"STAGGER_S={storm.stagger_s}\n")
+
+
+def parse_mode_chains(output: str, names: list[str]) -> list[dict[str, object]]:
+    """storm-run's chain samples around each start -> [{step, mode, new_chains}]: the
+    lockdep dependency chains that appeared in the stagger after that start (the new
+    mode's paths, and what it newly meets of those already running). Step 0 is the
+    test module, "end" everything after the last start."""
+    steps: list[dict[str, object]] = []
+    for line in output.splitlines():
+        match = _STEP_RE.match(line.strip())
+        if not match:
+            continue
+        step, mode, before, after = match.groups()
+        name = names[int(step) - 1] if step.isdigit() and 0 < int(step) <= len(names) else mode
+        new = int(after) - int(before) if before and after else None
+        steps.append({"step": step, "mode": name, "new_chains": new})
+    return steps
 
 
 def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
@@ -171,14 +212,20 @@ def parse_lock_stat(text: str) -> dict[str, dict[str, int]]:
 
 
 def lock_coverage(lock_stat: str, chains_before: int | None, chains_after: int | None,
-                  targets: dict[str, tuple[str, ...]]) -> dict[str, object]:
+                  targets: dict[str, tuple[str, ...]], storm_targets: tuple[str, ...] | None = None,
+                  mode_targets: dict[str, tuple[str, ...]] | None = None,
+                  mode_chains: list[dict[str, object]] | None = None) -> dict[str, object]:
+    """Acquisitions of each target class; never_taken among storm_targets (all targets when
+    None). Per mode: its new chains (staggered storms) and which of its own targets the
+    storm took; a mode whose targets were all untouched is listed in modes_without_targets."""
     classes = parse_lock_stat(lock_stat)
     per_target: dict[str, dict[str, int]] = {}
     for target, names in targets.items():
         acquired = sum(classes.get(n, {}).get("acquisitions", 0) for n in names)
         contended = sum(classes.get(n, {}).get("contentions", 0) for n in names)
         per_target[target] = {"acquisitions": acquired, "contentions": contended}
-    never = sorted(t for t, v in per_target.items() if v["acquisitions"] == 0)
+    never = sorted(t for t, v in per_target.items() if v["acquisitions"] == 0
+                   and (storm_targets is None or t in storm_targets))
     coverage: dict[str, object] = {
         "available": bool(classes),
         "targets": per_target,
@@ -194,6 +241,18 @@ def lock_coverage(lock_stat: str, chains_before: int | None, chains_after: int |
         coverage["dependency_chains"] = chains_after
         if chains_before is not None:
             coverage["new_dependency_chains"] = chains_after - chains_before
+    modes: dict[str, dict[str, object]] = {}
+    for step in mode_chains or []:
+        modes[str(step["mode"])] = {"new_chains": step["new_chains"]}
+    without = []
+    for mode, wanted in (mode_targets or {}).items():
+        taken = [t for t in wanted if per_target.get(t, {}).get("acquisitions", 0) > 0]
+        modes.setdefault(mode, {}).update({"targets": list(wanted), "targets_taken": taken})
+        if classes and not taken:
+            without.append(mode)
+    if modes:
+        coverage["modes"] = modes
+        coverage["modes_without_targets"] = without
     return coverage
 
 
@@ -206,7 +265,12 @@ def _chains(channel: Channel, timeout: float) -> int | None:
 def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> StormResult:
     """Run storm-run in the guest; never raises for a guest that dies or hangs."""
     result = StormResult(storm.name, duration, seed)
-    targets = lock_targets(names=storm.lock_targets)
+    names = stressor_names(storm)
+    mode_targets = {name: spec.targets for name, spec in
+                    zip(names, (s for s in storm.stressors for _ in range(s.instances)), strict=True) if spec.targets}
+    storm_targets = tuple(lock_targets(names=storm.lock_targets))
+    targets = lock_targets(names=tuple(dict.fromkeys(storm_targets + tuple(t for ts in mode_targets.values()
+                                                                           for t in ts))))
     started = time.monotonic()
     try:
         channel.run("echo 0 > /proc/lock_stat 2>/dev/null; true", 30)
@@ -216,6 +280,7 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> Storm
         result.wall_s = time.monotonic() - started
         result.status = out.status
         result.counts, result.failures = parse_counts(out.output)
+        result.mode_chains = parse_mode_chains(out.output, names)
         result.ended_how = "completed"
         if "MMLOCK-HARNESS: storm-end" not in out.output:
             result.failures.append("storm-run: no storm-end marker")
@@ -223,7 +288,8 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> Storm
                           for names in targets.values() for n in names)
         stat = channel.run(f"grep -F {wanted} /proc/lock_stat", 60)
         chains_after = _chains(channel, 30)
-        result.lock_coverage = lock_coverage(stat.output, chains_before, chains_after, targets)
+        result.lock_coverage = lock_coverage(stat.output, chains_before, chains_after, targets, storm_targets,
+                                             mode_targets, result.mode_chains)
     except CommandTimeout as exc:
         result.ended_how = "timeout"
         result.timeout_reason = (exc.reason if isinstance(exc, GuestSilent)

@@ -92,12 +92,25 @@ def test_unlisted_mode_and_bad_option_name(config_dir):
         requires.load(config_dir)
 
 
-def test_zswap_zram_and_ext4_reach_the_guest():
+def test_staggered_plan_ends_together_and_swaps_on_zram():
+    spec = configs.load_storm("breadth")
+    lines = storm.plan_lines(spec, 60, 1, ["/dev/vda", "/dev/vdb", "/dev/vdc"])
+    durations = [int(line.split("--duration ")[1].split()[0]) for line in lines]
+    assert durations[0] == 60 and durations == [60 - 2 * i for i in range(len(lines))]
+    assert " --dev /dev/zram0:20 " in lines[0]
+    assert "--file /mnt/swapfs/swapfile0:16:5" in lines[0]
+    short = storm.plan_lines(spec, 10, 1, ["/dev/vda", "/dev/vdb", "/dev/vdc"])
+    assert [int(line.split("--duration ")[1].split()[0]) for line in short][-1] == storm.MIN_STAGGERED_S
+    assert storm.plan_lines(configs.load_storm("swapoff-fork-mmap"), 30, 1, ["/dev/vda"])[-1].count(
+        "--duration 30 ") == 1
+
+
+def test_zswap_zram_ext4_and_stagger_reach_the_guest():
     spec = configs.load_storm("breadth")
     assert storm.kernel_append(spec).endswith("zswap.enabled=1 zswap.max_pool_percent=8")
     assert "zswap" not in storm.kernel_append(configs.load_storm("swapoff-fork-mmap"))
     env = storm.run_env(spec, 60, 1, "/dev/vdd")
-    assert "ZRAM_MB=16\n" in env and "ZSWAP=1\n" in env
+    assert "ZRAM_MB=16\n" in env and "ZSWAP=1\n" in env and "STAGGER_S=2\n" in env
     assert "SWAPFS_TYPE=ext4\n" in env
 
 
@@ -109,6 +122,9 @@ def test_bad_swap_backend_values(config_dir):
         configs.load_storm("breadth", config_dir)
     path.write_text(text.replace("    priority: 20", "    priority: 20\n    prio: 3"))
     with pytest.raises(ConfigError, match="key 'swap.zram.prio': unknown key"):
+        configs.load_storm("breadth", config_dir)
+    path.write_text(text.replace("stagger_s: 2", "stagger_s: 99"))
+    with pytest.raises(ConfigError, match="key 'stagger_s': must be 0..60"):
         configs.load_storm("breadth", config_dir)
 
 
@@ -122,3 +138,59 @@ def test_make_swapfs_ext4_on_the_host(tmp_path):
     incompat, = struct.unpack_from("<I", superblock, 0x60)
     assert magic == 0xEF53 and incompat & 0x40, "ext4 with extents"
     assert "mke2fs" in (tmp_path / "build.log").read_text()
+
+
+STORM_OUTPUT = """MMLOCK-HARNESS: storm-begin duration=60 seed=1
+MMLOCK-HARNESS: chains step=0 mode=module before=900 after=1400
+MMLOCK-HARNESS: chains step=1 mode=swap before=1400 after=1500
+MMLOCK-HARNESS: chains step=2 mode=thp before=1500 after=1720
+MMLOCK-HARNESS: chains step=3 mode=uffd before=1720 after=1730
+MMLOCK-HARNESS: chains step=end mode=all before=1730 after=2100
+ok 1 swap # swapon=3
+"""
+
+
+def test_mode_chains_and_modes_without_their_targets():
+    spec = dataclasses.replace(configs.load_storm("breadth"), stressors=(
+        configs.StressorSpec("swap", (), 1),
+        configs.StressorSpec("thp", (), 1, targets=("khugepaged_mm_lock",)),
+        configs.StressorSpec("uffd", (), 1, targets=("uffd_fault_wqh",))))
+    steps = storm.parse_mode_chains(STORM_OUTPUT, storm.stressor_names(spec))
+    assert [(s["mode"], s["new_chains"]) for s in steps] == [
+        ("module", 500), ("swap", 100), ("thp", 220), ("uffd", 10), ("all", 370)]
+    lock_stat = ("khugepaged_mm_lock:  0  0  0.00  0.00  0.00  0.00  3  40  0.10  1.00  4.00  0.10\n"
+                 "&mm->mmap_lock-R:  0  0  0.00  0.00  0.00  0.00  3  4000  0.10  1.00  4.00  0.10\n")
+    names = ("mmap_lock", "khugepaged_mm_lock", "uffd_fault_wqh")
+    coverage = storm.lock_coverage(lock_stat, 900, 2100, storm.lock_targets(names=names), ("mmap_lock",),
+                                   {"thp": ("khugepaged_mm_lock",), "uffd": ("uffd_fault_wqh",)}, steps)
+    assert coverage["never_taken"] == [], "only the storm's own targets count there"
+    assert coverage["modes"]["thp"] == {"new_chains": 220, "targets": ["khugepaged_mm_lock"],
+                                        "targets_taken": ["khugepaged_mm_lock"]}
+    assert coverage["modes"]["uffd"]["targets_taken"] == []
+    assert coverage["modes_without_targets"] == ["uffd"]
+    assert coverage["modes"]["all"] == {"new_chains": 370}
+
+
+def test_repeated_modes_get_the_names_of_their_result_lines():
+    spec = dataclasses.replace(configs.load_storm("breadth"), stressors=(
+        configs.StressorSpec("hog", (), 2), configs.StressorSpec("", (), 1, "stress-ng --vm 1")))
+    assert storm.stressor_names(spec) == ["hog", "hog.2", "stress-ng"]
+    steps = storm.parse_mode_chains("MMLOCK-HARNESS: chains step=2 mode=hog before= after=\n",
+                                    storm.stressor_names(spec))
+    assert steps == [{"step": "2", "mode": "hog.2", "new_chains": None}]
+
+
+def test_readme_documents_every_key_of_the_new_modes():
+    """memcg and oom need root and cgroups: the keys come from the sources."""
+    import re
+
+    stressors = configs.REPO_ROOT / "guest/stressors"
+    readme = (stressors / "README.md").read_text()
+    for mode in ("memcg", "oom", "uffd"):
+        source = (stressors / f"{mode}.c").read_text()
+        table = re.search(r"keys\[K_NR\] = \{(.*?)\};", source, re.S)
+        assert table, f"{mode}.c: no keys table"
+        keys = re.findall(r'"(\w+)"', table.group(1))
+        section = readme.split(f"### {mode}\n", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+        listed = re.search(r"Keys: `([^`]*)`", section)
+        assert listed and listed.group(1).split() == keys, f"{mode}: README Keys differ from {mode}.c"
