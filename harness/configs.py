@@ -54,6 +54,13 @@ class Arch:
     # arch cannot have (e.g. SOFTLOCKUP_DETECTOR on s390): left out of those
     # fragments for this arch instead of failing its build.
     unavailable: tuple[str, ...] = ()
+    # NUMA: how many nodes the QEMU machine can give the guest (0: it cannot),
+    # QEMU arguments given once ({nodes}, {smp}: e.g. a CPU topology with a
+    # socket per node) and those of one node, with {node}, {mb} (its share of
+    # memory_mb) and {cpus} (its CPUs, "0" or "0-1") filled in for each.
+    numa_max_nodes: int = 0
+    numa_args: tuple[str, ...] = ()
+    numa_node_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ class Storm:
     # Seconds between the starts of the plan's stressors; storm-run counts the
     # lockdep dependency chains that appear after each start (per-mode chains).
     stagger_s: int = 0
+    numa_nodes: int = 1                 # NUMA nodes the guest needs (numa mode: 2)
 
 
 def _names(kind_dir: Path) -> list[str]:
@@ -131,6 +139,7 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
     top = Fields(yamlfile.load(path), path)
     qemu = top.sub("qemu")
     kernel = top.sub("kernel")
+    numa = qemu.sub("numa", {})
     arch = Arch(
         name=top.get("name", str),
         kernel_arch=top.get("kernel_arch", str),
@@ -157,8 +166,11 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
                                 (kernel.get("version_fragments", dict, {}) or {}).items()),
         path=path,
         unavailable=kernel.str_list("unavailable", []),
+        numa_max_nodes=numa.get("max_nodes", int, 0),
+        numa_args=numa.str_list("args", []),
+        numa_node_args=numa.str_list("node_args", []),
     )
-    for fields in (qemu, kernel, top):
+    for fields in (numa, qemu, kernel, top):
         fields.finish()
     if arch.name != name:
         raise ConfigError(f"{top.where('name')}: name '{arch.name}' does not match file name '{name}'")
@@ -167,6 +179,8 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
                           f"not {arch.busybox!r}")
     if arch.memory_mb < 64 or arch.smp < 1:
         raise ConfigError(f"{qemu.where('memory_mb')}: memory_mb must be >= 64 and smp >= 1")
+    if arch.numa_max_nodes and (not arch.numa_node_args or arch.numa_max_nodes > arch.smp):
+        raise ConfigError(f"{numa.where('max_nodes')}: needs node_args and at most smp ({arch.smp}) nodes")
     every_line = arch.fragment + "\n" + "\n".join(text for _, text in arch.version_fragments)
     bad = [line for line in every_line.splitlines() if line.strip() and not _OPTION_RE.match(line.strip())]
     if bad:
@@ -253,6 +267,7 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         zram_priority=zram.get("priority", int, -1),
         zswap_pool_percent=zswap.get("max_pool_percent", int, 0),
         stagger_s=top.get("stagger_s", int, 0),
+        numa_nodes=top.get("numa_nodes", int, 1),
     )
     for fields in (zram, zswap):
         fields.finish()
@@ -280,6 +295,8 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         raise ConfigError(f"{zram.where('size_mb')}: size_mb must be >= 0 and priority -1..32767")
     if not 0 <= storm.zswap_pool_percent <= 100:
         raise ConfigError(f"{zswap.where('max_pool_percent')}: must be 0..100")
+    if not 1 <= storm.numa_nodes <= 8:
+        raise ConfigError(f"{top.where('numa_nodes')}: must be 1..8")
     if not 0 <= storm.stagger_s <= 60:
         raise ConfigError(f"{top.where('stagger_s')}: must be 0..60 seconds")
     return storm

@@ -91,6 +91,26 @@ def argv(arch: Arch, spec: BootSpec) -> list[str]:
     return args
 
 
+def numa_args(arch: Arch, nodes: int, storm_name: str = "") -> tuple[str, ...]:
+    """QEMU arguments that give the guest `nodes` NUMA nodes (memory and CPUs split
+    evenly), from the arch's qemu.numa; () for one node."""
+    if nodes <= 1:
+        return ()
+    if nodes > arch.numa_max_nodes:
+        can = f"at most {arch.numa_max_nodes}" if arch.numa_max_nodes else "none (no qemu.numa)"
+        raise ConfigError(f"storm '{storm_name}' wants {nodes} NUMA nodes; the {arch.name} machine "
+                          f"({arch.path.name}) can give {can}")
+    args = [a.format(nodes=nodes, smp=arch.smp) for a in arch.numa_args]
+    per_cpu = arch.smp // nodes
+    for node in range(nodes):
+        first = node * per_cpu
+        last = arch.smp - 1 if node == nodes - 1 else first + per_cpu - 1
+        cpus = str(first) if first == last else f"{first}-{last}"
+        mb = arch.memory_mb // nodes if node < nodes - 1 else arch.memory_mb - (nodes - 1) * (arch.memory_mb // nodes)
+        args += [a.format(node=node, mb=mb, cpus=cpus) for a in arch.numa_node_args]
+    return tuple(args)
+
+
 def make_swap_disks(run_dir: Path, count: int, size_mb: int, swapfs_mb: int = 0) -> tuple[Path, ...]:
     """Sparse raw images, one per swap device, then one for the swap files' filesystem
     when swapfs_mb; they cost no disk until written."""

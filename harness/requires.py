@@ -48,6 +48,8 @@ def features(storm: Storm) -> list[str]:
         wanted.append("zram")
     if storm.zswap_pool_percent:
         wanted.append("zswap")
+    if storm.numa_nodes > 1:
+        wanted.append("numa_nodes")
     return wanted
 
 

@@ -100,6 +100,7 @@ def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
         raise ConfigError(f"DURATION must be between 1 and 86400 seconds, got {duration}")
     if request.inject:
         guest_command_for(request.inject)
+    qemu.numa_args(arch, storm.numa_nodes, storm.name)   # the arch can give what the storm wants
     if request.kernel_src:
         kernel_source.validate_tree(Path(request.kernel_src))
     return arch, profile, storm, duration
@@ -195,7 +196,8 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
         kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
         append=qemu.kernel_cmdline(arch, profile.append, storm_stage.kernel_append(storm)),
         accel=accel, disks=tuple(Path(d.name) for d in disks),
-        console_log=Path("qemu-console.log"), monitor=None, hostfwd_port=ssh_setup.port)
+        console_log=Path("qemu-console.log"), monitor=None, hostfwd_port=ssh_setup.port,
+        extra=qemu.numa_args(arch, storm.numa_nodes, storm.name))
     argv = qemu.argv(arch, spec)
     require_tool(argv[0])
     (run_dir / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")

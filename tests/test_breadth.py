@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import configs, requires, storm
+from harness import configs, qemu, requires, storm
 from harness.errors import ConfigError
 
 # What tinyconfig + base + the lockdep profile leave of the options breadth needs.
@@ -180,13 +180,53 @@ def test_repeated_modes_get_the_names_of_their_result_lines():
     assert steps == [{"step": "2", "mode": "hog.2", "new_chains": None}]
 
 
+X86_NUMA = """  numa:
+    max_nodes: 2
+    args: ["-smp", "{smp},sockets={nodes}"]
+    node_args: ["-object", "memory-backend-ram,id=mem{node},size={mb}M",
+                "-numa", "node,nodeid={node},cpus={cpus},memdev=mem{node}"]
+kernel:"""
+
+
+def test_numa_nodes_from_the_arch_data(config_dir):
+    path = config_dir / "arches/x86_64.yaml"
+    path.write_text(path.read_text().replace("kernel:", X86_NUMA, 1))
+    arch = configs.load_arch("x86_64", config_dir)
+    assert arch.numa_max_nodes == 2
+    assert qemu.numa_args(arch, 1) == ()
+    assert qemu.numa_args(arch, 2) == (
+        "-smp", "2,sockets=2",
+        "-object", "memory-backend-ram,id=mem0,size=128M", "-numa", "node,nodeid=0,cpus=0,memdev=mem0",
+        "-object", "memory-backend-ram,id=mem1,size=128M", "-numa", "node,nodeid=1,cpus=1,memdev=mem1")
+    with pytest.raises(ConfigError, match=r"storm 's' wants 3 NUMA nodes; the x86_64 machine \(x86_64.yaml\) "
+                                          r"can give at most 2"):
+        qemu.numa_args(arch, 3, "s")
+    plain = configs.load_arch("s390x")
+    if not plain.numa_max_nodes:
+        with pytest.raises(ConfigError, match=r"can give none \(no qemu.numa\)"):
+            qemu.numa_args(plain, 2, "s")
+    path.write_text(path.read_text().replace("max_nodes: 2", "max_nodes: 4"))
+    with pytest.raises(ConfigError, match=r"key 'qemu.numa.max_nodes': needs node_args and at most smp \(2\)"):
+        configs.load_arch("x86_64", config_dir)
+
+
+def test_a_storm_that_wants_numa_needs_it_in_the_kernel():
+    spec = dataclasses.replace(configs.load_storm("breadth"), numa_nodes=2,
+                               stressors=(configs.StressorSpec("numa", (), 1),))
+    problems = dict(requires.unmet(spec, "# CONFIG_NUMA is not set\nCONFIG_MIGRATION=y\n", requires.load()))
+    assert problems == {"mode numa": ["CONFIG_NUMA"], "numa_nodes": ["CONFIG_NUMA"],
+                        "zram": ["CONFIG_ZRAM"], "zswap": ["CONFIG_ZSWAP"],
+                        "swap_files on ext4": ["CONFIG_EXT4_FS"],
+                        "module_storm": ["CONFIG_MODULES", "CONFIG_DEBUG_FS"]}
+
+
 def test_readme_documents_every_key_of_the_new_modes():
-    """memcg and oom need root and cgroups: the keys come from the sources."""
+    """memcg and oom need root and cgroups, numa two nodes: the keys come from the sources."""
     import re
 
     stressors = configs.REPO_ROOT / "guest/stressors"
     readme = (stressors / "README.md").read_text()
-    for mode in ("memcg", "oom", "uffd"):
+    for mode in ("memcg", "oom", "uffd", "numa"):
         source = (stressors / f"{mode}.c").read_text()
         table = re.search(r"keys\[K_NR\] = \{(.*?)\};", source, re.S)
         assert table, f"{mode}.c: no keys table"

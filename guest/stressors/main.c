@@ -86,6 +86,9 @@ static const struct mode modes[] = {
 	{ "uffd", mode_uffd,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
 	  "[--workers N] [--mb M | --percent P]" },
+	{ "numa", mode_numa,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
+	  "[--workers N] [--mb M | --percent P]" },
 };
 
 #define NR_MODES (sizeof(modes) / sizeof(modes[0]))

@@ -151,5 +151,6 @@ int mode_compact(struct opts *o);
 int mode_memcg(struct opts *o);
 int mode_oom(struct opts *o);
 int mode_uffd(struct opts *o);
+int mode_numa(struct opts *o);
 
 #endif
