@@ -504,7 +504,12 @@ static int percpu_thread(void *unused)
 		pc->stat[ST_PERCPU_UPDATES]++;
 		put_cpu();
 
-		if (++round % 64 == 0)
+		/*
+		 * A few thousand checked windows a second are plenty; busier,
+		 * these threads took a fair share of every vCPU from the
+		 * paths that take the mm locks.
+		 */
+		if (++round % 8 == 0)
 			storm_nap(1);
 		else
 			cond_resched();
