@@ -180,18 +180,9 @@ def test_repeated_modes_get_the_names_of_their_result_lines():
     assert steps == [{"step": "2", "mode": "hog.2", "new_chains": None}]
 
 
-X86_NUMA = """  numa:
-    max_nodes: 2
-    args: ["-smp", "{smp},sockets={nodes}"]
-    node_args: ["-object", "memory-backend-ram,id=mem{node},size={mb}M",
-                "-numa", "node,nodeid={node},cpus={cpus},memdev=mem{node}"]
-kernel:"""
-
-
 def test_numa_nodes_from_the_arch_data(config_dir):
     path = config_dir / "arches/x86_64.yaml"
-    path.write_text(path.read_text().replace("kernel:", X86_NUMA, 1))
-    arch = configs.load_arch("x86_64", config_dir)
+    arch = configs.load_arch("x86_64", config_dir)   # the shipped data gives two nodes
     assert arch.numa_max_nodes == 2
     assert qemu.numa_args(arch, 1) == ()
     assert qemu.numa_args(arch, 2) == (
