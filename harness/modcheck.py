@@ -15,12 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from harness.cache import content_key
 from harness.configs import arch_names, load_arch, load_profile
 from harness.errors import ConfigError, HarnessError
 from harness.image import compile_module
 from harness.kernel.build import (
-    BUILD_RECIPE,
+    build_key,
     compiler_version,
     configure,
     out_dir_for,
@@ -42,8 +41,7 @@ def check_cell(arch_name: str, version: str, profile_name: str, out: Path) -> di
         source = resolve(None, version)
         tree = out_dir_for(source, arch, profile)
         config_text = configure(source, arch, profile, log_file)
-        key = content_key(BUILD_RECIPE, source.identity, config_text, compiler_version(arch), arch.name,
-                          arch.image_target)
+        key = build_key(source, arch, config_text, compiler_version(arch))
         cell["tree"] = "built" if tree_is_built(arch, tree, key) else "modules_prepare"
         if cell["tree"] != "built":
             prepare_modules_tree(source, arch, tree, config_text, log_file)

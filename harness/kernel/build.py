@@ -128,13 +128,18 @@ def configure(source: KernelSource, arch: Arch, profile: Profile, log_file: Path
                          out.parent / f".config-{arch.name}-{profile.name}", log_file)
 
 
+def build_key(source: KernelSource, arch: Arch, config_text: str, compiler: str) -> str:
+    """The artifact cache key of a kernel build (and the stamp of its O= tree)."""
+    return content_key(BUILD_RECIPE, source.identity, config_text, compiler, arch.name, arch.image_target)
+
+
 def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: Path) -> KernelBuild:
     started = time.monotonic()
     require_tool("make")
     compiler = compiler_version(arch)
     out = out_dir_for(source, arch, profile)
     config_text = configure(source, arch, profile, log_file)
-    key = content_key(BUILD_RECIPE, source.identity, config_text, compiler, arch.name, arch.image_target)
+    key = build_key(source, arch, config_text, compiler)
     store = Store("kernels")
     entry = store.lookup(key)
     if entry is None:
