@@ -86,14 +86,40 @@ def intensity(data: dict) -> dict[str, dict[str, float | None]]:
 
 
 def thoroughness(data: dict) -> dict[str, float | None]:
-    """Lock dependency chains and target-lock acquisitions per guest minute of storm."""
+    """Lock dependency chains and target-lock acquisitions per guest minute of storm,
+    and the distinct lock classes the storm acquired."""
     coverage = data.get("lock_coverage") or {}
     seconds = storm_seconds(data)
     chains = coverage.get("new_dependency_chains")
     targets = coverage.get("targets") or {}
     acquisitions = sum(t.get("acquisitions", 0) for t in targets.values()) if targets else None
+    classes = coverage.get("classes_acquired")
     return {"chains_per_min": per_minute(chains, seconds) if chains is not None else None,
-            "acquisitions_per_min": per_minute(acquisitions, seconds) if acquisitions is not None else None}
+            "acquisitions_per_min": per_minute(acquisitions, seconds) if acquisitions is not None else None,
+            "classes": float(classes) if classes is not None else None}
+
+
+# What the thoroughness figures compare, per storm: (row prefix, its key in bench.json's comparison).
+THOROUGHNESS = (("new lock dependency chains", "/ guest min", "chains_per_min", "/min"),
+                ("target-lock acquisitions", "/ guest min", "acquisitions_per_min", "/min"),
+                ("distinct lock classes acquired", "in the storm", "classes", "classes"))
+# The yardsticks, run in the same guest for the same time as ours: (label, storm, extra guest binaries).
+YARDSTICKS = (("seed-paths", "seed-paths", False), ("stress-ng", "stress-ng", True),
+              ("stress-ng vm class", "stress-ng-vm", True))
+
+
+def comparison(figures: dict) -> dict:
+    """Per thoroughness figure: ours (the default storm) and each yardstick's median, and ours over each."""
+    out = {}
+    for what, per, _, _ in THOROUGHNESS:
+        ours = figures.get(f"ours: {what} {per}", {}).get("median")
+        row: dict[str, float | None] = {"ours": ours}
+        for label, _, _ in YARDSTICKS:
+            theirs = figures.get(f"{label}: {what} {per}", {}).get("median")
+            row[label] = theirs
+            row[f"ours_over_{label.replace(' ', '_')}"] = ratio(ours, theirs)
+        out[what] = row
+    return out
 
 
 def parse_stress_ng_yaml(text: str) -> dict[str, int]:
@@ -154,8 +180,10 @@ def render_table(bench: dict) -> str:
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
     for what, cmp in bench.get("comparison", {}).items():
-        lines.append(f"ours / stress-ng, {what} per guest minute: {_fmt(cmp.get('ours_per_min'))} / "
-                     f"{_fmt(cmp.get('stress_ng_per_min'))} = {_fmt(cmp.get('ratio_ours_over_stress_ng'))}x")
+        for label, _, _ in YARDSTICKS:
+            if cmp.get(label) is not None:
+                lines.append(f"ours / {label}, {what}: {_fmt(cmp.get('ours'))} / {_fmt(cmp.get(label))} = "
+                             f"{_fmt(cmp.get('ours_over_' + label.replace(' ', '_')))}x")
     for note in bench.get("notes", []):
         lines.append(f"note: {note}")
     for missing in bench.get("unmeasured", []):
@@ -324,22 +352,26 @@ class Bench:
         data["_make_exit"] = proc.returncode
         return wall, data, log_path.read_text(errors="replace")
 
-    def _stress_ng_run(self, accel: str) -> tuple[dict, dict[str, int]]:
+    def _yardstick_run(self, storm: str, accel: str, stress_ng: bool) -> tuple[dict, dict[str, int]]:
+        """Another storm in the same guest (kernel, image, accel) for the same time as ours;
+        with stress_ng, Debian's stress-ng is copied into the image and its bogo ops read back."""
         from harness import image
         from harness.host import ensure_packages
         from harness.run import RunRequest, execute
 
-        ensure_packages(["stress-ng"])
         fetched: list[str] = []
 
         def session(channel) -> None:
             fetched.append(channel.run(f"cat {STRESS_NG_YAML}", 60).output)
         saved = {k: os.environ.get(k) for k in (image.EXTRA_BINARIES_ENV, "MMLOCK_RESULTS")}
-        os.environ[image.EXTRA_BINARIES_ENV] = shutil.which("stress-ng") or "/usr/bin/stress-ng"
-        os.environ["MMLOCK_RESULTS"] = str(self.runs_dir / "stress-ng")
+        if stress_ng:
+            ensure_packages(["stress-ng"])
+            os.environ[image.EXTRA_BINARIES_ENV] = shutil.which("stress-ng") or "/usr/bin/stress-ng"
+        os.environ["MMLOCK_RESULTS"] = str(self.runs_dir / storm)
         try:
             outcome = execute(RunRequest(arch=self.arch, kernel_version=self.kernel_version, profile=self.profile,
-                                         storm="stress-ng", accel=accel, label="bench-stress-ng", session=session))
+                                         storm=storm, accel=accel, label=f"bench-{storm}",
+                                         session=session if stress_ng else None))
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -350,7 +382,7 @@ class Bench:
 
     def storms(self, accels: list[str]) -> None:
         ours_runs: list[tuple[float, dict, list[float]]] = []
-        theirs: list[tuple[dict, dict[str, int], list[float]]] = []
+        others: dict[str, list[tuple[dict, dict[str, int], list[float]]]] = {label: [] for label, _, _ in YARDSTICKS}
         for rep in range(self.repeat):
             _stage(f"storm {rep + 1}/{self.repeat}: make boot-test (ours)")
             load = loadavg()
@@ -359,17 +391,21 @@ class Bench:
                 ours_runs.append((wall, data, load))
             else:
                 _stage(f"ours: run did not complete ({data.get('verdict')}: {data.get('reason')})")
-            _stage(f"storm {rep + 1}/{self.repeat}: stress-ng in the same guest")
-            load = loadavg()
-            try:
-                sdata, bogo = self._stress_ng_run(data.get("accel") or "auto")
-            except HarnessError as exc:
-                _stage(f"stress-ng run failed: {exc}")
-                continue
-            if sdata.get("storm", {}).get("ended_how") == "completed":
-                theirs.append((sdata, bogo, load))
+            for label, storm, stress_ng in YARDSTICKS:
+                _stage(f"storm {rep + 1}/{self.repeat}: {label} in the same guest")
+                load = loadavg()
+                try:
+                    sdata, bogo = self._yardstick_run(storm, data.get("accel") or "auto", stress_ng)
+                except HarnessError as exc:
+                    _stage(f"{label} run failed: {exc}")
+                    continue
+                if sdata.get("storm", {}).get("ended_how") == "completed":
+                    others[label].append((sdata, bogo, load))
+                else:
+                    _stage(f"{label}: run did not complete ({sdata.get('verdict')}: {sdata.get('reason')})")
+        theirs = others["stress-ng"]
         self.result["runs"] = {"ours": [d.get("run_id") for _, d, _ in ours_runs],
-                               "stress-ng": [d.get("run_id") for d, _, _ in theirs]}
+                               **{label: [d.get("run_id") for d, _, _ in runs] for label, runs in others.items()}}
         if ours_runs:
             self.result["real_storm_log"] = str(self.runs_dir / "ours" / ours_runs[0][1]["run_id"] / "console.log")
         loads = [x[2] for x in ours_runs]
@@ -401,38 +437,33 @@ class Bench:
                      "+".join(HEADLINE[name.split('.')[0]])))
         self.put("ours: swapoff cycles / guest min", figure(swapoffs, "/min", loads))
         self.result["intensity_detail"] = [intensity(d) for _, d, _ in ours_runs]
-        # thoroughness, ours and stress-ng's
-        tl = [x[2] for x in theirs]
+        # thoroughness: ours (the default storm), the seed-paths storm, stress-ng's
         for label, runs, lds in (("ours", [d for _, d, _ in ours_runs], loads),
-                                 ("stress-ng", [d for d, _, _ in theirs], tl)):
+                                 *((lb, [d for d, _, _ in rs], [x[2] for x in rs]) for lb, rs in others.items())):
             th = [thoroughness(d) for d in runs]
-            self.put(f"{label}: new lock dependency chains / guest min",
-                     figure([t["chains_per_min"] for t in th], "/min", lds))
-            self.put(f"{label}: target-lock acquisitions / guest min",
-                     figure([t["acquisitions_per_min"] for t in th], "/min", lds))
-        bogo_rows: dict[str, list[float | None]] = {}
-        for data, bogo, _ in theirs:
-            for name, count in bogo.items():
-                bogo_rows.setdefault(name, []).append(per_minute(count, storm_seconds(data)))
-        for name, values in sorted(bogo_rows.items()):
-            self.put(f"stress-ng: {name} bogo ops / guest min", figure(values, "ops/min", tl))
-        for name in STRESS_NG_STRESSORS:
-            if theirs and name not in bogo_rows:
-                self.result["notes"].append(f"stress-ng's {name} stressor reported no metrics (it skipped itself; "
-                                            "its swap stressor cannot swapon a file on the guest's tmpfs)"
-                                            if name == "swap" else f"stress-ng's {name} stressor reported no metrics")
-        if not any(bogo_rows.values()) or not any(v for vals in bogo_rows.values() for v in vals):
-            self.failed("stress-ng bogo ops", "stress-ng reported no (or only zero) bogo ops")
-        figs = self.result["figures"]
-        comparison = {}
-        for what in ("new lock dependency chains", "target-lock acquisitions"):
-            ours_m = figs.get(f"ours: {what} / guest min", {}).get("median")
-            their_m = figs.get(f"stress-ng: {what} / guest min", {}).get("median")
-            comparison[what] = {"ours_per_min": ours_m, "stress_ng_per_min": their_m,
-                                "ratio_ours_over_stress_ng": ratio(ours_m, their_m)}
-        self.result["comparison"] = comparison
-        self.result["stress_ng_targets"] = [d.get("lock_coverage", {}).get("targets") for d, _, _ in theirs]
-        self.result["ours_targets"] = [d.get("lock_coverage", {}).get("targets") for _, d, _ in ours_runs]
+            for what, per, key, unit in THOROUGHNESS:
+                self.put(f"{label}: {what} {per}", figure([t[key] for t in th], unit, lds))
+        for label in ("stress-ng", "stress-ng vm class"):
+            bogo_rows: dict[str, list[float | None]] = {}
+            for data, bogo, _ in others[label]:
+                for name, count in bogo.items():
+                    bogo_rows.setdefault(name, []).append(per_minute(count, storm_seconds(data)))
+            for name, values in sorted(bogo_rows.items()):
+                self.put(f"{label}: {name} bogo ops / guest min", figure(values, "ops/min",
+                                                                          [x[2] for x in others[label]]))
+            if not any(v for vals in bogo_rows.values() for v in vals):
+                self.failed(f"{label} bogo ops", "stress-ng reported no (or only zero) bogo ops")
+            if label == "stress-ng":
+                for name in STRESS_NG_STRESSORS:
+                    if theirs and name not in bogo_rows:
+                        self.result["notes"].append(
+                            f"stress-ng's {name} stressor reported no metrics (it skipped itself; its swap "
+                            "stressor cannot swapon a file on the guest's tmpfs)"
+                            if name == "swap" else f"stress-ng's {name} stressor reported no metrics")
+        self.result["comparison"] = comparison(self.result["figures"])
+        self.result["targets"] = {"ours": [d.get("lock_coverage", {}).get("targets") for _, d, _ in ours_runs],
+                                  **{label: [d.get("lock_coverage", {}).get("targets") for d, _, _ in runs]
+                                     for label, runs in others.items()}}
         write_json(self.out_dir / "bench.json", self.result)
 
     def _boot_only(self, accel: str) -> list:

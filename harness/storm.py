@@ -256,6 +256,20 @@ def lock_coverage(lock_stat: str, chains_before: int | None, chains_after: int |
     return coverage
 
 
+# Distinct lock classes the storm acquired: /proc/lock_stat's class lines
+# ("name[-R|-W]: " and 12 numbers; the 8th is acquisitions) counted in the guest,
+# R and W of one class once. The counters were zeroed when the storm began.
+CLASSES_ACQUIRED_CMD = (
+    "awk 'NF >= 13 && $(NF-12) ~ /:$/ && $(NF-4) + 0 > 0 { n = $0; sub(/(-[RW])?: .*/, \"\", n); "
+    "if (!(n in seen)) { seen[n] = 1; k++ } } END { print \"classes_acquired=\" k + 0 }' /proc/lock_stat")
+_CLASSES_RE = re.compile(r"classes_acquired=(\d+)")
+
+
+def _classes_acquired(channel: Channel, timeout: float) -> int | None:
+    match = _CLASSES_RE.search(channel.run(f"{CLASSES_ACQUIRED_CMD} 2>/dev/null", timeout).output)
+    return int(match.group(1)) if match else None
+
+
 def _chains(channel: Channel, timeout: float) -> int | None:
     result = channel.run("cat /proc/lockdep_stats 2>/dev/null | grep 'dependency chains'", timeout)
     match = _CHAINS_RE.search(result.output)
@@ -290,6 +304,8 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> Storm
         chains_after = _chains(channel, 30)
         result.lock_coverage = lock_coverage(stat.output, chains_before, chains_after, targets, storm_targets,
                                              mode_targets, result.mode_chains)
+        if result.lock_coverage["available"]:
+            result.lock_coverage["classes_acquired"] = _classes_acquired(channel, 60)
     except CommandTimeout as exc:
         result.ended_how = "timeout"
         result.timeout_reason = (exc.reason if isinstance(exc, GuestSilent)

@@ -15,7 +15,7 @@ DATA = {
     }},
     "lock_coverage": {"targets": {"mmap_lock": {"acquisitions": 900, "contentions": 3},
                                   "swap_lock": {"acquisitions": 100, "contentions": 0}},
-                      "new_dependency_chains": 150},
+                      "new_dependency_chains": 150, "classes_acquired": 412},
 }
 
 STRESS_NG_YAML = """---
@@ -52,9 +52,9 @@ def test_intensity_uses_each_stressors_own_duration_and_skips_settings():
 
 def test_thoroughness_per_guest_minute_and_ratio():
     got = bench.thoroughness(DATA)
-    assert got == {"chains_per_min": 300.0, "acquisitions_per_min": 2000.0}
+    assert got == {"chains_per_min": 300.0, "acquisitions_per_min": 2000.0, "classes": 412.0}
     assert bench.thoroughness({"storm": {"duration_s": 30}}) == {"chains_per_min": None,
-                                                                "acquisitions_per_min": None}
+                                                                "acquisitions_per_min": None, "classes": None}
     assert bench.ratio(300.0, 150.0) == 2.0
     assert bench.ratio(300.0, 0) is None and bench.ratio(None, 3.0) is None
 
@@ -76,8 +76,11 @@ def test_tables_show_every_figure_with_its_load_and_what_was_not_measured():
               "figures": {"boot to ready (tcg)": bench.figure([30.0, 40.0, 35.0], "s",
                                                               [[6.8, 9.1, 9.5], [7.5, 9.0, 9.4]]),
                           "parser throughput": bench.figure([12345.6], "MB/s", [[1.0, 1.0, 1.0]])},
-              "comparison": {"new lock dependency chains": {"ours_per_min": 1671.0, "stress_ng_per_min": 1110.0,
-                                                            "ratio_ours_over_stress_ng": 1.51}},
+              "comparison": bench.comparison({
+                  "ours: new lock dependency chains / guest min": bench.figure([1671.0], "/min", []),
+                  "stress-ng: new lock dependency chains / guest min": bench.figure([1110.0], "/min", []),
+                  "seed-paths: distinct lock classes acquired in the storm": bench.figure([300.0], "classes", []),
+                  "ours: distinct lock classes acquired in the storm": bench.figure([450.0], "classes", [])}),
               "notes": ["cold figures skipped (BENCH_COLD=0)"], "unmeasured": ["x: why"]}
     text = bench.render_table(result)
     lines = text.splitlines()
@@ -85,7 +88,12 @@ def test_tables_show_every_figure_with_its_load_and_what_was_not_measured():
     boot = next(line for line in lines if line.startswith("boot to ready (tcg)"))
     assert "35.00" in boot and " s " in boot and "6.8/9.1/9.5 .. 7.5" in boot
     assert "12,346" in text
-    assert "ours / stress-ng, new lock dependency chains per guest minute: 1,671 / 1,110 = 1.51x" in text
+    assert "ours / stress-ng, new lock dependency chains: 1,671 / 1,110 = 1.51x" in text
+    assert "ours / seed-paths, distinct lock classes acquired: 450 / 300 = 1.50x" in text
+    assert "ours / stress-ng vm class" not in text, "a yardstick that was not run has no line"
+    assert result["comparison"]["target-lock acquisitions"] == {
+        "ours": None, "seed-paths": None, "ours_over_seed-paths": None, "stress-ng": None,
+        "ours_over_stress-ng": None, "stress-ng vm class": None, "ours_over_stress-ng_vm_class": None}
     assert "note: cold figures skipped" in text and "NOT MEASURED: x: why" in text
     md = bench.markdown_table(result).splitlines()
     assert md[0].startswith("| figure |") and md[2].startswith("| boot to ready (tcg) | 35.00 | s | 3 |")

@@ -17,7 +17,7 @@ LOCK_STAT = """lock_stat version 0.4
 
 
 def test_plan_lines_give_swap_its_devices_and_priorities():
-    spec = configs.load_storm("swapoff-fork-mmap")
+    spec = configs.load_storm("seed-paths")
     lines = storm.plan_lines(spec, 30, 7, ["/dev/vda", "/dev/vdb", "/dev/vdc"])
     assert lines[0].startswith("mmstress swap --duration 30 --seed 7001 --dev /dev/vda:10 --dev /dev/vdb:5")
     assert lines[0].endswith("--file /mnt/swapfs/swapfile0:16:5 --file /mnt/swapfs/swapfile1:16:2 --mkswap")
@@ -60,8 +60,8 @@ def test_lock_targets_default_and_per_storm():
 
     default = storm.lock_targets()
     assert "mmap_lock" in default and "khugepaged_mm_lock" not in default
-    breadth = configs.load_storm("breadth")
-    assert "khugepaged_mm_lock" in storm.lock_targets(names=breadth.lock_targets)
+    default = configs.load_storm("swapoff-fork-mmap")
+    assert "khugepaged_mm_lock" in storm.lock_targets(names=default.lock_targets)
     try:
         storm.lock_targets(names=("no_such_lock",))
     except ConfigError as exc:
@@ -71,9 +71,27 @@ def test_lock_targets_default_and_per_storm():
 
 
 def test_swap_files_get_a_filesystem_disk_and_a_device_in_run_env():
-    spec = configs.load_storm("swapoff-fork-mmap")
+    spec = configs.load_storm("seed-paths")
     assert storm.swapfs_size_mb(spec) == 2 * 16 + storm.SWAPFS_SLACK_MB
     env = storm.run_env(spec, 30, 1, "/dev/vdd")
     assert 'SWAPFS_FILES="/mnt/swapfs/swapfile0:16 /mnt/swapfs/swapfile1:16"\n' in env
     assert "SWAPFS_DEV=/dev/vdd\n" in env and "SWAPFS_MOUNT=/mnt/swapfs\n" in env and "HEARTBEAT_S=10\n" in env
     assert storm.swapfs_size_mb(configs.load_storm("selftest")) == 0
+
+
+def test_classes_acquired_counts_each_class_once_with_busybox_awk(tmp_path):
+    """The guest's busybox awk over a lock_stat: R and W of a class count once,
+    contention-point lines and classes without acquisitions not at all."""
+    import shutil
+    import subprocess
+
+    import pytest
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    idle = "                    idle_lock:" + "            0" * 12 + "\n"
+    path = tmp_path / "lock_stat"
+    path.write_text(LOCK_STAT + idle)
+    command = storm.CLASSES_ACQUIRED_CMD.replace("/proc/lock_stat", str(path))
+    out = subprocess.run([busybox, "sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "classes_acquired=3"
