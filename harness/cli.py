@@ -198,6 +198,8 @@ def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
     for name, values in counts.items():
         shown = " ".join(f"{k}={v}" for k, v in values.items())
         print(printable(f"  storm {name}: {shown}"))
+    for mode, why in data.get("storm", {}).get("left_out", {}).items():
+        print(f"  note: mode {mode} left out on {data['arch']}: {why}")
     coverage = data.get("lock_coverage", {})
     never = coverage.get("never_taken")
     if never:

@@ -112,6 +112,9 @@ class Storm:
     # lockdep dependency chains that appear after each start (per-mode chains).
     stagger_s: int = 0
     numa_nodes: int = 1                 # NUMA nodes the guest needs (numa mode: 2)
+    # Filled in for one arch (requires.for_arch): (mode, why) of each stressor
+    # mode left out because the arch cannot have it.
+    left_out: tuple[tuple[str, str], ...] = ()
 
 
 def _names(kind_dir: Path) -> list[str]:

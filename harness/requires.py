@@ -5,11 +5,12 @@ with the modes and options named instead of a guest full of failed stressors.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import yamlfile
-from harness.configs import CONFIG_DIR, Storm, parse_fragment
+from harness.configs import CONFIG_DIR, Arch, Storm, load_storm, parse_fragment
 from harness.errors import ConfigError
 
 
@@ -35,6 +36,44 @@ def load(config_dir: Path = CONFIG_DIR) -> Requirements:
         tables.append(table)
     top.finish()
     return Requirements(tables[0], tables[1], path)
+
+
+# Modes that need the storm's NUMA nodes from the arch's QEMU machine.
+NODE_MODES = ("numa",)
+# The narrower storm a kernel without the other subsystems can still run.
+SEED_STORM = "seed-paths"
+
+
+def for_arch(storm: Storm, arch: Arch, reqs: Requirements | None = None) -> Storm:
+    """The storm as it runs on this arch. A mode that needs an option the arch
+    lists as kernel.unavailable (every alternative of it), or NUMA nodes its
+    QEMU machine cannot give, is left out and named in left_out, with the lock
+    targets only it was there for; the storm then asks for one node if nothing
+    left needs more. Anything else a kernel lacks is still check()'s error."""
+    reqs = reqs or load()
+    unavailable = set(arch.unavailable)
+    nodes_ok = storm.numa_nodes <= max(arch.numa_max_nodes, 1)
+    kept, left = [], {}
+    for spec in storm.stressors:
+        gone = [option for option in reqs.modes.get(spec.mode, ())
+                if set(option.split("|")) <= unavailable] if spec.mode else []
+        if gone:
+            left[spec.mode] = (f"{', '.join(gone)} unavailable on {arch.name} "
+                               f"({arch.path.name}: kernel.unavailable)")
+        elif spec.mode in NODE_MODES and not nodes_ok:
+            left[spec.mode] = (f"needs {storm.numa_nodes} NUMA nodes; the {arch.name} machine gives "
+                               f"{f'at most {arch.numa_max_nodes}' if arch.numa_max_nodes else 'one'} "
+                               f"({arch.path.name}: qemu.numa)")
+        else:
+            kept.append(spec)
+    if not left:
+        return storm
+    still = {target for spec in kept for target in spec.targets}
+    dropped = {target for spec in storm.stressors if spec.mode in left for target in spec.targets} - still
+    nodes = storm.numa_nodes if nodes_ok or any(s.mode in NODE_MODES for s in kept) else 1
+    return dataclasses.replace(storm, stressors=tuple(kept), numa_nodes=nodes,
+                               lock_targets=tuple(t for t in storm.lock_targets if t not in dropped),
+                               left_out=tuple(left.items()))
 
 
 def features(storm: Storm) -> list[str]:
@@ -95,5 +134,7 @@ def check(storm: Storm, config_text: str, kernel: str, reqs: Requirements | None
     fitting = [name for name, text in (profiles or {}).items() if not _missing(tuple(wanted), parse_fragment(text))]
     if fitting:
         hint = f"\nthe {', '.join(fitting)} profile asks for them: --profile {fitting[0]}"
+    elif storm.name != SEED_STORM and not unmet(load_storm(SEED_STORM), config_text, reqs):
+        hint = f"\nthe {SEED_STORM} storm runs on this kernel: --storm {SEED_STORM}"
     raise ConfigError(f"storm '{storm.name}' cannot run on {kernel}; it lacks what these need:\n  "
                       + "\n  ".join(lines) + hint)

@@ -94,7 +94,7 @@ def _stage(message: str) -> None:
 def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
     arch = load_arch(request.arch)
     profile = load_profile(request.profile)
-    storm = load_storm(request.storm)
+    storm = requires.for_arch(load_storm(request.storm), arch)
     duration = storm.duration_s if request.duration is None else request.duration
     if duration < 1 or duration > 86400:
         raise ConfigError(f"DURATION must be between 1 and 86400 seconds, got {duration}")
@@ -116,13 +116,16 @@ def execute(request: RunRequest) -> RunOutcome:
         "run_id": run_dir.name, "verdict": None, "exit_code": None, "reason": "",
         "arch": arch.name, "accel": None, "accel_reason": "", "channel": "console",
         "host": {"machine": platform.machine(), "python": platform.python_version()},
-        "kernel": {}, "storm": {"name": storm.name, "duration_s": duration, "seed": request.seed, "counts": {}},
+        "kernel": {}, "storm": {"name": storm.name, "duration_s": duration, "seed": request.seed, "counts": {},
+                                "left_out": dict(storm.left_out)},
         "inject": request.inject, "reports": [], "lock_coverage": {},
         "durations": {"build_s": 0.0, "boot_s": 0.0, "storm_s": 0.0, "total_s": 0.0},
         "qemu": {"binary": arch.qemu_binary, "version": ""}, "complete": False,
     }
     _stage(f"run {run_dir.name}: arch={arch.name} profile={profile.name} storm={storm.name} "
            f"duration={duration}s seed={request.seed}")
+    for mode, why in storm.left_out:
+        _stage(f"storm: mode {mode} left out on {arch.name}: {why}")
     try:
         verdict = _execute_stages(request, arch, profile, storm, duration, run_dir, data)
         data["complete"] = True
@@ -154,7 +157,8 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     source = kernel_source.resolve(request.kernel_src, request.kernel_version)
     # Before compiling: does this kernel have what the storm's modes need?
     if request.storm_enabled:
-        profiles = {name: "".join(p.read_text() for p in load_profile(name).fragments) for name in profile_names()}
+        profiles = {name: "".join(p.read_text() for p in load_profile(name).fragments)
+                    for name in profile_names() if name != profile.name}
         requires.check(storm, kernel_build.configure(source, arch, profile, build_log),
                        f"{source.origin} with profile {profile.name}", profiles=profiles)
     kernel = kernel_build.build_kernel(source, arch, profile, build_log)

@@ -1,6 +1,7 @@
-"""The breadth storm's data and harness side, without a guest: the kernel options
-each mode needs (checked before booting), staggered plans and per-mode chains,
-swap backends (zram, zswap, ext4 swap files)."""
+"""The default storm's breadth, its data and harness side, without a guest: the
+kernel options each mode needs (checked before booting), modes an arch cannot
+have left out, staggered plans and per-mode chains, swap backends (zram,
+zswap, ext4 swap files)."""
 import dataclasses
 import struct
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 from harness import configs, qemu, requires, storm
 from harness.errors import ConfigError
 
-# What tinyconfig + base + the lockdep profile leave of the options breadth needs.
+# A kernel with the seed paths' options only (tinyconfig + base + lockdep.config,
+# e.g. a KERNEL_SRC tree whose own config lacks the other subsystems).
 LOCKDEP_ONLY = """CONFIG_SWAP=y
 CONFIG_SHMEM=y
 CONFIG_TMPFS=y
@@ -25,8 +27,11 @@ CONFIG_PROC_PAGE_MONITOR=y
 """
 
 
-def _breadth_options() -> str:
-    return "\n".join(p.read_text() for p in configs.load_profile("breadth").fragments)
+DEFAULT = "swapoff-fork-mmap"
+
+
+def _profile_options(name: str = "lockdep") -> str:
+    return "\n".join(p.read_text() for p in configs.load_profile(name).fragments)
 
 
 def test_every_mode_of_every_storm_is_listed_in_requires_yaml():
@@ -39,8 +44,8 @@ def test_every_mode_of_every_storm_is_listed_in_requires_yaml():
     assert all(f'{{ "{mode}", mode_' in main_c for mode in listed), "requires.yaml names a mode mmstress lacks"
 
 
-def test_breadth_storm_on_a_lockdep_kernel_names_each_mode_and_option():
-    spec = configs.load_storm("breadth")
+def test_default_storm_on_a_seed_only_kernel_names_each_mode_and_option():
+    spec = configs.load_storm(DEFAULT)
     problems = dict(requires.unmet(spec, LOCKDEP_ONLY, requires.load()))
     assert problems["mode uffd"] == ["CONFIG_USERFAULTFD"]
     assert problems["mode memcg"] == ["CONFIG_CGROUPS", "CONFIG_MEMCG"]
@@ -50,28 +55,73 @@ def test_breadth_storm_on_a_lockdep_kernel_names_each_mode_and_option():
     assert "mode swap" not in problems and "mode procwalk" not in problems and "mode hog" not in problems
 
 
-def test_breadth_profile_has_everything_the_breadth_storm_needs():
+@pytest.mark.parametrize("profile", ["lockdep", "kasan"])
+def test_every_profile_has_everything_the_default_storm_needs(profile):
     base = (configs.CONFIG_DIR / "kernel/base.config").read_text()
-    assert requires.unmet(configs.load_storm("breadth"), base + _breadth_options(), requires.load()) == []
+    assert requires.unmet(configs.load_storm(DEFAULT), base + _profile_options(profile), requires.load()) == []
 
 
-def test_check_message_and_profile_hint():
-    spec = configs.load_storm("breadth")
-    profiles = {name: "\n".join(p.read_text() for p in configs.load_profile(name).fragments)
-                for name in configs.profile_names()}
+def test_check_message_and_hints():
+    spec = configs.load_storm(DEFAULT)
+    # No profile but the one in use: the hint is the seed storm, which runs there.
     with pytest.raises(ConfigError) as info:
-        requires.check(spec, LOCKDEP_ONLY, "debian:linux-source-6.1 with profile lockdep", profiles=profiles)
+        requires.check(spec, LOCKDEP_ONLY, "tree:/src/linux with profile lockdep", profiles={})
     message = str(info.value)
-    assert message.startswith("storm 'breadth' cannot run on debian:linux-source-6.1 with profile lockdep")
+    assert message.startswith(f"storm '{DEFAULT}' cannot run on tree:/src/linux with profile lockdep")
     assert "\n  mode uffd: CONFIG_USERFAULTFD not set" in message
     assert "\n  mode oom: CONFIG_CGROUPS, CONFIG_MEMCG not set" in message
-    assert message.endswith("the breadth profile asks for them: --profile breadth")
-    # The seed storm runs on the same kernel.
-    requires.check(configs.load_storm("swapoff-fork-mmap"), LOCKDEP_ONLY, "k", profiles=profiles)
+    assert message.endswith("the seed-paths storm runs on this kernel: --storm seed-paths")
+    requires.check(configs.load_storm("seed-paths"), LOCKDEP_ONLY, "k", profiles={})
+    # A profile that has it all is named first.
+    with pytest.raises(ConfigError, match="the lockdep profile asks for them: --profile lockdep$"):
+        requires.check(spec, LOCKDEP_ONLY, "k", profiles={"lockdep": _profile_options()})
+    # Neither: no hint.
+    without_swap = LOCKDEP_ONLY.replace("CONFIG_SWAP=y", "# CONFIG_SWAP is not set")
+    with pytest.raises(ConfigError, match="mode swap: CONFIG_SWAP not set\n") as info:
+        requires.check(spec, without_swap, "k", profiles={})
+    assert "--storm" not in str(info.value)
+
+
+def _arch(name: str, **changes) -> configs.Arch:
+    return dataclasses.replace(configs.load_arch(name), **changes)
+
+
+def test_modes_an_arch_cannot_have_are_left_out_with_their_targets():
+    spec = configs.load_storm(DEFAULT)
+    arch = _arch("aarch64", unavailable=("CONFIG_TRANSPARENT_HUGEPAGE",), numa_max_nodes=0)
+    adapted = requires.for_arch(spec, arch)
+    left = dict(adapted.left_out)
+    assert set(left) == {"thp", "numa"}
+    assert left["thp"] == "CONFIG_TRANSPARENT_HUGEPAGE unavailable on aarch64 (aarch64.yaml: kernel.unavailable)"
+    assert left["numa"] == "needs 2 NUMA nodes; the aarch64 machine gives one (aarch64.yaml: qemu.numa)"
+    assert [s.mode for s in adapted.stressors] == [s.mode for s in spec.stressors if s.mode not in left]
+    assert adapted.numa_nodes == 1
+    # thp's own targets go with it; the rest stay.
+    assert "khugepaged_mm_lock" not in adapted.lock_targets and "thp_split_queue_lock" not in adapted.lock_targets
+    assert "ksm_mmlist_lock" in adapted.lock_targets and "swapon_mutex" in adapted.lock_targets
+    # The kernel check no longer asks for what was left out.
+    assert "mode thp" not in dict(requires.unmet(adapted, LOCKDEP_ONLY, requires.load()))
+    # An arch that has everything and gives the nodes keeps the storm as it is.
+    assert requires.for_arch(spec, configs.load_arch("x86_64")) is spec
+    # One alternative of an "A|B" option still possible: the mode stays.
+    assert "fork" not in dict(requires.for_arch(spec, _arch("x86_64", unavailable=("CONFIG_SHMEM",))).left_out)
+    assert "fork" in dict(requires.for_arch(
+        spec, _arch("x86_64", unavailable=("CONFIG_SHMEM", "CONFIG_TMPFS"))).left_out)
+
+
+def test_left_out_modes_reach_the_run_request():
+    from harness.run import RunRequest, load_request
+    arch, _, spec, _ = load_request(RunRequest(arch="arm"))     # no LPAE, no NUMA: the arch data says so
+    assert {mode: why.split(" unavailable")[0] for mode, why in spec.left_out} == {
+        "thp": "CONFIG_TRANSPARENT_HUGEPAGE", "numa": "CONFIG_NUMA"}
+    assert "numa" not in storm.stressor_names(spec) and "thp" not in storm.stressor_names(spec)
+    assert qemu.numa_args(arch, spec.numa_nodes, spec.name) == ()
+    arch, _, spec, _ = load_request(RunRequest(arch="riscv64"))  # NUMA in the kernel, no qemu.numa
+    assert dict(spec.left_out) == {"numa": "needs 2 NUMA nodes; the riscv64 machine gives one (riscv64.yaml: qemu.numa)"}
 
 
 def test_alternatives_and_modules():
-    spec = configs.load_storm("swapoff-fork-mmap")     # ext2 swap files
+    spec = configs.load_storm("seed-paths")     # ext2 swap files
     reqs = requires.load()
     without_ext2 = LOCKDEP_ONLY.replace("CONFIG_EXT2_FS=y", "# CONFIG_EXT2_FS is not set")
     assert requires.unmet(spec, without_ext2, reqs) == [
@@ -82,9 +132,9 @@ def test_alternatives_and_modules():
 
 
 def test_unlisted_mode_and_bad_option_name(config_dir):
-    spec = configs.load_storm("breadth")
+    spec = configs.load_storm(DEFAULT)
     odd = dataclasses.replace(spec, stressors=(configs.StressorSpec("newmode", (), 1),))
-    with pytest.raises(ConfigError, match="mode 'newmode' of storm 'breadth' is not listed under modes"):
+    with pytest.raises(ConfigError, match="mode 'newmode' of storm 'swapoff-fork-mmap' is not listed under modes"):
         requires.unmet(odd, "", requires.load())
     path = config_dir / "kernel/requires.yaml"
     path.write_text(path.read_text().replace("uffd: [CONFIG_USERFAULTFD]", "uffd: [USERFAULTFD]"))
@@ -93,7 +143,7 @@ def test_unlisted_mode_and_bad_option_name(config_dir):
 
 
 def test_staggered_plan_ends_together_and_swaps_on_zram():
-    spec = configs.load_storm("breadth")
+    spec = configs.load_storm(DEFAULT)
     lines = storm.plan_lines(spec, 60, 1, ["/dev/vda", "/dev/vdb", "/dev/vdc"])
     durations = [int(line.split("--duration ")[1].split()[0]) for line in lines]
     assert durations[0] == 60 and durations == [60 - 2 * i for i in range(len(lines))]
@@ -101,31 +151,31 @@ def test_staggered_plan_ends_together_and_swaps_on_zram():
     assert "--file /mnt/swapfs/swapfile0:16:5" in lines[0]
     short = storm.plan_lines(spec, 10, 1, ["/dev/vda", "/dev/vdb", "/dev/vdc"])
     assert [int(line.split("--duration ")[1].split()[0]) for line in short][-1] == storm.MIN_STAGGERED_S
-    assert storm.plan_lines(configs.load_storm("swapoff-fork-mmap"), 30, 1, ["/dev/vda"])[-1].count(
+    assert storm.plan_lines(configs.load_storm("seed-paths"), 30, 1, ["/dev/vda"])[-1].count(
         "--duration 30 ") == 1
 
 
 def test_zswap_zram_ext4_and_stagger_reach_the_guest():
-    spec = configs.load_storm("breadth")
+    spec = configs.load_storm(DEFAULT)
     assert storm.kernel_append(spec).endswith("zswap.enabled=1 zswap.max_pool_percent=8")
-    assert "zswap" not in storm.kernel_append(configs.load_storm("swapoff-fork-mmap"))
+    assert "zswap" not in storm.kernel_append(configs.load_storm("seed-paths"))
     env = storm.run_env(spec, 60, 1, "/dev/vdd")
     assert "ZRAM_MB=16\n" in env and "ZSWAP=1\n" in env and "STAGGER_S=2\n" in env
     assert "SWAPFS_TYPE=ext4\n" in env
 
 
 def test_bad_swap_backend_values(config_dir):
-    path = config_dir / "storms/breadth.yaml"
+    path = config_dir / f"storms/{DEFAULT}.yaml"
     text = path.read_text()
     path.write_text(text.replace("fs: ext4", "fs: btrfs"))
     with pytest.raises(ConfigError, match="key 'swap.files.fs': must be one of ext2, ext4, not 'btrfs'"):
-        configs.load_storm("breadth", config_dir)
+        configs.load_storm(DEFAULT, config_dir)
     path.write_text(text.replace("    priority: 20", "    priority: 20\n    prio: 3"))
     with pytest.raises(ConfigError, match="key 'swap.zram.prio': unknown key"):
-        configs.load_storm("breadth", config_dir)
+        configs.load_storm(DEFAULT, config_dir)
     path.write_text(text.replace("stagger_s: 2", "stagger_s: 99"))
     with pytest.raises(ConfigError, match="key 'stagger_s': must be 0..60"):
-        configs.load_storm("breadth", config_dir)
+        configs.load_storm(DEFAULT, config_dir)
 
 
 def test_make_swapfs_ext4_on_the_host(tmp_path):
@@ -151,7 +201,7 @@ ok 1 swap # swapon=3
 
 
 def test_mode_chains_and_modes_without_their_targets():
-    spec = dataclasses.replace(configs.load_storm("breadth"), stressors=(
+    spec = dataclasses.replace(configs.load_storm(DEFAULT), stressors=(
         configs.StressorSpec("swap", (), 1),
         configs.StressorSpec("thp", (), 1, targets=("khugepaged_mm_lock",)),
         configs.StressorSpec("uffd", (), 1, targets=("uffd_fault_wqh",))))
@@ -172,7 +222,7 @@ def test_mode_chains_and_modes_without_their_targets():
 
 
 def test_repeated_modes_get_the_names_of_their_result_lines():
-    spec = dataclasses.replace(configs.load_storm("breadth"), stressors=(
+    spec = dataclasses.replace(configs.load_storm(DEFAULT), stressors=(
         configs.StressorSpec("hog", (), 2), configs.StressorSpec("", (), 1, "stress-ng --vm 1")))
     assert storm.stressor_names(spec) == ["hog", "hog.2", "stress-ng"]
     steps = storm.parse_mode_chains("MMLOCK-HARNESS: chains step=2 mode=hog before= after=\n",
@@ -202,7 +252,7 @@ def test_numa_nodes_from_the_arch_data(config_dir):
 
 
 def test_a_storm_that_wants_numa_needs_it_in_the_kernel():
-    spec = dataclasses.replace(configs.load_storm("breadth"), numa_nodes=2,
+    spec = dataclasses.replace(configs.load_storm(DEFAULT), numa_nodes=2,
                                stressors=(configs.StressorSpec("numa", (), 1),))
     problems = dict(requires.unmet(spec, "# CONFIG_NUMA is not set\nCONFIG_MIGRATION=y\n", requires.load()))
     assert problems == {"mode numa": ["CONFIG_NUMA"], "numa_nodes": ["CONFIG_NUMA"],
