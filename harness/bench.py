@@ -41,6 +41,20 @@ HEADLINE = {
     "mmap": ("maps", "munmaps", "munmap_partial", "mprotects", "mlocks", "munlocks", "mremap_grow",
              "mremap_shrink", "mremap_moved", "mremap_fixed", "pageout", "cold", "dontneed", "willneed"),
     "module": ("notifier_register", "gup_calls"),
+    "procwalk": ("smaps", "smaps_rollup", "pagemap", "numa_maps", "maps", "status", "clear_refs"),
+    "remote": ("vm_reads", "vm_writes", "mem_reads", "mem_writes"),
+    "locked": ("map_locked", "map_populate", "map_shared", "mlockall", "munlockall", "mlock_onfault", "munlocks",
+               "mremaps", "munmaps"),
+    "thp": ("maps", "munmaps", "munmap_partial", "mprotects", "dontneed", "mremaps", "pageouts", "collapses"),
+    "ksm": ("maps", "mergeable", "unmergeable", "writes", "pageouts", "forks", "munmaps"),
+    "compact": ("compactions", "node_compactions"),
+    "memcg": ("forks", "pageouts", "max_writes", "reclaims"),
+    "oom": ("victims", "hogs", "kills"),
+    "uffd": ("faults", "dontneed", "pageouts", "remaps"),
+    "numa": ("move_calls", "mbinds", "unbinds", "migrate_calls"),
+    # storm-run's lines for the swap backends: pages through zram and zswap.
+    "zram": ("reads", "writes"),
+    "zswap": ("zswpout", "zswpin"),
 }
 _KERNEL_BUILT_RE = re.compile(r"build: kernel built \((\d+(?:\.\d+)?)s\)")
 

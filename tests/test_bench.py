@@ -116,3 +116,17 @@ def test_generated_log_is_deterministic(tmp_path: Path):
     bench.generate_log(tmp_path / "a", 300_000)
     bench.generate_log(tmp_path / "b", 300_000)
     assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_every_headline_key_is_one_its_stressor_prints():
+    """A headline key the stressor does not print would count 0 forever, silently."""
+    root = Path(bench.REPO_ROOT)
+    for mode, keys in bench.HEADLINE.items():
+        if mode == "module":
+            source = (root / "guest/module/mmlock.c").read_text()
+        elif mode in ("zram", "zswap"):
+            source = (root / "guest/init/storm-run").read_text()
+        else:
+            source = (root / f"guest/stressors/{mode}.c").read_text()
+        missing = [k for k in keys if f'"{k}"' not in source and f"{k}=" not in source]
+        assert not missing, f"{mode}: {missing}"
