@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 
+from harness.errors import EXIT_INFRA
 from harness.results import results_root, write_json
 from harness.run import RunRequest, execute
 
@@ -22,10 +23,15 @@ def run_soak(runs: int, request: RunRequest) -> int:
         passed = sum(1 for r in rows if r["verdict"] == "pass")
         print(f"soak: [{index + 1}/{runs}] {data['verdict']} {'; '.join(run_titles)} "
               f"({passed}/{index + 1} passed)", file=sys.stderr, flush=True)
+        if data.get("interrupted"):   # Ctrl-C ends the soak, not just the run it hit
+            print(f"soak: interrupted after {index + 1} of {runs} runs", file=sys.stderr, flush=True)
+            break
     passed = sum(1 for r in rows if r["verdict"] == "pass")
-    summary = {"runs": runs, "passed": passed, "flaky_titles": dict(titles), "rows": rows}
+    summary = {"runs": runs, "done": len(rows), "passed": passed, "flaky_titles": dict(titles), "rows": rows}
     out = results_root() / "soak"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "summary.json", summary)
     print(f"soak: {passed}/{runs} clean storms passed" + (f"; reports: {dict(titles)}" if titles else ""))
+    if len(rows) < runs:
+        return EXIT_INFRA   # interrupted, whatever passed so far
     return 0 if passed == runs else 1
