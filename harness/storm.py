@@ -256,18 +256,29 @@ def lock_coverage(lock_stat: str, chains_before: int | None, chains_after: int |
     return coverage
 
 
-# Distinct lock classes the storm acquired: /proc/lock_stat's class lines
-# ("name[-R|-W]: " and 12 numbers; the 8th is acquisitions) counted in the guest,
-# R and W of one class once. The counters were zeroed when the storm began.
-CLASSES_ACQUIRED_CMD = (
-    "awk 'NF >= 13 && $(NF-12) ~ /:$/ && $(NF-4) + 0 > 0 { n = $0; sub(/(-[RW])?: .*/, \"\", n); "
-    "if (!(n in seen)) { seen[n] = 1; k++ } } END { print \"classes_acquired=\" k + 0 }' /proc/lock_stat")
-_CLASSES_RE = re.compile(r"classes_acquired=(\d+)")
+# Every lock class the storm acquired: busybox awk in the guest prints
+# "<acquisitions> <name>" for each /proc/lock_stat class line ("name[-R|-W]: "
+# and 12 numbers; the 8th is acquisitions) that has any, a few hundred short
+# lines. The counters were zeroed when the storm began.
+CLASSES_CMD = ("awk 'NF >= 13 && $(NF-12) ~ /:$/ && $(NF-4) + 0 > 0 { n = $0; sub(/: .*/, \"\", n); "
+               "sub(/^ */, \"\", n); print \"lockclass\", $(NF-4), n }' /proc/lock_stat")
+_CLASS_LINE_RE = re.compile(r"^lockclass (\d+) (.+?)(?:-[RW])?\s*$", re.M)
+TOP_CLASSES = 20
 
 
-def _classes_acquired(channel: Channel, timeout: float) -> int | None:
-    match = _CLASSES_RE.search(channel.run(f"{CLASSES_ACQUIRED_CMD} 2>/dev/null", timeout).output)
-    return int(match.group(1)) if match else None
+def classes_acquired(output: str) -> dict[str, int]:
+    """CLASSES_CMD's output -> {class: acquisitions}, R and W of a class summed."""
+    classes: dict[str, int] = {}
+    for acquisitions, name in _CLASS_LINE_RE.findall(output):
+        classes[name] = classes.get(name, 0) + int(acquisitions)
+    return classes
+
+
+def class_figures(classes: dict[str, int]) -> dict[str, object]:
+    """How many classes the storm acquired, and the busiest of them."""
+    top = sorted(classes.items(), key=lambda item: (-item[1], item[0]))[:TOP_CLASSES]
+    return {"classes_acquired": len(classes),
+            "top_classes": [{"class": name, "acquisitions": count} for name, count in top]}
 
 
 def _chains(channel: Channel, timeout: float) -> int | None:
@@ -305,7 +316,9 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> Storm
         result.lock_coverage = lock_coverage(stat.output, chains_before, chains_after, targets, storm_targets,
                                              mode_targets, result.mode_chains)
         if result.lock_coverage["available"]:
-            result.lock_coverage["classes_acquired"] = _classes_acquired(channel, 60)
+            every = channel.run(f"{CLASSES_CMD} 2>/dev/null", 60)
+            if every.status == 0:
+                result.lock_coverage.update(class_figures(classes_acquired(every.output)))
     except CommandTimeout as exc:
         result.ended_how = "timeout"
         result.timeout_reason = (exc.reason if isinstance(exc, GuestSilent)

@@ -116,8 +116,9 @@ def test_left_out_modes_reach_the_run_request():
         "thp": "CONFIG_TRANSPARENT_HUGEPAGE", "numa": "CONFIG_NUMA"}
     assert "numa" not in storm.stressor_names(spec) and "thp" not in storm.stressor_names(spec)
     assert qemu.numa_args(arch, spec.numa_nodes, spec.name) == ()
-    arch, _, spec, _ = load_request(RunRequest(arch="riscv64"))  # NUMA in the kernel, no qemu.numa
-    assert dict(spec.left_out) == {"numa": "needs 2 NUMA nodes; the riscv64 machine gives one (riscv64.yaml: qemu.numa)"}
+    arch, _, spec, _ = load_request(RunRequest(arch="riscv64"))  # NUMA kernel, no qemu.numa
+    assert dict(spec.left_out) == {
+        "numa": "needs 2 NUMA nodes; the riscv64 machine gives one (riscv64.yaml: qemu.numa)"}
 
 
 def test_alternatives_and_modules():

@@ -90,8 +90,15 @@ def test_classes_acquired_counts_each_class_once_with_busybox_awk(tmp_path):
     if not busybox:
         pytest.skip("no busybox on this host (Debian: busybox-static)")
     idle = "                    idle_lock:" + "            0" * 12 + "\n"
+    spaced = "       (work_completion)(&(&wb->dwork)->work):" + "            1" * 12 + "\n"
     path = tmp_path / "lock_stat"
-    path.write_text(LOCK_STAT + idle)
-    command = storm.CLASSES_ACQUIRED_CMD.replace("/proc/lock_stat", str(path))
+    path.write_text(LOCK_STAT + idle + spaced)
+    command = storm.CLASSES_CMD.replace("/proc/lock_stat", str(path))
     out = subprocess.run([busybox, "sh", "-c", command], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "classes_acquired=3"
+    classes = storm.classes_acquired("noise\n" + out)
+    assert classes == {"&mm->mmap_lock": 5000 + 7000, "swap_lock": 120, "mm_all_locks_mutex": 33,
+                       "(work_completion)(&(&wb->dwork)->work)": 1}
+    figures = storm.class_figures(classes)
+    assert figures["classes_acquired"] == 4
+    assert figures["top_classes"][0] == {"class": "&mm->mmap_lock", "acquisitions": 12000}
+    assert [c["class"] for c in figures["top_classes"]][1:3] == ["swap_lock", "mm_all_locks_mutex"]
