@@ -181,12 +181,28 @@ def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
     return counts, failures
 
 
-def lock_targets(config_dir: Path = CONFIG_DIR, names: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+@dataclass(frozen=True)
+class LockTarget:
+    """A target's lockdep class names; with `after`, only the classes of those names
+    that lockdep saw taken directly under that class (a generic name such as
+    "&p->lock" belongs to swap_info_struct only where it nests in swap_lock)."""
+    names: tuple[str, ...]
+    after: str = ""
+
+
+def lock_targets(config_dir: Path = CONFIG_DIR, names: tuple[str, ...] = ()) -> dict[str, LockTarget]:
     """Target lock classes by name: the storm's own list, else locks.yaml's default list."""
     path = config_dir / "locks.yaml"
     top = yamlfile.Fields(yamlfile.load(path), path)
     targets = top.sub("targets")
-    every = {name: targets.str_list(name) for name in targets.data}
+    every: dict[str, LockTarget] = {}
+    for name in targets.data:
+        if isinstance(targets.data[name], dict):
+            entry = targets.sub(name)
+            every[name] = LockTarget(entry.str_list("names"), entry.get("after", str, "") or "")
+            entry.finish()
+        else:
+            every[name] = LockTarget(targets.str_list(name))
     default = top.str_list("default")
     targets.finish()
     top.finish()
@@ -195,6 +211,19 @@ def lock_targets(config_dir: Path = CONFIG_DIR, names: tuple[str, ...] = ()) -> 
     if unknown:
         raise ConfigError(f"{path}: unknown lock target(s) {', '.join(unknown)}; known: {', '.join(every)}")
     return {name: every[name] for name in wanted}
+
+
+# lock_stat prints a class name cut to 37 characters (fewer with a #version or
+# /subclass), then "#N" when several keys share the name, "/N" for a subclass.
+_CLASS_SUFFIX_RE = re.compile(r"(?:#\d+)?(?:/\d+)?$")
+_CUT_AT = 33
+
+
+def class_matches(cls: str, names: tuple[str, ...]) -> bool:
+    """Is this lock_stat class one of these names, any #version or /subclass of it,
+    or a name lock_stat cut short?"""
+    base = _CLASS_SUFFIX_RE.sub("", cls)
+    return any(base == name or (len(base) >= _CUT_AT and name.startswith(base)) for name in names)
 
 
 def parse_lock_stat(text: str) -> dict[str, dict[str, int]]:
@@ -211,20 +240,25 @@ def parse_lock_stat(text: str) -> dict[str, dict[str, int]]:
     return classes
 
 
-def lock_coverage(lock_stat: str, chains_before: int | None, chains_after: int | None,
-                  targets: dict[str, tuple[str, ...]], storm_targets: tuple[str, ...] | None = None,
+def lock_coverage(classes: dict[str, dict[str, int]], chains_before: int | None, chains_after: int | None,
+                  targets: dict[str, LockTarget], storm_targets: tuple[str, ...] | None = None,
                   mode_targets: dict[str, tuple[str, ...]] | None = None,
-                  mode_chains: list[dict[str, object]] | None = None) -> dict[str, object]:
+                  mode_chains: list[dict[str, object]] | None = None,
+                  nested: dict[str, set[str]] | None = None) -> dict[str, object]:
     """Acquisitions of each target class; never_taken among storm_targets (all targets when
     None). Per mode: its new chains (staggered storms) and which of its own targets the
-    storm took; a mode whose targets were all untouched is listed in modes_without_targets."""
-    classes = parse_lock_stat(lock_stat)
-    per_target: dict[str, dict[str, int]] = {}
-    for target, names in targets.items():
-        acquired = sum(classes.get(n, {}).get("acquisitions", 0) for n in names)
-        contended = sum(classes.get(n, {}).get("contentions", 0) for n in names)
-        per_target[target] = {"acquisitions": acquired, "contentions": contended}
-    never = sorted(t for t, v in per_target.items() if v["acquisitions"] == 0
+    storm took; a mode whose targets were all untouched is listed in modes_without_targets.
+    classes: {lock_stat class: {acquisitions, contentions}}; nested: {class: the classes
+    lockdep saw taken directly under it}, for targets with `after`."""
+    per_target: dict[str, dict[str, object]] = {}
+    acquired: dict[str, int] = {}
+    for target, spec in targets.items():
+        mine = sorted(c for c in classes if class_matches(c, spec.names)
+                      and (not spec.after or c in (nested or {}).get(spec.after, set())))
+        acquired[target] = sum(classes[c]["acquisitions"] for c in mine)
+        per_target[target] = {"acquisitions": acquired[target],
+                              "contentions": sum(classes[c]["contentions"] for c in mine), "classes": mine}
+    never = sorted(t for t, n in acquired.items() if n == 0
                    and (storm_targets is None or t in storm_targets))
     coverage: dict[str, object] = {
         "available": bool(classes),
@@ -246,7 +280,7 @@ def lock_coverage(lock_stat: str, chains_before: int | None, chains_after: int |
         modes[str(step["mode"])] = {"new_chains": step["new_chains"]}
     without = []
     for mode, wanted in (mode_targets or {}).items():
-        taken = [t for t in wanted if per_target.get(t, {}).get("acquisitions", 0) > 0]
+        taken = [t for t in wanted if acquired.get(t, 0) > 0]
         modes.setdefault(mode, {}).update({"targets": list(wanted), "targets_taken": taken})
         if classes and not taken:
             without.append(mode)
@@ -256,28 +290,46 @@ def lock_coverage(lock_stat: str, chains_before: int | None, chains_after: int |
     return coverage
 
 
-# Every lock class the storm acquired: busybox awk in the guest prints
-# "<acquisitions> <name>" for each /proc/lock_stat class line ("name[-R|-W]: "
-# and 12 numbers; the 8th is acquisitions) that has any, a few hundred short
-# lines. The counters were zeroed when the storm began.
-CLASSES_CMD = ("awk 'NF >= 13 && $(NF-12) ~ /:$/ && $(NF-4) + 0 > 0 { n = $0; sub(/: .*/, \"\", n); "
-               "sub(/^ */, \"\", n); print \"lockclass\", $(NF-4), n }' /proc/lock_stat")
-_CLASS_LINE_RE = re.compile(r"^lockclass (\d+) (.+?)(?:-[RW])?\s*$", re.M)
+# Every lock class the storm took: busybox awk in the guest prints
+# "lockclass <acquisitions> <contentions> <name>" for each /proc/lock_stat
+# class line ("name[-R|-W]: " and 12 numbers: the 2nd contentions, the 8th
+# acquisitions) that has any, a few hundred short lines. The counters were
+# zeroed when the storm began.
+CLASSES_CMD = ("awk 'NF >= 13 && $(NF-12) ~ /:$/ && $(NF-4) + $(NF-10) > 0 { n = $0; sub(/: .*/, \"\", n); "
+               "sub(/^ */, \"\", n); print \"lockclass\", $(NF-4), $(NF-10), n }' /proc/lock_stat")
+_CLASS_LINE_RE = re.compile(r"^lockclass (\d+) (\d+) (.+?)(?:-[RW])?\s*$", re.M)
 TOP_CLASSES = 20
+# The classes lockdep saw taken directly under a class: its block of /proc/lockdep
+# ("<key> FD: .. BD: .. ....: <name>", then " -> [<key>] <name>" lines).
+_NESTED_CMD = ("awk -v want={name} '/^[0-9a-f]+ FD:/ {{ n = $0; "
+               "sub(/^[0-9a-f]+ FD: *[0-9]+ BD: *[0-9]+ [^:]*: /, \"\", n); f = (n == want); "
+               "next }} f && / -> \\[/ {{ sub(/^ -> \\[[^]]*\\] /, \"\"); print \"nested\", $0 }}' /proc/lockdep")
 
 
-def classes_acquired(output: str) -> dict[str, int]:
-    """CLASSES_CMD's output -> {class: acquisitions}, R and W of a class summed."""
-    classes: dict[str, int] = {}
-    for acquisitions, name in _CLASS_LINE_RE.findall(output):
-        classes[name] = classes.get(name, 0) + int(acquisitions)
+def classes_acquired(output: str) -> dict[str, dict[str, int]]:
+    """CLASSES_CMD's output -> {class: {acquisitions, contentions}}, R and W of a class summed."""
+    classes: dict[str, dict[str, int]] = {}
+    for acquisitions, contentions, name in _CLASS_LINE_RE.findall(output):
+        entry = classes.setdefault(name, {"acquisitions": 0, "contentions": 0})
+        entry["acquisitions"] += int(acquisitions)
+        entry["contentions"] += int(contentions)
     return classes
 
 
-def class_figures(classes: dict[str, int]) -> dict[str, object]:
+def nested_under(channel: Channel, names: set[str], timeout: float) -> dict[str, set[str]]:
+    """{class: the classes lockdep saw taken directly under it}, for these classes."""
+    found: dict[str, set[str]] = {}
+    for name in sorted(n for n in names if n):
+        out = channel.run(f"{_NESTED_CMD.format(name=shlex.quote(name))} 2>/dev/null", timeout).output
+        found[name] = {line[len("nested "):].strip() for line in out.splitlines() if line.startswith("nested ")}
+    return found
+
+
+def class_figures(classes: dict[str, dict[str, int]]) -> dict[str, object]:
     """How many classes the storm acquired, and the busiest of them."""
-    top = sorted(classes.items(), key=lambda item: (-item[1], item[0]))[:TOP_CLASSES]
-    return {"classes_acquired": len(classes),
+    taken = {name: v["acquisitions"] for name, v in classes.items() if v["acquisitions"]}
+    top = sorted(taken.items(), key=lambda item: (-item[1], item[0]))[:TOP_CLASSES]
+    return {"classes_acquired": len(taken),
             "top_classes": [{"class": name, "acquisitions": count} for name, count in top]}
 
 
@@ -309,16 +361,13 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> Storm
         result.ended_how = "completed"
         if "MMLOCK-HARNESS: storm-end" not in out.output:
             result.failures.append("storm-run: no storm-end marker")
-        wanted = " ".join(f"-e {shlex.quote(n + ':')} -e {shlex.quote(n + '-')}"
-                          for names in targets.values() for n in names)
-        stat = channel.run(f"grep -F {wanted} /proc/lock_stat", 60)
+        classes = classes_acquired(channel.run(f"{CLASSES_CMD} 2>/dev/null", 60).output)
         chains_after = _chains(channel, 30)
-        result.lock_coverage = lock_coverage(stat.output, chains_before, chains_after, targets, storm_targets,
-                                             mode_targets, result.mode_chains)
-        if result.lock_coverage["available"]:
-            every = channel.run(f"{CLASSES_CMD} 2>/dev/null", 60)
-            if every.status == 0:
-                result.lock_coverage.update(class_figures(classes_acquired(every.output)))
+        nested = nested_under(channel, {t.after for t in targets.values()}, 60) if classes else {}
+        result.lock_coverage = lock_coverage(classes, chains_before, chains_after, targets, storm_targets,
+                                             mode_targets, result.mode_chains, nested)
+        if classes:
+            result.lock_coverage.update(class_figures(classes))
     except CommandTimeout as exc:
         result.ended_how = "timeout"
         result.timeout_reason = (exc.reason if isinstance(exc, GuestSilent)

@@ -212,7 +212,8 @@ def test_mode_chains_and_modes_without_their_targets():
     lock_stat = ("khugepaged_mm_lock:  0  0  0.00  0.00  0.00  0.00  3  40  0.10  1.00  4.00  0.10\n"
                  "&mm->mmap_lock-R:  0  0  0.00  0.00  0.00  0.00  3  4000  0.10  1.00  4.00  0.10\n")
     names = ("mmap_lock", "khugepaged_mm_lock", "uffd_fault_wqh")
-    coverage = storm.lock_coverage(lock_stat, 900, 2100, storm.lock_targets(names=names), ("mmap_lock",),
+    coverage = storm.lock_coverage(storm.parse_lock_stat(lock_stat), 900, 2100, storm.lock_targets(names=names),
+                                   ("mmap_lock",),
                                    {"thp": ("khugepaged_mm_lock",), "uffd": ("uffd_fault_wqh",)}, steps)
     assert coverage["never_taken"] == [], "only the storm's own targets count there"
     assert coverage["modes"]["thp"] == {"new_chains": 220, "targets": ["khugepaged_mm_lock"],

@@ -41,8 +41,9 @@ def test_parse_counts_and_failures():
 def test_lock_coverage_sums_read_and_write_and_flags_missing_targets():
     classes = storm.parse_lock_stat(LOCK_STAT)
     assert classes["&mm->mmap_lock"] == {"acquisitions": 12000, "contentions": 20}
-    coverage = storm.lock_coverage(LOCK_STAT, 100, 250, storm.lock_targets())
-    assert coverage["targets"]["mmap_lock"] == {"acquisitions": 12000, "contentions": 20}
+    coverage = storm.lock_coverage(classes, 100, 250, storm.lock_targets())
+    assert coverage["targets"]["mmap_lock"] == {"acquisitions": 12000, "contentions": 20,
+                                                "classes": ["&mm->mmap_lock"]}
     assert coverage["targets"]["mm_all_locks_mutex"]["acquisitions"] == 33
     assert "mmlist_lock" in coverage["never_taken"]
     assert "swap_lock" not in coverage["never_taken"]
@@ -50,7 +51,7 @@ def test_lock_coverage_sums_read_and_write_and_flags_missing_targets():
 
 
 def test_empty_lock_stat_is_unavailable_not_never_taken():
-    coverage = storm.lock_coverage("", None, None, storm.lock_targets())
+    coverage = storm.lock_coverage({}, None, None, storm.lock_targets())
     assert coverage["available"] is False and coverage["never_taken"] == []
     assert "lockdep is off" in coverage["unavailable_reason"]
 
@@ -96,9 +97,79 @@ def test_classes_acquired_counts_each_class_once_with_busybox_awk(tmp_path):
     command = storm.CLASSES_CMD.replace("/proc/lock_stat", str(path))
     out = subprocess.run([busybox, "sh", "-c", command], capture_output=True, text=True, check=True).stdout
     classes = storm.classes_acquired("noise\n" + out)
-    assert classes == {"&mm->mmap_lock": 5000 + 7000, "swap_lock": 120, "mm_all_locks_mutex": 33,
-                       "(work_completion)(&(&wb->dwork)->work)": 1}
+    assert {name: v["acquisitions"] for name, v in classes.items()} == {
+        "&mm->mmap_lock": 5000 + 7000, "swap_lock": 120, "mm_all_locks_mutex": 33,
+        "(work_completion)(&(&wb->dwork)->work)": 1}
+    assert classes["&mm->mmap_lock"]["contentions"] == 14 + 6
+    # The table is the one parse_lock_stat reads from the whole file.
+    assert classes == {k: v for k, v in storm.parse_lock_stat(path.read_text()).items()
+                       if v["acquisitions"] or v["contentions"]}
     figures = storm.class_figures(classes)
     assert figures["classes_acquired"] == 4
     assert figures["top_classes"][0] == {"class": "&mm->mmap_lock", "acquisitions": 12000}
     assert [c["class"] for c in figures["top_classes"]][1:3] == ["swap_lock", "mm_all_locks_mutex"]
+
+
+def test_a_target_name_covers_every_class_lockdep_gives_it():
+    names = ("ptlock_ptr(page)", "&memcg->deferred_split_queue.split_queue_lock")
+    assert storm.class_matches("ptlock_ptr(page)", names)
+    assert storm.class_matches("ptlock_ptr(page)#2", names) and storm.class_matches("ptlock_ptr(page)#3/1", names)
+    assert not storm.class_matches("ptlock_ptr(page)x", names) and not storm.class_matches("ptlock_ptr", names)
+    # lock_stat cuts long names (37 characters, 35 with a #version)
+    assert storm.class_matches("&memcg->deferred_split_queue.split_qu", names)
+    assert storm.class_matches("&memcg->deferred_split_queue.spli#2", names)
+    assert not storm.class_matches("&memcg->deferred_split_queue.other", names)
+
+
+def test_a_shared_name_counts_only_where_it_nests_in_its_after_class():
+    targets = storm.lock_targets(names=("swap_device_lock", "split_pte_lock"))
+    assert targets["swap_device_lock"].after == "swap_lock"
+    classes = {"&p->lock": {"acquisitions": 5000, "contentions": 0},     # seq_file's mutex
+               "&p->lock#2": {"acquisitions": 180000, "contentions": 9},  # swap_info_struct's
+               "ptlock_ptr(page)": {"acquisitions": 10, "contentions": 0},
+               "ptlock_ptr(page)#2": {"acquisitions": 1000, "contentions": 1}}
+    coverage = storm.lock_coverage(classes, None, None, targets, nested={"swap_lock": {"&p->lock#2", "x"}})
+    assert coverage["targets"]["swap_device_lock"] == {"acquisitions": 180000, "contentions": 9,
+                                                       "classes": ["&p->lock#2"]}
+    assert coverage["targets"]["split_pte_lock"]["acquisitions"] == 1010
+    # Nothing seen under swap_lock: the shared name alone is not enough.
+    coverage = storm.lock_coverage(classes, None, None, targets, nested={})
+    assert coverage["targets"]["swap_device_lock"]["acquisitions"] == 0
+    assert "swap_device_lock" in coverage["never_taken"]
+
+
+LOCKDEP = """all lock classes:
+00000000c3d1a2b0 FD:    1 BD:    1 +.+.: swapon_mutex
+ -> [00000000a1b2c3d4] &p->lock
+
+00000000d1e2f3a4 FD:    3 BD:    2 +.+.: swap_lock
+ -> [00000000a1b2c3d4] &p->lock#2
+ -> [0000000011223344] &((cluster_info + ci)->lock)#2
+
+00000000abcdef01 FD:    1 BD:    5 ++++: &mm->mmap_lock
+ -> [0000000099887766] ptlock_ptr(page)#2
+"""
+
+
+def test_nested_classes_read_from_proc_lockdep_with_busybox_awk(tmp_path):
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from harness.channel.base import CommandResult
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    path = tmp_path / "lockdep"
+    path.write_text(LOCKDEP)
+
+    class Local:
+        """The guest's shell, here: busybox sh on the host over a recorded /proc/lockdep."""
+        def run(self, command, timeout):
+            out = subprocess.run([busybox, "sh", "-c", command.replace("/proc/lockdep", str(path))],
+                                 capture_output=True, text=True, timeout=timeout)
+            return CommandResult(out.returncode, out.stdout, 0.0)
+    assert storm.nested_under(Local(), {"swap_lock", "&mm->mmap_lock"}, 10) == {
+        "swap_lock": {"&p->lock#2", "&((cluster_info + ci)->lock)#2"},
+        "&mm->mmap_lock": {"ptlock_ptr(page)#2"}}
