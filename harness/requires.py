@@ -48,8 +48,8 @@ def for_arch(storm: Storm, arch: Arch, reqs: Requirements | None = None) -> Stor
     """The storm as it runs on this arch. A mode that needs an option the arch
     lists as kernel.unavailable (every alternative of it), or NUMA nodes its
     QEMU machine cannot give, is left out and named in left_out, with the lock
-    targets only it was there for; the storm then asks for one node if nothing
-    left needs more. Anything else a kernel lacks is still check()'s error."""
+    targets only it was there for, and the nodes it wanted. Anything else a
+    kernel lacks is still check()'s error."""
     reqs = reqs or load()
     unavailable = set(arch.unavailable)
     nodes_ok = storm.numa_nodes <= max(arch.numa_max_nodes, 1)
@@ -70,7 +70,9 @@ def for_arch(storm: Storm, arch: Arch, reqs: Requirements | None = None) -> Stor
         return storm
     still = {target for spec in kept for target in spec.targets}
     dropped = {target for spec in storm.stressors if spec.mode in left for target in spec.targets} - still
-    nodes = storm.numa_nodes if nodes_ok or any(s.mode in NODE_MODES for s in kept) else 1
+    # Nodes for the modes left out only: a storm that wants them for itself
+    # still meets qemu.numa_args's config error.
+    nodes = 1 if not nodes_ok and any(mode in NODE_MODES for mode in left) else storm.numa_nodes
     return dataclasses.replace(storm, stressors=tuple(kept), numa_nodes=nodes,
                                lock_targets=tuple(t for t in storm.lock_targets if t not in dropped),
                                left_out=tuple(left.items()))

@@ -99,6 +99,12 @@ def test_modes_an_arch_cannot_have_are_left_out_with_their_targets():
     # thp's own targets go with it; the rest stay.
     assert "khugepaged_mm_lock" not in adapted.lock_targets and "thp_split_queue_lock" not in adapted.lock_targets
     assert "ksm_mmlist_lock" in adapted.lock_targets and "swapon_mutex" in adapted.lock_targets
+    # A storm that wants the nodes without a numa mode still cannot have them.
+    plain = dataclasses.replace(spec, stressors=tuple(s for s in spec.stressors if s.mode != "numa"))
+    riscv = configs.load_arch("riscv64")
+    assert requires.for_arch(plain, riscv).numa_nodes == 2
+    with pytest.raises(ConfigError, match="wants 2 NUMA nodes; the riscv64 machine"):
+        qemu.numa_args(riscv, requires.for_arch(plain, riscv).numa_nodes, plain.name)
     # The kernel check no longer asks for what was left out.
     assert "mode thp" not in dict(requires.unmet(adapted, LOCKDEP_ONLY, requires.load()))
     # An arch that has everything and gives the nodes keeps the storm as it is.
