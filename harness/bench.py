@@ -113,7 +113,7 @@ def thoroughness(data: dict) -> dict[str, float | None]:
             "classes": float(classes) if classes is not None else None}
 
 
-# What the thoroughness figures compare, per storm: (row prefix, its key in bench.json's comparison).
+# The thoroughness figures of each storm: (what, how it is counted, its key in thoroughness(), unit).
 THOROUGHNESS = (("new lock dependency chains", "/ guest min", "chains_per_min", "/min"),
                 ("target-lock acquisitions", "/ guest min", "acquisitions_per_min", "/min"),
                 ("distinct lock classes acquired", "in the storm", "classes", "classes"))

@@ -269,7 +269,7 @@ def lock_coverage(classes: dict[str, dict[str, int]], chains_before: int | None,
         "classes_seen": len(classes),
     }
     if not classes:
-        coverage["unavailable_reason"] = ("/proc/lock_stat had no target class: lockdep is off "
+        coverage["unavailable_reason"] = ("/proc/lock_stat had no lock class: lockdep is off "
                                           "(an earlier report turns it off) or LOCK_STAT is not set")
     if chains_after is not None:
         coverage["dependency_chains"] = chains_after
