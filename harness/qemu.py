@@ -81,7 +81,7 @@ def argv(arch: Arch, spec: BootSpec) -> list[str]:
         args += ["-monitor", f"unix:{spec.monitor},server=on,wait=off"]
     for index, disk in enumerate(spec.disks):
         args += ["-drive", f"file={disk},format=raw,if=none,id=swap{index},cache=unsafe",
-                 "-device", f"{arch.disk_interface},drive=swap{index}"]
+                 "-device", f"{arch.disk_interface},drive=swap{index},serial={disk_serial(index)}"]
     if arch.net_device:
         netdev = "user,id=net0"
         if spec.hostfwd_port:
@@ -89,6 +89,18 @@ def argv(arch: Arch, spec: BootSpec) -> list[str]:
         args += ["-netdev", netdev, "-device", f"{arch.net_device},netdev=net0"]
     args += list(arch.extra_args) + list(spec.extra)
     return args
+
+
+def disk_serial(index: int) -> str:
+    """The serial number of the run's disk `index`. virtio-blk probes disks in
+    parallel on some machines (s390x's virtio-ccw: vdb can be the fourth disk),
+    so the guest finds each by its serial: storm-run links /dev/<serial> to it."""
+    return f"mmlock-swap{index}"
+
+
+def guest_disk(index: int) -> str:
+    """The guest's stable path of the run's disk `index` (see disk_serial)."""
+    return f"/dev/{disk_serial(index)}"
 
 
 def numa_args(arch: Arch, nodes: int, storm_name: str = "") -> tuple[str, ...]:

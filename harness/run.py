@@ -183,8 +183,8 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     # Per-run files: the kernel image and initramfs copied in so repro.sh
     # keeps working after the cache moves on; relative paths in the argv.
     shutil.copy2(kernel.image, run_dir / "kernel.img")
-    swap_devices = [f"/dev/vd{chr(ord('a') + i)}" for i in range(storm.swap_devices)]
-    swapfs_dev = f"/dev/vd{chr(ord('a') + storm.swap_devices)}" if storm.swap_files else ""
+    swap_devices = [qemu.guest_disk(i) for i in range(storm.swap_devices)]
+    swapfs_dev = qemu.guest_disk(storm.swap_devices) if storm.swap_files else ""
     plan = storm_stage.plan_lines(storm, duration, request.seed, swap_devices)
     ssh_setup = ssh_channel.prepare(run_dir, arch.net_device)   # per-run keys and forwarded port
     image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {

@@ -133,7 +133,8 @@ def swapfs_size_mb(storm: Storm) -> int:
 
 def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "") -> str:
     files = " ".join(f"{path}:{storm.swap_file_mb}" for path, _ in swap_files(storm))
-    return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if storm.module_storm else 0}\n"
+    disks = storm.swap_devices + (1 if storm.swap_files else 0)
+    return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if storm.module_storm else 0}\nDISKS={disks}\n"
             f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n"
             f"SWAPFS_TYPE={storm.swap_file_fs}\nSWAPFS_FILES=\"{files}\"\n"
             f"ZRAM_MB={storm.zram_mb}\nZSWAP={1 if storm.zswap_pool_percent else 0}\n"

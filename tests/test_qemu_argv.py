@@ -32,7 +32,7 @@ def test_x86_64_tcg_argv():
     assert "-no-reboot" in argv
     assert _value(argv, "-chardev") == "stdio,id=con0,signal=off,mux=on,logfile=qemu-console.log"
     assert _value(argv, "-mon") == "chardev=con0,mode=readline"   # sysrq by break, monitor on Ctrl-A c
-    assert argv.count("virtio-blk-pci,drive=swap0") == 1
+    assert argv.count("virtio-blk-pci,drive=swap0,serial=mmlock-swap0") == 1
     assert "file=swap1.img,format=raw,if=none,id=swap1,cache=unsafe" in argv
     assert _value(argv, "-netdev") == "user,id=net0"
 

@@ -78,6 +78,7 @@ def test_swap_files_get_a_filesystem_disk_and_a_device_in_run_env():
     assert 'SWAPFS_FILES="/mnt/swapfs/swapfile0:16 /mnt/swapfs/swapfile1:16"\n' in env
     assert "SWAPFS_DEV=/dev/vdd\n" in env and "SWAPFS_MOUNT=/mnt/swapfs\n" in env and "HEARTBEAT_S=10\n" in env
     assert storm.swapfs_size_mb(configs.load_storm("selftest")) == 0
+    assert "DISKS=4\n" in env, "three swap disks and the swap-file disk, for storm-run to find by serial"
 
 
 def test_classes_acquired_counts_each_class_once_with_busybox_awk(tmp_path):
