@@ -37,7 +37,7 @@ META_KEYS = {"workers", "mb", "pages", "areas", "errors", "transient", "seed", "
 HEADLINE = {
     "swap": ("swapon", "swapoff"),
     "hog": ("touches", "verifies", "rewrites"),
-    "fork": ("forks", "vforks", "clones", "clone_vm"),
+    "fork": ("forks", "vforks", "clones", "clone_vm", "quick_forks"),
     "mmap": ("maps", "munmaps", "munmap_partial", "mprotects", "mlocks", "munlocks", "mremap_grow",
              "mremap_shrink", "mremap_moved", "mremap_fixed", "pageout", "cold", "dontneed", "willneed"),
     "module": ("notifier_register", "gup_calls"),

@@ -98,6 +98,8 @@ def test_host_build_is_static_and_leaves_source_clean(mmstress):
      ["maps", "touches", "mprotects", "mremap_grow", "pageout"]),
     ("fork", ["--workers", "2", "--mb", "8"],
      ["forks", "vforks", "clones", "exits", "child_touches"]),
+    ("fork", ["--workers", "1", "--mb", "8", "--vmas", "32", "--quick", "2"],
+     ["forks", "quick_workers", "quick_forks", "quick_kills"]),
     ("hog", ["--mb", "16"], ["pages", "filled", "touches", "verifies"]),
 ])
 def test_mode_runs_on_host(mmstress, mode, args, positive):

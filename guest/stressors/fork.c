@@ -12,6 +12,14 @@
  * anon_vma rwsem, the file VMA into i_mmap under i_mmap_rwsem) inside
  * dup_mmap(), with mmap_lock held for write, and every exit unlinks them
  * again: the rmap locks swapoff's unuse path and reclaim take too.
+ *
+ * With --quick N, N more workers (forked from the parent, so holding the
+ * same memory and VMAs) fork short-lived children back to back, waiting
+ * for each: one touch at most, then exit (or SIGKILL).  Each copies
+ * the parent's swap entries (swap_duplicate() under the swap device or
+ * cluster lock, the new mm put on the mmlist under mmlist_lock) and frees
+ * them again at exit, so swapoff's walk of the mmlist keeps meeting mms
+ * that come and go.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,13 +41,15 @@
 enum {
 	K_WORKERS, K_MB, K_FORKS, K_VFORKS, K_EXECS, K_CLONES, K_CLONE_VM,
 	K_EXITS, K_KILLS, K_CHILD_TOUCHES, K_CHILD_COW, K_PARENT_TOUCHES,
-	K_PAGEOUTS, K_CORRUPTIONS, K_VMAS, K_NR
+	K_PAGEOUTS, K_CORRUPTIONS, K_VMAS, K_QUICK_WORKERS, K_QUICK_FORKS,
+	K_QUICK_KILLS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "mb", "forks", "vforks", "execs", "clones", "clone_vm",
 	"exits", "kills", "child_touches", "child_cow", "parent_touches",
-	"pageouts", "corruptions", "vmas",
+	"pageouts", "corruptions", "vmas", "quick_workers", "quick_forks",
+	"quick_kills",
 };
 
 #ifndef MADV_PAGEOUT
@@ -177,6 +187,56 @@ static void parent_pageout(struct rng *rng)
 		note_transient();	/* kernels before 5.4 */
 	else
 		note_error("madvise(MADV_PAGEOUT)", errno);
+}
+
+/* One quick child (see the top of the file), reaped before returning. */
+static void quick_fork(struct rng *rng)
+{
+	unsigned int how = (unsigned int)rng_below(rng, 4);
+	size_t i = rng_below(rng, npages);
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid == 0) {
+		if (how == 0)
+			_exit(0);
+		/* A read (swap-in into the new mm), or a COW write. */
+		if (child_verify(i))
+			_exit(EXIT_CORRUPT);
+		if (how == 2)
+			pat_fill(region + i * page_size, i, gens[i] + 1, salt);
+		_exit(0);
+	}
+	if (pid < 0) {
+		if (errno == EAGAIN || errno == ENOMEM)
+			note_transient();
+		else
+			note_error("fork (quick)", errno);
+		return;
+	}
+	stat_add(K_QUICK_FORKS, 1);
+	if (how == 3) {
+		/* Killed while faulting or already exiting. */
+		kill(pid, SIGKILL);
+		stat_add(K_QUICK_KILLS, 1);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			note_error("waitpid (quick fork child)", errno);
+			return;
+		}
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CORRUPT) {
+		stat_add(K_CORRUPTIONS, 1);
+		note_errorf("quick fork child saw data corruption at page %zu", i);
+	} else if (WIFEXITED(status) && WEXITSTATUS(status)) {
+		note_errorf("quick fork child exited with %d", WEXITSTATUS(status));
+	} else if (WIFSIGNALED(status) &&
+		   !(how == 3 && WTERMSIG(status) == SIGKILL)) {
+		note_errorf("quick fork child killed by signal %d (%s)",
+			    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	}
 }
 
 static void reap(struct child *kids, int max, int *live, int block)
@@ -345,40 +405,32 @@ static int map_vmas(const char *dir, long n)
 	return 0;
 }
 
-int mode_fork(struct opts *o)
+struct fork_arg {
+	long workers;
+	uint64_t seed;
+};
+
+/* Worker 0: keeps up to N children alive (see the top of the file). */
+static int parent_loop(struct fork_arg *a)
 {
-	long workers = o->workers > 0 ? o->workers : 4, mb;
+	long workers = a->workers;
 	struct child *kids;
 	uint64_t index = 0;
 	struct rng rng;
 	int live = 0, i;
-	size_t p;
 
-	mb = default_mb(o, 10, 1);
-	stat_add(K_WORKERS, (unsigned long)workers);
-	stat_add(K_MB, (unsigned long)mb);
-	rng_init(&rng, o->seed, 0);
-	salt = rng_next(&rng);
-	npages = (size_t)mb * (1024 * 1024 / page_size);
-	region = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	gens = calloc(npages, 1);
 	kids = calloc((size_t)workers, sizeof(*kids));
-	if (region == MAP_FAILED || !gens || !kids) {
-		note_error("mmap/calloc (fork)", errno);
-		return report(o->mode, keys, K_NR);
+	if (!kids) {
+		note_error("calloc (fork)", errno);
+		return 1;
 	}
-	for (p = 0; p < npages; p++)
-		pat_fill(region + p * page_size, p, 0, salt);
-	if (map_vmas(o->dir, o->vmas))
-		return report(o->mode, keys, K_NR);
-
+	rng_init(&rng, a->seed, 1);
 	while (!should_stop()) {
 		reap(kids, (int)workers, &live, 0);
 		if (live < workers) {
 			for (i = 0; i < workers && kids[i].pid; i++)
 				;
-			if (!spawn(&kids[i], &rng, o->seed, ++index))
+			if (!spawn(&kids[i], &rng, a->seed, ++index))
 				live++;
 			else
 				sleep_ms(10);
@@ -408,5 +460,83 @@ int mode_fork(struct opts *o)
 	}
 	while (live > 0)
 		reap(kids, (int)workers, &live, 1);
+	free(kids);
+	return 0;
+}
+
+/*
+ * Workers 1..quick: fork quick children back to back.  A fork costs a
+ * page-table copy of the whole mm, so a quick worker trades the parent's
+ * region for a small one of its own (QUICK_MB) and keeps the small VMAs:
+ * like a process with many mappings and little memory.  Now and then a
+ * touch (verify, COW) and a pageout keep part of it in swap, so that every
+ * child copies swap entries and goes on the mmlist.
+ */
+#define QUICK_MB	2
+
+static int quick_worker(struct fork_arg *a, int idx)
+{
+	size_t n = (size_t)QUICK_MB * (1024 * 1024 / page_size), p;
+	struct rng rng;
+	char *mine;
+
+	rng_init(&rng, a->seed, 1000 + (uint64_t)idx);
+	if (n < npages) {
+		mine = mmap(NULL, n * page_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mine == MAP_FAILED) {
+			note_error("mmap (quick fork worker)", errno);
+			return 1;
+		}
+		munmap(region, npages * page_size);
+		region = mine;
+		npages = n;
+		memset(gens, 0, n);
+		for (p = 0; p < n; p++)
+			pat_fill(region + p * page_size, p, 0, salt);
+		parent_pageout(&rng);
+	}
+	while (!should_stop()) {
+		quick_fork(&rng);
+		if (rng_chance(&rng, 5))
+			parent_touch(&rng, 1);
+		if (rng_chance(&rng, 2))
+			parent_pageout(&rng);
+	}
+	return 0;
+}
+
+static int fork_worker(int idx, void *varg)
+{
+	return idx ? quick_worker(varg, idx) : parent_loop(varg);
+}
+
+int mode_fork(struct opts *o)
+{
+	long workers = o->workers > 0 ? o->workers : 4, mb;
+	struct fork_arg arg = { .workers = workers, .seed = o->seed };
+	struct rng rng;
+	size_t p;
+
+	mb = default_mb(o, 10, 1);
+	stat_add(K_WORKERS, (unsigned long)workers);
+	stat_add(K_MB, (unsigned long)mb);
+	stat_add(K_QUICK_WORKERS, (unsigned long)o->quick);
+	rng_init(&rng, o->seed, 0);
+	salt = rng_next(&rng);
+	npages = (size_t)mb * (1024 * 1024 / page_size);
+	region = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	gens = calloc(npages, 1);
+	if (region == MAP_FAILED || !gens) {
+		note_error("mmap/calloc (fork)", errno);
+		return report(o->mode, keys, K_NR);
+	}
+	for (p = 0; p < npages; p++)
+		pat_fill(region + p * page_size, p, 0, salt);
+	if (map_vmas(o->dir, o->vmas))
+		return report(o->mode, keys, K_NR);
+	/* The workers inherit the region and the small VMAs. */
+	run_workers((int)(1 + o->quick), fork_worker, &arg);
 	return report(o->mode, keys, K_NR);
 }

@@ -51,8 +51,8 @@ static const struct mode modes[] = {
 	  "[--percent P | --mb N] [--workers N]" },
 	{ "fork", mode_fork,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
-	  OPT_DIR | OPT_VMAS,
-	  "[--workers N] [--mb M | --percent P] [--vmas N] [--dir D]" },
+	  OPT_DIR | OPT_VMAS | OPT_QUICK,
+	  "[--workers N] [--mb M | --percent P] [--vmas N] [--quick N] [--dir D]" },
 	{ "mmap", mode_mmap,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
 	  OPT_DIR | OPT_CHURN,
@@ -527,6 +527,7 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 		{ "--no-tune", OPT_NO_TUNE, 0 },
 		{ "--vmas", OPT_VMAS, 1 },
 		{ "--churn", OPT_CHURN, 1 },
+		{ "--quick", OPT_QUICK, 1 },
 	};
 	size_t t;
 	long v;
@@ -618,6 +619,11 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 			if (parse_long(val, &v) || v < 0 || v > 16)
 				return bad_option(m->name, "bad --churn %s (0..16)", val);
 			opts.churn = v;
+			break;
+		case OPT_QUICK:
+			if (parse_long(val, &v) || v < 0 || v > 64)
+				return bad_option(m->name, "bad --quick %s (0..64)", val);
+			opts.quick = v;
 			break;
 		case OPT_PIDS:
 			if (!*val || val[strspn(val, "0123456789,")])

@@ -31,6 +31,7 @@
 #define OPT_NO_TUNE	(1u << 13)
 #define OPT_VMAS	(1u << 14)
 #define OPT_CHURN	(1u << 24)
+#define OPT_QUICK	(1u << 25)
 
 struct swap_spec {
 	const char *path;
@@ -57,6 +58,7 @@ struct opts {
 	int no_tune;		/* thp, ksm: leave the sysfs knobs alone */
 	long vmas;		/* fork: extra small VMAs in the parent */
 	long churn;		/* mmap: small-VMA churn workers */
+	long quick;		/* fork: short-lived children per round */
 };
 
 /* Counters shared by every process of a run (MAP_SHARED memory). */
