@@ -71,7 +71,7 @@ module-check: venv
 		--profile '$(PROFILE)'
 
 test-deps: venv
-	@$(HARNESS) deps --arch 'x86_64 aarch64' --kernel-version 6.1 --packages 'chromium stress-ng' 
+	@$(HARNESS) deps --arch 'x86_64 aarch64 i386' --kernel-version 6.1 --packages 'chromium stress-ng' 
 
 build: deps
 	@$(HARNESS) build --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \

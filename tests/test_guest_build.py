@@ -283,6 +283,23 @@ def test_aarch64_cross_build(tmp_path):
     assert not has_interp
 
 
+def test_i386_build_runs_remote_on_host(tmp_path):
+    """32-bit: user addresses above 2 GiB are offsets into /proc/<pid>/mem,
+    so off_t must be 64-bit there (pread gave EINVAL on i386 guests)."""
+    if shutil.which("i686-linux-gnu-gcc") is None:
+        pytest.skip("i686-linux-gnu-gcc not installed (make test-deps installs it)")
+    proc = make_mmstress(tmp_path, "i686-linux-gnu-")
+    binary = tmp_path / "mmstress"
+    assert_clean_build(proc, binary)
+    assert elf_info(binary)[0] == 3  # EM_386
+    try:
+        proc = run(binary, "remote", "--duration", "1.5", "--seed", "5", "--workers", "1", "--mb", "4")
+    except OSError as exc:
+        pytest.skip(f"this host cannot run i386 binaries: {exc}")
+    values = _assert_ok(proc, "remote", ["mem_reads", "mem_writes", "vm_reads"])
+    assert values["corruptions"] == "0"
+
+
 def test_module_builds_without_warnings(tmp_path):
     kdir = os.environ.get("MMLOCK_KERNEL_BUILD")
     if not kdir:

@@ -374,10 +374,18 @@ static void kill_workers(int sig)
 			kill(worker_pids[i], sig);
 }
 
+/*
+ * A worker gets WORKER_GRACE_MS past the deadline to finish.  A read of
+ * /proc/<pid>/smaps or a fault can wait on an mmap_lock queued behind
+ * swapoff's unuse of that mm, and one swapoff took 24 s under TCG on a
+ * busy host (aarch64), so the grace is well above that.
+ */
+#define WORKER_GRACE_MS	90000
+
 void run_workers(int n, int (*fn)(int idx, void *arg), void *arg)
 {
 	int live = 0, forwarded = 0, killed = 0, i, status;
-	uint64_t grace_ms = 30000;
+	uint64_t grace_ms = WORKER_GRACE_MS;
 	pid_t pid;
 
 	worker_pids = calloc(n, sizeof(*worker_pids));
