@@ -204,6 +204,8 @@ def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
     never = coverage.get("never_taken")
     if never:
         print(f"  warning: target locks never taken: {', '.join(never)}")
+    for target, why in coverage.get("not_in_kernel", {}).items():
+        print(f"  note: target lock {target} {why}")
     modes = coverage.get("modes", {})
     chains = [f"{name}={v['new_chains']}" for name, v in modes.items() if v.get("new_chains") is not None]
     if chains:

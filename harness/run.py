@@ -274,7 +274,8 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
             if request.storm_enabled:
                 _stage(f"storm: {storm.name} for {duration}s")
                 console.idle_hooks += fault_hooks(console)
-                result = storm_stage.run_storm(channel, storm, duration, request.seed)
+                result = storm_stage.run_storm(channel, storm, duration, request.seed,
+                                              data["kernel"].get("release", ""))
                 storm_state = result.ended_how
                 note = result.timeout_reason
                 failures = tuple(result.failures)

@@ -189,6 +189,8 @@ class LockTarget:
     "&p->lock" belongs to swap_info_struct only where it nests in swap_lock)."""
     names: tuple[str, ...]
     after: str = ""
+    gone_from: str = ""   # a kernel release without the lock (the target is not expected there)
+    why_gone: str = ""
 
 
 def lock_targets(config_dir: Path = CONFIG_DIR, names: tuple[str, ...] = ()) -> dict[str, LockTarget]:
@@ -200,7 +202,11 @@ def lock_targets(config_dir: Path = CONFIG_DIR, names: tuple[str, ...] = ()) -> 
     for name in targets.data:
         if isinstance(targets.data[name], dict):
             entry = targets.sub(name)
-            every[name] = LockTarget(entry.str_list("names"), entry.get("after", str, "") or "")
+            gone = entry.sub("gone") if "gone" in entry.data else None
+            every[name] = LockTarget(entry.str_list("names"), entry.get("after", str, "") or "",
+                                     *((gone.get("from", str), gone.get("why", str)) if gone else ()))
+            if gone:
+                gone.finish()
             entry.finish()
         else:
             every[name] = LockTarget(targets.str_list(name))
@@ -241,25 +247,36 @@ def parse_lock_stat(text: str) -> dict[str, dict[str, int]]:
     return classes
 
 
+def release_at_least(release: str, version: str) -> bool:
+    """Is kernel release "6.12.117" (or "6.12.0-rc3+") at least version "6.12"?"""
+    def numbers(text: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in re.findall(r"\d+", text.split("-")[0])[:3])
+    have = numbers(release)
+    return bool(have) and have >= numbers(version)
+
+
 def lock_coverage(classes: dict[str, dict[str, int]], chains_before: int | None, chains_after: int | None,
                   targets: dict[str, LockTarget], storm_targets: tuple[str, ...] | None = None,
                   mode_targets: dict[str, tuple[str, ...]] | None = None,
                   mode_chains: list[dict[str, object]] | None = None,
-                  nested: dict[str, set[str]] | None = None) -> dict[str, object]:
+                  nested: dict[str, set[str]] | None = None, kernel_release: str = "") -> dict[str, object]:
     """Acquisitions of each target class; never_taken among storm_targets (all targets when
     None). Per mode: its new chains (staggered storms) and which of its own targets the
     storm took; a mode whose targets were all untouched is listed in modes_without_targets.
     classes: {lock_stat class: {acquisitions, contentions}}; nested: {class: the classes
-    lockdep saw taken directly under it}, for targets with `after`."""
+    lockdep saw taken directly under it}, for targets with `after`. A target gone from
+    kernel_release on (locks.yaml `gone`) is listed in not_in_kernel, not as never taken."""
     per_target: dict[str, dict[str, object]] = {}
     acquired: dict[str, int] = {}
+    gone = {t: f"not in {spec.gone_from} and later: {spec.why_gone}" for t, spec in targets.items()
+            if spec.gone_from and kernel_release and release_at_least(kernel_release, spec.gone_from)}
     for target, spec in targets.items():
         mine = sorted(c for c in classes if class_matches(c, spec.names)
                       and (not spec.after or c in (nested or {}).get(spec.after, set())))
         acquired[target] = sum(classes[c]["acquisitions"] for c in mine)
         per_target[target] = {"acquisitions": acquired[target],
                               "contentions": sum(classes[c]["contentions"] for c in mine), "classes": mine}
-    never = sorted(t for t, n in acquired.items() if n == 0
+    never = sorted(t for t, n in acquired.items() if n == 0 and t not in gone
                    and (storm_targets is None or t in storm_targets))
     coverage: dict[str, object] = {
         "available": bool(classes),
@@ -269,6 +286,8 @@ def lock_coverage(classes: dict[str, dict[str, int]], chains_before: int | None,
         "never_taken": never if classes else [],
         "classes_seen": len(classes),
     }
+    if gone:
+        coverage["not_in_kernel"] = gone
     if not classes:
         coverage["unavailable_reason"] = ("/proc/lock_stat had no lock class: lockdep is off "
                                           "(an earlier report turns it off) or LOCK_STAT is not set")
@@ -283,7 +302,7 @@ def lock_coverage(classes: dict[str, dict[str, int]], chains_before: int | None,
     for mode, wanted in (mode_targets or {}).items():
         taken = [t for t in wanted if acquired.get(t, 0) > 0]
         modes.setdefault(mode, {}).update({"targets": list(wanted), "targets_taken": taken})
-        if classes and not taken:
+        if classes and not taken and any(t not in gone for t in wanted):
             without.append(mode)
     if modes:
         coverage["modes"] = modes
@@ -340,7 +359,7 @@ def _chains(channel: Channel, timeout: float) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> StormResult:
+def run_storm(channel: Channel, storm: Storm, duration: int, seed: int, kernel_release: str = "") -> StormResult:
     """Run storm-run in the guest; never raises for a guest that dies or hangs."""
     result = StormResult(storm.name, duration, seed)
     names = stressor_names(storm)
@@ -366,7 +385,7 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int) -> Storm
         chains_after = _chains(channel, 30)
         nested = nested_under(channel, {t.after for t in targets.values()}, 60) if classes else {}
         result.lock_coverage = lock_coverage(classes, chains_before, chains_after, targets, storm_targets,
-                                             mode_targets, result.mode_chains, nested)
+                                             mode_targets, result.mode_chains, nested, kernel_release)
         if classes:
             result.lock_coverage.update(class_figures(classes))
     except CommandTimeout as exc:

@@ -229,6 +229,31 @@ def test_mode_chains_and_modes_without_their_targets():
     assert coverage["modes"]["all"] == {"new_chains": 370}
 
 
+def test_targets_gone_from_a_kernel_are_not_warnings():
+    lock_stat = "&mm->mmap_lock-R:  0  0  0.00  0.00  0.00  0.00  3  4000  0.10  1.00  4.00  0.10\n"
+    names = ("mmap_lock", "zswap_tree_lock", "memcg_stats_flush_lock")
+    targets = storm.lock_targets(names=names)
+    modes = {"memcg": ("memcg_stats_flush_lock",)}
+    old = storm.lock_coverage(storm.parse_lock_stat(lock_stat), 1, 2, targets, names, modes,
+                              kernel_release="6.1.176")
+    assert old["never_taken"] == ["memcg_stats_flush_lock", "zswap_tree_lock"]
+    assert old["modes_without_targets"] == ["memcg"] and "not_in_kernel" not in old
+    new = storm.lock_coverage(storm.parse_lock_stat(lock_stat), 1, 2, targets, names, modes,
+                              kernel_release="6.12.117")
+    assert new["never_taken"] == [] and new["modes_without_targets"] == []
+    assert sorted(new["not_in_kernel"]) == ["memcg_stats_flush_lock", "zswap_tree_lock"]
+    assert "xarray" in new["not_in_kernel"]["zswap_tree_lock"]
+    assert storm.release_at_least("6.13.0-rc2+", "6.12") and not storm.release_at_least("6.9.1", "6.12")
+    assert not storm.release_at_least("", "6.12")
+
+
+def test_bad_gone_entry_names_the_file_and_key(config_dir):
+    path = config_dir / "locks.yaml"
+    path.write_text(path.read_text().replace('gone: {from: "6.12", why:', 'gone: {since: "6.12", why:', 1))
+    with pytest.raises(ConfigError, match=r"locks\.yaml:\d+: missing key .targets\.memcg_stats_flush_lock\.gone\.from"):
+        storm.lock_targets(config_dir)
+
+
 def test_repeated_modes_get_the_names_of_their_result_lines():
     spec = dataclasses.replace(configs.load_storm(DEFAULT), stressors=(
         configs.StressorSpec("hog", (), 2), configs.StressorSpec("", (), 1, "stress-ng --vm 1")))
