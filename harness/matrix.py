@@ -50,6 +50,7 @@ def _cell(arch: str, kver: str, out: Path, extra: list[str]) -> dict:
         "exit_code": proc.returncode, "titles": [r["title"] for r in data.get("reports", [])],
         "accel": data.get("accel"), "durations": data.get("durations", {"total_s": time.monotonic() - started}),
         "lock_coverage": {"never_taken": coverage.get("never_taken"),
+                          "not_in_kernel": sorted(coverage.get("not_in_kernel", {})),
                           "dependency_chains": coverage.get("dependency_chains")},
         "run_dir": str((cell_dir / "latest").resolve()) if (cell_dir / "latest").exists() else str(cell_dir),
         "log": str(cell_dir / "harness.log"),
