@@ -226,9 +226,14 @@ static int oom_worker(int idx, void *varg)
 			struct kid *k = &kids[i];
 
 			if (!k->pid) {
-				/* One hog at a time, at most every 2 s. */
-				hog = !hog_live && now_ms() >= next_hog &&
-				      rng_chance(&rng, 35);
+				/*
+				 * The first slot is the hog's (one at a time, at
+				 * most every 2 s), the others the victims': a
+				 * short or slow run still sees the OOM killer.
+				 */
+				hog = i == 0;
+				if (hog && (hog_live || now_ms() < next_hog))
+					continue;
 				if (start_kid(k, hog, cg, arg->limit_pages, &rng))
 					break;
 				if (k->pid && hog) {
