@@ -202,11 +202,13 @@ def lock_targets(config_dir: Path = CONFIG_DIR, names: tuple[str, ...] = ()) -> 
     for name in targets.data:
         if isinstance(targets.data[name], dict):
             entry = targets.sub(name)
-            gone = entry.sub("gone") if "gone" in entry.data else None
-            every[name] = LockTarget(entry.str_list("names"), entry.get("after", str, "") or "",
-                                     *((gone.get("from", str), gone.get("why", str)) if gone else ()))
-            if gone:
+            gone_from = why_gone = ""
+            if "gone" in entry.data:
+                gone = entry.sub("gone")
+                gone_from, why_gone = gone.get("from", str), gone.get("why", str)
                 gone.finish()
+            every[name] = LockTarget(entry.str_list("names"), entry.get("after", str, "") or "",
+                                     gone_from, why_gone)
             entry.finish()
         else:
             every[name] = LockTarget(targets.str_list(name))

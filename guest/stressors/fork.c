@@ -14,12 +14,12 @@
  * again: the rmap locks swapoff's unuse path and reclaim take too.
  *
  * With --quick N, N more workers (forked from the parent, so holding the
- * same memory and VMAs) fork short-lived children back to back, waiting
- * for each: one touch at most, then exit (or SIGKILL).  Each copies
- * the parent's swap entries (swap_duplicate() under the swap device or
- * cluster lock, the new mm put on the mmlist under mmlist_lock) and frees
- * them again at exit, so swapoff's walk of the mmlist keeps meeting mms
- * that come and go.
+ * same small VMAs, with a small region of their own) fork short-lived
+ * children back to back, waiting for each: one touch at most, then exit
+ * (or SIGKILL).  Each child copies its worker's swap entries
+ * (swap_duplicate() under the swap device or cluster lock, the new mm put
+ * on the mmlist under mmlist_lock) and frees them again at exit, so
+ * swapoff's walk of the mmlist keeps meeting mms that come and go.
  */
 #define _GNU_SOURCE
 #include <errno.h>

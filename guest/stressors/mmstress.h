@@ -58,7 +58,7 @@ struct opts {
 	int no_tune;		/* thp, ksm: leave the sysfs knobs alone */
 	long vmas;		/* fork: extra small VMAs in the parent */
 	long churn;		/* mmap: small-VMA churn workers */
-	long quick;		/* fork: short-lived children per round */
+	long quick;		/* fork: workers forking short-lived children */
 };
 
 /* Counters shared by every process of a run (MAP_SHARED memory). */

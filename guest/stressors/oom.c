@@ -197,7 +197,7 @@ static int oom_worker(int idx, void *varg)
 	long ev0, kill0, v;
 	char cg[256], name[64], val[32];
 	uint64_t next_hog = 0;
-	int i, status, hog, hog_live;
+	int i, status, hog;
 	struct rng rng;
 	pid_t r;
 
@@ -219,9 +219,6 @@ static int oom_worker(int idx, void *varg)
 	ev0 = cg_read(cg, "memory.events", "oom");
 	kill0 = cg_read(cg, "memory.events", "oom_kill");
 	while (!should_stop() && !sh->errors) {
-		hog_live = 0;
-		for (i = 0; i < MAX_KIDS; i++)
-			hog_live |= kids[i].pid && kids[i].hog;
 		for (i = 0; i < MAX_KIDS; i++) {
 			struct kid *k = &kids[i];
 
@@ -232,14 +229,12 @@ static int oom_worker(int idx, void *varg)
 				 * short or slow run still sees the OOM killer.
 				 */
 				hog = i == 0;
-				if (hog && (hog_live || now_ms() < next_hog))
+				if (hog && now_ms() < next_hog)
 					continue;
 				if (start_kid(k, hog, cg, arg->limit_pages, &rng))
 					break;
-				if (k->pid && hog) {
-					hog_live = 1;
+				if (k->pid && hog)
 					next_hog = now_ms() + 2000;
-				}
 				continue;
 			}
 			r = waitpid(k->pid, &status, WNOHANG);
