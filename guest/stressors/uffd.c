@@ -8,7 +8,8 @@
  * again) or pages them out (MADV_PAGEOUT: the next touch is a swap-in on a
  * registered VMA), and the main thread verifies and rewrites random pages
  * and now and then maps a fresh chunk over part of the region
- * (MAP_FIXED) and registers it again.  The contents of a page are known
+ * (MAP_FIXED), registers it again and drops what remote readers faulted
+ * into it before the register.  The contents of a page are known
  * at any time (pattern of its generation), so every page is verified.
  */
 #define _GNU_SOURCE
@@ -253,6 +254,16 @@ static int remap(struct uffd_ctx *c, struct rng *rng)
 	}
 	if (do_register(c, p, n * page_size))
 		return -1;
+	/*
+	 * Until the register, the chunk was a plain anonymous VMA: a remote
+	 * reader (the module's GUP, /proc/<pid>/mem) faulting it then got the
+	 * zero page, or a zeroed page, which registering does not remove.
+	 * Drop whatever is there: from now on every fault is ours to serve.
+	 */
+	if (madvise(p, n * page_size, MADV_DONTNEED)) {
+		note_error("madvise(MADV_DONTNEED) (uffd remap)", errno);
+		return -1;
+	}
 	stat_add(K_REMAPS, 1);
 	return 0;
 }
