@@ -31,8 +31,9 @@ DATA_DIR = REPO_ROOT / "tests" / "data"
 STRESS_NG_YAML = "/tmp/stress-ng.yaml"   # where configs/storms/stress-ng.yaml tells it to write
 STRESS_NG_STRESSORS = ("swap", "fork", "mmap", "mremap", "mlock", "madvise")
 # Keys of a stressor's KTAP line that are settings or bookkeeping, not operations.
-META_KEYS = {"workers", "mb", "pages", "areas", "errors", "transient", "seed", "duration_ms", "running",
-             "threads", "storms", "injected", "corruptions", "swapoff_ms", "swapoff_max_ms", "reason"}
+META_KEYS = {"workers", "mb", "pages", "areas", "errors", "transient", "seed", "duration_ms", "user_ms",
+             "sys_ms", "running", "threads", "storms", "injected", "corruptions", "swapoff_ms", "swapoff_max_ms",
+             "reason"}
 # One headline operation count per stressor for the table (the sum of these keys).
 HEADLINE = {
     "swap": ("swapon", "swapoff"),
@@ -87,6 +88,8 @@ def intensity(data: dict) -> dict[str, dict[str, float | None]]:
     """verdict.json data -> {stressor: {op: per guest minute}}, each over its own duration_ms if given."""
     result: dict[str, dict[str, float | None]] = {}
     for name, values in data.get("storm", {}).get("counts", {}).items():
+        if name == "cpu":       # storm-run's CPU split: time, not operations
+            continue
         seconds = values.get("duration_ms", 0) / 1000 if isinstance(values.get("duration_ms"), int) else 0
         seconds = seconds or storm_seconds(data)
         ops = {k: per_minute(v, seconds) for k, v in values.items()

@@ -174,3 +174,54 @@ def test_nested_classes_read_from_proc_lockdep_with_busybox_awk(tmp_path):
     assert storm.nested_under(Local(), {"swap_lock", "&mm->mmap_lock"}, 10) == {
         "swap_lock": {"&p->lock#2", "&((cluster_info + ci)->lock)#2"},
         "&mm->mmap_lock": {"ptlock_ptr(page)#2"}}
+
+
+def _storm_run_functions(*names: str) -> str:
+    """The shell functions of guest/init/storm-run by name, to run on the host."""
+    import re
+    text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
+    out = []
+    for name in names:
+        match = re.search(rf"^{name}\(\) {{\n.*?^}}\n", text, re.M | re.S)
+        assert match, f"storm-run has no function {name}"
+        out.append(match.group(0))
+    return "".join(out)
+
+
+def test_cpu_report_splits_the_storm_and_names_kernel_threads_with_busybox(tmp_path):
+    """storm-run's cpu line: /proc/stat's jiffies since the start in ms, and
+    the kernel threads (ppid 2) summed by name without digits or /suffix,
+    busiest first; user processes, even with ') ' in their name, are not
+    kernel threads."""
+    import shutil
+    import subprocess
+
+    import pytest
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "stat").write_text("cpu  300 20 900 5000 40 3 2 0 0 0\ncpu0 1 2 3 4 5 6 7\n")
+
+    def task(pid: int, comm: str, ppid: int, utime: int, stime: int) -> None:
+        (proc / str(pid)).mkdir()
+        fields = ["S", str(ppid)] + ["0"] * 9 + [str(utime), str(stime)] + ["0"] * 30
+        (proc / str(pid) / "stat").write_text(f"{pid} ({comm}) {' '.join(fields)}\n")
+    task(1, "init", 0, 5, 5)
+    task(2, "kthreadd", 0, 0, 1)
+    task(10, "mmlock-gup/0", 2, 0, 40)
+    task(11, "mmlock-gup/1", 2, 0, 60)
+    task(12, "kworker/0:1H", 2, 0, 30)
+    task(13, "kswapd0", 2, 1, 9)
+    task(14, "kdamond.0", 2, 0, 0)
+    task(40, "evil) S 2", 1, 900, 900)
+    script = _storm_run_functions("cpu_ticks", "cpu_report") + 'cpu_report "100 400 4000 0 0"\n'
+    out = subprocess.run([busybox, "sh", "-c", script], env={"PROC": str(proc), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True).stdout.strip()
+    counts, failed = storm.parse_counts(out)
+    assert not failed
+    assert counts["cpu"] == {"user_ms": 2200, "sys_ms": 5000, "idle_ms": 10000, "iowait_ms": 400,
+                             "irq_ms": 50, "kthread_mmlock_gup_ms": 1000, "kthread_kworker_ms": 300,
+                             "kthread_kswapd_ms": 100}
+    assert list(counts["cpu"])[5:] == ["kthread_mmlock_gup_ms", "kthread_kworker_ms", "kthread_kswapd_ms"]

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -186,8 +187,25 @@ void note_error(const char *what, int err)
 		note_errorf("%s: %s", what, strerror(err));
 }
 
+/* CPU time of this process and its reaped workers, ms: where the guest's
+ * CPUs went, to weigh a mode's op counts against. */
+static void cpu_ms(unsigned long long *user, unsigned long long *sys)
+{
+	struct rusage self, kids;
+
+	*user = 0;
+	*sys = 0;
+	if (getrusage(RUSAGE_SELF, &self) || getrusage(RUSAGE_CHILDREN, &kids))
+		return;
+	*user = ((unsigned long long)self.ru_utime.tv_sec + kids.ru_utime.tv_sec) * 1000 +
+		((unsigned long long)self.ru_utime.tv_usec + kids.ru_utime.tv_usec) / 1000;
+	*sys = ((unsigned long long)self.ru_stime.tv_sec + kids.ru_stime.tv_sec) * 1000 +
+	       ((unsigned long long)self.ru_stime.tv_usec + kids.ru_stime.tv_usec) / 1000;
+}
+
 int report(const char *mode, const char *const *keys, int nkeys)
 {
+	unsigned long long user, sys;
 	char line[4096];
 	size_t len = 0;
 	int ok, i;
@@ -203,12 +221,13 @@ int report(const char *mode, const char *const *keys, int nkeys)
 	for (i = 0; i < nkeys && len < sizeof(line); i++)
 		len += snprintf(line + len, sizeof(line) - len, " %s=%lu",
 				keys[i], stat_get(i));
+	cpu_ms(&user, &sys);
 	if (len < sizeof(line))
 		snprintf(line + len, sizeof(line) - len,
-			 " errors=%lu transient=%lu seed=%llu duration_ms=%llu",
+			 " errors=%lu transient=%lu seed=%llu duration_ms=%llu user_ms=%llu sys_ms=%llu",
 			 sh->errors, sh->transient,
 			 (unsigned long long)opts.seed,
-			 (unsigned long long)(now_ms() - start_ms));
+			 (unsigned long long)(now_ms() - start_ms), user, sys);
 	printf("%s\n", line);
 	fflush(stdout);
 	return ok ? 0 : 1;
