@@ -41,7 +41,7 @@ HEADLINE = {
     "fork": ("forks", "vforks", "clones", "clone_vm", "quick_forks"),
     "mmap": ("maps", "munmaps", "munmap_partial", "mprotects", "mlocks", "munlocks", "mremap_grow",
              "mremap_shrink", "mremap_moved", "mremap_fixed", "pageout", "cold", "dontneed", "willneed"),
-    "module": ("notifier_register", "gup_calls"),
+    "module": ("notifier_register", "gup_calls", "walk_tables"),
     "procwalk": ("smaps", "smaps_rollup", "pagemap", "numa_maps", "maps", "status", "clear_refs"),
     "remote": ("vm_reads", "vm_writes", "mem_reads", "mem_writes"),
     "locked": ("map_locked", "map_populate", "map_shared", "mlockall", "munlockall", "mlock_onfault", "munlocks",

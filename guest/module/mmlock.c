@@ -18,6 +18,12 @@
  *   mmlock-gup/N    pick a live user mm and fault its pages in remotely
  *                   with get_user_pages_remote() under mmap_read_lock,
  *                   a few pages at a time, dropping every page again.
+ *   mmlock-walk/N   pick a live user mm and walk its page tables in
+ *                   mm/rmap.c's lock order: mmap_read_lock, the VMA's
+ *                   i_mmap_rwsem and anon_vma rwsem for read, then each
+ *                   PTE table's lock, counting present and swap entries
+ *                   (the ones swapoff's unuse_pte replaces under the same
+ *                   lock).
  *   mmlock-pcpu/N   update per-CPU counters with preemption disabled and
  *                   check that no other task touched them meanwhile.
  *
@@ -43,6 +49,7 @@
 #include <linux/pid.h>
 #include <linux/random.h>
 #include <linux/rcupdate.h>
+#include <linux/rmap.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -50,6 +57,8 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/swap.h>
+#include <linux/swapops.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
 
@@ -64,6 +73,14 @@ MODULE_PARM_DESC(notifier_threads, "mmu notifier churn threads (default 1)");
 static unsigned int gup_threads = 2;
 module_param(gup_threads, uint, 0644);
 MODULE_PARM_DESC(gup_threads, "remote GUP threads (default 2)");
+
+static unsigned int walk_threads = 2;
+module_param(walk_threads, uint, 0644);
+MODULE_PARM_DESC(walk_threads, "rmap-order page-table walkers (default 2)");
+
+static unsigned int walk_budget = 512;
+module_param(walk_budget, uint, 0644);
+MODULE_PARM_DESC(walk_budget, "PMD-sized steps walked per picked mm");
 
 static unsigned int percpu_threads;
 module_param(percpu_threads, uint, 0644);
@@ -95,6 +112,7 @@ MODULE_PARM_DESC(rcu_stall_secs,
 #define MMLOCK_MAX_PIDS		64
 #define MMLOCK_MAX_THREADS	64
 #define MMLOCK_GUP_CHUNK	16
+#define MMLOCK_WALK_CHUNK	16	/* PMD steps per mmap_lock hold */
 
 /* Statistics, kept per CPU so that every update is itself a per-CPU op. */
 enum mmlock_stat {
@@ -110,6 +128,11 @@ enum mmlock_stat {
 	ST_GUP_PAGES,
 	ST_GUP_FAULT,
 	ST_GUP_TRANSIENT,
+	ST_WALK_CHUNKS,
+	ST_WALK_TABLES,
+	ST_WALK_HUGE,
+	ST_WALK_PRESENT,
+	ST_WALK_SWAP,
 	ST_PERCPU_UPDATES,
 	ST_PERCPU_CHECKS,
 	ST_ERRORS,
@@ -129,6 +152,11 @@ static const char * const mmlock_stat_names[ST_NR] = {
 	[ST_GUP_PAGES]		= "gup_pages",
 	[ST_GUP_FAULT]		= "gup_fault",
 	[ST_GUP_TRANSIENT]	= "gup_transient",
+	[ST_WALK_CHUNKS]	= "walk_chunks",
+	[ST_WALK_TABLES]	= "walk_tables",
+	[ST_WALK_HUGE]		= "walk_huge",
+	[ST_WALK_PRESENT]	= "walk_present",
+	[ST_WALK_SWAP]		= "walk_swap",
 	[ST_PERCPU_UPDATES]	= "percpu_updates",
 	[ST_PERCPU_CHECKS]	= "percpu_checks",
 	[ST_ERRORS]		= "errors",
@@ -474,7 +502,145 @@ static int gup_thread(void *unused)
 }
 
 /*
- * (c) per-CPU counters, only ever touched with preemption disabled.  The
+ * (c) page-table walker in mm/rmap.c's lock order: mmap_lock, then the
+ * VMA's i_mmap_rwsem and anon_vma rwsem (read), then each PTE table's
+ * lock (or the PMD lock of a huge PMD).  It holds the locks swapoff's
+ * unuse_vma and the reclaim and khugepaged rmap walks hold, on the same
+ * tables, and counts the swap entries it finds under the PTE lock.
+ * mmap_lock is held for MMLOCK_WALK_CHUNK PMD steps at a time.
+ */
+static pmd_t *walk_find_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	if (pud_none(*pud) || pud_bad(*pud))
+		return NULL;
+	return pmd_offset(pud, addr);
+}
+
+static void walk_ptes(struct mm_struct *mm, pmd_t *pmd, unsigned long addr,
+		      unsigned long end)
+{
+	unsigned long present = 0, swap = 0;
+	pte_t *start, *pte, val;
+	swp_entry_t entry;
+	spinlock_t *ptl;
+	pmd_t pmdval = READ_ONCE(*pmd);
+
+	if (pmd_none(pmdval) || !pmd_present(pmdval))
+		return;		/* empty, or a THP migration entry */
+	if (pmd_trans_huge(pmdval)) {
+		ptl = pmd_lock(mm, pmd);
+		stat_inc(ST_WALK_HUGE);
+		spin_unlock(ptl);
+		return;
+	}
+	if (pmd_bad(pmdval))
+		return;
+	/* Since 6.5 this fails if the table went away meanwhile. */
+	start = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!start)
+		return;
+	for (pte = start; addr < end; pte++, addr += PAGE_SIZE) {
+		val = ptep_get(pte);
+		if (pte_none(val))
+			continue;
+		if (pte_present(val)) {
+			present++;
+			continue;
+		}
+		entry = pte_to_swp_entry(val);
+		if (!non_swap_entry(entry))
+			swap++;
+	}
+	pte_unmap_unlock(start, ptl);
+	stat_inc(ST_WALK_TABLES);
+	stat_add(ST_WALK_PRESENT, present);
+	stat_add(ST_WALK_SWAP, swap);
+}
+
+/* Up to MMLOCK_WALK_CHUNK PMD steps of @vma from @addr; returns the end. */
+static unsigned long walk_vma(struct vm_area_struct *vma, unsigned long addr,
+			      unsigned int *budget)
+{
+	struct address_space *mapping = NULL;
+	struct anon_vma *anon_vma = READ_ONCE(vma->anon_vma);
+	unsigned long next, end = vma->vm_end;
+	unsigned int steps = 0;
+	pmd_t *pmd;
+
+	if (vma->vm_file)
+		mapping = vma->vm_file->f_mapping;
+	if (mapping)
+		i_mmap_lock_read(mapping);
+	if (anon_vma)
+		anon_vma_lock_read(anon_vma);
+	while (addr < end && steps < MMLOCK_WALK_CHUNK && *budget) {
+		next = pmd_addr_end(addr, end);
+		pmd = walk_find_pmd(vma->vm_mm, addr);
+		if (pmd)
+			walk_ptes(vma->vm_mm, pmd, addr, next);
+		addr = next;
+		steps++;
+		(*budget)--;
+	}
+	if (anon_vma)
+		anon_vma_unlock_read(anon_vma);
+	if (mapping)
+		i_mmap_unlock_read(mapping);
+	return addr;
+}
+
+static void walk_mm(struct mm_struct *mm)
+{
+	struct vm_area_struct *vma;
+	unsigned int budget = walk_budget;
+	unsigned long addr = 0;
+
+	while (budget && !kthread_should_stop()) {
+		if (mmap_read_lock_killable(mm))
+			break;
+		vma = find_vma(mm, addr);
+		if (!vma) {
+			mmap_read_unlock(mm);
+			break;
+		}
+		addr = max(addr, vma->vm_start);
+		if (is_vm_hugetlb_page(vma) || (vma->vm_flags & (VM_IO | VM_PFNMAP)))
+			addr = vma->vm_end;
+		else
+			addr = walk_vma(vma, addr, &budget);
+		mmap_read_unlock(mm);
+		stat_inc(ST_WALK_CHUNKS);
+		cond_resched();
+	}
+}
+
+static int walk_thread(void *unused)
+{
+	struct mm_struct *mm;
+
+	while (!kthread_should_stop()) {
+		mm = storm_pick_mm();
+		if (mm) {
+			walk_mm(mm);
+			mmput(mm);
+		}
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * (d) per-CPU counters, only ever touched with preemption disabled.  The
  * owner/seq pair detects another task running on this CPU inside our
  * preempt-disabled section, i.e. a preemption leak.
  */
@@ -589,6 +755,8 @@ static int storm_start_locked(char *args)
 	ret = storm_spawn(notifier_thread, "notif", notifier_threads);
 	if (!ret)
 		ret = storm_spawn(gup_thread, "gup", gup_threads);
+	if (!ret)
+		ret = storm_spawn(walk_thread, "walk", walk_threads);
 	if (!ret)
 		ret = storm_spawn(percpu_thread, "pcpu", npcpu);
 	if (ret)
