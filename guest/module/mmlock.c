@@ -408,37 +408,60 @@ static bool gup_transient(long ret)
 	       ret == -EBUSY || ret == -EHWPOISON;
 }
 
-static void gup_mm(struct mm_struct *mm, struct page **pages)
+/*
+ * mmap_lock waits are killable, like access_remote_vm()'s: nobody kills a
+ * kthread, but a wait behind a writer queued behind swapoff's long read
+ * hold is then not reported as a hung task.
+ */
+
+/* The start of a random VMA of @mm, so big mms are not only seen from below. */
+static unsigned long storm_random_start(struct mm_struct *mm)
 {
 	struct vm_area_struct *vma;
-	unsigned long addr = 0, start, nr, budget = gup_budget;
-	unsigned int flags, skip;
-	long ret, i;
-	int locked;
+	unsigned long addr = 0;
+	unsigned int skip;
 
-	/*
-	 * Killable waits, like access_remote_vm(): nobody kills a kthread,
-	 * but a wait behind a writer queued behind swapoff's long read hold
-	 * is then not reported as a hung task.
-	 */
 	if (mmap_read_lock_killable(mm))
-		return;
-	/* Start at a random VMA so big mms are not only seen from below. */
+		return 0;
 	skip = rnd_below(mm->map_count);
 	for (vma = find_vma(mm, 0); vma && skip; skip--)
 		vma = find_vma(mm, vma->vm_end);
 	if (vma)
 		addr = vma->vm_start;
 	mmap_read_unlock(mm);
+	return addr;
+}
+
+/*
+ * mmap_read_lock @mm and find the VMA at or after @addr.  NULL (and the
+ * lock not held) if the wait was killed or no VMA is left.
+ */
+static struct vm_area_struct *storm_lock_vma(struct mm_struct *mm,
+					     unsigned long addr)
+{
+	struct vm_area_struct *vma;
+
+	if (mmap_read_lock_killable(mm))
+		return NULL;
+	vma = find_vma(mm, addr);
+	if (!vma)
+		mmap_read_unlock(mm);
+	return vma;
+}
+
+static void gup_mm(struct mm_struct *mm, struct page **pages)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr = storm_random_start(mm), start, nr;
+	unsigned long budget = gup_budget;
+	unsigned int flags;
+	long ret, i;
+	int locked;
 
 	while (budget && !kthread_should_stop()) {
-		if (mmap_read_lock_killable(mm))
+		vma = storm_lock_vma(mm, addr);
+		if (!vma)
 			break;
-		vma = find_vma(mm, addr);
-		if (!vma) {
-			mmap_read_unlock(mm);
-			break;
-		}
 		start = max(addr, vma->vm_start);
 		if (vma->vm_flags & (VM_IO | VM_PFNMAP)) {
 			addr = vma->vm_end;
@@ -603,18 +626,15 @@ static void walk_mm(struct mm_struct *mm)
 {
 	struct vm_area_struct *vma;
 	unsigned int budget = walk_budget;
-	unsigned long addr = 0;
+	unsigned long addr = storm_random_start(mm);
 
 	while (budget && !kthread_should_stop()) {
-		if (mmap_read_lock_killable(mm))
+		vma = storm_lock_vma(mm, addr);
+		if (!vma)
 			break;
-		vma = find_vma(mm, addr);
-		if (!vma) {
-			mmap_read_unlock(mm);
-			break;
-		}
 		addr = max(addr, vma->vm_start);
-		if (is_vm_hugetlb_page(vma) || (vma->vm_flags & (VM_IO | VM_PFNMAP)))
+		if (is_vm_hugetlb_page(vma) ||
+		    (vma->vm_flags & (VM_IO | VM_PFNMAP)))
 			addr = vma->vm_end;
 		else
 			addr = walk_vma(vma, addr, &budget);
