@@ -74,9 +74,9 @@ static unsigned int gup_threads = 2;
 module_param(gup_threads, uint, 0644);
 MODULE_PARM_DESC(gup_threads, "remote GUP threads (default 2)");
 
-static unsigned int walk_threads = 2;
+static unsigned int walk_threads = 4;
 module_param(walk_threads, uint, 0644);
-MODULE_PARM_DESC(walk_threads, "rmap-order page-table walkers (default 2)");
+MODULE_PARM_DESC(walk_threads, "rmap-order page-table walkers (default 4)");
 
 static unsigned int walk_budget = 512;
 module_param(walk_budget, uint, 0644);
