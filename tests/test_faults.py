@@ -24,6 +24,18 @@ def _qemu_processes(marker: str) -> list[str]:
     return [line for line in out.splitlines() if "qemu-system" in line and marker in line]
 
 
+# The harness with SIGINT at its default. A shell starts background jobs with SIGINT
+# ignored (nohup ... &), the harness rightly keeps an inherited ignore, and these tests
+# model a Ctrl-C at a terminal. (An exec keeps the default.)
+_DEFAULT_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                   "os.execv(sys.executable, [sys.executable, '-m', 'harness', *sys.argv[1:]])")
+
+
+def _interruptible(argv: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGINT, *argv], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def _boot(tmp_path, argv):
     storm = configs.load_storm("swapoff-fork-mmap")
     data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
@@ -57,8 +69,15 @@ def test_corrupt_kernel_image_is_infra_error_with_qemu_message_kept(tmp_path):
 @pytest.mark.e2e
 def test_sigint_during_boot_marks_results_incomplete_and_leaves_no_qemu(tmp_path):
     env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"))
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "boot", "--arch", "x86_64", "--accel", "tcg"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _interruptible(["boot", "--arch", "x86_64", "--accel", "tcg"], env)
+    try:
+        _sigint_during_boot(proc, tmp_path)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _sigint_during_boot(proc: subprocess.Popen, tmp_path) -> None:
     deadline = time.monotonic() + 1800
     console = None
     while time.monotonic() < deadline:
@@ -98,8 +117,15 @@ def test_sigint_during_build_stops_make_and_every_compiler(tmp_path):
     """The kasan profile's tree is the one no other test builds to the end: SIGINT while
     it compiles must stop make and every compiler under it, and mark the run incomplete."""
     env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"))
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "boot", "--arch", "x86_64", "--profile", "kasan"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _interruptible(["boot", "--arch", "x86_64", "--profile", "kasan"], env)
+    try:
+        _sigint_during_build(proc, tmp_path)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _sigint_during_build(proc: subprocess.Popen, tmp_path) -> None:
     deadline = time.monotonic() + 900
     build_log = None
     while time.monotonic() < deadline and proc.poll() is None:
