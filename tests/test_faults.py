@@ -31,9 +31,15 @@ _DEFAULT_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.
                    "os.execv(sys.executable, [sys.executable, '-m', 'harness', *sys.argv[1:]])")
 
 
-def _interruptible(argv: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGINT, *argv], cwd=REPO, env=env,
+def _interrupted(argv: list[str], env: dict, check) -> None:
+    """check(proc) on the harness started with argv; the harness is stopped however check ends."""
+    proc = subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGINT, *argv], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        check(proc)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _boot(tmp_path, argv):
@@ -69,12 +75,7 @@ def test_corrupt_kernel_image_is_infra_error_with_qemu_message_kept(tmp_path):
 @pytest.mark.e2e
 def test_sigint_during_boot_marks_results_incomplete_and_leaves_no_qemu(tmp_path):
     env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"))
-    proc = _interruptible(["boot", "--arch", "x86_64", "--accel", "tcg"], env)
-    try:
-        _sigint_during_boot(proc, tmp_path)
-    finally:
-        proc.kill()
-        proc.wait()
+    _interrupted(["boot", "--arch", "x86_64", "--accel", "tcg"], env, lambda proc: _sigint_during_boot(proc, tmp_path))
 
 
 def _sigint_during_boot(proc: subprocess.Popen, tmp_path) -> None:
@@ -117,12 +118,8 @@ def test_sigint_during_build_stops_make_and_every_compiler(tmp_path):
     """The kasan profile's tree is the one no other test builds to the end: SIGINT while
     it compiles must stop make and every compiler under it, and mark the run incomplete."""
     env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"))
-    proc = _interruptible(["boot", "--arch", "x86_64", "--profile", "kasan"], env)
-    try:
-        _sigint_during_build(proc, tmp_path)
-    finally:
-        proc.kill()
-        proc.wait()
+    _interrupted(["boot", "--arch", "x86_64", "--profile", "kasan"], env,
+                 lambda proc: _sigint_during_build(proc, tmp_path))
 
 
 def _sigint_during_build(proc: subprocess.Popen, tmp_path) -> None:

@@ -369,19 +369,30 @@ static void notifier_round(struct mm_struct *mm)
 }
 #endif
 
-static int notifier_thread(void *unused)
+/*
+ * The loop of a storm thread that works on one picked mm at a time: @round
+ * on each, then a nap of *@delay_ms (a module parameter, read every time;
+ * NULL: only cond_resched()).
+ */
+static int storm_each_mm(void (*round)(struct mm_struct *mm),
+			 const unsigned int *delay_ms)
 {
 	struct mm_struct *mm;
 
 	while (!kthread_should_stop()) {
 		mm = storm_pick_mm();
 		if (mm) {
-			notifier_round(mm);
+			round(mm);
 			mmput(mm);
 		}
-		storm_nap(notifier_delay_ms);
+		storm_nap(delay_ms ? READ_ONCE(*delay_ms) : 0);
 	}
 	return 0;
+}
+
+static int notifier_thread(void *unused)
+{
+	return storm_each_mm(notifier_round, &notifier_delay_ms);
 }
 
 /* (b) remote GUP, a few pages per mmap_read_lock hold. */
@@ -646,17 +657,7 @@ static void walk_mm(struct mm_struct *mm)
 
 static int walk_thread(void *unused)
 {
-	struct mm_struct *mm;
-
-	while (!kthread_should_stop()) {
-		mm = storm_pick_mm();
-		if (mm) {
-			walk_mm(mm);
-			mmput(mm);
-		}
-		cond_resched();
-	}
-	return 0;
+	return storm_each_mm(walk_mm, NULL);
 }
 
 /*
