@@ -37,6 +37,7 @@
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/kthread.h>
@@ -543,6 +544,25 @@ static int gup_thread(void *unused)
  * tables, and counts the swap entries it finds under the PTE lock.
  * mmap_lock is held for MMLOCK_WALK_CHUNK PMD steps at a time.
  */
+#ifdef MMLOCK_RISCV_PXD_OFFSET_UNEXPORTED
+static p4d_t *walk_p4d_offset(pgd_t *pgd, unsigned long addr)
+{
+	if (pgtable_l5_enabled)
+		return pgd_pgtable(pgdp_get(pgd)) + p4d_index(addr);
+	return (p4d_t *)pgd;
+}
+
+static pud_t *walk_pud_offset(p4d_t *p4d, unsigned long addr)
+{
+	if (pgtable_l4_enabled)
+		return p4d_pgtable(p4dp_get(p4d)) + pud_index(addr);
+	return (pud_t *)p4d;
+}
+#else
+#define walk_p4d_offset p4d_offset
+#define walk_pud_offset pud_offset
+#endif
+
 static pmd_t *walk_find_pmd(struct mm_struct *mm, unsigned long addr)
 {
 	pgd_t *pgd = pgd_offset(mm, addr);
@@ -551,14 +571,56 @@ static pmd_t *walk_find_pmd(struct mm_struct *mm, unsigned long addr)
 
 	if (pgd_none(*pgd) || pgd_bad(*pgd))
 		return NULL;
-	p4d = p4d_offset(pgd, addr);
+	p4d = walk_p4d_offset(pgd, addr);
 	if (p4d_none(*p4d) || p4d_bad(*p4d))
 		return NULL;
-	pud = pud_offset(p4d, addr);
+	pud = walk_pud_offset(p4d, addr);
 	if (pud_none(*pud) || pud_bad(*pud))
 		return NULL;
 	return pmd_offset(pud, addr);
 }
+
+/*
+ * pte_offset_map_lock() is a macro over inline parts up to 6.4.  Since 6.5
+ * it calls __pte_offset_map_lock(), which is not exported to modules: do
+ * what it does with the parts that are inline.  rcu_read_lock() keeps a
+ * table that khugepaged retracts meanwhile valid (it is freed by RCU), and
+ * the PMD is read again under the lock; a table that went away, or a PMD
+ * that is no longer a table, gives NULL.  pte_unmap_unlock() undoes both.
+ */
+#ifdef MMLOCK_PTE_MAP_LOCK_UNEXPORTED
+static pte_t *storm_pte_map_lock(struct mm_struct *mm, pmd_t *pmd,
+				 unsigned long addr, spinlock_t **ptlp)
+{
+	unsigned long flags;
+	spinlock_t *ptl;
+	pmd_t pmdval;
+	pte_t *pte;
+
+	rcu_read_lock();
+	/* A two-word PMD (x86 PAE) is read whole only with IRQs off. */
+	local_irq_save(flags);
+	pmdval = pmdp_get_lockless(pmd);
+	local_irq_restore(flags);
+	if (pmd_none(pmdval) || !pmd_present(pmdval) ||
+	    pmd_trans_huge(pmdval) || pmd_leaf(pmdval) || pmd_bad(pmdval)) {
+		rcu_read_unlock();
+		return NULL;
+	}
+	pte = __pte_map(&pmdval, addr);
+	ptl = pte_lockptr(mm, &pmdval);
+	spin_lock(ptl);
+	if (unlikely(!pmd_same(pmdval, pmdp_get_lockless(pmd)))) {
+		pte_unmap_unlock(pte, ptl);
+		return NULL;
+	}
+	*ptlp = ptl;
+	return pte;
+}
+#else
+#define storm_pte_map_lock(mm, pmd, addr, ptlp) \
+	pte_offset_map_lock(mm, pmd, addr, ptlp)
+#endif
 
 static void walk_ptes(struct mm_struct *mm, pmd_t *pmd, unsigned long addr,
 		      unsigned long end)
@@ -579,8 +641,7 @@ static void walk_ptes(struct mm_struct *mm, pmd_t *pmd, unsigned long addr,
 	}
 	if (pmd_bad(pmdval))
 		return;
-	/* Since 6.5 this fails if the table went away meanwhile. */
-	start = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	start = storm_pte_map_lock(mm, pmd, addr, &ptl);
 	if (!start)
 		return;
 	for (pte = start; addr < end; pte++, addr += PAGE_SIZE) {

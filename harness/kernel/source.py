@@ -16,7 +16,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cache import cache_root, content_key
+from harness.cache import cache_root, content_key, exclusive
 from harness.errors import ConfigError, InfraError
 
 log = logging.getLogger(__name__)
@@ -123,26 +123,27 @@ def default_source(version: str = DEFAULT_VERSION) -> KernelSource:
     dest_root = cache_root() / "src"
     tree = dest_root / f"linux-source-{version}"
     stamp = dest_root / f"linux-source-{version}.unpacked"
-    if not (stamp.is_file() and stamp.read_text() == identity and is_kernel_tree(tree)):
-        log.info("unpacking %s into %s (once)", tarball, dest_root)
-        dest_root.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tree, ignore_errors=True)
-        staging = dest_root / f".unpack-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
-            # The host's tar with xz is several times faster than tarfile.
-            if shutil.which("tar") and shutil.which("xz"):
-                subprocess.run(["tar", "-C", str(staging), "-xf", str(tarball)], check=True)
-            else:
-                with tarfile.open(tarball) as archive:
-                    archive.extractall(staging)
-        except (subprocess.CalledProcessError, tarfile.TarError, OSError) as exc:
+    with exclusive(dest_root / f".linux-source-{version}.lock"):
+        if not (stamp.is_file() and stamp.read_text() == identity and is_kernel_tree(tree)):
+            log.info("unpacking %s into %s (once)", tarball, dest_root)
+            dest_root.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tree, ignore_errors=True)
+            staging = dest_root / f".unpack-{os.getpid()}"
             shutil.rmtree(staging, ignore_errors=True)
-            raise InfraError(f"cannot unpack {tarball}: {exc}") from None
-        os.rename(staging / f"linux-source-{version}", tree)
-        shutil.rmtree(staging, ignore_errors=True)
-        stamp.write_text(identity)
+            staging.mkdir()
+            try:
+                # The host's tar with xz is several times faster than tarfile.
+                if shutil.which("tar") and shutil.which("xz"):
+                    subprocess.run(["tar", "-C", str(staging), "-xf", str(tarball)], check=True)
+                else:
+                    with tarfile.open(tarball) as archive:
+                        archive.extractall(staging)
+            except (subprocess.CalledProcessError, tarfile.TarError, OSError) as exc:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise InfraError(f"cannot unpack {tarball}: {exc}") from None
+            os.rename(staging / f"linux-source-{version}", tree)
+            shutil.rmtree(staging, ignore_errors=True)
+            stamp.write_text(identity)
     return KernelSource(tree, f"debian:linux-source-{version}", identity, _makefile_version(tree))
 
 
