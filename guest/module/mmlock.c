@@ -536,14 +536,6 @@ static int gup_thread(void *unused)
 	return 0;
 }
 
-/*
- * (c) page-table walker in mm/rmap.c's lock order: mmap_lock, then the
- * VMA's i_mmap_rwsem and anon_vma rwsem (read), then each PTE table's
- * lock (or the PMD lock of a huge PMD).  It holds the locks swapoff's
- * unuse_vma and the reclaim and khugepaged rmap walks hold, on the same
- * tables, and counts the swap entries it finds under the PTE lock.
- * mmap_lock is held for MMLOCK_WALK_CHUNK PMD steps at a time.
- */
 #ifdef MMLOCK_RISCV_PXD_OFFSET_UNEXPORTED
 static p4d_t *walk_p4d_offset(pgd_t *pgd, unsigned long addr)
 {
@@ -563,6 +555,14 @@ static pud_t *walk_pud_offset(p4d_t *p4d, unsigned long addr)
 #define walk_pud_offset pud_offset
 #endif
 
+/*
+ * (c) page-table walker in mm/rmap.c's lock order: mmap_lock, then the
+ * VMA's i_mmap_rwsem and anon_vma rwsem (read), then each PTE table's
+ * lock (or the PMD lock of a huge PMD).  It holds the locks swapoff's
+ * unuse_vma and the reclaim and khugepaged rmap walks hold, on the same
+ * tables, and counts the swap entries it finds under the PTE lock.
+ * mmap_lock is held for MMLOCK_WALK_CHUNK PMD steps at a time.
+ */
 static pmd_t *walk_find_pmd(struct mm_struct *mm, unsigned long addr)
 {
 	pgd_t *pgd = pgd_offset(mm, addr);

@@ -126,7 +126,6 @@ def default_source(version: str = DEFAULT_VERSION) -> KernelSource:
     with exclusive(dest_root / f".linux-source-{version}.lock"):
         if not (stamp.is_file() and stamp.read_text() == identity and is_kernel_tree(tree)):
             log.info("unpacking %s into %s (once)", tarball, dest_root)
-            dest_root.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(tree, ignore_errors=True)
             staging = dest_root / f".unpack-{os.getpid()}"
             shutil.rmtree(staging, ignore_errors=True)
