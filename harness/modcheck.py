@@ -5,18 +5,25 @@ A cell whose O= tree holds a finished build compiles the module against it
 as a run would (modpost with Module.symvers). Any other tree is configured
 exactly as a build would configure it and brought to `modules_prepare`
 only (minutes, not the half hour of a cold cross build); modpost then has no
-Module.symvers and only warns about unresolved symbols, which is not the
-module's fault, while every compiler warning still fails the cell. The
-prepared tree is the one a later full build continues in.
+Module.symvers and only warns about unresolved symbols, while every compiler
+warning still fails the cell. So that such a cell still catches a symbol the
+kernel does not export (6.5 took `__pte_offset_map_lock` out of reach), each
+symbol the module leaves undefined is looked up among the source's
+EXPORT_SYMBOL*() lines, outside other arches' directories. The prepared tree
+is the one a later full build continues in.
 """
 from __future__ import annotations
 
+import functools
+import re
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from harness.configs import arch_names, load_arch, load_profile
-from harness.errors import ConfigError, HarnessError
+from harness.configs import Arch, arch_names, load_arch, load_profile
+from harness.errors import BuildError, ConfigError, HarnessError
 from harness.image import compile_module
 from harness.kernel.build import (
     build_key,
@@ -28,6 +35,83 @@ from harness.kernel.build import (
 )
 from harness.kernel.source import KNOWN_VERSIONS, resolve
 from harness.results import junit_xml, results_root, write_json
+
+_EXPORT_RE = re.compile(r"^(?P<path>[^:]+):EXPORT_(?:PER_CPU_)?SYMBOL(?:_GPL)?(?:_NS(?:_GPL)?)?"
+                        r"\(\s*(?P<name>[^),]*)")
+# Resolved without an export line of their own: static calls (exported as
+# STATIC_CALL_KEY(name), pasted by __PASTE, not ##), and what modpost's
+# ignore_undef_symbol() knows is linked into every module (ppc64's TOC and
+# register save/restore helpers, s390's expoline thunks).
+_RESOLVED_ELSEWHERE_RE = re.compile(r"^(?:__SC[KT]__|\.TOC\.$|_(?:rest|save)(?:gpr[01]|fpr|vr)_|"
+                                    r"__s390_indirect_jump_r)")
+
+
+@functools.cache
+def source_exports(source_dir: Path) -> tuple[tuple[str, str], ...]:
+    """(path, what the parentheses hold) for every EXPORT_SYMBOL*() under
+    `source_dir`, macro bodies included."""
+    proc = subprocess.run(["grep", "-rEo", "--include=*.c", "--include=*.S", "--include=*.h",
+                           r"EXPORT_(PER_CPU_)?SYMBOL(_GPL)?(_NS(_GPL)?)?\([^),]*", "."],
+                          cwd=source_dir, stdout=subprocess.PIPE, text=True, errors="replace")
+    if proc.returncode not in (0, 1):
+        raise HarnessError(f"grep for EXPORT_SYMBOL under {source_dir} failed ({proc.returncode})")
+    return tuple((m.group("path").removeprefix("./"), m.group("name").strip())
+                 for m in map(_EXPORT_RE.match, proc.stdout.splitlines()) if m)
+
+
+def _pasted_pattern(name: str) -> str | None:
+    """`get_random_ ##type` -> `get_random_\\w+`: in a name pasted with ##,
+    a part that starts or ends with an underscore is taken as written, any
+    other part as a macro parameter. Only a name that starts with a written
+    prefix gives a pattern (`name ## _test` would match half the kernel)."""
+    parts = [part.strip() for part in name.split("##")]
+    if not all(re.fullmatch(r"\w+", part) for part in parts):
+        return None
+    literal = [part.startswith("_") or part.endswith("_") for part in parts]
+    if not literal[0]:
+        return None
+    return "".join(re.escape(part) if lit else r"\w+" for part, lit in zip(parts, literal, strict=True))
+
+
+@dataclass(frozen=True)
+class Exports:
+    names: frozenset[str]
+    pasted: re.Pattern
+
+    def __contains__(self, symbol: str) -> bool:
+        return (symbol in self.names or self.pasted.fullmatch(symbol) is not None
+                or _RESOLVED_ELSEWHERE_RE.match(symbol) is not None)
+
+
+# Kbuild's SRCARCH for an ARCH= that is not a directory of its own.
+_SRCARCH = {"i386": "x86", "x86_64": "x86", "sparc32": "sparc", "sparc64": "sparc", "parisc64": "parisc"}
+
+
+def exported_for(source_dir: Path, kernel_arch: str) -> Exports:
+    """What the generic code and arch/<SRCARCH of `kernel_arch`> export."""
+    arch_dir = f"arch/{_SRCARCH.get(kernel_arch, kernel_arch)}/"
+    names, patterns = set(), set()
+    for path, name in source_exports(source_dir):
+        if path.startswith("arch/") and not path.startswith(arch_dir):
+            continue
+        if "##" not in name:
+            names.add(name)
+        elif (pattern := _pasted_pattern(name)) is not None:
+            patterns.add(pattern)
+    return Exports(frozenset(names), re.compile("|".join(sorted(patterns)) or r"(?!)"))
+
+
+def undefined_symbols(module: Path, arch: Arch) -> list[str]:
+    """What the module leaves for the kernel to resolve (`nm -u`)."""
+    nm = f"{arch.cross_compile}nm"
+    proc = subprocess.run([nm, "-u", str(module)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise HarnessError(f"{nm} -u {module} failed: {proc.stderr.strip()}")
+    return sorted({line.split()[-1] for line in proc.stdout.splitlines() if line.strip()})
+
+
+def unexported(symbols: list[str], exports: Exports) -> list[str]:
+    return [symbol for symbol in symbols if symbol not in exports]
 
 
 def check_cell(arch_name: str, version: str, profile_name: str, out: Path) -> dict:
@@ -46,8 +130,13 @@ def check_cell(arch_name: str, version: str, profile_name: str, out: Path) -> di
         if cell["tree"] != "built":
             prepare_modules_tree(source, arch, tree, config_text, log_file)
         extra = () if cell["tree"] == "built" else ("KBUILD_MODPOST_WARN=1",)
-        compile_module(tree, arch, out / "work" / f"{arch_name}-{version}", log_file,
-                       f"{source.version} {arch_name}", extra)
+        module = compile_module(tree, arch, out / "work" / f"{arch_name}-{version}", log_file,
+                                f"{source.version} {arch_name}", extra)
+        if cell["tree"] != "built":
+            missing = unexported(undefined_symbols(module, arch), exported_for(source.path, arch.kernel_arch))
+            if missing:
+                raise BuildError(f"test module uses symbols {source.version} does not export for {arch_name}"
+                                 f" (no EXPORT_SYMBOL line in the source): {', '.join(missing)}")
         cell.update(ok=True, release=source.version)
     except HarnessError as exc:
         cell.update(ok=False, error=str(exc), verdict=exc.verdict)

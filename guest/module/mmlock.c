@@ -581,12 +581,36 @@ static pmd_t *walk_find_pmd(struct mm_struct *mm, unsigned long addr)
 }
 
 /*
+ * pte_lockptr() finds a split PTE lock through pmd_page(), which ppc64 has
+ * out of line and does not export.  For a PMD that points to a PTE table
+ * (the callers have ruled out huge and bad ones) that is the page at
+ * pmd_page_vaddr(), which is inline.
+ */
+#ifdef CONFIG_PPC64
+static spinlock_t *storm_pte_lockptr(struct mm_struct *mm, pmd_t *pmd)
+{
+	struct page *table = virt_to_page((void *)pmd_page_vaddr(*pmd));
+
+#if defined(CONFIG_SPLIT_PTE_PTLOCKS)
+	return ptlock_ptr(page_ptdesc(table));
+#elif defined(USE_SPLIT_PTE_PTLOCKS) && USE_SPLIT_PTE_PTLOCKS
+	return ptlock_ptr(table);
+#else
+	return &mm->page_table_lock;
+#endif
+}
+#else
+#define storm_pte_lockptr pte_lockptr
+#endif
+
+/*
  * pte_offset_map_lock() is a macro over inline parts up to 6.4.  Since 6.5
  * it calls __pte_offset_map_lock(), which is not exported to modules: do
  * what it does with the parts that are inline.  rcu_read_lock() keeps a
  * table that khugepaged retracts meanwhile valid (it is freed by RCU), and
  * the PMD is read again under the lock; a table that went away, or a PMD
  * that is no longer a table, gives NULL.  pte_unmap_unlock() undoes both.
+ * Up to 6.4 it is the macro's body, with the lock found as above.
  */
 #ifdef MMLOCK_PTE_MAP_LOCK_UNEXPORTED
 static pte_t *storm_pte_map_lock(struct mm_struct *mm, pmd_t *pmd,
@@ -608,7 +632,7 @@ static pte_t *storm_pte_map_lock(struct mm_struct *mm, pmd_t *pmd,
 		return NULL;
 	}
 	pte = __pte_map(&pmdval, addr);
-	ptl = pte_lockptr(mm, &pmdval);
+	ptl = storm_pte_lockptr(mm, &pmdval);
 	spin_lock(ptl);
 	if (unlikely(!pmd_same(pmdval, pmdp_get_lockless(pmd)))) {
 		pte_unmap_unlock(pte, ptl);
@@ -618,8 +642,16 @@ static pte_t *storm_pte_map_lock(struct mm_struct *mm, pmd_t *pmd,
 	return pte;
 }
 #else
-#define storm_pte_map_lock(mm, pmd, addr, ptlp) \
-	pte_offset_map_lock(mm, pmd, addr, ptlp)
+static pte_t *storm_pte_map_lock(struct mm_struct *mm, pmd_t *pmd,
+				 unsigned long addr, spinlock_t **ptlp)
+{
+	spinlock_t *ptl = storm_pte_lockptr(mm, pmd);
+	pte_t *pte = pte_offset_map(pmd, addr);
+
+	spin_lock(ptl);
+	*ptlp = ptl;
+	return pte;
+}
 #endif
 
 static void walk_ptes(struct mm_struct *mm, pmd_t *pmd, unsigned long addr,
