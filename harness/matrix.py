@@ -7,10 +7,12 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from harness.configs import arch_names, load_arch
@@ -55,6 +57,31 @@ def _cell(arch: str, kver: str, out: Path, extra: list[str]) -> dict:
         "run_dir": str((cell_dir / "latest").resolve()) if (cell_dir / "latest").exists() else str(cell_dir),
         "log": str(cell_dir / "harness.log"),
     }
+
+
+PROGRESS_EVERY_S = 60.0
+STAGE_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] (\S.*)$")
+
+
+def _clock(since: float) -> str:
+    elapsed = int(time.monotonic() - since)
+    return f"{elapsed // 60:3d}m{elapsed % 60:02d}s"
+
+
+def last_stage(log: Path) -> str:
+    """The last stage line ('[hh:mm:ss] build: kernel') a cell's harness.log holds, for progress."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 16384))
+            tail = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(tail):
+        match = STAGE_LINE.match(line)
+        if match:
+            return printable(match.group(1))[:120]
+    return ""
 
 
 def render_html(rows: list[dict], out: Path) -> str:
@@ -103,13 +130,37 @@ def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str])
     cells = [(a, k) for a in arches for k in kvers]
     rows: list[dict] = []
     print(f"matrix: {len(cells)} cells, {jobs} at a time", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    running: dict[tuple[str, str], float] = {}
+    lock = threading.Lock()
+
+    def cell(arch: str, kver: str) -> dict:
+        with lock:
+            running[(arch, kver)] = time.monotonic()
+        print(f"matrix: {_clock(started)} start {arch} {kver}", file=sys.stderr, flush=True)
+        try:
+            return _cell(arch, kver, out, extra)
+        finally:
+            with lock:
+                running.pop((arch, kver), None)
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(_cell, a, k, out, extra): (a, k) for a, k in cells}
-        for future in futures:
-            row = future.result()
-            rows.append(row)
-            print(f"matrix: [{len(rows)}/{len(cells)}] {row['arch']} {row['kernel']}: {row['verdict']} "
-                  f"{'; '.join(printable(t) for t in row['titles'])}", file=sys.stderr, flush=True)
+        pending = {pool.submit(cell, a, k) for a, k in cells}
+        while pending:
+            done, pending = wait(pending, timeout=PROGRESS_EVERY_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                row = future.result()
+                rows.append(row)
+                print(f"matrix: {_clock(started)} [{len(rows)}/{len(cells)}] {row['arch']} {row['kernel']}: "
+                      f"{row['verdict']} {'; '.join(printable(t) for t in row['titles'])}",
+                      file=sys.stderr, flush=True)
+            if not done:
+                with lock:
+                    now = dict(running)
+                for (arch, kver), since in sorted(now.items()):
+                    stage = last_stage(out / "cells" / f"{arch}-{kver}" / "harness.log")
+                    print(f"matrix: {_clock(started)} running {arch} {kver} for {time.monotonic() - since:.0f}s"
+                          f"{': ' + stage if stage else ''}", file=sys.stderr, flush=True)
     rows.sort(key=lambda r: (r["arch"], r["kernel"]))
     write_json(out / "summary.json", rows)
     (out / "junit.xml").write_text(junit_xml("matrix", [

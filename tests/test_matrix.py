@@ -1,6 +1,6 @@
 """The matrix summary page: one cell per arch x kernel, coloured by verdict,
 linking to each cell's console log; guest text escaped."""
-from harness.matrix import COLOURS, default_jobs, render_html
+from harness.matrix import COLOURS, default_jobs, last_stage, render_html
 
 
 def test_summary_html(tmp_path):
@@ -21,3 +21,12 @@ def test_summary_html(tmp_path):
 
 def test_default_jobs_is_bounded():
     assert 1 <= default_jobs() <= 64
+
+
+def test_progress_names_the_stage_a_running_cell_is_in(tmp_path):
+    log = tmp_path / "harness.log"
+    assert last_stage(log) == "", "no log yet: no stage"
+    log.write_text("[07:55:07] run 1: arch=riscv64\n[07:55:07] build: kernel\n"
+                   "build: 71 objects compiled\n" + "x" * 20000 + "\n[08:01:12] boot: qemu-system-riscv64\n"
+                   "OpenSBI v1.2\n")
+    assert last_stage(log) == "boot: qemu-system-riscv64"
