@@ -77,11 +77,11 @@ def last_stage(log: Path) -> str:
             tail = handle.read().decode(errors="replace").splitlines()
     except OSError:
         return ""
-    for line in reversed(tail):
-        match = STAGE_LINE.match(line)
-        if match:
-            return printable(match.group(1))[:120]
-    return ""
+    stage = next((m.group(1) for m in map(STAGE_LINE.match, reversed(tail)) if m), "")
+    # A kernel build's own progress line, when it is the latest word.
+    if stage and tail and tail[-1].startswith("build: ") and tail[-1].endswith(" objects compiled"):
+        stage += f" ({tail[-1][len('build: '):]})"
+    return printable(stage)[:120]
 
 
 def render_html(rows: list[dict], out: Path) -> str:

@@ -30,3 +30,5 @@ def test_progress_names_the_stage_a_running_cell_is_in(tmp_path):
                    "build: 71 objects compiled\n" + "x" * 20000 + "\n[08:01:12] boot: qemu-system-riscv64\n"
                    "OpenSBI v1.2\n")
     assert last_stage(log) == "boot: qemu-system-riscv64"
+    log.write_text("[07:55:07] build: kernel\nbuild: 71 objects compiled\nbuild: 90 objects compiled\n")
+    assert last_stage(log) == "build: kernel (90 objects compiled)"
