@@ -32,3 +32,18 @@ def test_progress_names_the_stage_a_running_cell_is_in(tmp_path):
     assert last_stage(log) == "boot: qemu-system-riscv64"
     log.write_text("[07:55:07] build: kernel\nbuild: 71 objects compiled\nbuild: 90 objects compiled\n")
     assert last_stage(log) == "build: kernel (90 objects compiled)"
+
+
+def test_ci_workflow_covers_every_arch_and_kernel_version():
+    """The CI matrix is the same cross product `make matrix` knows: a new arch
+    YAML or kernel version without a CI job is caught here."""
+    from pathlib import Path
+
+    import yaml
+
+    from harness.configs import arch_names
+    from harness.kernel.source import KNOWN_VERSIONS
+    workflow = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "matrix.yml"
+    cross = yaml.safe_load(workflow.read_text())["jobs"]["boot-test"]["strategy"]["matrix"]
+    assert sorted(cross["arch"]) == sorted(arch_names())
+    assert sorted(cross["kernel_version"]) == sorted(KNOWN_VERSIONS)
