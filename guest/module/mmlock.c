@@ -587,14 +587,18 @@ static pmd_t *walk_find_pmd(struct mm_struct *mm, unsigned long addr)
  * pmd_page_vaddr(), which is inline.
  */
 #ifdef CONFIG_PPC64
+static inline struct page *storm_pmd_table(pmd_t *pmd)
+{
+	return virt_to_page((void *)pmd_page_vaddr(*pmd));
+}
+
+/* Without split PTE locks (NR_CPUS < 4) every table has mm's lock. */
 static spinlock_t *storm_pte_lockptr(struct mm_struct *mm, pmd_t *pmd)
 {
-	struct page *table = virt_to_page((void *)pmd_page_vaddr(*pmd));
-
 #if defined(CONFIG_SPLIT_PTE_PTLOCKS)
-	return ptlock_ptr(page_ptdesc(table));
+	return ptlock_ptr(page_ptdesc(storm_pmd_table(pmd)));
 #elif defined(USE_SPLIT_PTE_PTLOCKS) && USE_SPLIT_PTE_PTLOCKS
-	return ptlock_ptr(table);
+	return ptlock_ptr(storm_pmd_table(pmd));
 #else
 	return &mm->page_table_lock;
 #endif
