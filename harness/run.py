@@ -29,7 +29,9 @@ from harness.verdict import Ending, Verdict, decide
 
 log = logging.getLogger(__name__)
 
-READY_RE = re.compile(rb"MMLOCK-HARNESS: ready kernel=(\S+)")
+# The release ends at white space: the console arrives in pieces, and a
+# match on "kernel=6.1" of "kernel=6.12.118" would take 6.12 for 6.1.
+READY_RE = re.compile(rb"MMLOCK-HARNESS: ready kernel=(\S+)\s")
 BOOT_TIMEOUT_S = {"kvm": 60, "tcg": 240}
 # Boot and storm end early when the guest says nothing for this long: no
 # console output and no storm heartbeat (storm-run prints one every

@@ -225,3 +225,13 @@ def test_cpu_report_splits_the_storm_and_names_kernel_threads_with_busybox(tmp_p
                              "irq_ms": 50, "kthread_mmlock_gup_ms": 1000, "kthread_kworker_ms": 300,
                              "kthread_kswapd_ms": 100}
     assert list(counts["cpu"])[5:] == ["kthread_mmlock_gup_ms", "kthread_kworker_ms", "kthread_kswapd_ms"]
+
+
+def test_ready_marker_waits_for_the_whole_release():
+    """A slow guest's console comes in pieces: the ready line cut after
+    "kernel=6.1" must not match, or a 6.12 kernel is taken for 6.1 (and the
+    targets 6.12 no longer has are reported never taken)."""
+    from harness.run import READY_RE
+    assert READY_RE.search(b"MMLOCK-HARNESS: ready kernel=6.1") is None
+    match = READY_RE.search(b"MMLOCK-HARNESS: ready kernel=6.12.118 arch=riscv64 cpus=2\r\n")
+    assert match and match.group(1) == b"6.12.118"
