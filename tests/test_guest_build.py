@@ -338,3 +338,25 @@ def test_readmes_document_every_output_key(mmstress):
     kinds = re.findall(r'\{ "([a-z-]+)",\s+inject_', source)
     assert len(kinds) == 11
     assert all(f"`{kind}`" in module_readme for kind in kinds)
+
+
+WORDS = os.sysconf("SC_PAGE_SIZE") // 8
+
+
+@pytest.mark.parametrize("kind,holds", [
+    ("zero", f"{WORDS}/{WORDS} words differ, {WORDS} zero;"),
+    ("stale", "generation 0's pattern;"),
+])
+def test_hog_reports_an_injected_corruption_with_what_the_page_holds(mmstress, kind, holds):
+    """The verification path end to end: a page the 'kernel' zeroed, or whose
+    last write it lost, fails the check, and the report says which it was and
+    where the PTE stands."""
+    proc = run(mmstress, "hog", "--mb", "2", "--workers", "1", "--duration", "0.5", "--seed", "7",
+               "--inject-corruption", kind)
+    verdict, mode, values = parse_ktap(proc.stdout)
+    assert (verdict, mode, proc.returncode) == ("not ok", "hog", 1), proc.stdout + proc.stderr
+    assert values["corruptions"] == "1"
+    reason = values["reason"]
+    page = 2 * 1024 * 1024 // os.sysconf("SC_PAGE_SIZE") // 2
+    assert reason.startswith(f"hog worker 0: data corruption at page {page} word 0: got ")
+    assert holds in reason and "; pte present pfn " in reason, reason

@@ -160,9 +160,8 @@ static void parent_touch(struct rng *rng, unsigned int n)
 			      &want);
 		if (w >= 0) {
 			stat_add(K_CORRUPTIONS, 1);
-			note_errorf("fork parent: data corruption at page %zu word %ld: got %#llx want %#llx",
-				    i, w, (unsigned long long)got,
-				    (unsigned long long)want);
+			note_corruption("fork parent", region + i * page_size,
+					1, i, gens[i], salt, w, got, want);
 			pat_fill(region + i * page_size, i, gens[i], salt);
 		}
 		if (rng_chance(rng, 30)) {

@@ -7,7 +7,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "mmstress.h"
@@ -29,12 +31,14 @@ static const char *const keys[K_NR] = {
 struct hog_arg {
 	size_t pages_per_worker;
 	uint64_t seed;
+	int corrupt;
 };
 
 static void check_page(char *base, uint8_t *gen, size_t i, uint64_t salt,
 		       int worker)
 {
 	uint64_t got, want;
+	char who[32];
 	long w;
 
 	w = pat_check(base + i * page_size, i, gen[i], salt, &got, &want);
@@ -42,11 +46,29 @@ static void check_page(char *base, uint8_t *gen, size_t i, uint64_t salt,
 	if (w < 0)
 		return;
 	stat_add(K_CORRUPTIONS, 1);
-	note_errorf("hog worker %d: data corruption at page %zu word %ld: got %#llx want %#llx",
-		    worker, i, w, (unsigned long long)got,
-		    (unsigned long long)want);
+	snprintf(who, sizeof(who), "hog worker %d", worker);
+	note_corruption(who, base + i * page_size, 1, i, gen[i], salt, w, got,
+			want);
 	/* Repair so that one bad page is reported once. */
 	pat_fill(base + i * page_size, i, gen[i], salt);
+}
+
+/*
+ * Self-test of the check: what a kernel that loses data would do to page
+ * @i behind the worker's back.  zero: the page comes back zero-filled;
+ * stale: the last rewrite is lost (the page holds the generation before).
+ * The next check of the page must report it.
+ */
+static void inject_corruption(char *base, uint8_t *gen, size_t i,
+			      uint64_t salt, int kind, int worker)
+{
+	if (kind == CORRUPT_ZERO) {
+		memset(base + i * page_size, 0, page_size);
+	} else {
+		pat_fill(base + i * page_size, i, gen[i], salt);
+		gen[i]++;
+	}
+	check_page(base, gen, i, salt, worker);
 }
 
 static int hog_worker(int idx, void *varg)
@@ -80,6 +102,8 @@ static int hog_worker(int idx, void *varg)
 	}
 	/* Pages never filled are skipped by the checks below. */
 	n = i;
+	if (arg->corrupt && !idx && n)
+		inject_corruption(base, gen, n / 2, salt, arg->corrupt, idx);
 
 	while (n && !should_stop()) {
 		if (++batch % 64 == 0) {
@@ -140,6 +164,7 @@ int mode_hog(struct opts *o)
 	if (!arg.pages_per_worker)
 		arg.pages_per_worker = 1;
 	arg.seed = o->seed;
+	arg.corrupt = o->corrupt;
 	stat_add(K_WORKERS, (unsigned long)workers);
 	stat_add(K_MB, (unsigned long)mb);
 	stat_add(K_PAGES, arg.pages_per_worker * (unsigned long)workers);

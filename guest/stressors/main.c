@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +49,9 @@ static const struct mode modes[] = {
 	  "--dev PATH:PRIO [--dev ...] [--file PATH:SIZE_MB:PRIO] "
 	  "[--mkswap] [--interval MS] [--final-timeout S] [--keep-on]" },
 	{ "hog", mode_hog,
-	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
-	  "[--percent P | --mb N] [--workers N]" },
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
+	  OPT_CORRUPT,
+	  "[--percent P | --mb N] [--workers N] [--inject-corruption zero|stale]" },
 	{ "fork", mode_fork,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
 	  OPT_DIR | OPT_VMAS | OPT_QUICK,
@@ -380,6 +382,74 @@ long pat_check(const void *page, uint64_t pageno, uint32_t gen,
 	return -1;
 }
 
+/*
+ * The page's PTE as /proc/self/pagemap has it: "present pfn 0x1f3a excl",
+ * "swap type 1 offset 0x2c4" or "none".  The PFN reads as 0 without
+ * CAP_SYS_ADMIN.
+ */
+static void pagemap_describe(char *buf, size_t len, const void *addr)
+{
+	uint64_t pm = 0;
+	int fd;
+
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, &pm, sizeof(pm),
+			    (off_t)((uintptr_t)addr / page_size *
+				    sizeof(pm))) != sizeof(pm)) {
+		snprintf(buf, len, "unknown");
+	} else if (pm >> 63 & 1) {
+		snprintf(buf, len, "present pfn %#llx%s",
+			 (unsigned long long)(pm & ((1ULL << 55) - 1)),
+			 pm >> 56 & 1 ? " excl" : "");
+	} else if (pm >> 62 & 1) {
+		snprintf(buf, len, "swap type %llu offset %#llx",
+			 (unsigned long long)(pm & 0x1f),
+			 (unsigned long long)(pm >> 5 & ((1ULL << 50) - 1)));
+	} else {
+		snprintf(buf, len, "none");
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * A page failed pat_check() (first bad word @word: @got, not @want).  The
+ * report says what the page holds now: how many words differ and how many
+ * are zero, whether it is this page's pattern of a nearby generation (a
+ * write lost, or an old copy come back from swap), and its PTE.  @mapped:
+ * @page is the mapping itself, not a copy read from elsewhere.
+ */
+void note_corruption(const char *who, const void *page, int mapped,
+		     uint64_t pageno, uint32_t gen, uint64_t salt, long word,
+		     uint64_t got, uint64_t want)
+{
+	const volatile uint64_t *w = page;
+	uint64_t base = pat_base(pageno, gen, salt), g2, w2;
+	size_t i, n = page_size / sizeof(uint64_t), bad = 0, zero = 0;
+	char holds[48] = "", pte[64] = "not looked at: a copy";
+	static const int near[] = { -1, 1, -2, 2, -3, -4, -5, -6, -7, -8 };
+	uint32_t other;
+	size_t k;
+
+	for (i = 0; i < n; i++) {
+		bad += w[i] != base + i * 0x100000001b3ULL;
+		zero += !w[i];
+	}
+	for (k = 0; k < sizeof(near) / sizeof(near[0]) && !holds[0]; k++) {
+		other = gen + (uint32_t)near[k];
+		if ((near[k] > 0 || gen >= (uint32_t)-near[k]) &&
+		    pat_check(page, pageno, other, salt, &g2, &w2) < 0)
+			snprintf(holds, sizeof(holds), ", generation %u's pattern",
+				 other);
+	}
+	if (mapped)
+		pagemap_describe(pte, sizeof(pte), page);
+	note_errorf("%s: data corruption at page %llu word %ld: got %#llx want %#llx (generation %u; now %zu/%zu words differ, %zu zero%s; pte %s)",
+		    who, (unsigned long long)pageno, word,
+		    (unsigned long long)got, (unsigned long long)want, gen,
+		    bad, n, zero, holds, pte);
+}
+
 /* Workers. */
 static pid_t *worker_pids;
 static int nr_workers;
@@ -555,6 +625,7 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 		{ "--vmas", OPT_VMAS, 1 },
 		{ "--churn", OPT_CHURN, 1 },
 		{ "--quick", OPT_QUICK, 1 },
+		{ "--inject-corruption", OPT_CORRUPT, 1 },
 	};
 	size_t t;
 	long v;
@@ -651,6 +722,14 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 			if (parse_long(val, &v) || v < 0 || v > 64)
 				return bad_option(m->name, "bad --quick %s (0..64)", val);
 			opts.quick = v;
+			break;
+		case OPT_CORRUPT:
+			if (!strcmp(val, "zero"))
+				opts.corrupt = CORRUPT_ZERO;
+			else if (!strcmp(val, "stale"))
+				opts.corrupt = CORRUPT_STALE;
+			else
+				return bad_option(m->name, "bad --inject-corruption %s (zero or stale)", val);
 			break;
 		case OPT_PIDS:
 			if (!*val || val[strspn(val, "0123456789,")])

@@ -56,6 +56,7 @@ static int check(char *region, size_t i, uint8_t gen, uint64_t salt,
 		 const char *who)
 {
 	uint64_t got, want;
+	char name[64];
 	long w;
 
 	stat_add(K_VERIFIES, 1);
@@ -63,9 +64,9 @@ static int check(char *region, size_t i, uint8_t gen, uint64_t salt,
 	if (w < 0)
 		return 0;
 	stat_add(K_CORRUPTIONS, 1);
-	note_errorf("memcg %s: data corruption at page %zu word %ld: got %#llx want %#llx",
-		    who, i, w, (unsigned long long)got,
-		    (unsigned long long)want);
+	snprintf(name, sizeof(name), "memcg %s", who);
+	note_corruption(name, region + i * page_size, 1, i, gen, salt, w, got,
+			want);
 	return -1;
 }
 

@@ -12,7 +12,7 @@
 
 #define MMSTRESS_MAX_KEYS	40
 #define MMSTRESS_MAX_SWAP	16
-#define MMSTRESS_REASON_MAX	240
+#define MMSTRESS_REASON_MAX	400
 
 /* Option bits: which options a mode accepts. */
 #define OPT_DURATION	(1u << 0)
@@ -32,6 +32,7 @@
 #define OPT_VMAS	(1u << 14)
 #define OPT_CHURN	(1u << 24)
 #define OPT_QUICK	(1u << 25)
+#define OPT_CORRUPT	(1u << 26)
 
 struct swap_spec {
 	const char *path;
@@ -59,6 +60,7 @@ struct opts {
 	long vmas;		/* fork: extra small VMAs in the parent */
 	long churn;		/* mmap: small-VMA churn workers */
 	long quick;		/* fork: workers forking short-lived children */
+	int corrupt;		/* hog: 0, or a corruption to inject (self-test) */
 };
 
 /* Counters shared by every process of a run (MAP_SHARED memory). */
@@ -132,9 +134,13 @@ long cg_read(const char *cg, const char *file, const char *key);
 void cg_remove(const char *cg);
 
 /* Page patterns for data verification. */
+enum { CORRUPT_NONE, CORRUPT_ZERO, CORRUPT_STALE };
 void pat_fill(void *page, uint64_t pageno, uint32_t gen, uint64_t salt);
 long pat_check(const void *page, uint64_t pageno, uint32_t gen,
 	       uint64_t salt, uint64_t *got, uint64_t *want);
+void note_corruption(const char *who, const void *page, int mapped,
+		     uint64_t pageno, uint32_t gen, uint64_t salt, long word,
+		     uint64_t got, uint64_t want);
 
 /* Run fn(idx, arg) in n child processes and wait for them. */
 void run_workers(int n, int (*fn)(int idx, void *arg), void *arg);

@@ -103,6 +103,7 @@ static int numa_worker(int idx, void *varg)
 	void *pages[MOVE_PAGES_MAX];
 	unsigned long all = 0, mask;
 	uint64_t salt, got, want;
+	char who[32];
 	struct rng rng;
 	uint8_t *gens;
 	char *region;
@@ -219,10 +220,12 @@ static int numa_worker(int idx, void *varg)
 				stat_add(K_TOUCHES, 1);
 				if (w >= 0) {
 					stat_add(K_CORRUPTIONS, 1);
-					note_errorf("numa worker %d: data corruption at page %zu word %ld: got %#llx want %#llx",
-						    idx, i, w,
-						    (unsigned long long)got,
-						    (unsigned long long)want);
+					snprintf(who, sizeof(who),
+						 "numa worker %d", idx);
+					note_corruption(who,
+							region + i * page_size,
+							1, i, gens[i], salt,
+							w, got, want);
 					break;
 				}
 				if (rng_chance(&rng, 30)) {

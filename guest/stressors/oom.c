@@ -105,9 +105,9 @@ static void victim_main(const char *cg, size_t npages, uint64_t seed,
 				      salt, &got, &want);
 			if (w >= 0) {
 				stat_add(K_CORRUPTIONS, 1);
-				note_errorf("oom victim: data corruption at page %zu word %ld: got %#llx want %#llx",
-					    start, w, (unsigned long long)got,
-					    (unsigned long long)want);
+				note_corruption("oom victim",
+						region + start * page_size, 1,
+						start, 0, salt, w, got, want);
 				_exit(3);
 			}
 		}

@@ -168,6 +168,7 @@ static void verify(char *buf, size_t first, size_t n, uint8_t *gens,
 		   uint64_t salt, int worker, const char *how)
 {
 	uint64_t got, want;
+	char who[64];
 	size_t i;
 	long w;
 
@@ -177,9 +178,10 @@ static void verify(char *buf, size_t first, size_t n, uint8_t *gens,
 		if (w < 0)
 			continue;
 		stat_add(K_CORRUPTIONS, 1);
-		note_errorf("remote worker %d (%s): data corruption at page %zu word %ld: got %#llx want %#llx",
-			    worker, how, first + i, w,
-			    (unsigned long long)got, (unsigned long long)want);
+		snprintf(who, sizeof(who), "remote worker %d (%s)", worker,
+			 how);
+		note_corruption(who, buf + i * page_size, 0, first + i,
+				gens[first + i], salt, w, got, want);
 	}
 }
 

@@ -18,6 +18,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -215,6 +216,7 @@ static int touch(struct uffd_ctx *c, struct rng *rng)
 	uint64_t got, want;
 	size_t i = rng_below(rng, c->npages);
 	uint8_t gen = c->gens[i];
+	char who[32];
 	long w;
 
 	/* The read may fault: the handler copies generation gen in. */
@@ -223,9 +225,9 @@ static int touch(struct uffd_ctx *c, struct rng *rng)
 	stat_add(K_TOUCHES, 1);
 	if (w >= 0) {
 		stat_add(K_CORRUPTIONS, 1);
-		note_errorf("uffd worker %d: data corruption at page %zu word %ld: got %#llx want %#llx",
-			    c->idx, i, w, (unsigned long long)got,
-			    (unsigned long long)want);
+		snprintf(who, sizeof(who), "uffd worker %d", c->idx);
+		note_corruption(who, c->region + i * page_size, 1, i, gen,
+				c->salt, w, got, want);
 		return -1;
 	}
 	if (rng_chance(rng, 30)) {
