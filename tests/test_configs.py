@@ -121,6 +121,21 @@ def test_version_fragments_apply_to_their_kernel_version_only():
     assert not any("version_fragments" in n for n in [f.name for f in fragments_for(arch, profile, "6.120.1")])
 
 
+def test_shared_version_fragments_apply_to_every_arch_on_their_version_only():
+    from harness.kernel.config import fragments_for
+
+    profile = configs.load_profile("lockdep")
+    for name in configs.arch_names():
+        arch = configs.load_arch(name)
+        on_612 = {f.name: f.text for f in fragments_for(arch, profile, "6.12.118")}
+        assert "CONFIG_RCU_BOOST=y" in on_612["configs/kernel/versions/6.12.config"], name
+        names = list(on_612)
+        # after base.config, before the arch's own fragment and the profile's
+        assert names.index("configs/kernel/versions/6.12.config") == 1, names
+        for other in ("6.1.176", "6.120.1", ""):
+            assert not any("versions/" in f.name for f in fragments_for(arch, profile, other)), other
+
+
 def test_busybox_source_is_a_known_choice(config_dir):
     assert configs.load_arch("x86_64").busybox == "package"
     path = _break(config_dir, "arches/x86_64.yaml", "debian_arch: amd64", "debian_arch: amd64\nbusybox: source")

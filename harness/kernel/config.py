@@ -34,15 +34,27 @@ def without_options(text: str, options: tuple[str, ...]) -> str:
     return "".join(kept)
 
 
+def version_matches(version: str, prefix: str) -> bool:
+    """"6.12.118" is a 6.12 kernel; "6.120.1" is not."""
+    return version == prefix or version.startswith(prefix + ".")
+
+
 def fragments_for(arch: Arch, profile: Profile, version: str = "") -> list[Fragment]:
-    """The fragments in merge order: later ones win. The shared ones (base.config,
-    the profile's) leave out what the arch lists as `kernel.unavailable`."""
-    base = (CONFIG_DIR / "kernel" / "base.config").read_text()
+    """The fragments in merge order: later ones win. base.config, then every
+    arch's fragment for this kernel version (configs/kernel/versions/<x.y>.config),
+    the arch's own (and its version's), the profile's. The shared ones leave out
+    what the arch lists as `kernel.unavailable`."""
+    kernel_dir = CONFIG_DIR / "kernel"
+    base = (kernel_dir / "base.config").read_text()
     frags = [Fragment("configs/kernel/base.config", without_options(base, arch.unavailable))]
+    for path in sorted((kernel_dir / "versions").glob("*.config")):
+        if version_matches(version, path.stem):
+            frags.append(Fragment(str(path.relative_to(CONFIG_DIR.parent)),
+                                  without_options(path.read_text(), arch.unavailable)))
     arch_file = arch.path.relative_to(CONFIG_DIR.parent)
     frags.append(Fragment(f"{arch_file} (kernel.fragment)", arch.fragment))
     for prefix, text in arch.version_fragments:
-        if version == prefix or version.startswith(prefix + "."):
+        if version_matches(version, prefix):
             frags.append(Fragment(f"{arch_file} (kernel.version_fragments.{prefix})", text))
     for path in profile.fragments:
         frags.append(Fragment(str(path.relative_to(CONFIG_DIR.parent)),
