@@ -346,6 +346,8 @@ WORDS = os.sysconf("SC_PAGE_SIZE") // 8
 @pytest.mark.parametrize("kind,holds", [
     ("zero", f"{WORDS}/{WORDS} words differ, {WORDS} zero;"),
     ("stale", "generation 0's pattern;"),
+    # PFNs read as 0 without CAP_SYS_ADMIN: only root sees which page it is
+    ("zeropage", ", the shared zero page)" if os.geteuid() == 0 else f"{WORDS} zero; pte present pfn 0x0)"),
 ])
 def test_hog_reports_an_injected_corruption_with_what_the_page_holds(mmstress, kind, holds):
     """The verification path end to end: a page the 'kernel' zeroed, or whose
@@ -360,3 +362,4 @@ def test_hog_reports_an_injected_corruption_with_what_the_page_holds(mmstress, k
     page = 2 * 1024 * 1024 // os.sysconf("SC_PAGE_SIZE") // 2
     assert reason.startswith(f"hog worker 0: data corruption at page {page} word 0: got ")
     assert holds in reason and "; pte present pfn " in reason, reason
+    assert (", the shared zero page" in reason) == (kind == "zeropage" and os.geteuid() == 0), reason

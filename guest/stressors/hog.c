@@ -56,14 +56,18 @@ static void check_page(char *base, uint8_t *gen, size_t i, uint64_t salt,
 /*
  * Self-test of the check: what a kernel that loses data would do to page
  * @i behind the worker's back.  zero: the page comes back zero-filled;
- * stale: the last rewrite is lost (the page holds the generation before).
- * The next check of the page must report it.
+ * stale: the last rewrite is lost (the page holds the generation before);
+ * zeropage: the page is dropped and the next read maps the shared zero
+ * page.  The next check of the page must report it.
  */
 static void inject_corruption(char *base, uint8_t *gen, size_t i,
 			      uint64_t salt, int kind, int worker)
 {
 	if (kind == CORRUPT_ZERO) {
 		memset(base + i * page_size, 0, page_size);
+	} else if (kind == CORRUPT_ZEROPAGE) {
+		if (madvise(base + i * page_size, page_size, MADV_DONTNEED))
+			note_error("madvise(MADV_DONTNEED) (inject)", errno);
 	} else {
 		pat_fill(base + i * page_size, i, gen[i], salt);
 		gen[i]++;

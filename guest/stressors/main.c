@@ -51,7 +51,8 @@ static const struct mode modes[] = {
 	{ "hog", mode_hog,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
 	  OPT_CORRUPT,
-	  "[--percent P | --mb N] [--workers N] [--inject-corruption zero|stale]" },
+	  "[--percent P | --mb N] [--workers N] "
+	  "[--inject-corruption zero|stale|zeropage]" },
 	{ "fork", mode_fork,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
 	  OPT_DIR | OPT_VMAS | OPT_QUICK,
@@ -382,25 +383,57 @@ long pat_check(const void *page, uint64_t pageno, uint32_t gen,
 	return -1;
 }
 
-/*
- * The page's PTE as /proc/self/pagemap has it: "present pfn 0x1f3a excl",
- * "swap type 1 offset 0x2c4" or "none".  The PFN reads as 0 without
- * CAP_SYS_ADMIN.
- */
-static void pagemap_describe(char *buf, size_t len, const void *addr)
+/* @addr's /proc/self/pagemap entry in *pm: 0, or -1 if unreadable. */
+static int pagemap_entry(const void *addr, uint64_t *pm)
 {
-	uint64_t pm = 0;
+	ssize_t n;
 	int fd;
 
 	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || pread(fd, &pm, sizeof(pm),
-			    (off_t)((uintptr_t)addr / page_size *
-				    sizeof(pm))) != sizeof(pm)) {
+	if (fd < 0)
+		return -1;
+	n = pread(fd, pm, sizeof(*pm),
+		  (off_t)((uintptr_t)addr / page_size * sizeof(*pm)));
+	close(fd);
+	return n == sizeof(*pm) ? 0 : -1;
+}
+
+/* The shared zero page's PFN: what a read fault of fresh memory maps. */
+static uint64_t zero_pfn(void)
+{
+	volatile char *p;
+	uint64_t pm = 0;
+
+	p = mmap(NULL, page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return 0;
+	(void)p[0];
+	if (pagemap_entry((const void *)p, &pm))
+		pm = 0;
+	munmap((void *)p, page_size);
+	return pm >> 63 & 1 ? pm & ((1ULL << 55) - 1) : 0;
+}
+
+/*
+ * The page's PTE as /proc/self/pagemap has it: "present pfn 0x1f3a excl",
+ * "present pfn 0x23ea, the shared zero page", "swap type 1 offset 0x2c4"
+ * or "none".  PFNs read as 0 without CAP_SYS_ADMIN.
+ */
+static void pagemap_describe(char *buf, size_t len, const void *addr)
+{
+	uint64_t pm, pfn;
+
+	if (pagemap_entry(addr, &pm)) {
 		snprintf(buf, len, "unknown");
-	} else if (pm >> 63 & 1) {
-		snprintf(buf, len, "present pfn %#llx%s",
-			 (unsigned long long)(pm & ((1ULL << 55) - 1)),
-			 pm >> 56 & 1 ? " excl" : "");
+		return;
+	}
+	pfn = pm & ((1ULL << 55) - 1);
+	if (pm >> 63 & 1) {
+		snprintf(buf, len, "present pfn %#llx%s%s",
+			 (unsigned long long)pfn, pm >> 56 & 1 ? " excl" : "",
+			 pfn && pfn == zero_pfn() ? ", the shared zero page" :
+						    "");
 	} else if (pm >> 62 & 1) {
 		snprintf(buf, len, "swap type %llu offset %#llx",
 			 (unsigned long long)(pm & 0x1f),
@@ -408,8 +441,6 @@ static void pagemap_describe(char *buf, size_t len, const void *addr)
 	} else {
 		snprintf(buf, len, "none");
 	}
-	if (fd >= 0)
-		close(fd);
 }
 
 /*
@@ -728,8 +759,10 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 				opts.corrupt = CORRUPT_ZERO;
 			else if (!strcmp(val, "stale"))
 				opts.corrupt = CORRUPT_STALE;
+			else if (!strcmp(val, "zeropage"))
+				opts.corrupt = CORRUPT_ZEROPAGE;
 			else
-				return bad_option(m->name, "bad --inject-corruption %s (zero or stale)", val);
+				return bad_option(m->name, "bad --inject-corruption %s (zero, stale or zeropage)", val);
 			break;
 		case OPT_PIDS:
 			if (!*val || val[strspn(val, "0123456789,")])

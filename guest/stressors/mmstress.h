@@ -134,7 +134,7 @@ long cg_read(const char *cg, const char *file, const char *key);
 void cg_remove(const char *cg);
 
 /* Page patterns for data verification. */
-enum { CORRUPT_NONE, CORRUPT_ZERO, CORRUPT_STALE };
+enum { CORRUPT_NONE, CORRUPT_ZERO, CORRUPT_STALE, CORRUPT_ZEROPAGE };
 void pat_fill(void *page, uint64_t pageno, uint32_t gen, uint64_t salt);
 long pat_check(const void *page, uint64_t pageno, uint32_t gen,
 	       uint64_t salt, uint64_t *got, uint64_t *want);

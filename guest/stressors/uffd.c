@@ -8,9 +8,10 @@
  * again) or pages them out (MADV_PAGEOUT: the next touch is a swap-in on a
  * registered VMA), and the main thread verifies and rewrites random pages
  * and now and then maps a fresh chunk over part of the region
- * (MAP_FIXED), registers it again and drops what remote readers faulted
- * into it before the register.  The contents of a page are known
- * at any time (pattern of its generation), so every page is verified.
+ * (MAP_FIXED) and registers it again.  Every register of fresh memory
+ * drops what remote readers faulted into it before (see register_fresh).
+ * The contents of a page are known at any time (pattern of its
+ * generation), so every page is verified.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -183,6 +184,26 @@ static int do_register(struct uffd_ctx *c, char *start, size_t len)
 	return -1;
 }
 
+/*
+ * Register fresh anonymous memory.  Until the register it was a plain
+ * anonymous VMA: a remote reader (the module's GUP, /proc/<pid>/mem)
+ * faulting it then got the shared zero page, or a zeroed page for a write
+ * GUP, and registering does not remove them; the next touch here would read
+ * zeros without a missing fault.  Drop whatever is there: from now on every
+ * fault is ours to serve.  (Both were seen: "data corruption ... got 0",
+ * the PTE on the zero page's PFN, in the first half second of a worker.)
+ */
+static int register_fresh(struct uffd_ctx *c, char *start, size_t len)
+{
+	if (do_register(c, start, len))
+		return -1;
+	if (madvise(start, len, MADV_DONTNEED)) {
+		note_error("madvise(MADV_DONTNEED) (uffd register)", errno);
+		return -1;
+	}
+	return 0;
+}
+
 static int uffd_open(void)
 {
 	struct uffdio_api api;
@@ -254,18 +275,8 @@ static int remap(struct uffd_ctx *c, struct rng *rng)
 		note_error("mmap MAP_FIXED (uffd remap)", errno);
 		return -1;
 	}
-	if (do_register(c, p, n * page_size))
+	if (register_fresh(c, p, n * page_size))
 		return -1;
-	/*
-	 * Until the register, the chunk was a plain anonymous VMA: a remote
-	 * reader (the module's GUP, /proc/<pid>/mem) faulting it then got the
-	 * zero page, or a zeroed page, which registering does not remove.
-	 * Drop whatever is there: from now on every fault is ours to serve.
-	 */
-	if (madvise(p, n * page_size, MADV_DONTNEED)) {
-		note_error("madvise(MADV_DONTNEED) (uffd remap)", errno);
-		return -1;
-	}
 	stat_add(K_REMAPS, 1);
 	return 0;
 }
@@ -292,7 +303,7 @@ static int uffd_worker(int idx, void *varg)
 		return 1;
 	}
 	c.fd = uffd_open();
-	if (c.fd < 0 || do_register(&c, c.region, c.npages * page_size))
+	if (c.fd < 0 || register_fresh(&c, c.region, c.npages * page_size))
 		return 1;
 	err = pthread_create(&th, NULL, handler, &c);
 	if (err) {
