@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError, InfraError
+from harness.signals import install, raise_terminated
 
 GOOD, BAD, SKIP = "good", "bad", "skip"
 _FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.M)
@@ -147,17 +148,17 @@ def preserved(repo: Repo) -> Iterator[Original]:
     cleanup itself runs with both ignored so a second Ctrl-C cannot cut it short.
     """
     original = Original(repo.branch(), repo.head())
-    old_term = _install(signal.SIGTERM, _raise_interrupt)
+    old_term = install(signal.SIGTERM, raise_terminated)
     try:
         yield original
     finally:
-        old_int = _install(signal.SIGINT, signal.SIG_IGN)
-        _install(signal.SIGTERM, signal.SIG_IGN)
+        old_int = install(signal.SIGINT, signal.SIG_IGN)
+        install(signal.SIGTERM, signal.SIG_IGN)
         try:
             restore(repo, original)
         finally:
-            _install(signal.SIGINT, old_int)
-            _install(signal.SIGTERM, old_term)
+            install(signal.SIGINT, old_int)
+            install(signal.SIGTERM, old_term)
 
 
 def restore(repo: Repo, original: Original) -> None:
@@ -171,20 +172,6 @@ def restore(repo: Repo, original: Original) -> None:
         repo.git(*args)
     if repo.head() != original.sha or repo.branch() != original.ref:
         raise GitError(f"could not restore {repo.path} to {target}; it is at {repo.head()[:12]}")
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _install(signum: int, handler):
-    """Set a handler, return the old one; outside the main thread signals stay as they are."""
-    if handler is None:
-        return None
-    try:
-        return signal.signal(signum, handler)
-    except ValueError:
-        return None
 
 
 @dataclass

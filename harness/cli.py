@@ -11,6 +11,7 @@ import logging
 import sys
 
 from harness.errors import HarnessError
+from harness.signals import interrupt_name, terminate_as_interrupt
 
 
 def _positive_int(text: str) -> int:
@@ -252,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    terminate_as_interrupt()
     try:
         if args.command == "deps":
             return _cmd_deps(args)
@@ -299,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         print(f"verdict: {exc.verdict} (exit {exc.exit_code})", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({interrupt_name(exc)})", file=sys.stderr)
         return 130
 
 

@@ -35,14 +35,44 @@ def default_jobs() -> int:
     return max(1, min(cores, int(mem_gb // 3)))
 
 
-def _cell(arch: str, kver: str, out: Path, extra: list[str]) -> dict:
+class Children:
+    """The cells' processes, so an interrupted matrix can stop them: each ends the
+    way its own Ctrl-C would (QEMU killed, results marked incomplete)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen] = set()
+        self.stopping = False
+
+    def run(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self.stopping:
+                raise KeyboardInterrupt("matrix stopping")
+            proc = subprocess.Popen(argv, **kwargs)
+            self._procs.add(proc)
+        try:
+            proc.wait()
+        finally:
+            with self._lock:
+                self._procs.discard(proc)
+        return proc
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopping = True
+            procs = list(self._procs)
+        for proc in procs:
+            proc.terminate()
+
+
+def _cell(arch: str, kver: str, out: Path, extra: list[str], children: Children) -> dict:
     cell_dir = out / "cells" / f"{arch}-{kver}"
     cell_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MMLOCK_RESULTS=str(cell_dir))
     started = time.monotonic()
     with open(cell_dir / "harness.log", "w") as log:
-        proc = subprocess.run([sys.executable, "-m", "harness", "run", "--arch", arch, "--kernel-version", kver,
-                               *extra], env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+        proc = children.run([sys.executable, "-m", "harness", "run", "--arch", arch, "--kernel-version", kver,
+                             *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
     verdict_file = cell_dir / "latest" / "verdict.json"
     data = json.loads(verdict_file.read_text()) if verdict_file.is_file() else {}
     coverage = data.get("lock_coverage", {})
@@ -133,34 +163,45 @@ def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str])
     started = time.monotonic()
     running: dict[tuple[str, str], float] = {}
     lock = threading.Lock()
+    children = Children()
 
     def cell(arch: str, kver: str) -> dict:
         with lock:
             running[(arch, kver)] = time.monotonic()
         print(f"matrix: {_clock(started)} start {arch} {kver}", file=sys.stderr, flush=True)
         try:
-            return _cell(arch, kver, out, extra)
+            return _cell(arch, kver, out, extra, children)
         finally:
             with lock:
                 running.pop((arch, kver), None)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         pending = {pool.submit(cell, a, k) for a, k in cells}
-        while pending:
-            done, pending = wait(pending, timeout=PROGRESS_EVERY_S, return_when=FIRST_COMPLETED)
-            for future in done:
-                row = future.result()
-                rows.append(row)
-                print(f"matrix: {_clock(started)} [{len(rows)}/{len(cells)}] {row['arch']} {row['kernel']}: "
-                      f"{row['verdict']} {'; '.join(printable(t) for t in row['titles'])}",
-                      file=sys.stderr, flush=True)
-            if not done:
-                with lock:
-                    now = dict(running)
-                for (arch, kver), since in sorted(now.items()):
-                    stage = last_stage(out / "cells" / f"{arch}-{kver}" / "harness.log")
-                    print(f"matrix: {_clock(started)} running {arch} {kver} for {time.monotonic() - since:.0f}s"
-                          f"{': ' + stage if stage else ''}", file=sys.stderr, flush=True)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=PROGRESS_EVERY_S, return_when=FIRST_COMPLETED)
+                for future in done:
+                    row = future.result()
+                    rows.append(row)
+                    print(f"matrix: {_clock(started)} [{len(rows)}/{len(cells)}] {row['arch']} {row['kernel']}: "
+                          f"{row['verdict']} {'; '.join(printable(t) for t in row['titles'])}",
+                          file=sys.stderr, flush=True)
+                if not done:
+                    with lock:
+                        now = dict(running)
+                    for (arch, kver), since in sorted(now.items()):
+                        stage = last_stage(out / "cells" / f"{arch}-{kver}" / "harness.log")
+                        print(f"matrix: {_clock(started)} running {arch} {kver} for "
+                              f"{time.monotonic() - since:.0f}s{': ' + stage if stage else ''}",
+                              file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            # Before the pool's exit waits for its threads: they wait for these.
+            print(f"matrix: {_clock(started)} interrupted: stopping {len(running)} running cell(s)",
+                  file=sys.stderr, flush=True)
+            children.stop()
+            for future in pending:
+                future.cancel()
+            raise
     rows.sort(key=lambda r: (r["arch"], r["kernel"]))
     write_json(out / "summary.json", rows)
     (out / "junit.xml").write_text(junit_xml("matrix", [

@@ -21,6 +21,7 @@ from harness.channel import ssh as ssh_channel
 from harness.channel.serial import SerialConsole
 from harness.configs import Arch, Profile, Storm, load_arch, load_profile, load_storm, profile_names
 from harness.errors import ConfigError, HarnessError, InfraError
+from harness.signals import interrupt_name
 from harness.host import require_tool
 from harness.kernel import build as kernel_build
 from harness.kernel import source as kernel_source
@@ -133,8 +134,8 @@ def execute(request: RunRequest) -> RunOutcome:
         data["complete"] = True
     except HarnessError as exc:
         verdict = Verdict(exc.verdict, exc.exit_code, str(exc))
-    except KeyboardInterrupt:
-        verdict = Verdict("infra-error", InfraError.exit_code, "interrupted by the user (SIGINT)")
+    except KeyboardInterrupt as exc:
+        verdict = Verdict("infra-error", InfraError.exit_code, f"interrupted ({interrupt_name(exc)})")
         data["interrupted"] = True
     data["verdict"], data["exit_code"], data["reason"] = verdict.verdict, verdict.exit_code, verdict.reason
     data["reports"] = [r.to_json() for r in verdict.reports]

@@ -73,12 +73,15 @@ def test_corrupt_kernel_image_is_infra_error_with_qemu_message_kept(tmp_path):
 
 
 @pytest.mark.e2e
-def test_sigint_during_boot_marks_results_incomplete_and_leaves_no_qemu(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_during_boot_marks_results_incomplete_and_leaves_no_qemu(tmp_path, signum):
+    """Ctrl-C, and SIGTERM (timeout(1), a CI job cancelled, kill) the same way."""
     env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"))
-    _interrupted(["boot", "--arch", "x86_64", "--accel", "tcg"], env, lambda proc: _sigint_during_boot(proc, tmp_path))
+    _interrupted(["boot", "--arch", "x86_64", "--accel", "tcg"], env,
+                 lambda proc: _interrupt_during_boot(proc, tmp_path, signum))
 
 
-def _sigint_during_boot(proc: subprocess.Popen, tmp_path) -> None:
+def _interrupt_during_boot(proc: subprocess.Popen, tmp_path, signum) -> None:
     deadline = time.monotonic() + 1800
     console = None
     while time.monotonic() < deadline:
@@ -90,11 +93,12 @@ def _sigint_during_boot(proc: subprocess.Popen, tmp_path) -> None:
             break
         time.sleep(0.2)
     assert console is not None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, out + err
     data = json.loads((console.parent / "verdict.json").read_text())
     assert data["verdict"] == "infra-error" and data["complete"] is False and data.get("interrupted")
+    assert data["reason"] == f"interrupted ({signal.Signals(signum).name})"
     assert console.stat().st_size > 2000, "the partial console log is kept"
     assert not _qemu_processes(str(console.parent.name)), "QEMU was stopped"
     assert not list(console.parent.glob("swap*.img")), "no swap disk image left behind"
