@@ -21,11 +21,11 @@ from harness.channel import ssh as ssh_channel
 from harness.channel.serial import SerialConsole
 from harness.configs import Arch, Profile, Storm, load_arch, load_profile, load_storm, profile_names
 from harness.errors import ConfigError, HarnessError, InfraError
-from harness.signals import interrupt_name
 from harness.host import require_tool
 from harness.kernel import build as kernel_build
 from harness.kernel import source as kernel_source
 from harness.report import parse_file, symbolize
+from harness.signals import interrupt_name
 from harness.verdict import Ending, Verdict, decide
 
 log = logging.getLogger(__name__)

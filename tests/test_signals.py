@@ -11,11 +11,13 @@ from harness.matrix import Children
 REPO = Path(__file__).resolve().parent.parent
 
 CHILD = """
-import sys, time
+import signal, sys, time
 from harness.signals import interrupt_name, terminate_as_interrupt
+if sys.argv[1:] == ["inherit-ignore"]:  # as if the parent shell had ignored it
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 terminate_as_interrupt()
-print("ready", flush=True)
 try:
+    print("ready", flush=True)
     time.sleep(60)
 except KeyboardInterrupt as exc:
     print("cleaned up after", interrupt_name(exc), flush=True)
@@ -23,9 +25,8 @@ except KeyboardInterrupt as exc:
 """
 
 
-def _child(preexec=None) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                            preexec_fn=preexec)
+def _child(*args: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -38,7 +39,7 @@ def test_sigterm_runs_the_cleanup_and_says_which_signal():
 
 
 def test_an_inherited_sigterm_ignore_is_kept():
-    proc = _child(preexec=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    proc = _child("inherit-ignore")
     try:
         proc.send_signal(signal.SIGTERM)
         time.sleep(1)
