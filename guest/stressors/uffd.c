@@ -31,12 +31,14 @@
 
 enum {
 	K_WORKERS, K_MB, K_FAULTS, K_COPIES, K_COPY_EEXIST, K_COPY_RETRY,
+	K_COPY_REMAPPED,
 	K_DONTNEED, K_PAGEOUTS, K_TOUCHES, K_REWRITES, K_REMAPS,
 	K_CORRUPTIONS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "mb", "faults", "copies", "copy_eexist", "copy_retry",
+	"copy_remapped",
 	"dontneed", "pageouts", "touches", "rewrites", "remaps",
 	"corruptions",
 };
@@ -62,6 +64,25 @@ struct uffd_ctx {
 	volatile int done;	/* main thread finished: threads end */
 	struct rng pager_rng;
 };
+
+/*
+ * UFFDIO_COPY found no registered VMA there: a remap replaced it
+ * (MAP_FIXED) after the fault was queued and has not registered the new
+ * one yet.  The faulting thread (a remote reader's GUP: the main thread
+ * does not fault while it remaps) still waits; wake it, and it faults
+ * again on the new VMA once registered.
+ */
+static int remapped(struct uffd_ctx *c, unsigned long long addr)
+{
+	struct uffdio_range range = { .start = addr, .len = page_size };
+
+	stat_add(K_COPY_REMAPPED, 1);
+	if (ioctl(c->fd, UFFDIO_WAKE, &range)) {
+		note_error("ioctl(UFFDIO_WAKE)", errno);
+		return -1;
+	}
+	return 0;
+}
 
 /* Serve one missing fault: the page's current pattern, copied in. */
 static int serve(struct uffd_ctx *c, char *buf, unsigned long long addr)
@@ -93,6 +114,8 @@ static int serve(struct uffd_ctx *c, char *buf, unsigned long long addr)
 			stat_add(K_COPY_EEXIST, 1);
 			return 0;
 		}
+		if (errno == ENOENT)
+			return remapped(c, addr);
 		if (errno != EAGAIN) {
 			note_error("ioctl(UFFDIO_COPY)", errno);
 			return -1;
