@@ -95,6 +95,9 @@ _BUG = Group("BUG:", (
            fmt="BUG: unable to handle kernel NULL pointer dereference in {0}", stack=fault_trace()),
     Format(rx(r"BUG: (?:unable to handle kernel access to user memory)"),
            fmt="BUG: unable to handle kernel access to user memory in {0}", stack=fault_trace()),
+    # powerpc's other bad_page_fault() kinds (TRAP 0x400/0x480, 0x600).
+    Format(rx(r"BUG: Unable to handle kernel (instruction fetch|unaligned access)"),
+           fmt="BUG: unable to handle kernel {0} in {1}", stack=fault_trace()),
     # Printed as two printk()s; the second half may be lost.
     Format(rx(r"BUG: (?:unable to handle kernel|Unable to handle kernel)"),
            fmt="BUG: unable to handle kernel", corrupted=True),
