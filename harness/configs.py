@@ -19,6 +19,7 @@ CONFIG_DIR = REPO_ROOT / "configs"
 _COMMAND_RE = re.compile(r"[A-Za-z0-9_./:=,+%@{}-]+(?:\s+[A-Za-z0-9_./:=,+%@{}-]+)*")
 # Where the guest's static busybox comes from (Arch.busybox).
 BUSYBOX_FROM = ("package", "source")
+TCG_THREADS = ("multi", "single")
 # Filesystems a storm's swap files can live on (Storm.swap_file_fs).
 SWAP_FILE_FS = ("ext2", "ext4")
 _OPTION_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$|^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -44,6 +45,7 @@ class Arch:
     disk_interface: str         # how swap disks attach: "virtio-blk-pci", ...
     net_device: str
     extra_args: tuple[str, ...]
+    tcg_thread: str             # TCG's "thread=": multi (a host thread per vCPU) or single
     image_target: str
     image_path: str
     append: str
@@ -161,6 +163,7 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         disk_interface=qemu.get("disk_interface", str, "virtio-blk-pci"),
         net_device=qemu.get("net_device", str, "virtio-net-pci"),
         extra_args=qemu.str_list("extra_args", []),
+        tcg_thread=qemu.get("tcg_thread", str, "multi"),
         image_target=kernel.get("image_target", str),
         image_path=kernel.get("image_path", str),
         append=kernel.get("append", str, "") or "",
@@ -180,6 +183,9 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
     if arch.busybox not in BUSYBOX_FROM:
         raise ConfigError(f"{top.where('busybox')}: busybox must be one of {', '.join(BUSYBOX_FROM)}, "
                           f"not {arch.busybox!r}")
+    if arch.tcg_thread not in TCG_THREADS:
+        raise ConfigError(f"{qemu.where('tcg_thread')}: tcg_thread must be one of {', '.join(TCG_THREADS)}, "
+                          f"not {arch.tcg_thread!r}")
     if arch.memory_mb < 64 or arch.smp < 1:
         raise ConfigError(f"{qemu.where('memory_mb')}: memory_mb must be >= 64 and smp >= 1")
     if arch.numa_max_nodes and (not arch.numa_node_args or arch.numa_max_nodes > arch.smp):

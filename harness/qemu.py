@@ -60,7 +60,7 @@ def argv(arch: Arch, spec: BootSpec) -> list[str]:
     args = [
         arch.qemu_binary,
         "-machine", arch.machine,
-        "-accel", "kvm" if spec.accel == "kvm" else "tcg,thread=multi",
+        "-accel", "kvm" if spec.accel == "kvm" else f"tcg,thread={arch.tcg_thread}",
         "-cpu", arch.kvm_cpu if spec.accel == "kvm" else arch.cpu,
         "-m", str(arch.memory_mb),
         "-smp", str(arch.smp),

@@ -136,6 +136,20 @@ def test_shared_version_fragments_apply_to_every_arch_on_their_version_only():
             assert not any("versions/" in f.name for f in fragments_for(arch, profile, other)), other
 
 
+def test_tcg_thread_is_multi_unless_the_arch_says_single(config_dir):
+    from harness import qemu
+
+    assert configs.load_arch("x86_64").tcg_thread == "multi"
+    _break(config_dir, "arches/x86_64.yaml", "  smp: 2", "  smp: 2\n  tcg_thread: single")
+    arch = configs.load_arch("x86_64", config_dir)
+    spec = qemu.BootSpec(kernel=Path("k"), initrd=Path("i"), append="", accel="tcg")
+    argv = qemu.argv(arch, spec)
+    assert argv[argv.index("-accel") + 1] == "tcg,thread=single"
+    _break(config_dir, "arches/x86_64.yaml", "tcg_thread: single", "tcg_thread: many")
+    with pytest.raises(ConfigError, match=r"x86_64.yaml:\d+: key 'qemu.tcg_thread': tcg_thread must be one of multi, single"):
+        configs.load_arch("x86_64", config_dir)
+
+
 def test_busybox_source_is_a_known_choice(config_dir):
     assert configs.load_arch("x86_64").busybox == "package"
     path = _break(config_dir, "arches/x86_64.yaml", "debian_arch: amd64", "debian_arch: amd64\nbusybox: source")
