@@ -146,7 +146,8 @@ def test_tcg_thread_is_multi_unless_the_arch_says_single(config_dir):
     argv = qemu.argv(arch, spec)
     assert argv[argv.index("-accel") + 1] == "tcg,thread=single"
     _break(config_dir, "arches/x86_64.yaml", "tcg_thread: single", "tcg_thread: many")
-    with pytest.raises(ConfigError, match=r"x86_64.yaml:\d+: key 'qemu.tcg_thread': tcg_thread must be one of multi, single"):
+    with pytest.raises(ConfigError,
+                       match=r"x86_64.yaml:\d+: key 'qemu.tcg_thread': tcg_thread must be one of multi, single"):
         configs.load_arch("x86_64", config_dir)
 
 
