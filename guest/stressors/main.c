@@ -357,13 +357,19 @@ static uint64_t pat_base(uint64_t pageno, uint32_t gen, uint64_t salt)
 	return splitmix64(&x);
 }
 
+/* Word @i of the page whose pattern starts at @base. */
+static inline uint64_t pat_word(uint64_t base, size_t i)
+{
+	return base + i * 0x100000001b3ULL;
+}
+
 void pat_fill(void *page, uint64_t pageno, uint32_t gen, uint64_t salt)
 {
 	uint64_t *w = page, base = pat_base(pageno, gen, salt);
 	size_t i, n = page_size / sizeof(uint64_t);
 
 	for (i = 0; i < n; i++)
-		w[i] = base + i * 0x100000001b3ULL;
+		w[i] = pat_word(base, i);
 }
 
 long pat_check(const void *page, uint64_t pageno, uint32_t gen,
@@ -374,9 +380,9 @@ long pat_check(const void *page, uint64_t pageno, uint32_t gen,
 	size_t i, n = page_size / sizeof(uint64_t);
 
 	for (i = 0; i < n; i++) {
-		if (w[i] != base + i * 0x100000001b3ULL) {
+		if (w[i] != pat_word(base, i)) {
 			*got = w[i];
-			*want = base + i * 0x100000001b3ULL;
+			*want = pat_word(base, i);
 			return (long)i;
 		}
 	}
@@ -463,7 +469,7 @@ void note_corruption(const char *who, const void *page, int mapped,
 	size_t k;
 
 	for (i = 0; i < n; i++) {
-		bad += w[i] != base + i * 0x100000001b3ULL;
+		bad += w[i] != pat_word(base, i);
 		zero += !w[i];
 	}
 	for (k = 0; k < sizeof(near) / sizeof(near[0]) && !holds[0]; k++) {
