@@ -16,6 +16,7 @@ DURATION ?=
 ACCEL ?= auto
 INJECT ?=
 INACTIVITY ?=
+LEAVE_OUT ?=
 PYTEST_ARGS ?=
 GOOD ?=
 BAD ?=
@@ -31,7 +32,8 @@ RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PR
 	$(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)') \
 	$(if $(DURATION),--duration '$(DURATION)') \
 	$(if $(INJECT),--inject '$(INJECT)') \
-	$(if $(INACTIVITY),--inactivity-timeout '$(INACTIVITY)')
+	$(if $(INACTIVITY),--inactivity-timeout '$(INACTIVITY)') \
+	$(if $(LEAVE_OUT),--leave-out '$(LEAVE_OUT)')
 
 CASES ?=
 BENCH_COLD ?= 1
@@ -58,7 +60,7 @@ matrix: venv
 	@$(HARNESS) deps --arch '$(ARCHES)' --kernel-version '$(KERNEL_VERSIONS)'
 	@$(HARNESS) matrix --arches '$(ARCHES)' --kernel-versions '$(KERNEL_VERSIONS)' --profile '$(PROFILE)' \
 		--storm '$(STORM)' --seed '$(SEED)' --accel '$(ACCEL)' $(if $(DURATION),--duration '$(DURATION)') \
-		$(if $(JOBS),--jobs '$(JOBS)')
+		$(if $(JOBS),--jobs '$(JOBS)') $(if $(LEAVE_OUT),--leave-out '$(LEAVE_OUT)')
 
 # The test module, warning-free against every arch x kernel version (default:
 # every arch, 6.1 and 6.12); trees without a finished kernel build are only

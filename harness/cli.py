@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
 from harness.signals import interrupt_name, terminate_as_interrupt
+
+if TYPE_CHECKING:
+    from harness.run import RunRequest
 
 
 def _positive_int(text: str) -> int:
@@ -41,6 +45,20 @@ def _runs(text: str) -> int | None:
     return _positive_int(text)
 
 
+def _parts(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(text.replace(",", " ").split()))
+
+
+def _request(args: argparse.Namespace, **fields) -> RunRequest:
+    """The RunRequest of a command's run options; @fields set the rest."""
+    from harness.run import RunRequest
+
+    options = dict(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
+                   profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
+                   accel=args.accel, inject=args.inject, inactivity_s=args.inactivity, leave_out=args.leave_out)
+    return RunRequest(**{**options, **fields})
+
+
 def _add_run_options(parser: argparse.ArgumentParser, storm: bool = True) -> None:
     parser.add_argument("--arch", default="x86_64", help="guest architecture (configs/arches/*.yaml)")
     parser.add_argument("--kernel-src", type=_empty_is_none, default=None,
@@ -59,6 +77,9 @@ def _add_run_options(parser: argparse.ArgumentParser, storm: bool = True) -> Non
         parser.add_argument("--inactivity-timeout", type=_positive_int, default=None, dest="inactivity",
                             help="seconds of guest silence (no console output, no storm heartbeat) taken "
                                  "as a hang (default: 120 under TCG, 60 under KVM)")
+        parser.add_argument("--leave-out", type=_parts, default=(), metavar="PARTS",
+                            help="storm parts not to run, space/comma separated: stressor modes, module, "
+                                 "zram, zswap, swap-files (narrowing a failure down)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--duration", type=_positive_int, default=None)
     matrix.add_argument("--seed", type=_int, default=1)
     matrix.add_argument("--accel", default="auto")
+    matrix.add_argument("--leave-out", type=_parts, default=(), metavar="PARTS",
+                        help="storm parts not to run in any cell (as for run)")
 
     modcheck = sub.add_parser("module-check", help="build the test module warning-free against arches x kernel "
                               "versions (modules_prepare where no kernel is built)")
@@ -183,14 +206,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
     from harness.report.model import printable
-    from harness.run import RunRequest, execute
+    from harness.run import execute
 
-    request = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
-                         profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
-                         accel=args.accel, inject=args.inject, storm_enabled=storm_enabled,
-                         inactivity_s=args.inactivity,
-                         label="run" if storm_enabled else "boot")
-    outcome = execute(request)
+    outcome = execute(_request(args, storm_enabled=storm_enabled, label="run" if storm_enabled else "boot"))
     data = outcome.data
     for report in outcome.verdict.reports:
         lines = f" (console.log:{report.start_line}-{report.end_line})" if report.start_line else ""
@@ -199,8 +217,8 @@ def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
     for name, values in counts.items():
         shown = " ".join(f"{k}={v}" for k, v in values.items())
         print(printable(f"  storm {name}: {shown}"))
-    for mode, why in data.get("storm", {}).get("left_out", {}).items():
-        print(f"  note: mode {mode} left out on {data['arch']}: {why}")
+    for part, why in data.get("storm", {}).get("left_out", {}).items():
+        print(f"  note: {part} left out: {why}")
     coverage = data.get("lock_coverage", {})
     never = coverage.get("never_taken")
     if never:
@@ -221,15 +239,11 @@ def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
 
 def _cmd_shell(args: argparse.Namespace) -> int:
     from harness.channel.ssh import interactive
-    from harness.run import RunRequest, execute
+    from harness.run import execute
 
     used: list[str] = []
-    request = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
-                         profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
-                         accel=args.accel, inject=args.inject, storm_enabled=False, label="shell",
-                         inactivity_s=args.inactivity,
-                         session=lambda channel: used.append(interactive(channel)))
-    outcome = execute(request)
+    outcome = execute(_request(args, storm_enabled=False, label="shell",
+                               session=lambda channel: used.append(interactive(channel))))
     print(f"shell: {used[0] if used else 'none (the guest never came up)'}; results: {outcome.run_dir}")
     print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): {outcome.verdict.reason}")
     return outcome.verdict.exit_code
@@ -237,12 +251,8 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 
 def _cmd_bisect(args: argparse.Namespace) -> int:
     from harness.bisect import Policy, run_bisect_command
-    from harness.run import RunRequest
 
-    template = RunRequest(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
-                          profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
-                          accel=args.accel, inject=args.inject, label="bisect",
-                          inactivity_s=args.inactivity)
+    template = _request(args, label="bisect")
     policy = Policy(runs=args.runs, bad_runs=args.bad_runs, max_runs=args.max_runs, hits=args.hits,
                     other_report=args.other_report, title=args.title, verify_good=args.verify_good)
     return run_bisect_command(template, args.good, args.bad, policy, verbose=args.verbose)
@@ -272,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             from harness.matrix import default_jobs, run_matrix
 
             extra = ["--profile", args.profile, "--storm", args.storm, "--seed", str(args.seed),
-                     "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else [])
+                     "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else []) \
+                + (["--leave-out", ",".join(args.leave_out)] if args.leave_out else [])
             return run_matrix(args.arches.replace(",", " ").split(), args.kernel_versions.replace(",", " ").split(),
                               args.jobs or default_jobs(), extra)
         if args.command == "module-check":
@@ -281,13 +292,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_module_check(args.arches.replace(",", " ").split(),
                                     args.kernel_versions.replace(",", " ").split(), args.profile)
         if args.command == "soak":
-            from harness.run import RunRequest
             from harness.soak import run_soak
 
-            return run_soak(args.runs, RunRequest(
-                arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
-                profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration, accel=args.accel,
-                inactivity_s=args.inactivity))
+            return run_soak(args.runs, _request(args, inject=None))
         if args.command == "bench":
             from harness.bench import run_bench
 

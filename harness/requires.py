@@ -6,6 +6,7 @@ with the modes and options named instead of a guest full of failed stressors.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def for_arch(storm: Storm, arch: Arch, reqs: Requirements | None = None) -> Stor
     reqs = reqs or load()
     unavailable = set(arch.unavailable)
     nodes_ok = storm.numa_nodes <= max(arch.numa_max_nodes, 1)
-    kept, left = [], {}
+    left = {}
     for spec in storm.stressors:
         gone = [option for option in reqs.modes.get(spec.mode, ())
                 if set(option.split("|")) <= unavailable] if spec.mode else []
@@ -64,18 +65,60 @@ def for_arch(storm: Storm, arch: Arch, reqs: Requirements | None = None) -> Stor
             left[spec.mode] = (f"needs {storm.numa_nodes} NUMA nodes; the {arch.name} machine gives "
                                f"{f'at most {arch.numa_max_nodes}' if arch.numa_max_nodes else 'one'} "
                                f"({arch.path.name}: qemu.numa)")
-        else:
-            kept.append(spec)
     if not left:
         return storm
-    still = {target for spec in kept for target in spec.targets}
-    dropped = {target for spec in storm.stressors if spec.mode in left for target in spec.targets} - still
     # Nodes for the modes left out only: a storm that wants them for itself
     # still meets qemu.numa_args's config error.
     nodes = 1 if not nodes_ok and any(mode in NODE_MODES for mode in left) else storm.numa_nodes
-    return dataclasses.replace(storm, stressors=tuple(kept), numa_nodes=nodes,
+    return _without(storm, left, numa_nodes=nodes)
+
+
+def _without(storm: Storm, left: dict[str, str], **changes) -> Storm:
+    """The storm without the stressor modes in @left, the lock targets only
+    they were there for, and @left added to its left_out."""
+    kept = [spec for spec in storm.stressors if spec.mode not in left]
+    still = {target for spec in kept for target in spec.targets}
+    dropped = {target for spec in storm.stressors if spec.mode in left for target in spec.targets} - still
+    return dataclasses.replace(storm, stressors=tuple(kept), **changes,
                                lock_targets=tuple(t for t in storm.lock_targets if t not in dropped),
-                               left_out=tuple(left.items()))
+                               left_out=storm.left_out + tuple(left.items()))
+
+
+# The parts of a storm besides its stressor modes that --leave-out takes,
+# with the Storm field that turns each off, and whether the storm has it.
+PART_FIELDS = {
+    "module": ("module_storm", False, lambda s: s.module_storm),
+    "zram": ("zram_mb", 0, lambda s: s.zram_mb > 0),
+    "zswap": ("zswap_pool_percent", 0, lambda s: s.zswap_pool_percent > 0),
+    "swap-files": ("swap_files", 0, lambda s: s.swap_files > 0),
+}
+LEFT_OUT_BY_REQUEST = "left out by --leave-out"
+
+
+def storm_parts(storm: Storm) -> list[str]:
+    """What --leave-out can name in this storm: its modes, then its other parts."""
+    modes = list(dict.fromkeys(spec.mode for spec in storm.stressors if spec.mode))
+    return modes + [part for part, (_, _, has) in PART_FIELDS.items() if has(storm)]
+
+
+def leave_out(storm: Storm, parts: Sequence[str]) -> Storm:
+    """The storm without the parts named (stressor modes, or module, zram,
+    zswap, swap-files), each named in left_out: narrowing a failure down to
+    what it takes, without editing the storm's YAML. A part the storm does
+    not have is a config error listing the ones it has."""
+    if not parts:
+        return storm
+    valid = storm_parts(storm)
+    unknown = [part for part in parts if part not in valid]
+    if unknown:
+        raise ConfigError(f"--leave-out {', '.join(unknown)}: storm {storm.name} has no such part; "
+                          f"its parts: {', '.join(valid)}")
+    left = dict.fromkeys(parts, LEFT_OUT_BY_REQUEST)
+    changes = {PART_FIELDS[part][0]: PART_FIELDS[part][1] for part in left if part in PART_FIELDS}
+    kept_modes = {spec.mode for spec in storm.stressors if spec.mode not in left}
+    if storm.numa_nodes > 1 and any(mode in left for mode in NODE_MODES) and not kept_modes & set(NODE_MODES):
+        changes["numa_nodes"] = 1      # the nodes were there for the modes left out
+    return _without(storm, left, **changes)
 
 
 def features(storm: Storm) -> list[str]:

@@ -64,6 +64,7 @@ class RunRequest:
     storm_enabled: bool = True
     label: str = "run"
     inactivity_s: int | None = None      # None: INACTIVITY_S for the accelerator
+    leave_out: tuple[str, ...] = ()      # storm parts not to run (requires.leave_out)
     # Called with the run's channel once the guest is up, after the storm if any;
     # the guest is powered off when it returns (`shell`, the pytest plugin).
     session: Callable | None = None
@@ -97,7 +98,7 @@ def _stage(message: str) -> None:
 def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
     arch = load_arch(request.arch)
     profile = load_profile(request.profile)
-    storm = requires.for_arch(load_storm(request.storm), arch)
+    storm = requires.for_arch(requires.leave_out(load_storm(request.storm), request.leave_out), arch)
     duration = storm.duration_s if request.duration is None else request.duration
     if duration < 1 or duration > 86400:
         raise ConfigError(f"DURATION must be between 1 and 86400 seconds, got {duration}")
@@ -127,8 +128,8 @@ def execute(request: RunRequest) -> RunOutcome:
     }
     _stage(f"run {run_dir.name}: arch={arch.name} profile={profile.name} storm={storm.name} "
            f"duration={duration}s seed={request.seed}")
-    for mode, why in storm.left_out:
-        _stage(f"storm: mode {mode} left out on {arch.name}: {why}")
+    for part, why in storm.left_out:
+        _stage(f"storm: {part} left out: {why}")
     try:
         verdict = _execute_stages(request, arch, profile, storm, duration, run_dir, data)
         data["complete"] = True

@@ -308,3 +308,50 @@ def test_readme_documents_every_key_of_the_new_modes():
         section = readme.split(f"### {mode}\n", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
         listed = re.search(r"Keys: `([^`]*)`", section)
         assert listed and listed.group(1).split() == keys, f"{mode}: README Keys differ from {mode}.c"
+
+
+def test_leave_out_drops_modes_and_parts_and_says_so():
+    spec = configs.load_storm(DEFAULT)
+    assert spec.module_storm and spec.zram_mb and spec.zswap_pool_percent and spec.swap_files
+    narrowed = requires.leave_out(spec, ("zram", "zswap", "module", "swap-files", "thp", "numa"))
+    assert (narrowed.zram_mb, narrowed.zswap_pool_percent, narrowed.module_storm, narrowed.swap_files) == (
+        0, 0, False, 0)
+    assert [s.mode for s in narrowed.stressors] == [
+        s.mode for s in spec.stressors if s.mode not in ("thp", "numa")]
+    assert dict(narrowed.left_out) == dict.fromkeys(
+        ("zram", "zswap", "module", "swap-files", "thp", "numa"), requires.LEFT_OUT_BY_REQUEST)
+    # thp's targets go with it; the nodes were only for the numa mode.
+    assert "khugepaged_mm_lock" not in narrowed.lock_targets and "swap_lock" in narrowed.lock_targets
+    assert narrowed.numa_nodes == 1
+    # What the guest is told follows: no zram, no zswap, no module storm.
+    assert "zswap" in storm.kernel_append(spec) and "zswap" not in storm.kernel_append(narrowed)
+    swap_line = storm.plan_lines(spec, 60, 1, ["/dev/vdb"])[0]
+    assert swap_line.startswith("mmstress swap") and "zram" in swap_line and "--file" in swap_line
+    swap_line = storm.plan_lines(narrowed, 60, 1, ["/dev/vdb"])[0]
+    assert swap_line.startswith("mmstress swap") and "zram" not in swap_line and "--file" not in swap_line
+    assert requires.leave_out(spec, ()) is spec
+    # An arch's own leave-outs add to the request's.
+    arch = _arch("aarch64", unavailable=("CONFIG_TRANSPARENT_HUGEPAGE",))
+    both = requires.for_arch(requires.leave_out(spec, ("zram", "ksm")), arch)
+    assert set(dict(both.left_out)) == {"zram", "ksm", "thp"}
+    assert dict(both.left_out)["thp"].endswith("(aarch64.yaml: kernel.unavailable)")
+
+
+def test_leave_out_names_what_the_storm_has_when_the_part_is_unknown():
+    with pytest.raises(ConfigError) as info:
+        requires.leave_out(configs.load_storm("seed-paths"), ("zram", "hog"))
+    message = str(info.value)
+    assert message.startswith("--leave-out zram: storm seed-paths has no such part; its parts: swap, hog")
+    assert "module" in message and "swap-files" in message and "zswap" not in message
+
+
+def test_leave_out_reaches_the_run_request_and_the_cli():
+    from harness.cli import _request, build_parser
+    from harness.run import RunRequest, load_request
+    _, _, spec, _ = load_request(RunRequest(arch="x86_64", leave_out=("zswap", "oom")))
+    assert dict(spec.left_out) == {"zswap": requires.LEFT_OUT_BY_REQUEST, "oom": requires.LEFT_OUT_BY_REQUEST}
+    assert spec.zswap_pool_percent == 0 and "oom" not in storm.stressor_names(spec)
+    args = build_parser().parse_args(["soak", "--arch", "ppc64le", "--leave-out", "zram, zswap zram"])
+    assert _request(args).leave_out == ("zram", "zswap")
+    with pytest.raises(ConfigError, match="--leave-out nope: storm swapoff-fork-mmap has no such part"):
+        load_request(RunRequest(leave_out=("nope",)))

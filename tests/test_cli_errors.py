@@ -49,6 +49,21 @@ def test_unknown_injection_and_accel(tmp_path):
     assert proc.returncode == 2 and "valid storms:" in proc.stderr
 
 
+def test_leave_out_of_a_part_the_storm_lacks(tmp_path):
+    proc = _cli("run", "--storm", "seed-paths", "--leave-out", "module,zswap", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--leave-out zswap: storm seed-paths has no such part; its parts: swap, hog" in proc.stderr
+
+
+def test_make_passes_leave_out_through(tmp_path):
+    proc = subprocess.run(["make", "-n", "soak", "matrix", "LEAVE_OUT=zram zswap", "VENV=/nonexistent"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    commands = [line for line in proc.stdout.replace("\\\n", " ").splitlines() if " -m harness soak " in line
+                or " -m harness matrix " in line]
+    assert len(commands) == 2, proc.stdout + proc.stderr
+    assert all("--leave-out 'zram zswap'" in line for line in commands)
+
+
 def test_every_subcommand_has_help(tmp_path):
     for sub in ("build", "boot", "run", "parse", "deps", "selftest"):
         proc = _cli(sub, "--help", tmp_path=tmp_path)
