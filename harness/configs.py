@@ -163,7 +163,7 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         disk_interface=qemu.get("disk_interface", str, "virtio-blk-pci"),
         net_device=qemu.get("net_device", str, "virtio-net-pci"),
         extra_args=qemu.str_list("extra_args", []),
-        tcg_thread=qemu.get("tcg_thread", str, "multi"),
+        tcg_thread=qemu.choice("tcg_thread", TCG_THREADS, "multi"),
         image_target=kernel.get("image_target", str),
         image_path=kernel.get("image_path", str),
         append=kernel.get("append", str, "") or "",
@@ -183,9 +183,6 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
     if arch.busybox not in BUSYBOX_FROM:
         raise ConfigError(f"{top.where('busybox')}: busybox must be one of {', '.join(BUSYBOX_FROM)}, "
                           f"not {arch.busybox!r}")
-    if arch.tcg_thread not in TCG_THREADS:
-        raise ConfigError(f"{qemu.where('tcg_thread')}: tcg_thread must be one of {', '.join(TCG_THREADS)}, "
-                          f"not {arch.tcg_thread!r}")
     if arch.memory_mb < 64 or arch.smp < 1:
         raise ConfigError(f"{qemu.where('memory_mb')}: memory_mb must be >= 64 and smp >= 1")
     if arch.numa_max_nodes and (not arch.numa_node_args or arch.numa_max_nodes > arch.smp):

@@ -101,6 +101,13 @@ class Fields:
             raise ConfigError(f"{self.where(key)}: expected {names}, got {type(value).__name__} {value!r}")
         return value
 
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = ...) -> str:
+        """A string that must be one of @choices."""
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise ConfigError(f"{self.where(key)}: {key} must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
     def sub(self, key: str, default: Any = ...) -> Fields:
         value = self.get(key, dict, default)
         return Fields(value if value is not None else LineDict(), self.path, f"{self.prefix}{key}.")
