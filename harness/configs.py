@@ -151,7 +151,7 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         cross_compile=top.get("cross_compile", str, "") or "",
         debian_arch=top.get("debian_arch", str),
         kvm_host=top.get("kvm_host", str, "") or "",
-        busybox=top.get("busybox", str, "package") or "package",
+        busybox=top.choice("busybox", BUSYBOX_FROM, "package"),
         packages=top.str_list("packages", []),
         qemu_binary=qemu.get("binary", str),
         machine=qemu.get("machine", str),
@@ -180,9 +180,6 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         fields.finish()
     if arch.name != name:
         raise ConfigError(f"{top.where('name')}: name '{arch.name}' does not match file name '{name}'")
-    if arch.busybox not in BUSYBOX_FROM:
-        raise ConfigError(f"{top.where('busybox')}: busybox must be one of {', '.join(BUSYBOX_FROM)}, "
-                          f"not {arch.busybox!r}")
     if arch.memory_mb < 64 or arch.smp < 1:
         raise ConfigError(f"{qemu.where('memory_mb')}: memory_mb must be >= 64 and smp >= 1")
     if arch.numa_max_nodes and (not arch.numa_node_args or arch.numa_max_nodes > arch.smp):
@@ -268,7 +265,7 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         swap_files=files.get("count", int, 0),
         swap_file_mb=files.get("size_mb", int, 32),
         swap_file_priorities=tuple(files.get("priorities", list, [])),
-        swap_file_fs=files.get("fs", str, "ext2"),
+        swap_file_fs=files.choice("fs", SWAP_FILE_FS, "ext2"),
         zram_mb=zram.get("size_mb", int, 0),
         zram_priority=zram.get("priority", int, -1),
         zswap_pool_percent=zswap.get("max_pool_percent", int, 0),
@@ -294,9 +291,6 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         raise ConfigError(f"{files.where('priorities')}: priorities must be integers")
     if storm.swap_files < 0 or storm.swap_file_mb < 1:
         raise ConfigError(f"{files.where('count')}: count must be >= 0 and size_mb >= 1")
-    if storm.swap_file_fs not in SWAP_FILE_FS:
-        raise ConfigError(f"{files.where('fs')}: must be one of {', '.join(SWAP_FILE_FS)}, "
-                          f"not {storm.swap_file_fs!r}")
     if storm.zram_mb < 0 or not -1 <= storm.zram_priority <= 32767:
         raise ConfigError(f"{zram.where('size_mb')}: size_mb must be >= 0 and priority -1..32767")
     if not 0 <= storm.zswap_pool_percent <= 100:

@@ -175,7 +175,7 @@ def test_bad_swap_backend_values(config_dir):
     path = config_dir / f"storms/{DEFAULT}.yaml"
     text = path.read_text()
     path.write_text(text.replace("fs: ext4", "fs: btrfs"))
-    with pytest.raises(ConfigError, match="key 'swap.files.fs': must be one of ext2, ext4, not 'btrfs'"):
+    with pytest.raises(ConfigError, match="key 'swap.files.fs': fs must be one of ext2, ext4, not 'btrfs'"):
         configs.load_storm(DEFAULT, config_dir)
     path.write_text(text.replace("    priority: 20", "    priority: 20\n    prio: 3"))
     with pytest.raises(ConfigError, match="key 'swap.zram.prio': unknown key"):
