@@ -93,6 +93,17 @@ PROGRESS_EVERY_S = 60.0
 STAGE_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] (\S.*)$")
 
 
+_SAY_LOCK = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """One progress line to stderr. print() writes the text and its newline
+    separately, so two cells' lines could run together; one write does not."""
+    with _SAY_LOCK:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
 def _clock(since: float) -> str:
     elapsed = int(time.monotonic() - since)
     return f"{elapsed // 60:3d}m{elapsed % 60:02d}s"
@@ -159,7 +170,7 @@ def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str])
     out.mkdir(parents=True, exist_ok=True)
     cells = [(a, k) for a in arches for k in kvers]
     rows: list[dict] = []
-    print(f"matrix: {len(cells)} cells, {jobs} at a time", file=sys.stderr, flush=True)
+    _say(f"matrix: {len(cells)} cells, {jobs} at a time")
     started = time.monotonic()
     running: dict[tuple[str, str], float] = {}
     lock = threading.Lock()
@@ -168,7 +179,7 @@ def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str])
     def cell(arch: str, kver: str) -> dict:
         with lock:
             running[(arch, kver)] = time.monotonic()
-        print(f"matrix: {_clock(started)} start {arch} {kver}", file=sys.stderr, flush=True)
+        _say(f"matrix: {_clock(started)} start {arch} {kver}")
         try:
             return _cell(arch, kver, out, extra, children)
         finally:
@@ -183,21 +194,18 @@ def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str])
                 for future in done:
                     row = future.result()
                     rows.append(row)
-                    print(f"matrix: {_clock(started)} [{len(rows)}/{len(cells)}] {row['arch']} {row['kernel']}: "
-                          f"{row['verdict']} {'; '.join(printable(t) for t in row['titles'])}",
-                          file=sys.stderr, flush=True)
+                    _say(f"matrix: {_clock(started)} [{len(rows)}/{len(cells)}] {row['arch']} {row['kernel']}: "
+                         f"{row['verdict']} {'; '.join(printable(t) for t in row['titles'])}".rstrip())
                 if not done:
                     with lock:
                         now = dict(running)
                     for (arch, kver), since in sorted(now.items()):
                         stage = last_stage(out / "cells" / f"{arch}-{kver}" / "harness.log")
-                        print(f"matrix: {_clock(started)} running {arch} {kver} for "
-                              f"{time.monotonic() - since:.0f}s{': ' + stage if stage else ''}",
-                              file=sys.stderr, flush=True)
+                        _say(f"matrix: {_clock(started)} running {arch} {kver} for "
+                             f"{time.monotonic() - since:.0f}s{': ' + stage if stage else ''}")
         except KeyboardInterrupt:
             # Before the pool's exit waits for its threads: they wait for these.
-            print(f"matrix: {_clock(started)} interrupted: stopping {len(running)} running cell(s)",
-                  file=sys.stderr, flush=True)
+            _say(f"matrix: {_clock(started)} interrupted: stopping {len(running)} running cell(s)")
             children.stop()
             for future in pending:
                 future.cancel()

@@ -47,3 +47,30 @@ def test_ci_workflow_covers_every_arch_and_kernel_version():
     cross = yaml.safe_load(workflow.read_text())["jobs"]["boot-test"]["strategy"]["matrix"]
     assert sorted(cross["arch"]) == sorted(arch_names())
     assert sorted(cross["kernel_version"]) == sorted(KNOWN_VERSIONS)
+
+
+def test_progress_lines_from_parallel_cells_never_run_together(capsys):
+    """Cells start from worker threads while the main thread reports results:
+    each progress line must reach stderr whole, newline included."""
+    import sys
+    import threading
+
+    from harness.matrix import _say
+
+    def worker(n: int) -> None:
+        for i in range(300):
+            _say(f"matrix: cell {n} line {i}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 6 * 300
+    assert all(line.startswith("matrix: cell ") and line.count("matrix:") == 1 for line in lines)
