@@ -1,6 +1,7 @@
 """Agreement with syzkaller's own expectations on real kernel console logs.
 
-The corpus (../shared/corpus/syzkaller-linux-reports, outside the repo)
+The corpus (../shared/corpus/syzkaller-linux-reports, outside the repo;
+MMLOCK_CORPUS names another place, for a clone that is not beside it)
 holds cases from syzkaller's pkg/report testdata: a header with the
 expected TITLE/TYPE of the first report, then the raw log. We measure how
 often our parser agrees on (a) whether there is a crash at all, (b) the
@@ -25,7 +26,8 @@ import pytest
 from harness.report import parse_text
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus" / "syzkaller-linux-reports"
+CORPUS = Path(os.environ.get("MMLOCK_CORPUS")
+              or REPO.parent / "shared" / "corpus" / "syzkaller-linux-reports")
 RATCHET = REPO / "tests" / "data" / "conformance_rates.json"
 EXCLUDED_TYPES = {"SYZ_FAILURE": "syzkaller executor self-report",
                   "LEAK": "kmemleak scan done by syzkaller's executor"}
@@ -90,7 +92,7 @@ def rates(counts: dict) -> dict:
     }
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"conformance corpus not present at {CORPUS}")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"conformance corpus not present at {CORPUS} (set MMLOCK_CORPUS)")
 def test_conformance_ratchet(capsys):
     counts, mismatches, excluded = evaluate(CORPUS)
     got = rates(counts)
