@@ -88,7 +88,7 @@ def intensity(data: dict) -> dict[str, dict[str, float | None]]:
     """verdict.json data -> {stressor: {op: per guest minute}}, each over its own duration_ms if given."""
     result: dict[str, dict[str, float | None]] = {}
     for name, values in data.get("storm", {}).get("counts", {}).items():
-        if name == "cpu":       # storm-run's CPU split: time, not operations
+        if name in ("cpu", "phases"):   # storm-run's CPU split and phases: time, not operations
             continue
         seconds = values.get("duration_ms", 0) / 1000 if isinstance(values.get("duration_ms"), int) else 0
         seconds = seconds or storm_seconds(data)

@@ -229,6 +229,8 @@ def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
     chains = [f"{name}={v['new_chains']}" for name, v in modes.items() if v.get("new_chains") is not None]
     if chains:
         print(f"  new lock chains after each start: {' '.join(chains)}")
+    if coverage.get("mode_chains_stopped"):
+        print(f"  note: chain sampling stopped {coverage['mode_chains_stopped']}")
     for name in coverage.get("modes_without_targets", []):
         print(f"  warning: mode {name} took none of its target locks ({', '.join(modes[name]['targets'])})")
     print(f"results: {outcome.run_dir}")

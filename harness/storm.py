@@ -25,6 +25,8 @@ _LOCK_STAT_RE = re.compile(r"^\s*(.+?)(?:-([RW]))?:\s+((?:[\d.]+\s+){11}[\d.]+)\
 _CHAINS_RE = re.compile(r"dependency chains:\s+(\d+)")
 # storm-run, with a stagger: the chain count before and after each stressor's start.
 _STEP_RE = re.compile(r"^MMLOCK-HARNESS: chains step=(\S+) mode=(\S+) before=(\d*) after=(\d*)\s*$")
+# ... and where it stopped sampling because one sample took too long.
+_CHAINS_OFF_RE = re.compile(r"^MMLOCK-HARNESS: chains off step=(\S+) mode=(\S+) sample_ms=(\d+)\s*$", re.M)
 STORM_GRACE_S = 240  # swapoff of a full disk under TCG can take minutes
 
 
@@ -152,10 +154,25 @@ def parse_mode_chains(output: str, names: list[str]) -> list[dict[str, object]]:
         if not match:
             continue
         step, mode, before, after = match.groups()
-        name = names[int(step) - 1] if step.isdigit() and 0 < int(step) <= len(names) else mode
         new = int(after) - int(before) if before and after else None
-        steps.append({"step": step, "mode": name, "new_chains": new})
+        steps.append({"step": step, "mode": _step_name(step, mode, names), "new_chains": new})
     return steps
+
+
+def _step_name(step: str, mode: str, names: list[str]) -> str:
+    return names[int(step) - 1] if step.isdigit() and 0 < int(step) <= len(names) else mode
+
+
+def chain_sampling_stopped(output: str, names: list[str], stagger_s: int) -> str:
+    """Why storm-run stopped sampling chains between starts, or "" if it did not:
+    the modes started after that have no new_chains of their own."""
+    match = _CHAINS_OFF_RE.search(output)
+    if not match:
+        return ""
+    step, mode, sample_ms = match.groups()
+    return (f"after {_step_name(step, mode, names)}: one /proc/lockdep_stats read took {sample_ms} ms, "
+            f"longer than the {stagger_s}s stagger; the later starts kept their schedule unsampled "
+            f"(their chains are counted under 'all')")
 
 
 def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
@@ -261,7 +278,8 @@ def lock_coverage(classes: dict[str, dict[str, int]], chains_before: int | None,
                   targets: dict[str, LockTarget], storm_targets: tuple[str, ...] | None = None,
                   mode_targets: dict[str, tuple[str, ...]] | None = None,
                   mode_chains: list[dict[str, object]] | None = None,
-                  nested: dict[str, set[str]] | None = None, kernel_release: str = "") -> dict[str, object]:
+                  nested: dict[str, set[str]] | None = None, kernel_release: str = "",
+                  chains_stopped: str = "") -> dict[str, object]:
     """Acquisitions of each target class; never_taken among storm_targets (all targets when
     None). Per mode: its new chains (staggered storms) and which of its own targets the
     storm took; a mode whose targets were all untouched is listed in modes_without_targets.
@@ -309,6 +327,8 @@ def lock_coverage(classes: dict[str, dict[str, int]], chains_before: int | None,
     if modes:
         coverage["modes"] = modes
         coverage["modes_without_targets"] = without
+    if chains_stopped:
+        coverage["mode_chains_stopped"] = chains_stopped
     return coverage
 
 
@@ -387,7 +407,8 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int, kernel_r
         chains_after = _chains(channel, 30)
         nested = nested_under(channel, {t.after for t in targets.values()}, 60) if classes else {}
         result.lock_coverage = lock_coverage(classes, chains_before, chains_after, targets, storm_targets,
-                                             mode_targets, result.mode_chains, nested, kernel_release)
+                                             mode_targets, result.mode_chains, nested, kernel_release,
+                                             chain_sampling_stopped(out.output, names, storm.stagger_s))
         if classes:
             result.lock_coverage.update(class_figures(classes))
     except CommandTimeout as exc:

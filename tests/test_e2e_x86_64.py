@@ -39,6 +39,11 @@ def test_clean_storm_passes(tmp_path):
     for stressor in ("swap", "hog", "fork", "mmap", "module"):
         assert stressor in counts, f"{stressor} printed no result line: {counts}"
     assert counts["swap"].get("swapoff", 0) > 0, counts["swap"]
+    # Where the wall time went: the stressors ran for most of the storm's length.
+    phases = counts["phases"]
+    parts = ("setup_ms", "start_ms", "run_ms", "module_stop_ms", "report_ms")
+    assert sum(phases[p] for p in parts) == phases["total_ms"], phases
+    assert phases["start_ms"] + phases["run_ms"] >= 25_000, phases
     for name in ("console.log", "qemu-console.log", "junit.xml", "kernel.config", "qemu-cmdline.txt",
                  "build.log", "repro.sh"):
         assert (run_dir / name).is_file(), name

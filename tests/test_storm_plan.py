@@ -227,6 +227,25 @@ def test_cpu_report_splits_the_storm_and_names_kernel_threads_with_busybox(tmp_p
     assert list(counts["cpu"])[5:] == ["kthread_mmlock_gup_ms", "kthread_kworker_ms", "kthread_kswapd_ms"]
 
 
+def test_phases_clock_is_milliseconds_since_boot(tmp_path):
+    """storm-run's phases line subtracts now_ms() readings: /proc/uptime's
+    seconds with two decimals -> whole milliseconds, with busybox awk."""
+    import shutil
+    import subprocess
+
+    import pytest
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "uptime").write_text("123456.78 240000.01\n")
+    out = subprocess.run([busybox, "sh", "-c", _storm_run_functions("now_ms") + "now_ms\n"],
+                         env={"PROC": str(proc), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out == "123456780\n"
+
+
 def test_ready_marker_waits_for_the_whole_release():
     """A slow guest's console comes in pieces: the ready line cut after
     "kernel=6.1" must not match, or a 6.12 kernel is taken for 6.1 (and the
@@ -235,3 +254,43 @@ def test_ready_marker_waits_for_the_whole_release():
     assert READY_RE.search(b"MMLOCK-HARNESS: ready kernel=6.1") is None
     match = READY_RE.search(b"MMLOCK-HARNESS: ready kernel=6.12.118 arch=riscv64 cpus=2\r\n")
     assert match and match.group(1) == b"6.12.118"
+
+
+def _run_steps(chains_body: str) -> str:
+    """storm-run's step() for three starts with a 1 s stagger and the given
+    chains() (the host has no /proc/lockdep_stats)."""
+    import shutil
+    import subprocess
+
+    import pytest
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
+    start = text.index("t_next=$(now_ms)\n")
+    block = text[start:text.index("\n}\n", start) + 3]
+    script = (_storm_run_functions("now_ms") + f"chains() {{ {chains_body}; }}\nTMPF=$(mktemp)\n"
+              "STAGGER_S=1\nc0=100\n" + block
+              + "step 0 module\nstep 1 swap\nstep 2 hog\nrm -f \"$TMPF\"\n")
+    return subprocess.run([busybox, "sh", "-c", script], env={"PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def test_staggered_steps_sample_chains_between_starts():
+    # $(chains) is a subshell: the count grows through a file.
+    out = _run_steps('echo >> "$TMPF"; echo $((100 + 7 * $(wc -l < "$TMPF")))')
+    steps = storm.parse_mode_chains(out, ["swap", "hog"])
+    assert [(s["mode"], s["new_chains"]) for s in steps] == [("module", 7), ("swap", 7), ("hog", 7)]
+    assert storm.chain_sampling_stopped(out, ["swap", "hog"], 1) == ""
+
+
+def test_a_slow_chain_sample_stops_the_sampling_not_the_schedule():
+    """A sample longer than the stagger is the last one: the later starts
+    are not pushed back by more samples, and the harness says why."""
+    out = _run_steps("sleep 1.2; echo 150")
+    steps = storm.parse_mode_chains(out, ["swap", "hog"])
+    assert [(s["mode"], s["new_chains"]) for s in steps] == [("module", 50)]
+    why = storm.chain_sampling_stopped(out, ["swap", "hog"], 1)
+    assert why.startswith("after module: one /proc/lockdep_stats read took ") and "than the 1s stagger" in why
+    coverage = storm.lock_coverage({}, 1, 2, {}, chains_stopped=why)
+    assert coverage["mode_chains_stopped"] == why
