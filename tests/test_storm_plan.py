@@ -257,8 +257,8 @@ def test_ready_marker_waits_for_the_whole_release():
 
 
 def _run_steps(chains_body: str) -> str:
-    """storm-run's step() for three starts with a 1 s stagger and the given
-    chains() (the host has no /proc/lockdep_stats)."""
+    """storm-run's chain sampling for the module and two stressors with a
+    1 s stagger and the given chains() (the host has no /proc/lockdep_stats)."""
     import shutil
     import subprocess
 
@@ -267,11 +267,11 @@ def _run_steps(chains_body: str) -> str:
     if not busybox:
         pytest.skip("no busybox on this host (Debian: busybox-static)")
     text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
-    start = text.index("t_next=$(now_ms)\n")
-    block = text[start:text.index("\n}\n", start) + 3]
+    start = text.index("sampling=1\nsample() {")
+    block = text[start:text.index("\ndone\n", start) + 6]
     script = (_storm_run_functions("now_ms") + f"chains() {{ {chains_body}; }}\nTMPF=$(mktemp)\n"
-              "STAGGER_S=1\nc0=100\n" + block
-              + "step 0 module\nstep 1 swap\nstep 2 hog\nrm -f \"$TMPF\"\n")
+              "STAGGER_S=1\nc0=100\nt_first=$(now_ms)\nsteps='0:module 1:swap 2:hog'\n" + block
+              + 'rm -f "$TMPF"\n')
     return subprocess.run([busybox, "sh", "-c", script], env={"PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, check=True, timeout=60).stdout
 
@@ -285,8 +285,8 @@ def test_staggered_steps_sample_chains_between_starts():
 
 
 def test_a_slow_chain_sample_stops_the_sampling_not_the_schedule():
-    """A sample longer than the stagger is the last one: the later starts
-    are not pushed back by more samples, and the harness says why."""
+    """A sample longer than the stagger is the last one (it no longer fits
+    between two starts), and the harness says why."""
     out = _run_steps("sleep 1.2; echo 150")
     steps = storm.parse_mode_chains(out, ["swap", "hog"])
     assert [(s["mode"], s["new_chains"]) for s in steps] == [("module", 50)]
@@ -294,3 +294,31 @@ def test_a_slow_chain_sample_stops_the_sampling_not_the_schedule():
     assert why.startswith("after module: one /proc/lockdep_stats read took ") and "than the 1s stagger" in why
     coverage = storm.lock_coverage({}, 1, 2, {}, chains_stopped=why)
     assert coverage["mode_chains_stopped"] == why
+
+
+def test_staggered_lines_start_on_schedule_from_processes_forked_up_front(tmp_path):
+    """Every plan line is forked at once and sleeps until its start: line i
+    starts (i - 1 + module) stagger seconds after the first, whatever the
+    lines before it cost."""
+    import shutil
+    import subprocess
+
+    import pytest
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
+    start = text.index("t_first=$(now_ms)\ni=0\n")
+    block = text[start:text.index('done < "$plan"\n', start) + len('done < "$plan"\n')]
+    block = block.replace("/tmp/stressor.", f"{tmp_path}/stressor.")
+    plan = tmp_path / "plan"
+    plan.write_text("cat /proc/uptime\n# a comment\n\ncat /proc/uptime\ncat /proc/uptime\n")
+    script = (_storm_run_functions("now_ms") + f"STAGGER_S=1\nmodule_up=1\nplan={plan}\n" + block
+              + 'for pid in $pids; do wait "$pid"; done\necho "first=$t_first steps=$steps"\n')
+    out = subprocess.run([busybox, "sh", "-c", script], env={"PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    first = int(out.split("first=")[1].split()[0])
+    assert out.strip().endswith("steps=0:module 1:cat 2:cat 3:cat")
+    starts = [float((tmp_path / f"stressor.{i}.out").read_text().split()[0]) * 1000 - first for i in (1, 2, 3)]
+    for i, started in enumerate(starts, 1):
+        assert i * 1000 - 50 <= started <= i * 1000 + 600, starts
