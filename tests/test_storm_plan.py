@@ -267,7 +267,7 @@ def _run_steps(chains_body: str) -> str:
     if not busybox:
         pytest.skip("no busybox on this host (Debian: busybox-static)")
     text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
-    start = text.index("sampling=1\nsample() {")
+    start = text.index("sampling=1\ntook=0\nsample() {")
     block = text[start:text.index("\ndone\n", start) + 6]
     script = (_storm_run_functions("now_ms") + f"chains() {{ {chains_body}; }}\nTMPF=$(mktemp)\n"
               "STAGGER_S=1\nc0=100\nt_first=$(now_ms)\nsteps='0:module 1:swap 2:hog'\n" + block
