@@ -1,5 +1,18 @@
 """Storm plans, op-count lines and lock coverage, without a guest."""
+import shutil
+import subprocess
+
+import pytest
+
 from harness import configs, storm
+
+
+def _busybox() -> str:
+    """The host's busybox, to run storm-run's shell and awk as the guest does."""
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    return busybox
 
 LOCK_STAT = """lock_stat version 0.4
 -----------------------------------------------------------------------------------------------------------------
@@ -84,13 +97,7 @@ def test_swap_files_get_a_filesystem_disk_and_a_device_in_run_env():
 def test_classes_acquired_counts_each_class_once_with_busybox_awk(tmp_path):
     """The guest's busybox awk over a lock_stat: R and W of a class count once,
     contention-point lines and classes without acquisitions not at all."""
-    import shutil
-    import subprocess
-
-    import pytest
-    busybox = shutil.which("busybox")
-    if not busybox:
-        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    busybox = _busybox()
     idle = "                    idle_lock:" + "            0" * 12 + "\n"
     spaced = "       (work_completion)(&(&wb->dwork)->work):" + "            1" * 12 + "\n"
     path = tmp_path / "lock_stat"
@@ -153,15 +160,8 @@ LOCKDEP = """all lock classes:
 
 
 def test_nested_classes_read_from_proc_lockdep_with_busybox_awk(tmp_path):
-    import shutil
-    import subprocess
-
-    import pytest
-
     from harness.channel.base import CommandResult
-    busybox = shutil.which("busybox")
-    if not busybox:
-        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    busybox = _busybox()
     path = tmp_path / "lockdep"
     path.write_text(LOCKDEP)
 
@@ -193,13 +193,7 @@ def test_cpu_report_splits_the_storm_and_names_kernel_threads_with_busybox(tmp_p
     the kernel threads (ppid 2) summed by name without digits or /suffix,
     busiest first; user processes, even with ') ' in their name, are not
     kernel threads."""
-    import shutil
-    import subprocess
-
-    import pytest
-    busybox = shutil.which("busybox")
-    if not busybox:
-        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    busybox = _busybox()
     proc = tmp_path / "proc"
     proc.mkdir()
     (proc / "stat").write_text("cpu  300 20 900 5000 40 3 2 0 0 0\ncpu0 1 2 3 4 5 6 7\n")
@@ -230,13 +224,7 @@ def test_cpu_report_splits_the_storm_and_names_kernel_threads_with_busybox(tmp_p
 def test_phases_clock_is_milliseconds_since_boot(tmp_path):
     """storm-run's phases line subtracts now_ms() readings: /proc/uptime's
     seconds with two decimals -> whole milliseconds, with busybox awk."""
-    import shutil
-    import subprocess
-
-    import pytest
-    busybox = shutil.which("busybox")
-    if not busybox:
-        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    busybox = _busybox()
     proc = tmp_path / "proc"
     proc.mkdir()
     (proc / "uptime").write_text("123456.78 240000.01\n")
@@ -259,13 +247,7 @@ def test_ready_marker_waits_for_the_whole_release():
 def _run_steps(chains_body: str) -> str:
     """storm-run's chain sampling for the module and two stressors with a
     1 s stagger and the given chains() (the host has no /proc/lockdep_stats)."""
-    import shutil
-    import subprocess
-
-    import pytest
-    busybox = shutil.which("busybox")
-    if not busybox:
-        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    busybox = _busybox()
     text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
     start = text.index("sampling=1\ntook=0\nsample() {")
     block = text[start:text.index("\ndone\n", start) + 6]
@@ -300,13 +282,7 @@ def test_staggered_lines_start_on_schedule_from_processes_forked_up_front(tmp_pa
     """Every plan line is forked at once and sleeps until its start: line i
     starts (i - 1 + module) stagger seconds after the first, whatever the
     lines before it cost."""
-    import shutil
-    import subprocess
-
-    import pytest
-    busybox = shutil.which("busybox")
-    if not busybox:
-        pytest.skip("no busybox on this host (Debian: busybox-static)")
+    busybox = _busybox()
     text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
     start = text.index("t_first=$(now_ms)\ni=0\n")
     block = text[start:text.index('done < "$plan"\n', start) + len('done < "$plan"\n')]
