@@ -176,10 +176,21 @@ def test_nested_classes_read_from_proc_lockdep_with_busybox_awk(tmp_path):
         "&mm->mmap_lock": {"ptlock_ptr(page)#2"}}
 
 
+STORM_RUN = configs.REPO_ROOT / "guest" / "init" / "storm-run"
+
+
+def _storm_run_block(first: str, last: str) -> str:
+    """The lines of guest/init/storm-run from the one starting @first through
+    the next line that is @last, to run on the host."""
+    text = STORM_RUN.read_text()
+    start = text.index(first)
+    return text[start:text.index(f"\n{last}\n", start) + len(last) + 2]
+
+
 def _storm_run_functions(*names: str) -> str:
     """The shell functions of guest/init/storm-run by name, to run on the host."""
     import re
-    text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
+    text = STORM_RUN.read_text()
     out = []
     for name in names:
         match = re.search(rf"^{name}\(\) {{\n.*?^}}\n", text, re.M | re.S)
@@ -248,9 +259,7 @@ def _run_steps(chains_body: str) -> str:
     """storm-run's chain sampling for the module and two stressors with a
     1 s stagger and the given chains() (the host has no /proc/lockdep_stats)."""
     busybox = _busybox()
-    text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
-    start = text.index("sampling=1\ntook=0\nsample() {")
-    block = text[start:text.index("\ndone\n", start) + 6]
+    block = _storm_run_block("sampling=1\ntook=0\nsample() {", "done")
     script = (_storm_run_functions("now_ms") + f"chains() {{ {chains_body}; }}\nTMPF=$(mktemp)\n"
               "STAGGER_S=1\nc0=100\nt_first=$(now_ms)\nsteps='0:module 1:swap 2:hog'\n" + block
               + 'rm -f "$TMPF"\n')
@@ -283,10 +292,7 @@ def test_staggered_lines_start_on_schedule_from_processes_forked_up_front(tmp_pa
     starts (i - 1 + module) stagger seconds after the first, whatever the
     lines before it cost."""
     busybox = _busybox()
-    text = (configs.REPO_ROOT / "guest" / "init" / "storm-run").read_text()
-    start = text.index("t_first=$(now_ms)\ni=0\n")
-    block = text[start:text.index('done < "$plan"\n', start) + len('done < "$plan"\n')]
-    block = block.replace("/tmp/stressor.", f"{tmp_path}/stressor.")
+    block = _storm_run_block("t_first=$(now_ms)\ni=0\n", 'done < "$plan"').replace("/tmp/stressor.", f"{tmp_path}/stressor.")
     plan = tmp_path / "plan"
     plan.write_text("cat /proc/uptime\n# a comment\n\ncat /proc/uptime\ncat /proc/uptime\n")
     script = (_storm_run_functions("now_ms") + f"STAGGER_S=1\nmodule_up=1\nplan={plan}\n" + block
