@@ -338,7 +338,8 @@ class Bench:
             os.environ["CCACHE_RECACHE"] = "1"
             started = time.monotonic()
             try:
-                build.ensure_tree(kernel.source, kernel.arch, kernel.out_dir, config_text, key, log_file)
+                with build.tree_lock(kernel.out_dir):
+                    build.ensure_tree(kernel.source, kernel.arch, kernel.out_dir, config_text, key, log_file)
             finally:
                 os.environ.pop("CCACHE_RECACHE", None)
             return time.monotonic() - started

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,10 +29,16 @@ def cache_root() -> Path:
 @contextlib.contextmanager
 def exclusive(lock_file: Path) -> Iterator[None]:
     """Hold an flock on @lock_file: one process at a time fills a shared cache entry
-    (matrix cells of one kernel version unpack the same source tree)."""
+    (matrix cells of one kernel version unpack the same source tree; two runs of one
+    arch share its O= tree). Says so on stderr when it has to wait."""
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_file, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting: another run is filling the cache entry of {lock_file} ...",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:

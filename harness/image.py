@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import userland
-from harness.cache import Store, cache_root, content_key, file_sha256, tree_key
+from harness.cache import Store, cache_root, content_key, exclusive, file_sha256, tree_key
 from harness.configs import REPO_ROOT, Arch
 from harness.cpio import CpioWriter
 from harness.errors import BuildError, InfraError
 from harness.host import build_env, require_tool, run_logged
-from harness.kernel.build import KernelBuild, ensure_tree
+from harness.kernel.build import KernelBuild, ensure_tree, tree_lock
 from harness.kernel.config import make_vars
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,10 @@ def build_stressors(arch: Arch, out: Path, log_file: Path) -> Path:
 
 def build_module(kernel: KernelBuild, work: Path, log_file: Path) -> Path:
     # The module needs the O= tree at exactly this kernel; bring it there.
-    ensure_tree(kernel.source, kernel.arch, kernel.out_dir, kernel.config.read_text(), kernel.key, log_file)
-    return compile_module(kernel.out_dir, kernel.arch, work, log_file,
-                          f"{kernel.source.version} {kernel.arch.name}")
+    with tree_lock(kernel.out_dir):
+        ensure_tree(kernel.source, kernel.arch, kernel.out_dir, kernel.config.read_text(), kernel.key, log_file)
+        return compile_module(kernel.out_dir, kernel.arch, work, log_file,
+                              f"{kernel.source.version} {kernel.arch.name}")
 
 
 def compile_module(out_dir: Path, arch: Arch, work: Path, log_file: Path, what: str,
@@ -176,36 +177,48 @@ def build_image(kernel: KernelBuild, log_file: Path) -> GuestImage:
     cached = entry is not None
     if entry is None:
         work = cache_root() / "work" / f"{arch.name}-{key[:12]}"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        stressors = build_stressors(arch, work / "stressors", log_file)
-        module = build_module(kernel, work / "module", log_file)
-        initramfs = work / "initramfs.cpio"
-        with open(initramfs, "wb") as handle:
-            cpio = CpioWriter(handle)
-            base_dirs = ("bin", "sbin", "dev", "etc", "etc/harness", "lib", "lib/modules", "proc", "sys",
-                         "tmp", "root", "mnt")
-            for name in base_dirs:
-                cpio.directory(name)
-            for name in _parent_dirs(list(extra)):
-                if name not in base_dirs:
-                    cpio.directory(name)
-            cpio.char_device("dev/console", 5, 1)
-            cpio.char_device("dev/null", 1, 3, 0o666)
-            cpio.file_from("bin/busybox", busybox, 0o755)
-            cpio.file_from("init", GUEST_DIR / "init" / "init", 0o755)
-            cpio.file_from("bin/storm-run", GUEST_DIR / "init" / "storm-run", 0o755)
-            cpio.file_from("bin/mmstress", stressors, 0o755)
-            cpio.file_from("lib/modules/mmlock.ko", module, 0o644)
-            for name, (path, mode) in sorted(extra.items()):
-                cpio.file_from(name, path, mode)
-            cpio.close()
-        entry = store.publish(key, {"initramfs.cpio": initramfs, "mmlock.ko": module, "mmstress": stressors},
-                              {"arch": arch.name, "kernel": kernel.key})
-        shutil.rmtree(work, ignore_errors=True)
+        with exclusive(work.with_name(f".{work.name}.lock")):
+            entry = store.lookup(key)   # packed by another run while this one waited?
+            cached = entry is not None
+            if entry is None:
+                entry = _pack_image(store, key, kernel, work, busybox, extra, log_file)
     initramfs = entry / "initramfs.cpio"
     return GuestImage(initramfs=initramfs, module=entry / "mmlock.ko", stressors=entry / "mmstress",
                       busybox=busybox, sha256=file_sha256(initramfs), cached=cached)
+
+
+def _pack_image(store: Store, key: str, kernel: KernelBuild, work: Path, busybox: Path,
+                extra: dict[str, tuple[Path, int]], log_file: Path) -> Path:
+    """Stressors, module and userland into one initramfs, published under key."""
+    arch = kernel.arch
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    stressors = build_stressors(arch, work / "stressors", log_file)
+    module = build_module(kernel, work / "module", log_file)
+    initramfs = work / "initramfs.cpio"
+    with open(initramfs, "wb") as handle:
+        cpio = CpioWriter(handle)
+        base_dirs = ("bin", "sbin", "dev", "etc", "etc/harness", "lib", "lib/modules", "proc", "sys",
+                     "tmp", "root", "mnt")
+        for name in base_dirs:
+            cpio.directory(name)
+        for name in _parent_dirs(list(extra)):
+            if name not in base_dirs:
+                cpio.directory(name)
+        cpio.char_device("dev/console", 5, 1)
+        cpio.char_device("dev/null", 1, 3, 0o666)
+        cpio.file_from("bin/busybox", busybox, 0o755)
+        cpio.file_from("init", GUEST_DIR / "init" / "init", 0o755)
+        cpio.file_from("bin/storm-run", GUEST_DIR / "init" / "storm-run", 0o755)
+        cpio.file_from("bin/mmstress", stressors, 0o755)
+        cpio.file_from("lib/modules/mmlock.ko", module, 0o644)
+        for name, (path, mode) in sorted(extra.items()):
+            cpio.file_from(name, path, mode)
+        cpio.close()
+    entry = store.publish(key, {"initramfs.cpio": initramfs, "mmlock.ko": module, "mmstress": stressors},
+                          {"arch": arch.name, "kernel": kernel.key})
+    shutil.rmtree(work, ignore_errors=True)
+    return entry
 
 
 def write_overlay(base: Path, dest: Path, files: dict[str, str]) -> Path:

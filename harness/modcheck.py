@@ -32,6 +32,7 @@ from harness.kernel.build import (
     out_dir_for,
     prepare_modules_tree,
     tree_is_built,
+    tree_lock,
 )
 from harness.kernel.source import KNOWN_VERSIONS, resolve
 from harness.results import junit_xml, results_root, write_json
@@ -126,12 +127,13 @@ def check_cell(arch_name: str, version: str, profile_name: str, out: Path) -> di
         tree = out_dir_for(source, arch, profile)
         config_text = configure(source, arch, profile, log_file)
         key = build_key(source, arch, config_text, compiler_version(arch))
-        cell["tree"] = "built" if tree_is_built(arch, tree, key) else "modules_prepare"
-        if cell["tree"] != "built":
-            prepare_modules_tree(source, arch, tree, config_text, log_file)
-        extra = () if cell["tree"] == "built" else ("KBUILD_MODPOST_WARN=1",)
-        module = compile_module(tree, arch, out / "work" / f"{arch_name}-{version}", log_file,
-                                f"{source.version} {arch_name}", extra)
+        with tree_lock(tree):
+            cell["tree"] = "built" if tree_is_built(arch, tree, key) else "modules_prepare"
+            if cell["tree"] != "built":
+                prepare_modules_tree(source, arch, tree, config_text, log_file)
+            extra = () if cell["tree"] == "built" else ("KBUILD_MODPOST_WARN=1",)
+            module = compile_module(tree, arch, out / "work" / f"{arch_name}-{version}", log_file,
+                                    f"{source.version} {arch_name}", extra)
         if cell["tree"] != "built":
             missing = unexported(undefined_symbols(module, arch), exported_for(source.path, arch.kernel_arch))
             if missing:

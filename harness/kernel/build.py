@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cache import Store, cache_root, content_key, file_sha256
+from harness.cache import Store, cache_root, content_key, exclusive, file_sha256
 from harness.configs import Arch, Profile
 from harness.errors import BuildError, InfraError
 from harness.host import build_env, require_tool
@@ -56,6 +56,13 @@ def out_dir_for(source: KernelSource, arch: Arch, profile: Profile) -> Path:
     """Stable per tree path (not per revision): bisect and variants rebuild in place."""
     tree_tag = content_key(str(source.path))[:10]
     return cache_root() / "build" / f"{source.path.name}-{tree_tag}" / f"{arch.name}-{profile.name}"
+
+
+def tree_lock(out: Path):
+    """One process at a time in an O= tree (and its config scratch dir): two runs of
+    the same arch and profile at once (soaks side by side, a developer beside CI)
+    would otherwise run make in the same directory. Not re-entrant: take it once."""
+    return exclusive(out.parent / f".{out.name}.lock")
 
 
 def _jobs() -> int:
@@ -124,8 +131,9 @@ def _run_make(argv: list[str], cwd: Path, log_file: Path, expected_objects: int,
 def configure(source: KernelSource, arch: Arch, profile: Profile, log_file: Path) -> str:
     """The .config the build will use (cached: seconds), before anything is compiled."""
     out = out_dir_for(source, arch, profile)
-    return merged_config(source, arch, profile, compiler_version(arch),
-                         out.parent / f".config-{arch.name}-{profile.name}", log_file)
+    with tree_lock(out):
+        return merged_config(source, arch, profile, compiler_version(arch),
+                             out.parent / f".config-{arch.name}-{profile.name}", log_file)
 
 
 def build_key(source: KernelSource, arch: Arch, config_text: str, compiler: str) -> str:
@@ -143,14 +151,17 @@ def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: P
     store = Store("kernels")
     entry = store.lookup(key)
     if entry is None:
-        ensure_tree(source, arch, out, config_text, key, log_file)
-        entry = store.publish(key, {
-            "image": out / arch.image_path,
-            "vmlinux": out / "vmlinux",
-            "config": out / ".config",
-        }, {"source": source.origin, "version": source.version, "arch": arch.name, "profile": profile.name,
-            "compiler": compiler})
-        cached = False
+        with tree_lock(out):
+            entry = store.lookup(key)   # built by another run while this one waited?
+            cached = entry is not None
+            if entry is None:
+                ensure_tree(source, arch, out, config_text, key, log_file)
+                entry = store.publish(key, {
+                    "image": out / arch.image_path,
+                    "vmlinux": out / "vmlinux",
+                    "config": out / ".config",
+                }, {"source": source.origin, "version": source.version, "arch": arch.name,
+                    "profile": profile.name, "compiler": compiler})
     else:
         cached = True
         log.info("kernel: artifact cache hit %s", key[:12])
