@@ -46,6 +46,7 @@ class Arch:
     net_device: str
     extra_args: tuple[str, ...]
     tcg_thread: str             # TCG's "thread=": multi (a host thread per vCPU) or single
+    monitor_pc: str             # regex, one group: a vCPU's pc (hex) in `info registers -a`; "" = none
     image_target: str
     image_path: str
     append: str
@@ -164,6 +165,7 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         net_device=qemu.get("net_device", str, "virtio-net-pci"),
         extra_args=qemu.str_list("extra_args", []),
         tcg_thread=qemu.choice("tcg_thread", TCG_THREADS, "multi"),
+        monitor_pc=qemu.get("monitor_pc", str, "") or "",
         image_target=kernel.get("image_target", str),
         image_path=kernel.get("image_path", str),
         append=kernel.get("append", str, "") or "",
@@ -184,6 +186,13 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         raise ConfigError(f"{qemu.where('memory_mb')}: memory_mb must be >= 64 and smp >= 1")
     if arch.numa_max_nodes and (not arch.numa_node_args or arch.numa_max_nodes > arch.smp):
         raise ConfigError(f"{numa.where('max_nodes')}: needs node_args and at most smp ({arch.smp}) nodes")
+    if arch.monitor_pc:
+        try:
+            groups = re.compile(arch.monitor_pc).groups
+        except re.error as exc:
+            raise ConfigError(f"{qemu.where('monitor_pc')}: not a regular expression: {exc}") from None
+        if groups != 1:
+            raise ConfigError(f"{qemu.where('monitor_pc')}: needs exactly one group (the pc), has {groups}")
     every_line = arch.fragment + "\n" + "\n".join(text for _, text in arch.version_fragments)
     bad = [line for line in every_line.splitlines() if line.strip() and not _OPTION_RE.match(line.strip())]
     if bad:

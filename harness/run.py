@@ -1,6 +1,7 @@
 """One run, stage after stage: build -> image -> boot -> storm -> parse -> verdict -> results."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import platform
@@ -25,6 +26,7 @@ from harness.host import require_tool
 from harness.kernel import build as kernel_build
 from harness.kernel import source as kernel_source
 from harness.report import parse_file, symbolize
+from harness.report.symbols import locate
 from harness.signals import interrupt_name
 from harness.verdict import Ending, Verdict, decide
 
@@ -42,6 +44,8 @@ INACTIVITY_S = {"kvm": 60, "tcg": 120}
 DUMP_TIMEOUT_S = 45
 DUMP_SYSRQ = "wtd"   # blocked tasks, all tasks, held locks
 DUMP_MONITOR = ("info cpus", "info registers -a")
+PC_SAMPLES = 3          # `info registers -a` again, PC_GAP_S apart: spinning or asleep?
+PC_GAP_S = 0.5
 INJECTIONS = {
     # name -> guest command; module kinds go through its debugfs file.
     "sysrq-crash": "echo c > /proc/sysrq-trigger",
@@ -215,10 +219,14 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
 
     console_log = run_dir / "console.log"
     try:
-        ending = boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data, ssh_setup)
+        ending = boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data, ssh_setup,
+                                arch.monitor_pc)
     finally:
         for disk in disks:  # up to 64 MiB each once written: never left behind
             disk.unlink(missing_ok=True)
+    where = _locate_pcs(data, kernel.vmlinux, arch)
+    if where:
+        ending = dataclasses.replace(ending, note=f"{ending.note}; vCPUs at {where}".lstrip("; "))
 
     reports = parse_file(console_log)
     if reports:
@@ -241,7 +249,10 @@ def _symbolize(console_log: Path, vmlinux: Path, modules: dict[str, Path], arch:
 
 def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str, request: RunRequest,
                     storm: Storm, duration: int, data: dict,
-                    ssh_setup: ssh_channel.SshSetup | None = None) -> Ending:
+                    ssh_setup: ssh_channel.SshSetup | None = None, pc_re: str = "") -> Ending:
+    """Boot to the ready marker, storm, power off. A guest that stops answering
+    (in boot or storm) gets its state dumped first; pc_re (the arch's
+    monitor_pc) picks each vCPU's pc out of the monitor's register dumps."""
     boot_started = time.monotonic()
     try:
         # SerialConsole(argv, ...), with another forwarded port if QEMU could not bind its own.
@@ -262,6 +273,8 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         except (ChannelClosed, CommandTimeout) as exc:
             data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
             killed = isinstance(exc, CommandTimeout)
+            if killed:
+                dump_guest_state(console, data, "boot", pc_re)
             return _ending(console, False, storm_state, failures, killed, f"({exc})")
         data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
         _stage(f"boot: guest ready after {data['durations']['boot_s']:.1f}s")
@@ -292,7 +305,7 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
             if request.session and storm_state != "timeout":
                 request.session(channel)
             if storm_state == "timeout":
-                dump_guest_state(console, data)
+                dump_guest_state(console, data, "storm", pc_re)
             else:
                 console.send_line("sync; reboot -f")
                 console.drain(60)
@@ -302,7 +315,7 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         except CommandTimeout as exc:
             storm_state = "timeout"
             note = note or str(exc)
-            dump_guest_state(console, data)
+            dump_guest_state(console, data, "storm", pc_re)
         killed = console.alive
         return _ending(console, True, storm_state, failures, killed, note)
     finally:
@@ -311,25 +324,54 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         console.close(grace_s=1)
 
 
-def dump_guest_state(console: SerialConsole, data: dict) -> None:
-    """Before a hung guest is killed: blocked tasks, all tasks and held locks (Magic SysRq
-    by serial break: no guest shell needed), then each vCPU's registers from the QEMU
-    monitor; all of it lands in console.log."""
-    _stage(f"storm: guest not responding; dumping state (sysrq {', '.join(DUMP_SYSRQ)}; "
+def dump_guest_state(console: SerialConsole, data: dict, stage: str, pc_re: str = "") -> None:
+    """Before a hung guest is killed: Magic SysRq w, t, d (blocked tasks, all tasks,
+    held locks, by serial break: no guest shell needed), then each vCPU's registers from the QEMU
+    monitor, PC_SAMPLES times; all of it lands in console.log, the pcs also in
+    data["dump"]["pcs"] (one list per sample, a hex string per vCPU) for _locate_pcs."""
+    _stage(f"{stage}: guest not responding; dumping state (sysrq {', '.join(DUMP_SYSRQ)}; "
            f"monitor: {'; '.join(DUMP_MONITOR)})")
     console.silence_limit_s = None
     console.idle_hooks.clear()
     done: list[str] = []
+    samples: list[list[str]] = []
     started = time.monotonic()
     try:
         console.sysrq(DUMP_SYSRQ, quiet_s=2.0, timeout=DUMP_TIMEOUT_S)
         done.append(f"sysrq {DUMP_SYSRQ}")
         for command in DUMP_MONITOR:
-            console.monitor(command, timeout=20)
+            text = console.monitor(command, timeout=20)
             done.append(command)
+            if command == "info registers -a" and pc_re:
+                samples.append(re.findall(pc_re, text))
+        while pc_re and len(samples) < PC_SAMPLES:
+            time.sleep(PC_GAP_S)
+            samples.append(re.findall(pc_re, console.monitor("info registers -a", timeout=20)))
     except (ChannelClosed, CommandTimeout):
         pass  # best effort: QEMU itself may be gone or wedged
     data["dump"] = {"done": done, "wall_s": round(time.monotonic() - started, 2)}
+    if samples:
+        data["dump"]["pcs"] = samples
+
+
+def _locate_pcs(data: dict, vmlinux: Path, arch: Arch) -> str:
+    """Name the dumped vCPU pcs (data["dump"]["pcs"]) in vmlinux: data["dump"]["where"]
+    per vCPU, one entry per sample; returns "cpu0 f, cpu1 g" of the last sample for
+    a verdict's reason, "" when there is nothing to say."""
+    samples = data.get("dump", {}).get("pcs")
+    if not samples:
+        return ""
+    try:
+        names = locate(str(vmlinux), [int(pc, 16) for sample in samples for pc in sample],
+                       addr2line=f"{arch.cross_compile}addr2line")
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        data["dump"]["where_error"] = str(exc)
+        return ""
+    cpus = max(len(sample) for sample in samples)
+    where = [[names.get(int(sample[cpu], 16), f"{sample[cpu]} (not kernel text)") if cpu < len(sample)
+              else "?" for sample in samples] for cpu in range(cpus)]
+    data["dump"]["where"] = where
+    return ", ".join(f"cpu{cpu} {places[-1].split('+')[0].split(' ')[0]}" for cpu, places in enumerate(where))
 
 
 def fault_hooks(console: SerialConsole) -> list[Callable[[], None]]:

@@ -29,6 +29,11 @@ def out(text):
 
 
 SYSRQ = {"w": "Show Blocked State", "t": "Show State", "d": "Show Locks Held"}
+# Two x86_64 vCPUs, as `info registers -a` prints them (abridged).
+REGISTERS = "".join(
+    f"\r\nCPU#{cpu}\r\nRAX=0000000000000000 RBX=ffff888003c0a000 RCX=0000000000000001\r\n"
+    f"RIP={rip} RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT={halted}\r\n"
+    for cpu, rip, halted in ((0, "ffffffff81a2b3c4", 0), (1, "ffffffff8100d1e0", 1)))
 _lock = threading.Lock()
 
 
@@ -69,7 +74,8 @@ def demux(lines):
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 if monitor:
-                    emit(f"{line.decode()}\r\nfake monitor: {line.decode()}\r\n(qemu) ")
+                    answer = REGISTERS if line.strip() == b"info registers -a" else ""
+                    emit(f"{line.decode()}\r\nfake monitor: {line.decode()}\r\n{answer}(qemu) ")
                 else:
                     lines.put(line.decode() + "\n")
 

@@ -1,4 +1,5 @@
 """Config loading: valid files load; every kind of bad input names file, line and key."""
+import re
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,31 @@ def test_unavailable_option_the_arch_sets_itself_is_an_error(config_dir):
     _break(config_dir, "arches/x86_64.yaml", "[CONFIG_ACPI]", "[SOFTLOCKUP]")
     with pytest.raises(ConfigError, match="not a kconfig option name: 'SOFTLOCKUP'"):
         configs.load_arch("x86_64", config_dir)
+
+
+def test_monitor_pc_must_be_a_regex_with_one_group(config_dir):
+    _break(config_dir, "arches/x86_64.yaml", "monitor_pc: '\\b[RE]IP=([0-9a-f]+)'", "monitor_pc: '(RIP)=([0-9a-f]+)'")
+    with pytest.raises(ConfigError, match=r"x86_64.yaml:\d+: key 'qemu.monitor_pc': needs exactly one group"):
+        configs.load_arch("x86_64", config_dir)
+    _break(config_dir, "arches/x86_64.yaml", "monitor_pc: '(RIP)=([0-9a-f]+)'", "monitor_pc: 'RIP=([0-9a-f]+'")
+    with pytest.raises(ConfigError, match=r"key 'qemu.monitor_pc': not a regular expression"):
+        configs.load_arch("x86_64", config_dir)
+
+
+@pytest.mark.parametrize("name", configs.arch_names())
+def test_monitor_pc_finds_every_vcpu_in_the_real_monitor(name):
+    """The arch's monitor_pc against its own QEMU (machine, cpu, smp; halted at reset, -S):
+    one pc per vCPU, in `info registers -a` as QEMU really prints it."""
+    import shutil
+    import subprocess
+
+    arch = configs.load_arch(name)
+    if not shutil.which(arch.qemu_binary):
+        pytest.skip(f"{arch.qemu_binary} not installed (make deps)")
+    proc = subprocess.run([arch.qemu_binary, "-M", arch.machine, "-cpu", arch.cpu, "-smp", str(arch.smp),
+                           "-m", str(arch.memory_mb), "-S", "-display", "none", "-nodefaults",
+                           "-monitor", "stdio"], input="info registers -a\nquit\n",
+                          capture_output=True, text=True, timeout=60)
+    pcs = re.findall(arch.monitor_pc, proc.stdout)
+    assert len(pcs) == arch.smp, proc.stdout[-2000:] + proc.stderr
+    assert all(int(pc, 16) >= 0 for pc in pcs)

@@ -21,7 +21,8 @@ def _run(tmp_path, log_name, mode="normal", storm_seconds=5, boot_timeout=None, 
     data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
     argv = [sys.executable, str(FAKE), str(DATA / log_name), mode]
     console_log = tmp_path / "console.log"
-    ending = run.boot_and_storm(argv, tmp_path, console_log, "tcg", request, storm, storm_seconds, data)
+    ending = run.boot_and_storm(argv, tmp_path, console_log, "tcg", request, storm, storm_seconds, data,
+                                pc_re=configs.load_arch("x86_64").monitor_pc)
     return ending, decide(parse_file(console_log), ending), data, console_log
 
 
@@ -44,8 +45,10 @@ def test_lockdep_splat_in_storm_fails(tmp_path):
 
 
 def _dumped(data, console_log):
-    """The state dump reached the console: sysrq w/t/d by break, then the monitor."""
+    """The state dump reached the console: sysrq w/t/d by break, then the monitor; each
+    vCPU's pc read from run.PC_SAMPLES register dumps."""
     assert data["dump"]["done"] == ["sysrq wtd", "info cpus", "info registers -a"]
+    assert data["dump"]["pcs"] == [["ffffffff81a2b3c4", "ffffffff8100d1e0"]] * run.PC_SAMPLES
     text = console_log.read_text(errors="replace")
     for header in ("Show Blocked State", "Show State", "Show Locks Held"):
         assert f"sysrq: {header}" in text
@@ -87,7 +90,10 @@ def test_qemu_killed_mid_storm_is_infra_error(tmp_path):
 
 
 def test_silent_guest_is_boot_failure(tmp_path, monkeypatch):
-    ending, verdict, _, _ = _run(tmp_path, "x86_64-clean.log", mode="silent", boot_timeout=3,
-                                 monkeypatch=monkeypatch)
+    """A guest stuck in boot is dumped like one stuck in the storm, then killed."""
+    monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
+    ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="silent", boot_timeout=3,
+                                              monkeypatch=monkeypatch)
     assert not ending.reached_ready
     assert verdict.verdict == "boot-failure"
+    _dumped(data, console_log)

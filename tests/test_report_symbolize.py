@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.report import parse_file, symbolize
-from harness.report.symbols import read_section_symbols, read_symbols
+from harness.report.symbols import locate, read_section_symbols, read_symbols
 
 SOURCE = """\
 static volatile int sink;
@@ -123,3 +123,21 @@ def test_section_symbols_read_ppc64_elfv2_st_other(tmp_path: Path):
     tool.chmod(0o755)
     symbols = read_section_symbols("mmlock.ko", str(tool))
     assert symbols == {"null_thread": [(8, 0x48, ".text.unlikely")], "mmlock_init": [(0x100, 0x10, ".text")]}
+
+
+def test_locate_names_exact_pcs_like_an_oops(tmp_path: Path):
+    """A stalled vCPU's pc (from QEMU's monitor): func+0xoff/0xsize and its source line;
+    a pc in no text symbol (user space, firmware) is left out."""
+    src = tmp_path / "mm" / "toy.c"
+    src.parent.mkdir()
+    src.write_text(SOURCE)
+    binary = tmp_path / "vmlinux"
+    subprocess.run(["gcc", "-g", "-O1", "-fno-inline", "-o", str(binary), str(src)], check=True)
+    symbols = read_symbols(str(binary))
+    (leaf, leaf_size, _), = symbols["leaf_fn"]
+    (mid, mid_size, _), = symbols["middle_fn"]
+    named = locate(str(binary), [leaf, mid + mid_size - 1, 0x10])
+    assert named[leaf].startswith(f"leaf_fn+0x0/0x{leaf_size:x} (")
+    assert re.fullmatch(r".* \(mm/toy\.c:[3-5]\)", named[leaf]), named[leaf]
+    assert named[mid + mid_size - 1].startswith(f"middle_fn+0x{mid_size - 1:x}/0x{mid_size:x}")
+    assert 0x10 not in named

@@ -13,6 +13,7 @@ bounded by the number of distinct frames, not by the log size.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import subprocess
@@ -191,3 +192,29 @@ def symbolize(log_path: str, vmlinux: str, out_path: str, addr2line: str = "addr
                 out.write(line[:match.start()] + func + " " + loc + " [inline]\n")
             out.write(line[:end] + " " + entries[-1][1] + line[end:] + "\n")
     return annotated
+
+
+def locate(vmlinux: str, addresses: list[int], addr2line: str = "addr2line",
+           strip: str | None = None) -> dict[int, str]:
+    """Exact pcs (a stalled vCPU's, read from QEMU's monitor) named the way an
+    oops names them: `func+0xoff/0xsize`, then the innermost source line
+    (and the inlined function it is in, when that is not func). A pc in no
+    text symbol of vmlinux (user space, firmware) is left out."""
+    table = sorted((start, size, name) for name, entries in
+                   read_symbols(vmlinux, _tool(addr2line, "nm")).items()
+                   for start, size, _ in entries if size)
+    starts = [start for start, _, _ in table]
+    named: dict[int, str] = {}
+    for address in set(addresses):
+        i = bisect.bisect_right(starts, address) - 1
+        if i >= 0 and address < table[i][0] + table[i][1]:
+            start, size, name = table[i]
+            named[address] = f"{name}+0x{address - start:x}/0x{size:x}"
+    lines = _resolve([("", a) for a in sorted(named)], vmlinux, addr2line, strip)
+    for address in named:
+        entries = lines.get(("", address))
+        if entries:
+            func, loc = entries[0]
+            inner = "" if func == named[address].split("+")[0] else f"{func} "
+            named[address] += f" ({inner}{loc})"
+    return named
