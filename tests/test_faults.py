@@ -2,6 +2,7 @@
 the class, the exit code, a preserved log and no leftover QEMU."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -165,6 +166,12 @@ def test_hard_frozen_guest_ends_at_the_inactivity_limit_with_a_monitor_dump(tmp_
     assert data["reports"][0]["kind"] == "hang"
     assert "inactivity limit 20s" in data["reason"]
     assert data["dump"]["done"] == ["sysrq wtd", "info cpus", "info registers -a"]
+    # Each vCPU's pc, named in vmlinux as an oops names a frame (or said to be outside it).
+    assert len(data["dump"]["pcs"]) == run.PC_SAMPLES and all(len(s) == 2 for s in data["dump"]["pcs"])
+    frame = re.compile(r"\w+\+0x[0-9a-f]+/0x[0-9a-f]+( \(.*\))?|[0-9a-f]+ \(not kernel text\)")
+    assert [len(places) for places in data["dump"]["where"]] == [run.PC_SAMPLES] * 2
+    assert all(frame.fullmatch(p) for places in data["dump"]["where"] for p in places), data["dump"]["where"]
+    assert "vCPUs at cpu0 " in data["reason"] and ", cpu1 " in data["reason"]
     assert data["storm"]["wall_s"] < 100, "ended by the inactivity limit, not the storm deadline"
     console = (run_dir / "console.log").read_bytes()
     assert b"MMLOCK-HARNESS: heartbeat" in console
