@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 # dependencies, the default kernel source, the guest userland, caching.
 COMMON_PACKAGES = (
     "make", "gcc", "libc6-dev", "bc", "bison", "flex", "libelf-dev", "libssl-dev",
-    "cpio", "kmod", "xz-utils", "ccache", "busybox-static", "binutils",
+    "cpio", "kmod", "xz-utils", "ccache", "busybox-static", "binutils", "patch",
 )
 
 # tool -> package, for the error a user sees when a tool is missing.
@@ -32,6 +32,7 @@ TOOL_PACKAGES = {
     "qemu-system-aarch64": "qemu-system-arm", "qemu-system-arm": "qemu-system-arm",
     "qemu-system-riscv64": "qemu-system-misc", "qemu-system-ppc64": "qemu-system-ppc",
     "qemu-system-s390x": "qemu-system-misc", "addr2line": "binutils", "mke2fs": "e2fsprogs",
+    "patch": "patch",
 }
 
 

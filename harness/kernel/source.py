@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cache import cache_root, content_key, exclusive
+from harness.configs import CONFIG_DIR
 from harness.errors import ConfigError, InfraError
+from harness.host import require_tool
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VERSION = "6.1"
+PATCH_DIR = CONFIG_DIR / "kernel" / "patches"
 KNOWN_VERSIONS = ("6.1", "6.12")
 
 
@@ -110,6 +113,24 @@ def from_tree(tree: Path) -> KernelSource:
     return KernelSource(tree, str(tree), identity, _makefile_version(tree))
 
 
+def patches_for(version: str) -> list[Path]:
+    """configs/kernel/patches/<version>/*.patch, in name order: fixes the harness needs in
+    Debian's tarball of that version (a boot deadlock, not the mm code under test).
+    Each says why in its header; a KERNEL_SRC tree is never patched."""
+    return sorted((PATCH_DIR / version).glob("*.patch"))
+
+
+def _apply_patches(tree: Path, patches: list[Path]) -> None:
+    tool = require_tool("patch") if patches else ""
+    for patch in patches:
+        proc = subprocess.run([tool, "-p1", "--forward", "--batch", "-d", str(tree), "-i", str(patch)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise InfraError(f"{patch} does not apply to {tree.name}: "
+                             f"{(proc.stdout + proc.stderr).strip()[-400:]}")
+        log.info("applied %s", patch.name)
+
+
 def default_source(version: str = DEFAULT_VERSION) -> KernelSource:
     """Debian's linux-source-<version> tarball, unpacked once into the cache."""
     if version not in KNOWN_VERSIONS:
@@ -119,7 +140,10 @@ def default_source(version: str = DEFAULT_VERSION) -> KernelSource:
         raise InfraError(f"{tarball} not found (Debian package: linux-source-{version}; "
                          "`make deps` installs it)")
     st = tarball.stat()
-    identity = content_key("tarball", tarball.name, str(st.st_size), str(st.st_mtime_ns))
+    patches = patches_for(version)
+    # Without patches the key is what it always was (built kernels stay cached).
+    identity = content_key("tarball", tarball.name, str(st.st_size), str(st.st_mtime_ns),
+                           *(part for p in patches for part in (p.name, p.read_bytes())))
     dest_root = cache_root() / "src"
     tree = dest_root / f"linux-source-{version}"
     stamp = dest_root / f"linux-source-{version}.unpacked"
@@ -140,6 +164,7 @@ def default_source(version: str = DEFAULT_VERSION) -> KernelSource:
             except (subprocess.CalledProcessError, tarfile.TarError, OSError) as exc:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise InfraError(f"cannot unpack {tarball}: {exc}") from None
+            _apply_patches(staging / f"linux-source-{version}", patches)
             os.rename(staging / f"linux-source-{version}", tree)
             shutil.rmtree(staging, ignore_errors=True)
             stamp.write_text(identity)
