@@ -31,12 +31,18 @@ pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("addr2
                                 reason="needs gcc, nm and addr2line")
 
 
-def test_symbolize_resolves_frames_to_file_line(tmp_path: Path):
+def _toy_vmlinux(tmp_path: Path) -> Path:
+    """SOURCE built as mm/toy.c, no inlining: leaf_fn and middle_fn are real symbols."""
     src = tmp_path / "mm" / "toy.c"
     src.parent.mkdir()
     src.write_text(SOURCE)
     binary = tmp_path / "vmlinux"
     subprocess.run(["gcc", "-g", "-O1", "-fno-inline", "-o", str(binary), str(src)], check=True)
+    return binary
+
+
+def test_symbolize_resolves_frames_to_file_line(tmp_path: Path):
+    binary = _toy_vmlinux(tmp_path)
     symbols = read_symbols(str(binary))
     (_leaf_addr, leaf_size, _), = symbols["leaf_fn"]
     (mid_addr, mid_size, _), = symbols["middle_fn"]
@@ -128,11 +134,7 @@ def test_section_symbols_read_ppc64_elfv2_st_other(tmp_path: Path):
 def test_locate_names_exact_pcs_like_an_oops(tmp_path: Path):
     """A stalled vCPU's pc (from QEMU's monitor): func+0xoff/0xsize and its source line;
     a pc in no text symbol (user space, firmware) is left out."""
-    src = tmp_path / "mm" / "toy.c"
-    src.parent.mkdir()
-    src.write_text(SOURCE)
-    binary = tmp_path / "vmlinux"
-    subprocess.run(["gcc", "-g", "-O1", "-fno-inline", "-o", str(binary), str(src)], check=True)
+    binary = _toy_vmlinux(tmp_path)
     symbols = read_symbols(str(binary))
     (leaf, leaf_size, _), = symbols["leaf_fn"]
     (mid, mid_size, _), = symbols["middle_fn"]
