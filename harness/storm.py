@@ -341,11 +341,16 @@ CLASSES_CMD = ("awk 'NF >= 13 && $(NF-12) ~ /:$/ && $(NF-4) + $(NF-10) > 0 { n =
                "sub(/^ */, \"\", n); print \"lockclass\", $(NF-4), $(NF-10), n }' /proc/lock_stat")
 _CLASS_LINE_RE = re.compile(r"^lockclass (\d+) (\d+) (.+?)(?:-[RW])?\s*$", re.M)
 TOP_CLASSES = 20
-# The classes lockdep saw taken directly under a class: its block of /proc/lockdep
-# ("<key> FD: .. BD: .. ....: <name>", then " -> [<key>] <name>" lines).
-_NESTED_CMD = ("awk -v want={name} '/^[0-9a-f]+ FD:/ {{ n = $0; "
-               "sub(/^[0-9a-f]+ FD: *[0-9]+ BD: *[0-9]+ [^:]*: /, \"\", n); f = (n == want); "
-               "next }} f && / -> \\[/ {{ sub(/^ -> \\[[^]]*\\] /, \"\"); print \"nested\", $0 }}' /proc/lockdep")
+# The classes lockdep saw taken directly under each wanted class, in one pass over
+# /proc/lockdep (a read walks every class: seconds on a loaded TCG guest). Its
+# blocks are "<key> FD: .. BD: .. ....: <name>", then " -> [<key>] <name>" lines;
+# the wanted names (they may hold spaces) come one per line from WANT_FILE, and
+# each line out is "nested <wanted> @@ <class under it>".
+WANT_FILE = "/tmp/mmlock-nested-want"
+_NESTED_CMD = ("awk 'NR == FNR { want[$0] = 1; next } /^[0-9a-f]+ FD:/ { n = $0; "
+               "sub(/^[0-9a-f]+ FD: *[0-9]+ BD: *[0-9]+ [^:]*: /, \"\", n); f = (n in want); "
+               "next } f && / -> \\[/ { sub(/^ -> \\[[^]]*\\] /, \"\"); print \"nested\", n \" @@ \" $0 }' "
+               f"{WANT_FILE} /proc/lockdep")
 
 
 def classes_acquired(output: str) -> dict[str, dict[str, int]]:
@@ -360,10 +365,15 @@ def classes_acquired(output: str) -> dict[str, dict[str, int]]:
 
 def nested_under(channel: Channel, names: set[str], timeout: float) -> dict[str, set[str]]:
     """{class: the classes lockdep saw taken directly under it}, for these classes."""
-    found: dict[str, set[str]] = {}
-    for name in sorted(n for n in names if n):
-        out = channel.run(f"{_NESTED_CMD.format(name=shlex.quote(name))} 2>/dev/null", timeout).output
-        found[name] = {line[len("nested "):].strip() for line in out.splitlines() if line.startswith("nested ")}
+    wanted = sorted(n for n in names if n)
+    found: dict[str, set[str]] = {name: set() for name in wanted}
+    if not wanted:
+        return found
+    command = f"printf '%s\\n' {' '.join(shlex.quote(n) for n in wanted)} > {WANT_FILE} && {_NESTED_CMD} 2>/dev/null"
+    for line in channel.run(command, timeout).output.splitlines():
+        owner, sep, name = line[len("nested "):].partition(" @@ ")
+        if line.startswith("nested ") and sep and owner in found:
+            found[owner].add(name.strip())
     return found
 
 

@@ -167,13 +167,20 @@ def test_nested_classes_read_from_proc_lockdep_with_busybox_awk(tmp_path):
 
     class Local:
         """The guest's shell, here: busybox sh on the host over a recorded /proc/lockdep."""
+        commands = 0
+
         def run(self, command, timeout):
-            out = subprocess.run([busybox, "sh", "-c", command.replace("/proc/lockdep", str(path))],
-                                 capture_output=True, text=True, timeout=timeout)
+            self.commands += 1
+            command = command.replace("/proc/lockdep", str(path)).replace(storm.WANT_FILE, str(tmp_path / "want"))
+            out = subprocess.run([busybox, "sh", "-c", command], capture_output=True, text=True, timeout=timeout)
             return CommandResult(out.returncode, out.stdout, 0.0)
-    assert storm.nested_under(Local(), {"swap_lock", "&mm->mmap_lock"}, 10) == {
+    shell = Local()
+    wanted = {"swap_lock", "&mm->mmap_lock", "&((cluster_info + ci)->lock)#2", "no_such_class"}
+    assert storm.nested_under(shell, wanted, 10) == {
         "swap_lock": {"&p->lock#2", "&((cluster_info + ci)->lock)#2"},
-        "&mm->mmap_lock": {"ptlock_ptr(page)#2"}}
+        "&mm->mmap_lock": {"ptlock_ptr(page)#2"},
+        "&((cluster_info + ci)->lock)#2": set(), "no_such_class": set()}
+    assert shell.commands == 1, "one read of /proc/lockdep for every class"
 
 
 STORM_RUN = configs.REPO_ROOT / "guest" / "init" / "storm-run"
