@@ -17,6 +17,8 @@ ACCEL ?= auto
 INJECT ?=
 INACTIVITY ?=
 LEAVE_OUT ?=
+STAGGER ?=
+STOP_ON_REPORT ?=
 PYTEST_ARGS ?=
 GOOD ?=
 BAD ?=
@@ -33,13 +35,15 @@ RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PR
 	$(if $(DURATION),--duration '$(DURATION)') \
 	$(if $(INJECT),--inject '$(INJECT)') \
 	$(if $(INACTIVITY),--inactivity-timeout '$(INACTIVITY)') \
-	$(if $(LEAVE_OUT),--leave-out '$(LEAVE_OUT)')
+	$(if $(LEAVE_OUT),--leave-out '$(LEAVE_OUT)') \
+	$(if $(STAGGER),--stagger '$(STAGGER)') \
+	$(if $(STOP_ON_REPORT),$(if $(filter 0 no false,$(STOP_ON_REPORT)),--no-stop-on-report,--stop-on-report))
 
 CASES ?=
 BENCH_COLD ?= 1
 REPEAT ?= 3
 
-.PHONY: all venv deps test-deps build boot boot-test shell selftest matrix module-check soak bisect bench test unit clean
+.PHONY: all venv deps test-deps build boot boot-test shell selftest matrix module-check soak bisect bench zoo test unit clean
 
 all: boot-test
 
@@ -102,6 +106,15 @@ bisect: deps
 
 soak: deps
 	@$(HARNESS) soak --runs '$(or $(RUNS),20)' $(RUN_ARGS)
+
+# The regression zoo: each configs/zoo case (a real mm-locking fix, undone)
+# built in one git work tree of Debian's source, our storm and stress-ng on
+# its kernel -> results/zoo/summary.json and a table. CASES= a subset;
+# YARDSTICK=0 skips stress-ng.
+YARDSTICK ?= 1
+zoo: deps
+	@$(HARNESS) zoo $(RUN_ARGS) $(if $(CASES),--cases '$(CASES)') \
+		$(if $(filter 0 no false,$(YARDSTICK)),--no-yardstick)
 
 # Figures for this machine: builds (cold unless BENCH_COLD=0), boot, storm
 # intensity and thoroughness against Debian's stress-ng, parser speed; each

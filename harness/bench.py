@@ -26,9 +26,9 @@ from pathlib import Path
 from harness.configs import REPO_ROOT
 from harness.errors import EXIT_INFRA, HarnessError
 from harness.results import results_root, write_json
+from harness.yardstick import parse_stress_ng_yaml  # noqa: F401  (bench's own name for it, in its tests)
 
 DATA_DIR = REPO_ROOT / "tests" / "data"
-STRESS_NG_YAML = "/tmp/stress-ng.yaml"   # where configs/storms/stress-ng.yaml tells it to write
 STRESS_NG_STRESSORS = ("swap", "fork", "mmap", "mremap", "mlock", "madvise")
 # Keys of a stressor's KTAP line that are settings or bookkeeping, not operations.
 META_KEYS = {"workers", "mb", "pages", "areas", "errors", "transient", "seed", "duration_ms", "user_ms",
@@ -137,22 +137,6 @@ def comparison(figures: dict) -> dict:
             row[f"ours_over_{label.replace(' ', '_')}"] = ratio(ours, theirs)
         out[what] = row
     return out
-
-
-def parse_stress_ng_yaml(text: str) -> dict[str, int]:
-    """stress-ng --yaml output -> {stressor: bogo-ops} (a tiny reader of its fixed layout)."""
-    ops: dict[str, int] = {}
-    current = None
-    for line in text.splitlines():
-        match = re.match(r"^\s*-\s*stressor:\s*(\S+)", line)
-        if match:
-            current = match.group(1)
-            continue
-        match = re.match(r"^\s*bogo-ops:\s*(\d+)", line)
-        if match and current:
-            ops[current] = int(match.group(1))
-            current = None
-    return ops
 
 
 def ratio(ours: float | None, theirs: float | None) -> float | None:
@@ -370,33 +354,22 @@ class Bench:
         data["_make_exit"] = proc.returncode
         return wall, data, log_path.read_text(errors="replace")
 
-    def _yardstick_run(self, storm: str, accel: str, stress_ng: bool) -> tuple[dict, dict[str, int]]:
+    def _yardstick_run(self, storm: str, accel: str, stress_ng: bool) -> tuple[dict, dict[str, int], str]:
         """Another storm in the same guest (kernel, image, accel) for the same time as ours;
-        with stress_ng, Debian's stress-ng is copied into the image and its bogo ops read back."""
-        from harness import image
-        from harness.host import ensure_packages
+        with stress_ng, Debian's stress-ng run as a person runs it (harness.yardstick): its
+        bogo ops, and why its swap stressor's work does not count ("" when it does)."""
+        from harness import yardstick
         from harness.run import RunRequest, execute
 
-        fetched: list[str] = []
-
-        def session(channel) -> None:
-            fetched.append(channel.run(f"cat {STRESS_NG_YAML}", 60).output)
-        saved = {k: os.environ.get(k) for k in (image.EXTRA_BINARIES_ENV, "MMLOCK_RESULTS")}
-        if stress_ng:
-            ensure_packages(["stress-ng"])
-            os.environ[image.EXTRA_BINARIES_ENV] = shutil.which("stress-ng") or "/usr/bin/stress-ng"
-        os.environ["MMLOCK_RESULTS"] = str(self.runs_dir / storm)
-        try:
-            outcome = execute(RunRequest(arch=self.arch, kernel_version=self.kernel_version, profile=self.profile,
-                                         storm=storm, accel=accel, label=f"bench-{storm}",
-                                         session=session if stress_ng else None))
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-        return outcome.data, parse_stress_ng_yaml(fetched[0] if fetched else "")
+        request = RunRequest(arch=self.arch, kernel_version=self.kernel_version, profile=self.profile,
+                             storm=storm, accel=accel, label=f"bench-{storm}",
+                             results_dir=str(self.runs_dir / storm))
+        if not stress_ng:
+            return execute(request).data, {}, ""
+        run = yardstick.run(request, storm)
+        self.result.setdefault("yardstick_swap", {}).setdefault(storm, []).append(
+            {"run_id": run.data.get("run_id"), **run.evidence()})
+        return run.data, run.bogo, run.swap_problem()
 
     def storms(self, accels: list[str]) -> None:
         ours_runs: list[tuple[float, dict, list[float]]] = []
@@ -413,11 +386,15 @@ class Bench:
                 _stage(f"storm {rep + 1}/{self.repeat}: {label} in the same guest")
                 load = loadavg()
                 try:
-                    sdata, bogo = self._yardstick_run(storm, data.get("accel") or "auto", stress_ng)
+                    sdata, bogo, problem = self._yardstick_run(storm, data.get("accel") or "auto", stress_ng)
                 except HarnessError as exc:
                     _stage(f"{label} run failed: {exc}")
                     continue
-                if sdata.get("storm", {}).get("ended_how") == "completed":
+                if problem:
+                    # A yardstick that did not swap is a crippled peer: no figure, no ratio.
+                    _stage(f"{label}: not counted: {problem}")
+                    self.result["notes"].append(f"{label} run {sdata.get('run_id')} not counted: {problem}")
+                elif sdata.get("storm", {}).get("ended_how") == "completed":
                     others[label].append((sdata, bogo, load))
                 else:
                     _stage(f"{label}: run did not complete ({sdata.get('verdict')}: {sdata.get('reason')})")
@@ -474,10 +451,7 @@ class Bench:
             if label == "stress-ng":
                 for name in STRESS_NG_STRESSORS:
                     if theirs and name not in bogo_rows:
-                        self.result["notes"].append(
-                            f"stress-ng's {name} stressor reported no metrics (it skipped itself; its swap "
-                            "stressor cannot swapon a file on the guest's tmpfs)"
-                            if name == "swap" else f"stress-ng's {name} stressor reported no metrics")
+                        self.result["notes"].append(f"stress-ng's {name} stressor reported no metrics")
         self.result["comparison"] = comparison(self.result["figures"])
         self.result["targets"] = {"ours": [d.get("lock_coverage", {}).get("targets") for _, d, _ in ours_runs],
                                   **{label: [d.get("lock_coverage", {}).get("targets") for d, _, _ in runs]

@@ -7,11 +7,12 @@ Exit codes: 0 pass, 1 fail, 2 config-error, 3 infra-error, 4 build-error,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from typing import TYPE_CHECKING
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.signals import interrupt_name, terminate_as_interrupt
 
 if TYPE_CHECKING:
@@ -55,8 +56,12 @@ def _request(args: argparse.Namespace, **fields) -> RunRequest:
 
     options = dict(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
                    profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
-                   accel=args.accel, inject=args.inject, inactivity_s=args.inactivity, leave_out=args.leave_out)
-    return RunRequest(**{**options, **fields})
+                   accel=args.accel, inject=args.inject, inactivity_s=args.inactivity, leave_out=args.leave_out,
+                   stagger_s=args.stagger)
+    request = RunRequest(**{**options, **fields})
+    if args.stop_on_report is not None:   # the user's word over the command's default
+        request = dataclasses.replace(request, stop_on_report=args.stop_on_report)
+    return request
 
 
 def _add_run_options(parser: argparse.ArgumentParser, storm: bool = True) -> None:
@@ -80,6 +85,12 @@ def _add_run_options(parser: argparse.ArgumentParser, storm: bool = True) -> Non
         parser.add_argument("--leave-out", type=_parts, default=(), metavar="PARTS",
                             help="storm parts not to run, space/comma separated: stressor modes, module, "
                                  "zram, zswap, swap-files (narrowing a failure down)")
+        parser.add_argument("--stagger", type=_int, default=None, metavar="SECONDS",
+                            help="start the stressors this far apart and count each mode's new lock chains "
+                                 "(default: the storm's own; the default storm starts every mode at once)")
+        parser.add_argument("--stop-on-report", action=argparse.BooleanOptionalAction, default=None,
+                            help="end the storm at the first complete kernel report (default: on for bisect, "
+                                 "soak and zoo, off for run)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     soak = sub.add_parser("soak", help="N clean storms in a row; pass count and any flaky report")
     _add_run_options(soak)
     soak.add_argument("--runs", type=_positive_int, default=20)
+
+    zoo = sub.add_parser("zoo", help="undo real historical mm-locking fixes one at a time; our storm and "
+                                     "stress-ng on each kernel (`make zoo`)")
+    _add_run_options(zoo)
+    zoo.add_argument("--cases", type=_parts, default=(), metavar="CASES",
+                     help="space/comma separated configs/zoo cases (default: all)")
+    zoo.add_argument("--yardstick", action=argparse.BooleanOptionalAction, default=True,
+                     help="also run stress-ng on each case's kernel (default on)")
 
     bench = sub.add_parser("bench", help="build, boot, storm and parser figures on this machine (`make bench`)")
     bench.add_argument("--arch", default="x86_64")
@@ -254,7 +273,7 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 def _cmd_bisect(args: argparse.Namespace) -> int:
     from harness.bisect import Policy, run_bisect_command
 
-    template = _request(args, label="bisect")
+    template = _request(args, label="bisect", stop_on_report=True)
     policy = Policy(runs=args.runs, bad_runs=args.bad_runs, max_runs=args.max_runs, hits=args.hits,
                     other_report=args.other_report, title=args.title, verify_good=args.verify_good)
     return run_bisect_command(template, args.good, args.bad, policy, verbose=args.verbose)
@@ -296,7 +315,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "soak":
             from harness.soak import run_soak
 
-            return run_soak(args.runs, _request(args, inject=None))
+            return run_soak(args.runs, _request(args, label="soak", stop_on_report=True))
+        if args.command == "zoo":
+            from harness.zoo import run_zoo
+
+            if args.inject:
+                raise ConfigError("zoo: --inject is not for the zoo (each case is a real bug, not an injection)")
+            return run_zoo(args.cases, _request(args, label="zoo", stop_on_report=True), yardstick=args.yardstick)
         if args.command == "bench":
             from harness.bench import run_bench
 

@@ -106,6 +106,9 @@ class Storm:
     swap_file_mb: int = 32
     swap_file_priorities: tuple[int, ...] = ()
     swap_file_fs: str = "ext2"          # SWAP_FILE_FS: ext2 (made in the guest) or ext4 (made on the host)
+    # Room for a program's own files (stress-ng's --temp-path) on the same disk
+    # filesystem, mounted at storm.SWAPFS_MOUNT; 0 = none.
+    scratch_mb: int = 0
     # A zram swap device (/dev/zram0) of this size beside the disks; 0 = none.
     zram_mb: int = 0
     zram_priority: int = -1
@@ -118,6 +121,11 @@ class Storm:
     # Filled in for one arch (requires.for_arch): (mode, why) of each stressor
     # mode left out because the arch cannot have it.
     left_out: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def has_fs_disk(self) -> bool:
+        """One more disk, with a filesystem for swap files and scratch space."""
+        return bool(self.swap_files or self.scratch_mb)
 
 
 def _names(kind_dir: Path) -> list[str]:
@@ -237,6 +245,12 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
     files = swap.sub("files", {})
     zram = swap.sub("zram", {})
     zswap = swap.sub("zswap", {})
+    scratch = top.sub("scratch", {})
+    # The swap files and the scratch space share one filesystem: one type.
+    fs_types = {fields.choice("fs", SWAP_FILE_FS) for fields in (files, scratch) if "fs" in fields.data}
+    if len(fs_types) > 1:
+        raise ConfigError(f"{scratch.where('fs')}: the scratch space shares the swap files' filesystem, "
+                          f"one type for both, got {' and '.join(sorted(fs_types))}")
     stressors = []
     raw = top.get("stressors", list)
     for index, item in enumerate(raw):
@@ -274,14 +288,15 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         swap_files=files.get("count", int, 0),
         swap_file_mb=files.get("size_mb", int, 32),
         swap_file_priorities=tuple(files.get("priorities", list, [])),
-        swap_file_fs=files.choice("fs", SWAP_FILE_FS, "ext2"),
+        swap_file_fs=fs_types.pop() if fs_types else "ext2",
+        scratch_mb=scratch.get("size_mb", int, 0),
         zram_mb=zram.get("size_mb", int, 0),
         zram_priority=zram.get("priority", int, -1),
         zswap_pool_percent=zswap.get("max_pool_percent", int, 0),
         stagger_s=top.get("stagger_s", int, 0),
         numa_nodes=top.get("numa_nodes", int, 1),
     )
-    for fields in (zram, zswap):
+    for fields in (zram, zswap, scratch):
         fields.finish()
     files.finish()
     swap.finish()
@@ -300,6 +315,8 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         raise ConfigError(f"{files.where('priorities')}: priorities must be integers")
     if storm.swap_files < 0 or storm.swap_file_mb < 1:
         raise ConfigError(f"{files.where('count')}: count must be >= 0 and size_mb >= 1")
+    if not 0 <= storm.scratch_mb <= 65536:
+        raise ConfigError(f"{scratch.where('size_mb')}: must be 0..65536")
     if storm.zram_mb < 0 or not -1 <= storm.zram_priority <= 32767:
         raise ConfigError(f"{zram.where('size_mb')}: size_mb must be >= 0 and priority -1..32767")
     if not 0 <= storm.zswap_pool_percent <= 100:

@@ -164,11 +164,14 @@ def _parent_dirs(names: list[str]) -> list[str]:
     return sorted(dirs, key=lambda d: (d.count("/"), d))
 
 
-def build_image(kernel: KernelBuild, log_file: Path) -> GuestImage:
+def build_image(kernel: KernelBuild, log_file: Path, binaries: tuple[str, ...] = ()) -> GuestImage:
+    """The guest image for this kernel; binaries: host programs to add (with their
+    libraries), beside any named in $MMLOCK_GUEST_BINARIES."""
     arch = kernel.arch
     busybox = busybox_for(arch, log_file)
     extra = userland.guest_files(arch, log_file)   # static dropbear, net-up, mmlock-cmd
-    extra.update(extra_binary_files(arch, [b for b in os.environ.get(EXTRA_BINARIES_ENV, "").split(":") if b]))
+    from_env = [b for b in os.environ.get(EXTRA_BINARIES_ENV, "").split(":") if b]
+    extra.update(extra_binary_files(arch, list(dict.fromkeys([*from_env, *binaries]))))
     key = content_key(IMAGE_RECIPE, kernel.key, file_sha256(busybox),
                       *(f"{name}:{mode:o}:{file_sha256(path)}" for name, (path, mode) in sorted(extra.items())),
                       tree_key(GUEST_DIR, _sources("init") + _sources("module") + _sources("stressors")))

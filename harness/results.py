@@ -20,8 +20,8 @@ def results_root() -> Path:
     return Path(os.environ.get("MMLOCK_RESULTS") or REPO_ROOT / "results")
 
 
-def new_run_dir(arch: str, label: str = "run") -> Path:
-    root = results_root()
+def new_run_dir(arch: str, label: str = "run", root: Path | None = None) -> Path:
+    root = root or results_root()
     root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(1000):

@@ -28,7 +28,9 @@ from harness.kernel import source as kernel_source
 from harness.report import parse_file, symbolize
 from harness.report.symbols import locate
 from harness.signals import interrupt_name
+from harness.timeline import first_report_s
 from harness.verdict import Ending, Verdict, decide
+from harness.watch import ReportWatch
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,13 @@ class RunRequest:
     label: str = "run"
     inactivity_s: int | None = None      # None: INACTIVITY_S for the accelerator
     leave_out: tuple[str, ...] = ()      # storm parts not to run (requires.leave_out)
+    # Host binaries copied into the guest with their libraries (a yardstick's stress-ng).
+    guest_binaries: tuple[str, ...] = ()
+    results_dir: str | None = None       # where the run directory goes; None: results_root()
+    # End the storm at the first complete kernel report (harness.watch): the run has
+    # its answer; verdict.json says stopped_early and when.
+    stop_on_report: bool = False
+    stagger_s: int | None = None         # seconds between stressor starts; None: the storm's own
     # Called with the run's channel once the guest is up, after the storm if any;
     # the guest is powered off when it returns (`shell`, the pytest plugin).
     session: Callable | None = None
@@ -103,6 +112,10 @@ def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
     arch = load_arch(request.arch)
     profile = load_profile(request.profile)
     storm = requires.for_arch(requires.leave_out(load_storm(request.storm), request.leave_out), arch)
+    if request.stagger_s is not None:
+        if not 0 <= request.stagger_s <= 60:
+            raise ConfigError(f"STAGGER must be 0..60 seconds, got {request.stagger_s}")
+        storm = dataclasses.replace(storm, stagger_s=request.stagger_s)
     duration = storm.duration_s if request.duration is None else request.duration
     if duration < 1 or duration > 86400:
         raise ConfigError(f"DURATION must be between 1 and 86400 seconds, got {duration}")
@@ -118,7 +131,8 @@ def execute(request: RunRequest) -> RunOutcome:
     """The whole run. HarnessErrors after the run dir exists are recorded there too."""
     started = time.monotonic()
     arch, profile, storm, duration = load_request(request)
-    run_dir = results.new_run_dir(arch.name, request.label)
+    run_dir = results.new_run_dir(arch.name, request.label,
+                                  Path(request.results_dir) if request.results_dir else None)
     results.point_latest(run_dir)
     data: dict = {
         "run_id": run_dir.name, "verdict": None, "exit_code": None, "reason": "",
@@ -143,6 +157,9 @@ def execute(request: RunRequest) -> RunOutcome:
         verdict = Verdict("infra-error", InfraError.exit_code, f"interrupted ({interrupt_name(exc)})")
         data["interrupted"] = True
     data["verdict"], data["exit_code"], data["reason"] = verdict.verdict, verdict.exit_code, verdict.reason
+    stopped = data.get("stopped_early")
+    if stopped:
+        stopped["header_to_verdict_s"] = round(time.monotonic() - stopped.pop("_header_at"), 2)
     data["reports"] = [r.to_json() for r in verdict.reports]
     data["durations"]["total_s"] = round(time.monotonic() - started, 2)
     try:
@@ -171,7 +188,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
                        f"{source.origin} with profile {profile.name}", profiles=profiles)
     kernel = kernel_build.build_kernel(source, arch, profile, build_log)
     _stage(f"build: kernel {'cached' if kernel.cached else 'built'} ({kernel.duration_s:.1f}s); guest image")
-    guest = image_stage.build_image(kernel, build_log)
+    guest = image_stage.build_image(kernel, build_log, request.guest_binaries)
     with open(build_log, "a") as handle:
         handle.write(f"kernel: {'cache hit' if kernel.cached else 'built'} {kernel.key} ({source.origin})\n"
                      f"image: {'cache hit' if guest.cached else 'built'} {guest.initramfs}\n")
@@ -192,7 +209,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     # keeps working after the cache moves on; relative paths in the argv.
     shutil.copy2(kernel.image, run_dir / "kernel.img")
     swap_devices = [qemu.guest_disk(i) for i in range(storm.swap_devices)]
-    swapfs_dev = qemu.guest_disk(storm.swap_devices) if storm.swap_files else ""
+    swapfs_dev = qemu.guest_disk(storm.swap_devices) if storm.has_fs_disk else ""
     plan = storm_stage.plan_lines(storm, duration, request.seed, swap_devices)
     ssh_setup = ssh_channel.prepare(run_dir, arch.net_device)   # per-run keys and forwarded port
     image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {
@@ -202,7 +219,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     })
     disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb,
                                  storm_stage.swapfs_size_mb(storm))
-    if storm.swap_files and storm.swap_file_fs != "ext2":   # ext2 is made by storm-run in the guest
+    if storm.has_fs_disk and storm.swap_file_fs != "ext2":   # ext2 is made by storm-run in the guest
         storm_stage.make_swapfs(disks[-1], storm.swap_file_fs, build_log)
     spec = qemu.BootSpec(
         kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
@@ -230,6 +247,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
 
     reports = parse_file(console_log)
     if reports:
+        data["storm"]["first_report_s"] = first_report_s(console_log.read_text(errors="replace"), reports)
         _symbolize(console_log, kernel.vmlinux, {"mmlock": guest.module}, arch, run_dir, data)
     return decide(reports, ending)
 
@@ -291,8 +309,21 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
             if request.storm_enabled:
                 _stage(f"storm: {storm.name} for {duration}s")
                 console.idle_hooks += fault_hooks(console)
+                watch = ReportWatch(console_log, console.silent_for) if request.stop_on_report else None
+                if watch is not None:
+                    console.idle_hooks.append(watch.hook)
+                storm_started = time.monotonic()
                 result = storm_stage.run_storm(channel, storm, duration, request.seed,
                                               data["kernel"].get("release", ""))
+                if watch is not None and watch.seen is not None and result.ended_how == "stopped-on-report":
+                    seen = watch.seen
+                    data["stopped_early"] = {
+                        "title": seen.title, "why": seen.why,
+                        "header_after_s": round(seen.header_at - storm_started, 2),
+                        "stopped_after_s": round(seen.complete_at - storm_started, 2),
+                        "_header_at": seen.header_at}
+                    _stage(f"storm: stopped on report {seen.title!r} ({seen.why}) "
+                           f"{seen.complete_at - storm_started:.1f}s into the storm")
                 storm_state = result.ended_how
                 note = result.timeout_reason
                 failures = tuple(result.failures)
@@ -306,6 +337,8 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                 request.session(channel)
             if storm_state == "timeout":
                 dump_guest_state(console, data, "storm", pc_re)
+            elif storm_state == "stopped-on-report":
+                console.settle(1.0, 3.0)   # the report's last lines, then QEMU is killed
             else:
                 console.send_line("sync; reboot -f")
                 console.drain(60)

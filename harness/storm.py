@@ -16,6 +16,7 @@ from harness.channel import Channel, ChannelClosed, CommandTimeout, GuestSilent
 from harness.configs import CONFIG_DIR, Storm
 from harness.errors import ConfigError, InfraError
 from harness.host import require_tool, run_logged
+from harness.watch import ReportSeen
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class StormResult:
     seed: int
     counts: dict[str, dict[str, object]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
-    ended_how: str = "not-started"   # completed | timeout | qemu-exited
+    ended_how: str = "not-started"   # completed | timeout | qemu-exited | stopped-on-report
     timeout_reason: str = ""          # for "timeout": the storm deadline, or the guest fell silent
     status: int | None = None
     wall_s: float = 0.0
@@ -130,12 +131,14 @@ def make_swapfs(image: Path, fs: str, log_file: Path) -> None:
 
 
 def swapfs_size_mb(storm: Storm) -> int:
-    return storm.swap_files * storm.swap_file_mb + SWAPFS_SLACK_MB if storm.swap_files else 0
+    if not storm.has_fs_disk:
+        return 0
+    return storm.swap_files * storm.swap_file_mb + storm.scratch_mb + SWAPFS_SLACK_MB
 
 
 def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "") -> str:
     files = " ".join(f"{path}:{storm.swap_file_mb}" for path, _ in swap_files(storm))
-    disks = storm.swap_devices + (1 if storm.swap_files else 0)
+    disks = storm.swap_devices + (1 if storm.has_fs_disk else 0)
     return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if storm.module_storm else 0}\nDISKS={disks}\n"
             f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n"
             f"SWAPFS_TYPE={storm.swap_file_fs}\nSWAPFS_FILES=\"{files}\"\n"
@@ -421,6 +424,11 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int, kernel_r
                                              chain_sampling_stopped(out.output, names, storm.stagger_s))
         if classes:
             result.lock_coverage.update(class_figures(classes))
+    except ReportSeen:
+        # Stop on report: the answer is on the console; lockdep is off after a
+        # report anyway, so no lock figures are lost that would mean anything.
+        result.ended_how = "stopped-on-report"
+        result.wall_s = time.monotonic() - started
     except CommandTimeout as exc:
         result.ended_how = "timeout"
         result.timeout_reason = (exc.reason if isinstance(exc, GuestSilent)

@@ -12,7 +12,7 @@ class Ending:
     """How the guest and QEMU ended, as observed by the runner."""
 
     reached_ready: bool
-    storm: str = "not-started"          # completed | timeout | qemu-exited | not-started
+    storm: str = "not-started"          # completed | timeout | qemu-exited | not-started | stopped-on-report
     qemu_exit: int | None = None        # exit status, None if killed by a signal or by us
     qemu_signal: int | None = None
     killed_by_harness: bool = False

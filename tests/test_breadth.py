@@ -149,8 +149,14 @@ def test_unlisted_mode_and_bad_option_name(config_dir):
         requires.load(config_dir)
 
 
+def test_default_plan_starts_every_mode_at_once():
+    lines = storm.plan_lines(configs.load_storm(DEFAULT), 60, 1, ["/dev/vda", "/dev/vdb", "/dev/vdc"])
+    assert len(lines) >= 14 and all(" --duration 60 " in line for line in lines)
+    assert "STAGGER_S=0\n" in storm.run_env(configs.load_storm(DEFAULT), 60, 1, "/dev/vdd")
+
+
 def test_staggered_plan_ends_together_and_swaps_on_zram():
-    spec = configs.load_storm(DEFAULT)
+    spec = dataclasses.replace(configs.load_storm(DEFAULT), stagger_s=2)   # STAGGER=2
     lines = storm.plan_lines(spec, 60, 1, ["/dev/vda", "/dev/vdb", "/dev/vdc"])
     durations = [int(line.split("--duration ")[1].split()[0]) for line in lines]
     assert durations[0] == 60 and durations == [60 - 2 * i for i in range(len(lines))]
@@ -166,7 +172,7 @@ def test_zswap_zram_ext4_and_stagger_reach_the_guest():
     spec = configs.load_storm(DEFAULT)
     assert storm.kernel_append(spec).endswith("zswap.enabled=1 zswap.max_pool_percent=8")
     assert "zswap" not in storm.kernel_append(configs.load_storm("seed-paths"))
-    env = storm.run_env(spec, 60, 1, "/dev/vdd")
+    env = storm.run_env(dataclasses.replace(spec, stagger_s=2), 60, 1, "/dev/vdd")
     assert "ZRAM_MB=16\n" in env and "ZSWAP=1\n" in env and "STAGGER_S=2\n" in env
     assert "SWAPFS_TYPE=ext4\n" in env
 
@@ -180,7 +186,7 @@ def test_bad_swap_backend_values(config_dir):
     path.write_text(text.replace("    priority: 20", "    priority: 20\n    prio: 3"))
     with pytest.raises(ConfigError, match="key 'swap.zram.prio': unknown key"):
         configs.load_storm(DEFAULT, config_dir)
-    path.write_text(text.replace("stagger_s: 2", "stagger_s: 99"))
+    path.write_text(text.replace("stagger_s: 0", "stagger_s: 99"))
     with pytest.raises(ConfigError, match="key 'stagger_s': must be 0..60"):
         configs.load_storm(DEFAULT, config_dir)
 

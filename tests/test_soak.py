@@ -37,3 +37,33 @@ def test_ctrl_c_ends_the_soak_not_only_its_run(monkeypatch, tmp_path):
     assert soak.run_soak(10, RunRequest(seed=1)) == EXIT_INFRA
     assert seen == [1, 2]
     assert json.loads((tmp_path / "soak" / "summary.json").read_text())["done"] == 2
+
+
+def _titled_execute(per_run_titles, seen):
+    def execute(request):
+        index = len(seen)
+        seen.append(request)
+        titles = per_run_titles[index]
+        data = {"run_id": f"r{index}", "verdict": "fail" if titles else "pass",
+                "reports": [{"title": t} for t in titles], "durations": {"total_s": 1.0}}
+        return SimpleNamespace(data=data)
+    return execute
+
+
+def test_soak_gives_fail_runs_per_signature_and_honours_the_injection(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MMLOCK_RESULTS", str(tmp_path))
+    seen: list[RunRequest] = []
+    runs = [["possible deadlock in f", "possible deadlock in f"], [], ["possible deadlock in f", "WARNING in g"],
+            ["possible deadlock in f"]]
+    monkeypatch.setattr(soak, "execute", _titled_execute(runs, seen))
+    assert soak.run_soak(4, RunRequest(seed=1, inject="abba", stop_on_report=True)) == 1
+    # every run option reaches every run: the injection is not dropped
+    assert [r.inject for r in seen] == ["abba"] * 4 and all(r.stop_on_report for r in seen)
+    summary = json.loads((tmp_path / "soak" / "summary.json").read_text())
+    # a title counts once per run that showed it, of the runs done
+    assert summary["fail_runs"] == {"possible deadlock in f": {"fail": 3, "runs": 4},
+                                    "WARNING in g": {"fail": 1, "runs": 4}}
+    assert summary["inject"] == "abba"
+    out = capsys.readouterr().out
+    assert "     3:4     possible deadlock in f" in out and "     1:4     WARNING in g" in out
+    assert "soak: 1/4 storms with INJECT=abba passed" in out
