@@ -1,4 +1,5 @@
 """The cache's cross-process lock: a second run waits for the first, and says so."""
+import os
 import subprocess
 import sys
 import threading
@@ -48,3 +49,31 @@ def test_exclusive_serializes_processes_and_says_it_waits(tmp_path: Path, capfd)
     finally:
         release.touch()
         holder.wait(30)
+
+
+def test_trees_of_one_layout_share_ccache_and_others_keep_absolute_paths(tmp_path, monkeypatch):
+    """A second tree of the harness's (R/src/<name>) builds from the first one's ccache
+    objects: the same path from its O= to its source, ccache's base_dir at R, the O=
+    not hashed, and __FILE__/debug paths mapped back to mm/x.c."""
+    from harness.configs import load_arch, load_profile
+    from harness.kernel import build
+    from harness.kernel.source import KernelSource
+
+    monkeypatch.setenv("MMLOCK_CACHE", str(tmp_path / "cache"))
+    arch, profile = load_arch("x86_64"), load_profile("lockdep")
+    default = KernelSource(tmp_path / "cache" / "src" / "linux-source-6.1", "debian", "a", "6.1.1")
+    zoo = KernelSource(tmp_path / "cache" / "zoo" / "src" / "linux-source-6.1", "zoo", "b", "6.1.1")
+    outs = [build.out_dir_for(s, arch, profile) for s in (default, zoo)]
+    assert outs[0].parent.parent == tmp_path / "cache" / "build"
+    assert outs[1].parent.parent == tmp_path / "cache" / "zoo" / "build"
+    relative = {os.path.relpath(s.path, o) for s, o in zip((default, zoo), outs, strict=True)}
+    assert relative == {"../../../src/linux-source-6.1"}
+    env, make_vars = build.ccache_settings(zoo, outs[1])
+    assert env["CCACHE_BASEDIR"] == str(tmp_path / "cache" / "zoo") and env["CCACHE_NOHASHDIR"] == "1"
+    assert make_vars == ["KCFLAGS=-ffile-prefix-map=../../../src/linux-source-6.1/="]
+    # a user's tree is never written beside, and keeps kbuild's absolute paths
+    user = KernelSource(tmp_path / "home" / "linux", "/home/linux", "c", "6.1.1")
+    out = build.out_dir_for(user, arch, profile)
+    assert out.is_relative_to(tmp_path / "cache" / "build")
+    env, make_vars = build.ccache_settings(user, out)
+    assert "CCACHE_BASEDIR" not in env and make_vars == []

@@ -6,10 +6,11 @@ mmlist_lock inside swap_lock and swapoff's try_to_unuse take swap_lock inside
 mmlist_lock. Lockdep only sees the second order when a swapoff finds pages in
 use, so only a storm reaches it. Every other commit is a comment or doc edit.
 
-The repository lives under the cache (~/.cache/mmlock-harness/bisect-fixture)
-and is reused when a previous run left it at the expected commits, so the
-O= build directory of its tree path stays warm between runs (a cold kernel
-build of a new tree path takes 6-10 minutes here).
+The repository lives under the cache (~/.cache/mmlock-harness/bisect-fixture/
+src/linux-source-6.1) and is reused when a previous run left it at the expected
+commits, so the O= build directory of its tree path stays warm between runs;
+a new fixture builds from the default source's ccache objects (the same layout,
+harness.kernel.build.layout_root) instead of cold.
 
 Prepare (and pre-build) outside pytest with:
     .venv/bin/python tests/test_e2e_bisect.py --prepare
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-RECIPE = "bisect-fixture-v1"
+RECIPE = "bisect-fixture-v2"   # v2: at src/linux-source-6.1, the layout ccache shares
 BRANCH = "fixture"
 PLANT_INDEX = 10          # 0-based among the 16 commits: the 11th
 DURATION = 25
@@ -113,7 +114,9 @@ def prepare_fixture() -> dict:
     from harness.kernel import source as kernel_source
 
     root = fixture_root()
-    tree = root / "linux"
+    # R/src/<the default tree's name>: its kernel builds from the default source's
+    # ccache objects (harness.kernel.build.layout_root).
+    tree = root / "src" / "linux-source-6.1"
     stamp = root / "fixture.json"
     meta = _fixture_ok(tree, stamp)
     if meta:
@@ -130,7 +133,7 @@ def prepare_fixture() -> dict:
     else:
         src = kernel_source.default_source("6.1").path
         shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
+        tree.parent.mkdir(parents=True)
         subprocess.run(["cp", "-a", str(src), str(tree)], check=True)
         # Debian's tarball ignores everything at its top level ("/*"): drop that
         # block so the base commit tracks the tree as upstream git would.

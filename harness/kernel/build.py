@@ -52,10 +52,37 @@ def compiler_version(arch: Arch) -> str:
     return proc.stdout.splitlines()[0] if proc.stdout else gcc
 
 
+def layout_root(source: KernelSource) -> Path | None:
+    """R for a tree the harness keeps at R/src/<name> under its cache (Debian's unpacked
+    source, the zoo's work tree, the bisect fixture): its O= trees are R/build/<name>-<tag>/
+    <arch>-<profile>, the same path relative to the source from every such R, so ccache
+    (base_dir R, compiles with relative paths) builds a second tree of the same content
+    from the first one's objects. None for any other tree (a KERNEL_SRC of the user's)."""
+    tree = source.path
+    if tree.parent.name != "src":
+        return None
+    root, parent = cache_root().resolve(), tree.parent.parent.resolve()
+    return tree.parent.parent if parent == root or root in parent.parents else None
+
+
 def out_dir_for(source: KernelSource, arch: Arch, profile: Profile) -> Path:
     """Stable per tree path (not per revision): bisect and variants rebuild in place."""
     tree_tag = content_key(str(source.path))[:10]
-    return cache_root() / "build" / f"{source.path.name}-{tree_tag}" / f"{arch.name}-{profile.name}"
+    root = layout_root(source) or cache_root()
+    return root / "build" / f"{source.path.name}-{tree_tag}" / f"{arch.name}-{profile.name}"
+
+
+def ccache_settings(source: KernelSource, out: Path) -> tuple[dict[str, str], list[str]]:
+    """Environment and make variables for compiles that hit across trees of one layout:
+    ccache rewrites paths under R relative to the O= tree and ignores which O= tree it is;
+    the file prefix map then turns the relative source paths back into mm/x.c for
+    __FILE__ (WARN, BUG) and the debug info, as kbuild's absolute map does otherwise."""
+    env = {"CCACHE_DIR": os.environ.get("CCACHE_DIR") or str(cache_root() / "ccache")}
+    root = layout_root(source)
+    if root is None:
+        return env, []
+    env.update(CCACHE_BASEDIR=str(root), CCACHE_NOHASHDIR="1")
+    return env, [f"KCFLAGS=-ffile-prefix-map={os.path.relpath(source.path, out)}/="]
 
 
 def tree_lock(out: Path):
@@ -183,14 +210,15 @@ def _configured(source: KernelSource, arch: Arch, out: Path, config_text: str,
     if not config_path.is_file() or config_path.read_text() != config_text:
         config_path.write_text(config_text)
     cc = f"{arch.cross_compile}gcc"
-    env = build_env(CCACHE_DIR=os.environ.get("CCACHE_DIR") or str(cache_root() / "ccache"))
+    ccache_env, ccache_vars = ccache_settings(source, out)
+    env = build_env(**ccache_env)
     if shutil.which("ccache"):
         cc = f"ccache {cc}"
     else:
         log.warning("ccache not found (Debian package: ccache): rebuilds will be slow")
     if not shutil.which(f"{arch.cross_compile}gcc"):
         raise InfraError(f"{arch.cross_compile}gcc not found: install the cross compiler for {arch.name}")
-    base = ["make", "-C", str(source.path), f"O={out}", *make_vars(arch, cc), f"-j{_jobs()}"]
+    base = ["make", "-C", str(source.path), f"O={out}", *make_vars(arch, cc), *ccache_vars, f"-j{_jobs()}"]
     _run_make(base + ["olddefconfig"], source.path, log_file, 0, env)
     if (out / ".config").read_text() != config_text:
         raise BuildError(f"kernel config changed under olddefconfig in {out}; see {log_file}")

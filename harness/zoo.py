@@ -1,0 +1,249 @@
+"""`make zoo`: real historical mm-locking fixes, each undone on the default source,
+and what our storm and a person's stress-ng make of the kernel that results.
+
+A case is configs/zoo/<name>.yaml (the fix, what undoing it breaks, the title
+that counts as caught, the run options it needs) beside <name>.patch, the
+fix reversed against Debian's tarball. Every patch is checked with
+`git apply --check` (never fuzz) before anything is built. The cases are
+applied one at a time in one git work tree of the default source, so each
+kernel build is incremental in that tree's one O= directory; on each kernel
+the default storm and the stress-ng yardstick run for the same time, and
+results/zoo/summary.json gets one row a case: caught or not, the title, and
+the seconds from the storm's start to the first report. Cases the storm
+misses stay in the zoo: it is the frontier, not a showcase.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from harness import yamlfile
+from harness.cache import cache_root, exclusive
+from harness.configs import CONFIG_DIR, load_profile, load_storm
+from harness.errors import ConfigError, InfraError
+from harness.host import require_tool
+from harness.kernel import source as kernel_source
+from harness.report.model import printable
+from harness.results import results_root, write_json
+from harness.run import RunRequest, execute
+
+ZOO_DIR = CONFIG_DIR / "zoo"
+BASE_TAG = "zoo-base"
+# Run options a case may set for our storm (the yardstick always runs stress-ng).
+OPTIONS = {"profile": str, "storm": str, "duration": int, "leave_out": list}
+# The capability a case is for: the default storm, or what it would take beyond it.
+NEEDS = ("default", "preempt-none", "faults", "swap-fill", "kasan", "rt-priority")
+
+
+@dataclass(frozen=True)
+class ZooCase:
+    name: str
+    yaml: Path
+    patch: Path
+    fix: str                 # the fix's title, as in the stable tree and Debian's changelog
+    upstream: str            # the fix's upstream commit
+    kernel_version: str
+    breaks: str              # what undoing the fix breaks, and how a run could see it
+    expect: re.Pattern       # a report title that counts as this bug caught
+    needs: str               # the capability the case is for (NEEDS)
+    options: dict = field(default_factory=dict)
+
+
+def case_names(zoo_dir: Path = ZOO_DIR) -> list[str]:
+    return sorted(p.stem for p in zoo_dir.glob("*.yaml"))
+
+
+def load_case(name: str, zoo_dir: Path = ZOO_DIR) -> ZooCase:
+    path = zoo_dir / f"{name}.yaml"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name) or not path.is_file():
+        raise ConfigError(f"unknown zoo case '{name}'; valid cases: {', '.join(case_names(zoo_dir)) or '(none)'}")
+    top = yamlfile.Fields(yamlfile.load(path), path)
+    patch = path.with_suffix(".patch")
+    if not patch.is_file():
+        raise ConfigError(f"{path}: no patch beside it ({patch.name})")
+    expect_text = top.get("expect", str)
+    try:
+        expect = re.compile(expect_text)
+    except re.error as exc:
+        raise ConfigError(f"{top.where('expect')}: not a regular expression: {exc}") from None
+    upstream = top.get("upstream", str)
+    if not re.fullmatch(r"[0-9a-f]{12,40}", upstream):
+        raise ConfigError(f"{top.where('upstream')}: a commit id (12 to 40 hex digits), got {upstream!r}")
+    version = top.get("kernel_version", str)
+    if version not in kernel_source.KNOWN_VERSIONS:
+        raise ConfigError(f"{top.where('kernel_version')}: one of {', '.join(kernel_source.KNOWN_VERSIONS)}, "
+                          f"got {version!r}")
+    options = top.sub("options", {})
+    chosen: dict = {}
+    for key, kind in OPTIONS.items():
+        if key in options.data:
+            chosen[key] = options.get(key, kind)
+    case = ZooCase(name=name, yaml=path, patch=patch, fix=top.get("fix", str), upstream=upstream,
+                   kernel_version=version, breaks=" ".join(top.get("breaks", str).split()), expect=expect,
+                   needs=top.choice("needs", NEEDS), options=chosen)
+    options.finish()
+    top.finish()
+    if "profile" in chosen:
+        load_profile(chosen["profile"])
+    if "storm" in chosen:
+        load_storm(chosen["storm"])
+    return case
+
+
+def load_cases(names: tuple[str, ...] = (), zoo_dir: Path = ZOO_DIR) -> list[ZooCase]:
+    """The named cases (all when none), every YAML checked before anything runs."""
+    wanted = names or tuple(case_names(zoo_dir))
+    if not wanted:
+        raise ConfigError(f"no zoo cases in {zoo_dir}")
+    return [load_case(name, zoo_dir) for name in wanted]
+
+
+def _git(tree: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([require_tool("git"), "-C", str(tree), *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise InfraError(f"git {' '.join(args)} in {tree} failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return proc
+
+
+def check_patch(case: ZooCase, tree: Path) -> None:
+    """The case's patch applies to @tree exactly (git apply --check, no fuzz), or a ConfigError."""
+    proc = subprocess.run([require_tool("git"), "apply", "--check", "-p1", str(case.patch)],
+                          cwd=tree, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ConfigError(f"{case.patch}: does not apply to {tree.name}: "
+                          f"{(proc.stderr or proc.stdout).strip()[-400:]}")
+
+
+def zoo_tree(source: kernel_source.KernelSource) -> Path:
+    """A git work tree with the default source's content (its harness patches applied),
+    at a fixed path so its O= tree, and so every case's build, is incremental. Made
+    once per source identity; every case starts from its base commit."""
+    # R/src/<name>: the layout whose builds ccache shares with the default source's
+    # (harness.kernel.build.layout_root), so even the zoo's first build is warm.
+    tree = cache_root() / "zoo" / "src" / source.path.name
+    stamp = tree.parent / f"{source.path.name}.base"
+    if not (stamp.is_file() and stamp.read_text() == source.identity and (tree / ".git").is_dir()):
+        print(f"zoo: making a git work tree of {source.origin} in {tree} (once)", file=sys.stderr, flush=True)
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", str(source.path), str(tree)], check=True)
+        _git(tree, "init", "-q")
+        # Debian's tarball ignores everything at the top (.gitignore '/*'): -f.
+        _git(tree, "add", "-f", "-A")
+        _git(tree, "-c", "user.name=mmlock-harness", "-c", "user.email=zoo@mmlock-harness.invalid",
+             "commit", "-q", "-m", f"{source.origin} {source.version}")
+        _git(tree, "tag", "-f", BASE_TAG)
+        stamp.write_text(source.identity)
+    return tree
+
+
+def apply_case(tree: Path, case: ZooCase | None) -> None:
+    """The tree back at its base, then the case's patch (None: the clean base)."""
+    _git(tree, "reset", "-q", "--hard", BASE_TAG)
+    _git(tree, "clean", "-fdxq")
+    if case is not None:
+        _git(tree, "apply", "-p1", str(case.patch))
+
+
+def _first_caught(data: dict, case: ZooCase) -> tuple[bool, str]:
+    """Did the run report this bug? (caught, the title it gave, or the first one)."""
+    titles = [r["title"] for r in data.get("reports", []) if r.get("primary", True)]
+    for title in titles:
+        if case.expect.search(title):
+            return True, title
+    return False, titles[0] if titles else ""
+
+
+def side(data: dict, case: ZooCase) -> dict:
+    """One run's column of the zoo table."""
+    caught, title = _first_caught(data, case)
+    verdict = data.get("verdict")
+    return {"run_id": data.get("run_id"), "verdict": verdict,
+            "result": "build-error" if verdict == "build-error" else
+                      "caught" if caught else "other-report" if title else
+                      "infra-error" if verdict in ("infra-error", "boot-failure", "config-error") else "missed",
+            "title": printable(title), "first_report_s": data.get("storm", {}).get("first_report_s"),
+            "storm_s": data.get("durations", {}).get("storm_s")}
+
+
+def run_case(case: ZooCase, base: RunRequest, tree: Path, yardstick: bool) -> dict:
+    from harness import yardstick as peer
+    apply_case(tree, case)
+    runs = Path(base.results_dir or results_root() / "zoo" / "runs")
+    request = replace(base, kernel_src=str(tree), label=f"zoo-{case.name}", results_dir=str(runs),
+                      profile=case.options.get("profile", base.profile),
+                      storm=case.options.get("storm", base.storm),
+                      duration=case.options.get("duration", base.duration),
+                      leave_out=tuple(case.options.get("leave_out", base.leave_out)))
+    started = time.monotonic()
+    ours = side(execute(request).data, case)
+    row: dict = {"case": case.name, "fix": case.fix, "upstream": case.upstream, "needs": case.needs,
+                 "options": case.options, "ours": ours}
+    if yardstick and ours["result"] != "build-error":
+        theirs = peer.run(replace(request, profile=base.profile, storm="stress-ng", leave_out=()))
+        row["stress_ng"] = {**side(theirs.data, case), **theirs.evidence()}
+    row["wall_s"] = round(time.monotonic() - started, 1)
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    def cell(part: dict | None) -> str:
+        if not part:
+            return "-"
+        when = f" {part['first_report_s']:.1f}s" if part.get("first_report_s") is not None else ""
+        swapped = "" if part.get("swapped", True) else " (did not swap)"
+        return f"{part['result']}{when}{swapped}"
+    lines = [f"{'case':32} {'needs':13} {'ours':22} {'stress-ng':28} title (ours)"]
+    for row in rows:
+        lines.append(f"{row['case']:32} {row['needs']:13} {cell(row['ours']):22} "
+                     f"{cell(row.get('stress_ng')):28} {row['ours']['title']}")
+    return "\n".join(lines)
+
+
+def run_zoo(names: tuple[str, ...], base: RunRequest, yardstick: bool = True) -> int:
+    """Every named case (all when none): 0 when every run reached a verdict, 3 otherwise."""
+    cases = load_cases(names)
+    versions = {case.kernel_version for case in cases}
+    if versions != {base.kernel_version}:
+        raise ConfigError(f"zoo cases for kernel {', '.join(sorted(versions))}, the run is for "
+                          f"{base.kernel_version}: choose cases of one version (CASES=) or KERNEL_VERSION=")
+    if base.kernel_src:
+        raise ConfigError("the zoo undoes fixes in Debian's source of its version; KERNEL_SRC is not for it")
+    source = kernel_source.default_source(base.kernel_version)
+    for case in cases:   # every patch checked against the pristine source before any work
+        check_patch(case, source.path)
+    out = results_root() / "zoo"
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    with exclusive(cache_root() / "zoo" / f".{source.path.name}.lock"):
+        tree = zoo_tree(source)
+        try:
+            for index, case in enumerate(cases, 1):
+                print(f"zoo: [{index}/{len(cases)}] {case.name}: {case.fix}", file=sys.stderr, flush=True)
+                rows.append(run_case(case, base, tree, yardstick))
+                ours = rows[-1]["ours"]
+                print(f"zoo: [{index}/{len(cases)}] {case.name}: ours {ours['result']} {ours['title']}",
+                      file=sys.stderr, flush=True)
+                write_json(out / "summary.json", summary(rows, base))
+        finally:
+            apply_case(tree, None)
+    write_json(out / "summary.json", summary(rows, base))
+    print(table(rows))
+    unfinished = [r["case"] for r in rows if r["ours"]["result"] == "infra-error"]
+    return 3 if unfinished else 0
+
+
+def summary(rows: list[dict], base: RunRequest) -> dict:
+    both = [r for r in rows if r["ours"]["result"] == "caught" and r.get("stress_ng", {}).get("result") == "caught"]
+    return {"arch": base.arch, "kernel_version": base.kernel_version, "seed": base.seed,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "host_cpus": os.cpu_count(), "cases": len(rows),
+            "caught": {"ours": sum(r["ours"]["result"] == "caught" for r in rows),
+                       "stress_ng": sum(r.get("stress_ng", {}).get("result") == "caught" for r in rows),
+                       "both": len(both)},
+            "rows": rows}
