@@ -18,6 +18,7 @@ INJECT ?=
 INACTIVITY ?=
 LEAVE_OUT ?=
 STAGGER ?=
+PREEMPT ?= full
 STOP_ON_REPORT ?=
 PYTEST_ARGS ?=
 GOOD ?=
@@ -30,7 +31,7 @@ unexport MAKEFLAGS MFLAGS
 MAKEOVERRIDES :=
 
 RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
-	--storm '$(STORM)' --seed '$(SEED)' --accel '$(ACCEL)' \
+	--storm '$(STORM)' --seed '$(SEED)' --accel '$(ACCEL)' --preempt '$(PREEMPT)' \
 	$(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)') \
 	$(if $(DURATION),--duration '$(DURATION)') \
 	$(if $(INJECT),--inject '$(INJECT)') \

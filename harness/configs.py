@@ -219,6 +219,23 @@ def profile_names(config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(yamlfile.load(path))
 
 
+PREEMPT_MODELS = ("none", "voluntary", "full")
+
+
+def with_preempt(profile: Profile, model: str, config_dir: Path = CONFIG_DIR) -> Profile:
+    """The profile built for another preemption model (PREEMPT=): full is the profiles'
+    own; none and voluntary add profiles/preempt-<model>.config, a kernel (and an O=
+    tree) of their own. Static models, so every arch has them."""
+    if model not in PREEMPT_MODELS:
+        raise ConfigError(f"unknown preemption model '{model}'; valid: {', '.join(PREEMPT_MODELS)}")
+    if model == "full":
+        return profile
+    fragment = config_dir / "kernel" / "profiles" / f"preempt-{model}.config"
+    return Profile(name=f"{profile.name}-preempt-{model}",
+                   description=f"{profile.description}; built with preempt={model}",
+                   fragments=(*profile.fragments, fragment), append=profile.append)
+
+
 def load_profile(name: str, config_dir: Path = CONFIG_DIR) -> Profile:
     path = config_dir / "kernel" / "profiles.yaml"
     top = Fields(yamlfile.load(path), path)

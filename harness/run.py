@@ -20,7 +20,8 @@ from harness import storm as storm_stage
 from harness.channel import ChannelClosed, CommandTimeout
 from harness.channel import ssh as ssh_channel
 from harness.channel.serial import SerialConsole
-from harness.configs import Arch, Profile, Storm, load_arch, load_profile, load_storm, profile_names
+from harness.configs import (Arch, Profile, Storm, load_arch, load_profile, load_storm, profile_names,
+                             with_preempt)
 from harness.errors import ConfigError, HarnessError, InfraError
 from harness.host import require_tool
 from harness.kernel import build as kernel_build
@@ -78,6 +79,7 @@ class RunRequest:
     # its answer; verdict.json says stopped_early and when.
     stop_on_report: bool = False
     stagger_s: int | None = None         # seconds between stressor starts; None: the storm's own
+    preempt: str = "full"                # the kernel's preemption model (configs.PREEMPT_MODELS)
     # Called with the run's channel once the guest is up, after the storm if any;
     # the guest is powered off when it returns (`shell`, the pytest plugin).
     session: Callable | None = None
@@ -110,7 +112,7 @@ def _stage(message: str) -> None:
 
 def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
     arch = load_arch(request.arch)
-    profile = load_profile(request.profile)
+    profile = with_preempt(load_profile(request.profile), request.preempt)
     storm = requires.for_arch(requires.leave_out(load_storm(request.storm), request.leave_out), arch)
     if request.stagger_s is not None:
         if not 0 <= request.stagger_s <= 60:
@@ -183,7 +185,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     # Before compiling: does this kernel have what the storm's modes need?
     if request.storm_enabled:
         profiles = {name: "".join(p.read_text() for p in load_profile(name).fragments)
-                    for name in profile_names() if name != profile.name}
+                    for name in profile_names() if name != request.profile}
         requires.check(storm, kernel_build.configure(source, arch, profile, build_log),
                        f"{source.origin} with profile {profile.name}", profiles=profiles)
     kernel = kernel_build.build_kernel(source, arch, profile, build_log)
@@ -194,7 +196,8 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
                      f"image: {'cache hit' if guest.cached else 'built'} {guest.initramfs}\n")
     data["durations"]["build_s"] = round(time.monotonic() - t0, 2)
     shutil.copy2(kernel.config, run_dir / "kernel.config")
-    data["kernel"] = {"version": source.version, "source": source.origin, "profile": profile.name,
+    data["kernel"] = {"version": source.version, "source": source.origin, "profile": request.profile,
+                      "preempt": preempt_model(kernel.config.read_text()),
                       "config_sha256": kernel.config_sha256, "image_sha256": kernel.image_sha256,
                       "compiler": kernel.compiler, "cached": kernel.cached, "build_key": kernel.key,
                       "vmlinux": str(kernel.vmlinux)}
@@ -250,6 +253,15 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
         data["storm"]["first_report_s"] = first_report_s(console_log.read_text(errors="replace"), reports)
         _symbolize(console_log, kernel.vmlinux, {"mmlock": guest.module}, arch, run_dir, data)
     return decide(reports, ending)
+
+
+def preempt_model(config_text: str) -> str:
+    """The preemption model a built kernel's .config chose: none, voluntary or full."""
+    for option, model in (("CONFIG_PREEMPT_NONE=y", "none"), ("CONFIG_PREEMPT_VOLUNTARY=y", "voluntary"),
+                          ("CONFIG_PREEMPT=y", "full")):
+        if option in config_text.splitlines():
+            return model
+    return "unknown"
 
 
 def _symbolize(console_log: Path, vmlinux: Path, modules: dict[str, Path], arch: Arch, run_dir: Path,
@@ -333,7 +345,7 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                 _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s over {data['channel']}")
             console.silence_limit_s = None   # a person at a shell may think for a while
             console.idle_hooks.clear()
-            if request.session and storm_state != "timeout":
+            if request.session and storm_state not in ("timeout", "stopped-on-report"):
                 request.session(channel)
             if storm_state == "timeout":
                 dump_guest_state(console, data, "storm", pc_re)

@@ -93,3 +93,17 @@ def test_module_check_names_unknown_arches_and_versions(tmp_path):
     assert proc.returncode == 2
     assert "unknown kernel version(s) 5.10; valid: 6.1, 6.12" in proc.stderr
     assert not (tmp_path / "results" / "module-check" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("run", "--preempt", "lazy"), "unknown preemption model 'lazy'; valid: none, voluntary, full"),
+    (("run", "--stagger", "99"), "STAGGER must be 0..60 seconds, got 99"),
+    (("soak", "--runs", "2", "--preempt", "rt"), "unknown preemption model 'rt'"),
+    (("zoo", "--cases", "nope"), "unknown zoo case 'nope'; valid cases: "),
+    (("zoo", "--inject", "abba"), "--inject is not for the zoo"),
+])
+def test_bad_new_run_options_stop_before_any_work(tmp_path, args, message):
+    proc = _cli(*args, tmp_path=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").glob("*-run*"))

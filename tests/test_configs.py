@@ -213,3 +213,29 @@ def test_monitor_pc_finds_every_vcpu_in_the_real_monitor(name):
     pcs = re.findall(arch.monitor_pc, proc.stdout)
     assert len(pcs) == arch.smp, proc.stdout[-2000:] + proc.stderr
     assert all(int(pc, 16) >= 0 for pc in pcs)
+
+
+def test_preemption_models_are_kernels_of_their_own():
+    from harness.configs import PREEMPT_MODELS, load_profile, parse_fragment, with_preempt
+
+    lockdep = load_profile("lockdep")
+    assert with_preempt(lockdep, "full") == lockdep
+    for model in ("none", "voluntary"):
+        variant = with_preempt(lockdep, model)
+        assert variant.name == f"lockdep-preempt-{model}" and variant.fragments[:-1] == lockdep.fragments
+        options = parse_fragment(variant.fragments[-1].read_text())
+        # the model's choice, the other two off, and DEBUG_PREEMPT (needs PREEMPTION) off
+        chosen = {"none": "CONFIG_PREEMPT_NONE", "voluntary": "CONFIG_PREEMPT_VOLUNTARY"}[model]
+        assert options[chosen] == "y" and options["CONFIG_PREEMPT"] == "n"
+        assert options["CONFIG_DEBUG_PREEMPT"] == "n"
+    assert PREEMPT_MODELS == ("none", "voluntary", "full")
+    with pytest.raises(ConfigError, match="unknown preemption model 'lazy'; valid: none, voluntary, full"):
+        with_preempt(lockdep, "lazy")
+
+
+def test_preempt_model_is_read_from_the_built_config():
+    from harness.run import preempt_model
+
+    assert preempt_model("CONFIG_PREEMPT_NONE=y\n# CONFIG_PREEMPT is not set\n") == "none"
+    assert preempt_model("CONFIG_PREEMPT_BUILD=y\nCONFIG_PREEMPT=y\n") == "full"
+    assert preempt_model("CONFIG_PREEMPT_VOLUNTARY=y\n") == "voluntary"
