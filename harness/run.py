@@ -20,8 +20,7 @@ from harness import storm as storm_stage
 from harness.channel import ChannelClosed, CommandTimeout
 from harness.channel import ssh as ssh_channel
 from harness.channel.serial import SerialConsole
-from harness.configs import (Arch, Profile, Storm, load_arch, load_profile, load_storm, profile_names,
-                             with_preempt)
+from harness.configs import Arch, Profile, Storm, load_arch, load_profile, load_storm, profile_names, with_preempt
 from harness.errors import ConfigError, HarnessError, InfraError
 from harness.host import require_tool
 from harness.kernel import build as kernel_build
