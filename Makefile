@@ -19,6 +19,7 @@ INACTIVITY ?=
 LEAVE_OUT ?=
 STAGGER ?=
 PREEMPT ?= full
+FAULTS ?=
 STOP_ON_REPORT ?=
 PYTEST_ARGS ?=
 GOOD ?=
@@ -38,6 +39,7 @@ RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PR
 	$(if $(INACTIVITY),--inactivity-timeout '$(INACTIVITY)') \
 	$(if $(LEAVE_OUT),--leave-out '$(LEAVE_OUT)') \
 	$(if $(STAGGER),--stagger '$(STAGGER)') \
+	$(if $(FAULTS),--faults '$(FAULTS)') \
 	$(if $(STOP_ON_REPORT),$(if $(filter 0 no false,$(STOP_ON_REPORT)),--no-stop-on-report,--stop-on-report))
 
 CASES ?=

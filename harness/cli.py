@@ -57,7 +57,7 @@ def _request(args: argparse.Namespace, **fields) -> RunRequest:
     options = dict(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
                    profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
                    accel=args.accel, inject=args.inject, inactivity_s=args.inactivity, leave_out=args.leave_out,
-                   stagger_s=args.stagger, preempt=args.preempt)
+                   stagger_s=args.stagger, preempt=args.preempt, faults=args.faults)
     request = RunRequest(**{**options, **fields})
     if args.stop_on_report is not None:   # the user's word over the command's default
         request = dataclasses.replace(request, stop_on_report=args.stop_on_report)
@@ -88,6 +88,9 @@ def _add_run_options(parser: argparse.ArgumentParser, storm: bool = True) -> Non
         parser.add_argument("--preempt", default="full", metavar="MODEL",
                             help="the kernel's preemption model: none, voluntary or full (default full; "
                                  "none and voluntary are kernels of their own)")
+        parser.add_argument("--faults", type=_parts, default=(), metavar="KINDS",
+                            help="fault injection for the storm's own tasks, space/comma separated: slab, "
+                                 "page, io (a kernel with fault injection; knobs in the storm's faults:)")
         parser.add_argument("--stagger", type=_int, default=None, metavar="SECONDS",
                             help="start the stressors this far apart and count each mode's new lock chains "
                                  "(default: the storm's own; the default storm starts every mode at once)")

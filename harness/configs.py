@@ -118,6 +118,8 @@ class Storm:
     # lockdep dependency chains that appear after each start (per-mode chains).
     stagger_s: int = 0
     numa_nodes: int = 1                 # NUMA nodes the guest needs (numa mode: 2)
+    # FAULTS=: each kind's knobs (storm YAML `faults:`; defaults where it is silent).
+    faults: tuple[tuple[str, FaultSettings], ...] = ()
     # Filled in for one arch (requires.for_arch): (mode, why) of each stressor
     # mode left out because the arch cannot have it.
     left_out: tuple[tuple[str, str], ...] = ()
@@ -220,6 +222,31 @@ def profile_names(config_dir: Path = CONFIG_DIR) -> list[str]:
 
 
 PREEMPT_MODELS = ("none", "voluntary", "full")
+# FAULTS= kinds -> the kernel's fault-injection attribute (its debugfs directory).
+FAULT_KINDS = {"slab": "failslab", "page": "fail_page_alloc", "io": "fail_make_request"}
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """One fault kind's knobs (Documentation/fault-injection): fail with this
+    probability (percent) every interval-th chance, at most `times` times."""
+    probability: int = 10
+    interval: int = 1
+    times: int = 10000
+    ignore_gfp_wait: bool = True     # slab, page: only allocations that cannot sleep fail
+    verbose: int = 0                 # 1: the kernel prints each failure and its stack
+
+
+def with_faults(profile: Profile, faults: tuple[str, ...], config_dir: Path = CONFIG_DIR) -> Profile:
+    """The profile with the kernel's fault injection built in, when FAULTS= asks for any."""
+    unknown = [f for f in faults if f not in FAULT_KINDS]
+    if unknown:
+        raise ConfigError(f"unknown fault kind(s) {', '.join(unknown)}; valid: {', '.join(FAULT_KINDS)}")
+    if not faults:
+        return profile
+    fragment = config_dir / "kernel" / "profiles" / "faults.config"
+    return Profile(name=f"{profile.name}-faults", description=f"{profile.description}; fault injection",
+                   fragments=(*profile.fragments, fragment), append=profile.append)
 
 
 def with_preempt(profile: Profile, model: str, config_dir: Path = CONFIG_DIR) -> Profile:
@@ -263,6 +290,7 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
     zram = swap.sub("zram", {})
     zswap = swap.sub("zswap", {})
     scratch = top.sub("scratch", {})
+    faults = _fault_settings(top.sub("faults", {}))
     # The swap files and the scratch space share one filesystem: one type.
     fs_types = {fields.choice("fs", SWAP_FILE_FS) for fields in (files, scratch) if "fs" in fields.data}
     if len(fs_types) > 1:
@@ -312,6 +340,7 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         zswap_pool_percent=zswap.get("max_pool_percent", int, 0),
         stagger_s=top.get("stagger_s", int, 0),
         numa_nodes=top.get("numa_nodes", int, 1),
+        faults=faults,
     )
     for fields in (zram, zswap, scratch):
         fields.finish()
@@ -343,6 +372,26 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
     if not 0 <= storm.stagger_s <= 60:
         raise ConfigError(f"{top.where('stagger_s')}: must be 0..60 seconds")
     return storm
+
+
+def _fault_settings(section: Fields) -> tuple[tuple[str, FaultSettings], ...]:
+    """The storm's `faults:` section: {kind: {probability, interval, times, ...}}, checked."""
+    settings = []
+    for kind in FAULT_KINDS:
+        entry = section.sub(kind, {})
+        value = FaultSettings(entry.get("probability", int, 10), entry.get("interval", int, 1),
+                              entry.get("times", int, 10000), entry.get("ignore_gfp_wait", bool, True),
+                              entry.get("verbose", int, 0))
+        entry.finish()
+        for key, ok, allowed in (("probability", 0 <= value.probability <= 100, "0..100"),
+                                 ("interval", 1 <= value.interval <= 1_000_000, "1..1000000"),
+                                 ("times", 1 <= value.times <= 100_000_000, "1..100000000"),
+                                 ("verbose", value.verbose in (0, 1, 2), "0, 1 or 2")):
+            if not ok:
+                raise ConfigError(f"{entry.where(key)}: must be {allowed}, got {getattr(value, key)}")
+        settings.append((kind, value))
+    section.finish()
+    return tuple(settings)
 
 
 def parse_fragment(text: str) -> dict[str, str]:

@@ -20,7 +20,17 @@ from harness import storm as storm_stage
 from harness.channel import ChannelClosed, CommandTimeout
 from harness.channel import ssh as ssh_channel
 from harness.channel.serial import SerialConsole
-from harness.configs import Arch, Profile, Storm, load_arch, load_profile, load_storm, profile_names, with_preempt
+from harness.configs import (
+    Arch,
+    Profile,
+    Storm,
+    load_arch,
+    load_profile,
+    load_storm,
+    profile_names,
+    with_faults,
+    with_preempt,
+)
 from harness.errors import ConfigError, HarnessError, InfraError
 from harness.host import require_tool
 from harness.kernel import build as kernel_build
@@ -79,6 +89,7 @@ class RunRequest:
     stop_on_report: bool = False
     stagger_s: int | None = None         # seconds between stressor starts; None: the storm's own
     preempt: str = "full"                # the kernel's preemption model (configs.PREEMPT_MODELS)
+    faults: tuple[str, ...] = ()         # fault-injection kinds for the storm (configs.FAULT_KINDS)
     # Called with the run's channel once the guest is up, after the storm if any;
     # the guest is powered off when it returns (`shell`, the pytest plugin).
     session: Callable | None = None
@@ -111,7 +122,7 @@ def _stage(message: str) -> None:
 
 def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
     arch = load_arch(request.arch)
-    profile = with_preempt(load_profile(request.profile), request.preempt)
+    profile = with_faults(with_preempt(load_profile(request.profile), request.preempt), request.faults)
     storm = requires.for_arch(requires.leave_out(load_storm(request.storm), request.leave_out), arch)
     if request.stagger_s is not None:
         if not 0 <= request.stagger_s <= 60:
@@ -216,7 +227,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     ssh_setup = ssh_channel.prepare(run_dir, arch.net_device)   # per-run keys and forwarded port
     image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {
         "etc/harness/storm.plan": "\n".join(plan) + "\n",
-        "etc/harness/run.env": storm_stage.run_env(storm, duration, request.seed, swapfs_dev),
+        "etc/harness/run.env": storm_stage.run_env(storm, duration, request.seed, swapfs_dev, request.faults),
         **ssh_setup.overlay_files(),
     })
     disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb,
@@ -339,6 +350,9 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                 note = result.timeout_reason
                 failures = tuple(result.failures)
                 data["storm"].update(result.to_json())
+                if request.faults:
+                    data["faults"] = {kind: storm_stage.injected_faults(result.counts).get(kind)
+                                      for kind in request.faults}
                 data["lock_coverage"] = result.lock_coverage
                 data["durations"]["storm_s"] = round(result.wall_s, 2)
                 _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s over {data['channel']}")

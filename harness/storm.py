@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness import yamlfile
 from harness.channel import Channel, ChannelClosed, CommandTimeout, GuestSilent
-from harness.configs import CONFIG_DIR, Storm
+from harness.configs import CONFIG_DIR, FAULT_KINDS, Storm
 from harness.errors import ConfigError, InfraError
 from harness.host import require_tool, run_logged
 from harness.watch import ReportSeen
@@ -136,14 +136,29 @@ def swapfs_size_mb(storm: Storm) -> int:
     return storm.swap_files * storm.swap_file_mb + storm.scratch_mb + SWAPFS_SLACK_MB
 
 
-def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "") -> str:
+def fault_env(storm: Storm, faults: tuple[str, ...]) -> str:
+    """storm-run's FAULTS: one word per kind, attr:probability:interval:times:ignore_gfp_wait:verbose."""
+    words = []
+    for kind, knobs in storm.faults:
+        if kind in faults:
+            words.append(f"{kind}:{FAULT_KINDS[kind]}:{knobs.probability}:{knobs.interval}:{knobs.times}:"
+                         f"{'Y' if knobs.ignore_gfp_wait else 'N'}:{knobs.verbose}")
+    return " ".join(words)
+
+
+def injected_faults(counts: dict[str, dict[str, object]]) -> dict[str, int]:
+    """storm-run's faults line -> {kind: failures injected}."""
+    return {k: v for k, v in counts.get("faults", {}).items() if k in FAULT_KINDS and isinstance(v, int)}
+
+
+def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "", faults: tuple[str, ...] = ()) -> str:
     files = " ".join(f"{path}:{storm.swap_file_mb}" for path, _ in swap_files(storm))
     disks = storm.swap_devices + (1 if storm.has_fs_disk else 0)
     return (f"DURATION={duration}\nSEED={seed}\nMODULE_STORM={1 if storm.module_storm else 0}\nDISKS={disks}\n"
             f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n"
             f"SWAPFS_TYPE={storm.swap_file_fs}\nSWAPFS_FILES=\"{files}\"\n"
             f"ZRAM_MB={storm.zram_mb}\nZSWAP={1 if storm.zswap_pool_percent else 0}\n"
-            f"STAGGER_S={storm.stagger_s}\n")
+            f"STAGGER_S={storm.stagger_s}\nFAULTS=\"{fault_env(storm, faults)}\"\n")
 
 
 def parse_mode_chains(output: str, names: list[str]) -> list[dict[str, object]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness import yamlfile
 from harness.cache import cache_root, exclusive
-from harness.configs import CONFIG_DIR, load_profile, load_storm, with_preempt
+from harness.configs import CONFIG_DIR, load_profile, load_storm, with_faults, with_preempt
 from harness.errors import ConfigError, InfraError
 from harness.host import require_tool
 from harness.kernel import source as kernel_source
@@ -36,7 +36,7 @@ from harness.run import RunRequest, execute
 ZOO_DIR = CONFIG_DIR / "zoo"
 BASE_TAG = "zoo-base"
 # Run options a case may set for our storm (the yardstick always runs stress-ng).
-OPTIONS = {"profile": str, "storm": str, "duration": int, "leave_out": list, "preempt": str}
+OPTIONS = {"profile": str, "storm": str, "duration": int, "leave_out": list, "preempt": str, "faults": list}
 # The capability a case is for: the default storm, or what it would take beyond it.
 NEEDS = ("default", "preempt-none", "faults", "swap-fill", "kasan", "rt-priority")
 
@@ -89,8 +89,9 @@ def load_case(name: str, zoo_dir: Path = ZOO_DIR) -> ZooCase:
                    needs=top.choice("needs", NEEDS), options=chosen)
     options.finish()
     top.finish()
-    if "profile" in chosen or "preempt" in chosen:
-        with_preempt(load_profile(chosen.get("profile", "lockdep")), chosen.get("preempt", "full"))
+    if chosen.keys() & {"profile", "preempt", "faults"}:
+        with_faults(with_preempt(load_profile(chosen.get("profile", "lockdep")), chosen.get("preempt", "full")),
+                    tuple(chosen.get("faults", ())))
     if "storm" in chosen:
         load_storm(chosen["storm"])
     return case
@@ -181,7 +182,8 @@ def run_case(case: ZooCase, base: RunRequest, tree: Path, yardstick: bool) -> di
                       storm=case.options.get("storm", base.storm),
                       duration=case.options.get("duration", base.duration),
                       leave_out=tuple(case.options.get("leave_out", base.leave_out)),
-                      preempt=case.options.get("preempt", base.preempt))
+                      preempt=case.options.get("preempt", base.preempt),
+                      faults=tuple(case.options.get("faults", base.faults)))
     started = time.monotonic()
     ours = side(execute(request).data, case)
     row: dict = {"case": case.name, "fix": case.fix, "upstream": case.upstream, "needs": case.needs,

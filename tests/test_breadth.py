@@ -361,3 +361,54 @@ def test_leave_out_reaches_the_run_request_and_the_cli():
     assert _request(args).leave_out == ("zram", "zswap")
     with pytest.raises(ConfigError, match="--leave-out nope: storm swapoff-fork-mmap has no such part"):
         load_request(RunRequest(leave_out=("nope",)))
+
+
+def test_faults_reach_the_guest_for_the_kinds_asked_only():
+    spec = configs.load_storm(DEFAULT)
+    knobs = dict(spec.faults)
+    assert set(knobs) == {"slab", "page", "io"} and knobs["slab"].ignore_gfp_wait
+    env = storm.run_env(spec, 60, 1, "/dev/vdd", ("slab", "io"))
+    assert 'FAULTS="slab:failslab:5:10:100000:Y:0 io:fail_make_request:1:100:1000:Y:0"\n' in env
+    assert 'FAULTS=""\n' in storm.run_env(spec, 60, 1, "/dev/vdd")
+    counts, _ = storm.parse_counts("ok 0 faults # slab=812 slab_times=100000 io=3 io_times=1000\n")
+    assert storm.injected_faults(counts) == {"slab": 812, "io": 3}
+
+
+def test_fault_knobs_out_of_range_and_unknown_kinds(config_dir):
+    path = config_dir / f"storms/{DEFAULT}.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("    probability: 5\n    interval: 10", "    probability: 500\n    interval: 10", 1))
+    with pytest.raises(ConfigError, match=r"key 'faults.slab.probability': must be 0..100, got 500"):
+        configs.load_storm(DEFAULT, config_dir)
+    path.write_text(text.replace("faults:\n  slab:", "faults:\n  disk:\n    times: 3\n  slab:"))
+    with pytest.raises(ConfigError, match="key 'faults.disk': unknown key"):
+        configs.load_storm(DEFAULT, config_dir)
+    with pytest.raises(ConfigError, match="unknown fault kind.s. disk; valid: slab, page, io"):
+        configs.with_faults(configs.load_profile("lockdep"), ("disk",))
+    faulty = configs.with_faults(configs.load_profile("lockdep"), ("slab",))
+    assert faulty.name == "lockdep-faults"
+    options = configs.parse_fragment(faulty.fragments[-1].read_text())
+    assert {options[o] for o in ("CONFIG_FAILSLAB", "CONFIG_FAIL_PAGE_ALLOC", "CONFIG_FAIL_MAKE_REQUEST",
+                                 "CONFIG_FAULT_INJECTION_DEBUG_FS")} == {"y"}
+
+
+def test_an_injected_failure_is_never_a_report():
+    """lib/fault-inject.c's fail_dump(): two lines, and with verbose 2 a dump_stack()."""
+    from harness.report import parse_text
+
+    noise = "\n".join([
+        "[   31.100000][  T412] FAULT_INJECTION: forcing a failure.",
+        "[   31.100001][  T412] name failslab, interval 10, probability 5, space 0, times 99812",
+        "[   31.100002][  T412] CPU: 1 PID: 412 Comm: mmstress Not tainted 6.1.176 #1",
+        "[   31.100003][  T412] Hardware name: QEMU Standard PC (i440FX + PIIX, 1996)",
+        "[   31.100004][  T412] Call Trace:",
+        "[   31.100005][  T412]  <TASK>",
+        "[   31.100006][  T412]  dump_stack_lvl+0x5b/0x77",
+        "[   31.100007][  T412]  should_fail_ex+0x1d5/0x200",
+        "[   31.100008][  T412]  should_failslab+0x5/0x10",
+        "[   31.100009][  T412]  kmem_cache_alloc+0x54/0x3b0",
+        "[   31.100010][  T412]  add_swap_count_continuation+0x3e/0x2b0",
+        "[   31.100011][  T412]  copy_pte_range+0x4a1/0x1130",
+        "[   31.100012][  T412]  </TASK>",
+    ]) + "\n"
+    assert parse_text(noise * 3) == []

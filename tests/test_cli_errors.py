@@ -98,6 +98,7 @@ def test_module_check_names_unknown_arches_and_versions(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (("run", "--preempt", "lazy"), "unknown preemption model 'lazy'; valid: none, voluntary, full"),
     (("run", "--stagger", "99"), "STAGGER must be 0..60 seconds, got 99"),
+    (("run", "--faults", "slab,disk"), "unknown fault kind(s) disk; valid: slab, page, io"),
     (("soak", "--runs", "2", "--preempt", "rt"), "unknown preemption model 'rt'"),
     (("zoo", "--cases", "nope"), "unknown zoo case 'nope'; valid cases: "),
     (("zoo", "--inject", "abba"), "--inject is not for the zoo"),
