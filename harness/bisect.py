@@ -1,13 +1,10 @@
 """Kernel bisection with the harness as the test: a composition of run.execute.
 
-Policy (git plumbing is in bisect_git.py):
+Policy per step is in bisect_policy.py, git plumbing in bisect_git.py, the
+command and the real test in bisect_cmd.py.
   * BAD is run first: its report gives the target title (unless --title) and,
     over a few runs, the rate p at which the target reproduces.
-  * Each step runs the storm up to n times: n fixed (--runs) or adaptive,
-    the smallest n with (1-p)^n < miss_chance, capped at max_runs.
-  * bad: the target title seen k times (default once); good: every run clean;
-    skip (git's 125): build error, boot failure, infra error, too few sightings,
-    or a different report (unless --other-report=bad).
+  * then git bisect, each step judged by bisect_policy.judge.
   * confidence: the product over good steps of 1-(1-p)^runs, the chance that
     none of them was a bad revision whose bug just did not show.
 
@@ -16,150 +13,34 @@ left), 2 bad input, 3 infra.
 """
 from __future__ import annotations
 
-import contextlib
-import logging
-import math
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from harness import bisect_git
 from harness.bisect_git import BAD, GOOD, SKIP, Repo
+from harness.bisect_policy import (
+    ERROR_VERDICTS,
+    OTHER_REPORT_POLICIES,
+    Policy,
+    StepResult,
+    Trial,
+    judge,
+    matches,
+    runs_for_rate,
+    step_confidence,
+)
 from harness.errors import ConfigError, InfraError
 
-# run verdicts that say nothing about the bug: the step is skipped
-ERROR_VERDICTS = ("build-error", "boot-failure", "infra-error", "config-error")
-OTHER_REPORT_POLICIES = ("skip", "bad")
+__all__ = ["BAD", "ERROR_VERDICTS", "GOOD", "OTHER_REPORT_POLICIES", "SKIP", "BisectResult", "Bisection",
+           "Policy", "StepResult", "Trial", "bisect_revisions", "judge", "matches", "runs_for_rate",
+           "step_confidence"]
+
 INFRA_SKIPS_BEFORE_ABORT = 2      # consecutive steps that only saw infra errors
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One storm at one revision, as bisect sees it."""
-
-    verdict: str                      # the run's: pass, fail, build-error, boot-failure, ...
-    titles: tuple[str, ...] = ()      # every report title of the run (primary first)
-    alt_titles: tuple[str, ...] = ()
-    build_s: float = 0.0
-    run_s: float = 0.0
-    run_id: str = ""
-    reason: str = ""
-
-    @property
-    def primary(self) -> str | None:
-        return self.titles[0] if self.titles else None
-
-
-@dataclass
-class StepResult:
-    """The verdict on one revision after one or more runs."""
-
-    rev: str
-    verdict: str                      # good | bad | skip
-    runs: int = 0
-    titles: list[str] = field(default_factory=list)
-    build_s: float = 0.0
-    run_s: float = 0.0
-    hits: int = 0                     # runs in which the target title showed up
-    note: str = ""
-    role: str = "step"                # "bad-check", "good-check" or "step"
-    run_ids: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Policy:
-    runs: int | None = None           # fixed runs per step; None: adaptive
-    bad_runs: int = 3                 # adaptive: runs at BAD to estimate the rate
-    max_runs: int = 8                 # adaptive: cap on runs per step
-    hits: int = 1                     # k: sightings of the target that make a step bad
-    miss_chance: float = 0.05         # adaptive: (1-p)^n must be below this
-    other_report: str = "skip"        # skip | bad
-    title: str | None = None          # target title; None: BAD's own
-    verify_good: bool = False         # also run GOOD first (one more step)
-
-    def check(self) -> None:
-        if self.runs is not None and self.runs < 1:
-            raise ConfigError(f"RUNS must be at least 1 (or 'auto'), got {self.runs}")
-        if self.hits < 1 or (self.runs is not None and self.hits > self.runs):
-            raise ConfigError(f"--hits must be between 1 and RUNS, got {self.hits}")
-        if self.bad_runs < 1 or self.max_runs < 1:
-            raise ConfigError("--bad-runs and --max-runs must be at least 1")
-        if self.other_report not in OTHER_REPORT_POLICIES:
-            raise ConfigError(f"--other-report={self.other_report}: valid: {', '.join(OTHER_REPORT_POLICIES)}")
-        if not 0 < self.miss_chance < 1:
-            raise ConfigError("--miss-chance must be between 0 and 1")
-
-
-def runs_for_rate(p: float, miss_chance: float = 0.05, cap: int = 8, hits: int = 1) -> int:
-    """Smallest n with (1-p)^n < miss_chance, at least `hits`, at most `cap`."""
-    if p >= 1.0:
-        return max(1, hits)
-    if p <= 0.0:
-        return cap
-    n = math.ceil(math.log(miss_chance) / math.log(1.0 - p))
-    if (1.0 - p) ** n >= miss_chance:     # exactly on the boundary: one more
-        n += 1
-    return max(hits, min(cap, max(1, n)))
-
-
-def matches(trial: Trial, title: str) -> bool:
-    return title in trial.titles or title in trial.alt_titles
-
-
-def judge(rev: str, trial_fn: Callable[[str], Trial], title: str, runs: int, policy: Policy,
-          role: str = "step") -> StepResult:
-    """Up to `runs` storms at rev (the tree is already there) -> good, bad or skip."""
-    step = StepResult(rev=rev, verdict=SKIP, role=role)
-    others: list[str] = []
-    errors: list[str] = []
-    infra_retried = False
-    while step.runs < runs:
-        trial = trial_fn(rev)
-        step.runs += 1
-        step.build_s += trial.build_s
-        step.run_s += trial.run_s
-        if trial.run_id:
-            step.run_ids.append(trial.run_id)
-        if trial.primary:
-            step.titles.append(trial.primary)
-        if trial.verdict in ERROR_VERDICTS:
-            if trial.verdict == "infra-error" and not infra_retried:
-                infra_retried = True          # one more try for a flaky host
-                step.runs -= 1
-                continue
-            errors.append(f"{trial.verdict}: {trial.reason}".strip())
-            break
-        if matches(trial, title):
-            step.hits += 1
-            if step.hits >= policy.hits:
-                break
-        elif trial.verdict != "pass":
-            others.append(trial.primary or trial.reason or trial.verdict)
-    step.build_s, step.run_s = round(step.build_s, 1), round(step.run_s, 1)
-    if step.hits >= policy.hits:
-        step.verdict = BAD
-    elif errors:
-        step.note = errors[0]
-    elif others:
-        step.verdict = BAD if policy.other_report == "bad" else SKIP
-        step.note = f"other report: {others[0]}"
-    elif step.hits:
-        step.note = f"target seen {step.hits} time(s), fewer than {policy.hits}"
-    else:
-        step.verdict = GOOD
-    return step
-
-
-def step_confidence(p: float, runs: int) -> float:
-    """The chance that `runs` clean runs of a bad revision would have shown the bug at least once."""
-    return 1.0 - (1.0 - p) ** runs
 
 
 @dataclass
@@ -222,11 +103,11 @@ class Bisection:
     """One bisection: checks, BAD first, then git bisect; bisect.json after every step."""
 
     def __init__(self, tree: Path | str, good: str, bad: str, trial_fn: Callable[[str], Trial],
-                 policy: Policy = Policy(), out_dir: Path | None = None, echo: TextIO | None = None) -> None:
+                 policy: Policy | None = None, out_dir: Path | None = None, echo: TextIO | None = None) -> None:
         self.repo = Repo(tree)
         self.good_rev, self.bad_rev = good, bad
         self.trial_fn = trial_fn
-        self.policy = policy
+        self.policy = policy if policy is not None else Policy()
         self.out_dir = out_dir
         self.echo = echo if echo is not None else sys.stderr
         self.result = BisectResult(tree=str(self.repo.path))
@@ -388,85 +269,3 @@ class Bisection:
             if step.role == "step" and step.verdict == GOOD:
                 confidence *= step_confidence(p, step.runs)
         return confidence
-
-
-# ----- the real test: one harness run at whatever the tree has checked out ----------------------
-
-def trial_from_outcome(outcome) -> Trial:
-    """A run.RunOutcome -> Trial; Ctrl-C inside the run is passed on, not turned into a skip."""
-    data = outcome.data
-    if data.get("interrupted"):
-        raise KeyboardInterrupt("interrupted during a run")
-    reports = data.get("reports") or []
-    primary = [r for r in reports if r.get("primary")]
-    ordered = primary + [r for r in reports if r not in primary]
-    durations = data.get("durations") or {}
-    build_s = float(durations.get("build_s") or 0.0)
-    total_s = float(durations.get("total_s") or 0.0)
-    return Trial(verdict=outcome.verdict.verdict, titles=tuple(r["title"] for r in ordered),
-                 alt_titles=tuple(a for r in reports for a in r.get("alt_titles") or ()),
-                 build_s=round(build_s, 1), run_s=round(max(0.0, total_s - build_s), 1),
-                 run_id=data.get("run_id") or outcome.run_dir.name, reason=outcome.verdict.reason)
-
-
-def harness_trial(template, tree: Path, log: TextIO) -> Callable[[str], Trial]:
-    """rev -> Trial: one run.execute on the tree as checked out; its chatter goes to `log`."""
-    from harness.run import execute
-
-    def trial(rev: str) -> Trial:
-        request = replace(template, kernel_src=str(tree), label=f"bisect-{rev[:12]}")
-        print(f"===== {time.strftime('%H:%M:%S')} run at {rev}", file=log, flush=True)
-        with _output_to(log):
-            outcome = execute(request)
-        result = trial_from_outcome(outcome)
-        print(f"===== {result.verdict} {result.primary or ''} ({outcome.run_dir})", file=log, flush=True)
-        return result
-
-    return trial
-
-
-@contextlib.contextmanager
-def _output_to(log: TextIO):
-    """A run's stage lines and log records into `log`, so stderr keeps one line per step."""
-    if log is sys.stderr:
-        yield
-        return
-    moved = []
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.__stderr__):
-            moved.append((handler, handler.setStream(log)))
-    try:
-        with contextlib.redirect_stderr(log):
-            yield
-    finally:
-        for handler, stream in moved:
-            handler.setStream(stream)
-
-
-def run_bisect_command(template, good: str, bad: str, policy: Policy, verbose: bool = False) -> int:
-    """What `python -m harness bisect` does; returns the exit code (errors raise HarnessError)."""
-    from harness.results import results_root
-    from harness.run import load_request
-
-    if not template.kernel_src:
-        raise ConfigError("bisect needs KERNEL_SRC=<a kernel git tree>")
-    tree = Path(template.kernel_src).expanduser().resolve()
-    repo = Repo(tree)
-    policy.check()
-    repo.check_bisectable(good, bad)          # git problems first: clearer than "not a kernel tree"
-    load_request(replace(template, kernel_src=str(tree)))   # arch, storm, profile, duration, tree
-    out_dir = results_root() / "bisect"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "bisect.log", "w", buffering=1) as log:
-        trial_fn = harness_trial(template, tree, sys.stderr if verbose else log)
-        bisection = Bisection(tree, good, bad, trial_fn, policy, out_dir)
-        result = bisection.run()
-    print(f"results: {out_dir / 'bisect.json'} (runs: {out_dir / 'bisect.log'})")
-    if result.culprit:
-        print(f"culprit: {result.culprit} {result.culprit_subject}")
-        print(f"title: {result.title}")
-        print(f"confidence: {result.confidence:.2f} (target rate at BAD {result.rate}, "
-              f"{len(result.steps)} steps, {result.wall_s:.0f}s)")
-    else:
-        print(f"no culprit: {result.reason}")
-    return result.exit_code

@@ -274,7 +274,7 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 
 
 def _cmd_bisect(args: argparse.Namespace) -> int:
-    from harness.bisect import Policy, run_bisect_command
+    from harness.bisect_cmd import Policy, run_bisect_command
 
     template = _request(args, label="bisect", stop_on_report=True)
     policy = Policy(runs=args.runs, bad_runs=args.bad_runs, max_runs=args.max_runs, hits=args.hits,

@@ -283,7 +283,7 @@ def test_cli_exit_2_for_bad_input(tmp_path, capsys):
 def test_trial_from_outcome_and_ctrl_c_inside_a_run(tmp_path):
     from types import SimpleNamespace
 
-    from harness.bisect import trial_from_outcome
+    from harness.bisect_cmd import trial_from_outcome
 
     data = {"run_id": "r1", "reports": [
         {"title": "WARNING in foo", "primary": False, "alt_titles": []},
@@ -301,7 +301,7 @@ def test_trial_from_outcome_and_ctrl_c_inside_a_run(tmp_path):
 
 def test_cli_bisect_end_to_end_with_a_fake_run(tmp_path, monkeypatch, capsys):
     """`python -m harness bisect` on a fake kernel tree: exit 0, bisect.json, one stderr line per step."""
-    import harness.bisect as bisect_mod
+    import harness.bisect_cmd as bisect_mod
     from harness.cli import main
 
     tree, shas = make_repo(tmp_path, 8, 6)
