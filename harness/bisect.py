@@ -7,6 +7,10 @@ command and the real test in bisect_cmd.py.
   * then git bisect, each step judged by bisect_policy.judge.
   * confidence: the product over good steps of 1-(1-p)^runs, the chance that
     none of them was a bad revision whose bug just did not show.
+  * then, with a culprit named (bisect_verify.py): the culprit and its parent
+    topped up to n runs for the fail:runs table, the culprit reverted on BAD
+    and run n times (a revert that does not fix it lowers the confidence),
+    and a culprit that cannot have changed the build flagged as suspicious.
 
 Exit: 0 a culprit named, 1 none (BAD did not reproduce, only skipped commits
 left), 2 bad input, 3 infra.
@@ -34,7 +38,16 @@ from harness.bisect_policy import (
     runs_for_rate,
     step_confidence,
 )
-from harness.errors import ConfigError, InfraError
+from harness.bisect_verify import (
+    RevertCheck,
+    confidence_after_revert,
+    fail_runs,
+    fail_runs_lines,
+    implausible,
+    judge_revert,
+)
+from harness.errors import ConfigError, HarnessError, InfraError
+from harness.report.model import printable
 
 __all__ = ["BAD", "ERROR_VERDICTS", "GOOD", "OTHER_REPORT_POLICIES", "SKIP", "BisectResult", "Bisection",
            "Policy", "StepResult", "Trial", "bisect_revisions", "judge", "matches", "runs_for_rate",
@@ -60,6 +73,11 @@ class BisectResult:
     tree: str = ""
     commits: int = 0                 # candidates in good..bad
     wall_s: float = 0.0
+    revert: RevertCheck = field(default_factory=lambda: RevertCheck(reason="no culprit"))
+    fail_runs: dict | None = None    # bisect_verify.fail_runs: culprit vs parent per title
+    suspicious: bool = False
+    suspicious_reason: str = ""
+    confidence_note: str = ""        # why the confidence is lower than the bisection's own
 
     def to_json(self) -> dict:
         return {"culprit": self.culprit, "culprit_subject": self.culprit_subject, "title": self.title,
@@ -69,7 +87,26 @@ class BisectResult:
                            "note": s.note, "run_ids": s.run_ids} for s in self.steps],
                 "status": self.status, "reason": self.reason, "candidates": self.candidates,
                 "rate": self.rate, "runs_per_step": self.runs_per_step, "good": self.good,
-                "bad": self.bad, "tree": self.tree, "commits": self.commits, "wall_s": round(self.wall_s, 1)}
+                "bad": self.bad, "tree": self.tree, "commits": self.commits, "wall_s": round(self.wall_s, 1),
+                "revert": self.revert.to_json(), "fail_runs": self.fail_runs, "suspicious": self.suspicious,
+                "suspicious_reason": self.suspicious_reason, "confidence_note": self.confidence_note}
+
+    def last_lines(self) -> list[str]:
+        """What the command prints at the end: culprit, title, the verdicts on it, confidence last."""
+        if not self.culprit:
+            return [f"no culprit: {printable(self.reason)}"]
+        lines = [f"culprit: {self.culprit} {printable(self.culprit_subject or '')}",
+                 f"title: {printable(self.title or '')}"]
+        if self.suspicious:
+            lines.append(f"suspicious: {self.suspicious_reason}")
+        if self.fail_runs:
+            lines += ["fail:runs (parent | culprit):"] + ["  " + line for line in fail_runs_lines(self.fail_runs)]
+        revert = self.revert
+        lines.append(f"revert: {revert.verdict}" + (f" ({revert.reason})" if revert.reason else ""))
+        why = f"; {self.confidence_note}" if self.confidence_note else ""
+        lines.append(f"confidence: {self.confidence:.2f} (target rate at BAD {self.rate}, "
+                     f"{len(self.steps)} steps, {self.wall_s:.0f}s){why}")
+        return lines
 
     @property
     def exit_code(self) -> int:
@@ -103,7 +140,8 @@ class Bisection:
     """One bisection: checks, BAD first, then git bisect; bisect.json after every step."""
 
     def __init__(self, tree: Path | str, good: str, bad: str, trial_fn: Callable[[str], Trial],
-                 policy: Policy | None = None, out_dir: Path | None = None, echo: TextIO | None = None) -> None:
+                 policy: Policy | None = None, out_dir: Path | None = None, echo: TextIO | None = None,
+                 kernel_arch: str = "") -> None:
         self.repo = Repo(tree)
         self.good_rev, self.bad_rev = good, bad
         self.trial_fn = trial_fn
@@ -112,6 +150,13 @@ class Bisection:
         self.echo = echo if echo is not None else sys.stderr
         self.result = BisectResult(tree=str(self.repo.path))
         self.started = time.monotonic()
+        self.kernel_arch = kernel_arch       # ARCH= of the build: another arch/ directory is implausible
+        self.trials: dict[str, list[Trial]] = {}   # every run, by revision
+
+    def _trial(self, rev: str) -> Trial:
+        trial = self.trial_fn(rev)
+        self.trials.setdefault(rev, []).append(trial)
+        return trial
 
     # ----- output ----------------------------------------------------------------------------
     def say(self, line: str) -> None:
@@ -196,7 +241,7 @@ class Bisection:
         # 2. optionally GOOD: a GOOD that reproduces makes the whole bisection meaningless
         if policy.verify_good:
             self.repo.checkout(good)
-            step = judge(good, self.trial_fn, title, n, policy, role="good-check")
+            step = judge(good, self._trial, title, n, policy, role="good-check")
             self.record(step)
             if step.verdict != GOOD:
                 res.status = "inconclusive"
@@ -207,7 +252,7 @@ class Bisection:
         infra_streak = [0]
 
         def step_fn(rev: str) -> StepResult:
-            step = judge(rev, self.trial_fn, title, n, policy)
+            step = judge(rev, self._trial, title, n, policy)
             infra_streak[0] = infra_streak[0] + 1 if step.note.startswith("infra-error") else 0
             if step.note.startswith("other report"):
                 self.say(f"bisect: {rev[:12]}: a different report ({step.note[len('other report: '):]}) "
@@ -228,16 +273,75 @@ class Bisection:
             res.status = "found"
             self.say(f"bisect: culprit {drive.culprit[:12]} {res.culprit_subject!r} "
                      f"(confidence {res.confidence:.2f}, {len(res.steps)} steps)")
+            self._verify(drive.culprit, bad, title, p, n)
         else:
             res.status = "inconclusive"
             res.reason = (f"only skipped commits left; the first bad commit is one of "
                           f"{', '.join(c[:12] for c in drive.candidates)}")
             self.say(f"bisect: {res.reason}")
 
+    # ----- after a culprit: what a maintainer asks -------------------------------------------
+    def _verify(self, culprit: str, bad: str, title: str, p: float, n: int) -> None:
+        res = self.result
+        res.suspicious_reason = implausible(self.repo, culprit, self.kernel_arch)
+        res.suspicious = bool(res.suspicious_reason)
+        if res.suspicious:
+            self.say(f"bisect: suspicious culprit: {res.suspicious_reason}")
+        parent = (self.repo.parents(culprit) or [culprit])[0]
+        for rev in (culprit, parent):         # both to n runs, so the table compares like with like
+            self._runs_at(rev, n, f"fail:runs at the {'culprit' if rev == culprit else 'parent'} {rev[:12]}")
+        res.fail_runs = fail_runs(title, parent, self.trials.get(parent, []), culprit, self.trials.get(culprit, []))
+        for line in fail_runs_lines(res.fail_runs):
+            self.say(f"bisect: {line}")
+        self.save()
+        res.revert = self._revert_check(culprit, bad, title, n)
+        self.say(f"bisect: revert {culprit[:12]} on BAD: {res.revert.verdict} ({res.revert.reason})")
+        before = res.confidence
+        res.confidence = confidence_after_revert(before, p, res.revert)
+        if res.confidence < before:
+            res.confidence_note = (f"lowered from {before:.2f}: reverting the culprit on BAD did not fix it "
+                                   f"(target {res.revert.hits}/{res.revert.runs} runs reverted, "
+                                   f"{p:.2f} at BAD)")
+        elif res.revert.verdict in ("does-not-apply", "skipped"):
+            res.confidence_note = f"the revert check said nothing ({res.revert.verdict})"
+
+    def _runs_at(self, rev: str, n: int, why: str) -> list[Trial]:
+        """Runs at rev until it has n that said something; stops at a build, boot or infra error."""
+        usable = [t for t in self.trials.get(rev, []) if t.verdict not in ERROR_VERDICTS]
+        if len(usable) >= n:
+            return []
+        self.repo.checkout(rev)
+        self.say(f"bisect: {why}: {n - len(usable)} more run(s)")
+        new: list[Trial] = []
+        retried = False
+        while len(usable) < n:
+            trial = self._trial(rev)
+            if trial.verdict == "infra-error" and not retried:
+                retried = True
+                continue
+            new.append(trial)
+            if trial.verdict in ERROR_VERDICTS:
+                break
+            usable.append(trial)
+        return new
+
+    def _revert_check(self, culprit: str, bad: str, title: str, n: int) -> RevertCheck:
+        if not self.policy.revert_check:
+            return RevertCheck(reason="--no-revert-check")
+        try:
+            revert = bisect_git.revert_commit(self.repo, culprit, bad)
+        except HarnessError as exc:
+            return RevertCheck(reason=f"git: {exc}")
+        if revert.commit is None:
+            return RevertCheck(verdict="does-not-apply", reason=revert.reason)
+        check = RevertCheck(applied=True, commit=revert.commit)
+        why = f"revert check at {revert.commit[:12]} (BAD with {culprit[:12]} reverted)"
+        return judge_revert(check, self._runs_at(revert.commit, n, why), title)
+
     def _trial_at_bad(self, bad: str) -> Trial:
-        trial = self.trial_fn(bad)
+        trial = self._trial(bad)
         if trial.verdict == "infra-error":
-            trial = self.trial_fn(bad)
+            trial = self._trial(bad)
             if trial.verdict == "infra-error":
                 raise InfraError(f"BAD {bad[:12]}: {trial.reason}")
         return trial

@@ -79,19 +79,14 @@ def run_bisect_command(template, good: str, bad: str, policy: Policy, verbose: b
     repo = Repo(tree)
     policy.check()
     repo.check_bisectable(good, bad)          # git problems first: clearer than "not a kernel tree"
-    load_request(replace(template, kernel_src=str(tree)))   # arch, storm, profile, duration, tree
+    arch = load_request(replace(template, kernel_src=str(tree)))[0]   # arch, storm, profile, duration, tree
     out_dir = results_root() / "bisect"
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "bisect.log", "w", buffering=1) as log:
         trial_fn = harness_trial(template, tree, sys.stderr if verbose else log)
-        bisection = Bisection(tree, good, bad, trial_fn, policy, out_dir)
+        bisection = Bisection(tree, good, bad, trial_fn, policy, out_dir, kernel_arch=arch.kernel_arch)
         result = bisection.run()
     print(f"results: {out_dir / 'bisect.json'} (runs: {out_dir / 'bisect.log'})")
-    if result.culprit:
-        print(f"culprit: {result.culprit} {result.culprit_subject}")
-        print(f"title: {result.title}")
-        print(f"confidence: {result.confidence:.2f} (target rate at BAD {result.rate}, "
-              f"{len(result.steps)} steps, {result.wall_s:.0f}s)")
-    else:
-        print(f"no culprit: {result.reason}")
+    for line in result.last_lines():
+        print(line)
     return result.exit_code

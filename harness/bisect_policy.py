@@ -69,6 +69,7 @@ class Policy:
     other_report: str = "skip"        # skip | bad
     title: str | None = None          # target title; None: BAD's own
     verify_good: bool = False         # also run GOOD first (one more step)
+    revert_check: bool = True         # with a culprit: revert it on BAD and run that n times
 
     def check(self) -> None:
         if self.runs is not None and self.runs < 1:
