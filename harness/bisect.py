@@ -175,7 +175,7 @@ class Bisection:
         n = len(self.result.steps)
         what = {"bad-check": " (BAD)", "good-check": " (GOOD)"}.get(step.role, "")
         seen = f"target {step.hits}/{step.runs} run{'s' if step.runs != 1 else ''}"
-        note = f"; {step.note}" if step.note else ""
+        note = f"; {printable(step.note)}" if step.note else ""
         left = f" [{progress}]" if progress else ""
         subject = self.repo.subject(step.rev)
         self.say(f"bisect: step {n}{what} {step.rev[:12]} {step.verdict}: {seen}{note} "
@@ -226,7 +226,7 @@ class Bisection:
             res.reason = (f"BAD {bad[:12]} did not reproduce "
                           + (f"'{title}'" if title else "any report") + f" in {len(trials)} run(s)"
                           + (f"; reports seen: {'; '.join(seen)}" if seen else ""))
-            self.say(f"bisect: {res.reason}")
+            self.say(f"bisect: {printable(res.reason)}")
             return
         res.title = title
         p = hits / len(trials)
@@ -234,7 +234,7 @@ class Bisection:
         n = policy.runs if policy.runs is not None else runs_for_rate(p, policy.miss_chance, policy.max_runs,
                                                                        policy.hits)
         res.runs_per_step = n
-        self.say(f"bisect: target '{title}' reproduced {hits}/{len(trials)} at BAD (p={p:.2f}); "
+        self.say(f"bisect: target '{printable(title)}' reproduced {hits}/{len(trials)} at BAD (p={p:.2f}); "
                  f"{n} run(s) per step" + ("" if policy.runs else " (adaptive)"))
         if policy.hits > n:
             raise ConfigError(f"--hits={policy.hits} is more than the {n} run(s) per step")
@@ -246,7 +246,7 @@ class Bisection:
             if step.verdict != GOOD:
                 res.status = "inconclusive"
                 res.reason = f"GOOD {good[:12]} is not clean: {step.verdict} ({step.note or step.titles})"
-                self.say(f"bisect: {res.reason}")
+                self.say(f"bisect: {printable(res.reason)}")
                 return
         # 3. git bisect
         infra_streak = [0]
@@ -255,7 +255,7 @@ class Bisection:
             step = judge(rev, self._trial, title, n, policy)
             infra_streak[0] = infra_streak[0] + 1 if step.note.startswith("infra-error") else 0
             if step.note.startswith("other report"):
-                self.say(f"bisect: {rev[:12]}: a different report ({step.note[len('other report: '):]}) "
+                self.say(f"bisect: {rev[:12]}: a different report ({printable(step.note[len('other report: '):])}) "
                          f"-> {step.verdict} (--other-report={policy.other_report})")
             return step
 
@@ -278,7 +278,7 @@ class Bisection:
             res.status = "inconclusive"
             res.reason = (f"only skipped commits left; the first bad commit is one of "
                           f"{', '.join(c[:12] for c in drive.candidates)}")
-            self.say(f"bisect: {res.reason}")
+            self.say(f"bisect: {printable(res.reason)}")
 
     # ----- after a culprit: what a maintainer asks -------------------------------------------
     def _verify(self, culprit: str, bad: str, title: str, p: float, n: int) -> None:
