@@ -171,6 +171,18 @@ def test_status_mapping(tmp_path, verdict, build, test):
     assert (document["builds"][0]["status"], document["tests"][0]["status"]) == (build, test)
 
 
+def test_a_kernel_of_another_preemption_model_is_another_build_config(tmp_path):
+    data = failing_run_data(tmp_path / "run")
+    full = validate(kcidb.document([kcidb.from_run(data)]))["builds"][0]
+    data["kernel"]["preempt"] = "none"
+    del data["kernel"]["build_key"]                 # a failed build: the id comes from its inputs
+    none = validate(kcidb.document([kcidb.from_run(data)]))["builds"][0]
+    assert (full["config_name"], none["config_name"]) == ("lockdep", "lockdep-preempt-none")
+    data["kernel"]["preempt"] = "voluntary"
+    voluntary = kcidb.from_run(data)["builds"][0]
+    assert len({full["id"], none["id"], voluntary["id"]}) == 3
+
+
 def test_a_bare_relative_path_is_not_a_kcidb_uri():
     """Why links are `file:` + a relative path: the schema's log_url is a URI, and the validator checks it."""
     document = {"version": dict(kcidb.VERSION),
