@@ -1,165 +1,59 @@
 """Kernel bisection with the harness as the test: a composition of run.execute.
 
-Policy (git plumbing is in bisect_git.py):
+Policy per step is in bisect_policy.py, git plumbing in bisect_git.py, the
+command and the real test in bisect_cmd.py.
   * BAD is run first: its report gives the target title (unless --title) and,
     over a few runs, the rate p at which the target reproduces.
-  * Each step runs the storm up to n times: n fixed (--runs) or adaptive,
-    the smallest n with (1-p)^n < miss_chance, capped at max_runs.
-  * bad: the target title seen k times (default once); good: every run clean;
-    skip (git's 125): build error, boot failure, infra error, too few sightings,
-    or a different report (unless --other-report=bad).
+  * then git bisect, each step judged by bisect_policy.judge.
   * confidence: the product over good steps of 1-(1-p)^runs, the chance that
     none of them was a bad revision whose bug just did not show.
+  * then, with a culprit named (bisect_verify.py): the culprit and its parent
+    topped up to n runs for the fail:runs table, the culprit reverted on BAD
+    and run n times (a revert that does not fix it lowers the confidence),
+    and a culprit that cannot have changed the build flagged as suspicious.
 
 Exit: 0 a culprit named, 1 none (BAD did not reproduce, only skipped commits
 left), 2 bad input, 3 infra.
 """
 from __future__ import annotations
 
-import contextlib
-import logging
-import math
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from harness import bisect_git
 from harness.bisect_git import BAD, GOOD, SKIP, Repo
-from harness.errors import ConfigError, InfraError
+from harness.bisect_policy import (
+    ERROR_VERDICTS,
+    OTHER_REPORT_POLICIES,
+    Policy,
+    StepResult,
+    Trial,
+    judge,
+    matches,
+    runs_for_rate,
+    step_confidence,
+)
+from harness.bisect_verify import (
+    RevertCheck,
+    confidence_after_revert,
+    fail_runs,
+    fail_runs_lines,
+    implausible,
+    judge_revert,
+)
+from harness.errors import ConfigError, HarnessError, InfraError
+from harness.report.model import printable
 
-# run verdicts that say nothing about the bug: the step is skipped
-ERROR_VERDICTS = ("build-error", "boot-failure", "infra-error", "config-error")
-OTHER_REPORT_POLICIES = ("skip", "bad")
+__all__ = ["BAD", "ERROR_VERDICTS", "GOOD", "OTHER_REPORT_POLICIES", "SKIP", "BisectResult", "Bisection",
+           "Policy", "StepResult", "Trial", "bisect_revisions", "judge", "matches", "runs_for_rate",
+           "step_confidence"]
+
 INFRA_SKIPS_BEFORE_ABORT = 2      # consecutive steps that only saw infra errors
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One storm at one revision, as bisect sees it."""
-
-    verdict: str                      # the run's: pass, fail, build-error, boot-failure, ...
-    titles: tuple[str, ...] = ()      # every report title of the run (primary first)
-    alt_titles: tuple[str, ...] = ()
-    build_s: float = 0.0
-    run_s: float = 0.0
-    run_id: str = ""
-    reason: str = ""
-
-    @property
-    def primary(self) -> str | None:
-        return self.titles[0] if self.titles else None
-
-
-@dataclass
-class StepResult:
-    """The verdict on one revision after one or more runs."""
-
-    rev: str
-    verdict: str                      # good | bad | skip
-    runs: int = 0
-    titles: list[str] = field(default_factory=list)
-    build_s: float = 0.0
-    run_s: float = 0.0
-    hits: int = 0                     # runs in which the target title showed up
-    note: str = ""
-    role: str = "step"                # "bad-check", "good-check" or "step"
-    run_ids: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Policy:
-    runs: int | None = None           # fixed runs per step; None: adaptive
-    bad_runs: int = 3                 # adaptive: runs at BAD to estimate the rate
-    max_runs: int = 8                 # adaptive: cap on runs per step
-    hits: int = 1                     # k: sightings of the target that make a step bad
-    miss_chance: float = 0.05         # adaptive: (1-p)^n must be below this
-    other_report: str = "skip"        # skip | bad
-    title: str | None = None          # target title; None: BAD's own
-    verify_good: bool = False         # also run GOOD first (one more step)
-
-    def check(self) -> None:
-        if self.runs is not None and self.runs < 1:
-            raise ConfigError(f"RUNS must be at least 1 (or 'auto'), got {self.runs}")
-        if self.hits < 1 or (self.runs is not None and self.hits > self.runs):
-            raise ConfigError(f"--hits must be between 1 and RUNS, got {self.hits}")
-        if self.bad_runs < 1 or self.max_runs < 1:
-            raise ConfigError("--bad-runs and --max-runs must be at least 1")
-        if self.other_report not in OTHER_REPORT_POLICIES:
-            raise ConfigError(f"--other-report={self.other_report}: valid: {', '.join(OTHER_REPORT_POLICIES)}")
-        if not 0 < self.miss_chance < 1:
-            raise ConfigError("--miss-chance must be between 0 and 1")
-
-
-def runs_for_rate(p: float, miss_chance: float = 0.05, cap: int = 8, hits: int = 1) -> int:
-    """Smallest n with (1-p)^n < miss_chance, at least `hits`, at most `cap`."""
-    if p >= 1.0:
-        return max(1, hits)
-    if p <= 0.0:
-        return cap
-    n = math.ceil(math.log(miss_chance) / math.log(1.0 - p))
-    if (1.0 - p) ** n >= miss_chance:     # exactly on the boundary: one more
-        n += 1
-    return max(hits, min(cap, max(1, n)))
-
-
-def matches(trial: Trial, title: str) -> bool:
-    return title in trial.titles or title in trial.alt_titles
-
-
-def judge(rev: str, trial_fn: Callable[[str], Trial], title: str, runs: int, policy: Policy,
-          role: str = "step") -> StepResult:
-    """Up to `runs` storms at rev (the tree is already there) -> good, bad or skip."""
-    step = StepResult(rev=rev, verdict=SKIP, role=role)
-    others: list[str] = []
-    errors: list[str] = []
-    infra_retried = False
-    while step.runs < runs:
-        trial = trial_fn(rev)
-        step.runs += 1
-        step.build_s += trial.build_s
-        step.run_s += trial.run_s
-        if trial.run_id:
-            step.run_ids.append(trial.run_id)
-        if trial.primary:
-            step.titles.append(trial.primary)
-        if trial.verdict in ERROR_VERDICTS:
-            if trial.verdict == "infra-error" and not infra_retried:
-                infra_retried = True          # one more try for a flaky host
-                step.runs -= 1
-                continue
-            errors.append(f"{trial.verdict}: {trial.reason}".strip())
-            break
-        if matches(trial, title):
-            step.hits += 1
-            if step.hits >= policy.hits:
-                break
-        elif trial.verdict != "pass":
-            others.append(trial.primary or trial.reason or trial.verdict)
-    step.build_s, step.run_s = round(step.build_s, 1), round(step.run_s, 1)
-    if step.hits >= policy.hits:
-        step.verdict = BAD
-    elif errors:
-        step.note = errors[0]
-    elif others:
-        step.verdict = BAD if policy.other_report == "bad" else SKIP
-        step.note = f"other report: {others[0]}"
-    elif step.hits:
-        step.note = f"target seen {step.hits} time(s), fewer than {policy.hits}"
-    else:
-        step.verdict = GOOD
-    return step
-
-
-def step_confidence(p: float, runs: int) -> float:
-    """The chance that `runs` clean runs of a bad revision would have shown the bug at least once."""
-    return 1.0 - (1.0 - p) ** runs
 
 
 @dataclass
@@ -179,6 +73,11 @@ class BisectResult:
     tree: str = ""
     commits: int = 0                 # candidates in good..bad
     wall_s: float = 0.0
+    revert: RevertCheck = field(default_factory=lambda: RevertCheck(reason="no culprit"))
+    fail_runs: dict | None = None    # bisect_verify.fail_runs: culprit vs parent per title
+    suspicious: bool = False
+    suspicious_reason: str = ""
+    confidence_note: str = ""        # why the confidence is lower than the bisection's own
 
     def to_json(self) -> dict:
         return {"culprit": self.culprit, "culprit_subject": self.culprit_subject, "title": self.title,
@@ -188,7 +87,26 @@ class BisectResult:
                            "note": s.note, "run_ids": s.run_ids} for s in self.steps],
                 "status": self.status, "reason": self.reason, "candidates": self.candidates,
                 "rate": self.rate, "runs_per_step": self.runs_per_step, "good": self.good,
-                "bad": self.bad, "tree": self.tree, "commits": self.commits, "wall_s": round(self.wall_s, 1)}
+                "bad": self.bad, "tree": self.tree, "commits": self.commits, "wall_s": round(self.wall_s, 1),
+                "revert": self.revert.to_json(), "fail_runs": self.fail_runs, "suspicious": self.suspicious,
+                "suspicious_reason": self.suspicious_reason, "confidence_note": self.confidence_note}
+
+    def last_lines(self) -> list[str]:
+        """What the command prints at the end: culprit, title, the verdicts on it, confidence last."""
+        if not self.culprit:
+            return [f"no culprit: {printable(self.reason)}"]
+        lines = [f"culprit: {self.culprit} {printable(self.culprit_subject or '')}",
+                 f"title: {printable(self.title or '')}"]
+        if self.suspicious:
+            lines.append(f"suspicious: {self.suspicious_reason}")
+        if self.fail_runs:
+            lines += ["fail:runs (parent | culprit):"] + ["  " + line for line in fail_runs_lines(self.fail_runs)]
+        revert = self.revert
+        lines.append(f"revert: {revert.verdict}" + (f" ({revert.reason})" if revert.reason else ""))
+        why = f"; {self.confidence_note}" if self.confidence_note else ""
+        lines.append(f"confidence: {self.confidence:.2f} (target rate at BAD {self.rate}, "
+                     f"{len(self.steps)} steps, {self.wall_s:.0f}s){why}")
+        return lines
 
     @property
     def exit_code(self) -> int:
@@ -222,15 +140,23 @@ class Bisection:
     """One bisection: checks, BAD first, then git bisect; bisect.json after every step."""
 
     def __init__(self, tree: Path | str, good: str, bad: str, trial_fn: Callable[[str], Trial],
-                 policy: Policy = Policy(), out_dir: Path | None = None, echo: TextIO | None = None) -> None:
+                 policy: Policy | None = None, out_dir: Path | None = None, echo: TextIO | None = None,
+                 kernel_arch: str = "") -> None:
         self.repo = Repo(tree)
         self.good_rev, self.bad_rev = good, bad
         self.trial_fn = trial_fn
-        self.policy = policy
+        self.policy = policy if policy is not None else Policy()
         self.out_dir = out_dir
         self.echo = echo if echo is not None else sys.stderr
         self.result = BisectResult(tree=str(self.repo.path))
         self.started = time.monotonic()
+        self.kernel_arch = kernel_arch       # ARCH= of the build: another arch/ directory is implausible
+        self.trials: dict[str, list[Trial]] = {}   # every run, by revision
+
+    def _trial(self, rev: str) -> Trial:
+        trial = self.trial_fn(rev)
+        self.trials.setdefault(rev, []).append(trial)
+        return trial
 
     # ----- output ----------------------------------------------------------------------------
     def say(self, line: str) -> None:
@@ -249,7 +175,7 @@ class Bisection:
         n = len(self.result.steps)
         what = {"bad-check": " (BAD)", "good-check": " (GOOD)"}.get(step.role, "")
         seen = f"target {step.hits}/{step.runs} run{'s' if step.runs != 1 else ''}"
-        note = f"; {step.note}" if step.note else ""
+        note = f"; {printable(step.note)}" if step.note else ""
         left = f" [{progress}]" if progress else ""
         subject = self.repo.subject(step.rev)
         self.say(f"bisect: step {n}{what} {step.rev[:12]} {step.verdict}: {seen}{note} "
@@ -300,7 +226,7 @@ class Bisection:
             res.reason = (f"BAD {bad[:12]} did not reproduce "
                           + (f"'{title}'" if title else "any report") + f" in {len(trials)} run(s)"
                           + (f"; reports seen: {'; '.join(seen)}" if seen else ""))
-            self.say(f"bisect: {res.reason}")
+            self.say(f"bisect: {printable(res.reason)}")
             return
         res.title = title
         p = hits / len(trials)
@@ -308,28 +234,28 @@ class Bisection:
         n = policy.runs if policy.runs is not None else runs_for_rate(p, policy.miss_chance, policy.max_runs,
                                                                        policy.hits)
         res.runs_per_step = n
-        self.say(f"bisect: target '{title}' reproduced {hits}/{len(trials)} at BAD (p={p:.2f}); "
+        self.say(f"bisect: target '{printable(title)}' reproduced {hits}/{len(trials)} at BAD (p={p:.2f}); "
                  f"{n} run(s) per step" + ("" if policy.runs else " (adaptive)"))
         if policy.hits > n:
             raise ConfigError(f"--hits={policy.hits} is more than the {n} run(s) per step")
         # 2. optionally GOOD: a GOOD that reproduces makes the whole bisection meaningless
         if policy.verify_good:
             self.repo.checkout(good)
-            step = judge(good, self.trial_fn, title, n, policy, role="good-check")
+            step = judge(good, self._trial, title, n, policy, role="good-check")
             self.record(step)
             if step.verdict != GOOD:
                 res.status = "inconclusive"
                 res.reason = f"GOOD {good[:12]} is not clean: {step.verdict} ({step.note or step.titles})"
-                self.say(f"bisect: {res.reason}")
+                self.say(f"bisect: {printable(res.reason)}")
                 return
         # 3. git bisect
         infra_streak = [0]
 
         def step_fn(rev: str) -> StepResult:
-            step = judge(rev, self.trial_fn, title, n, policy)
+            step = judge(rev, self._trial, title, n, policy)
             infra_streak[0] = infra_streak[0] + 1 if step.note.startswith("infra-error") else 0
             if step.note.startswith("other report"):
-                self.say(f"bisect: {rev[:12]}: a different report ({step.note[len('other report: '):]}) "
+                self.say(f"bisect: {rev[:12]}: a different report ({printable(step.note[len('other report: '):])}) "
                          f"-> {step.verdict} (--other-report={policy.other_report})")
             return step
 
@@ -347,16 +273,75 @@ class Bisection:
             res.status = "found"
             self.say(f"bisect: culprit {drive.culprit[:12]} {res.culprit_subject!r} "
                      f"(confidence {res.confidence:.2f}, {len(res.steps)} steps)")
+            self._verify(drive.culprit, bad, title, p, n)
         else:
             res.status = "inconclusive"
             res.reason = (f"only skipped commits left; the first bad commit is one of "
                           f"{', '.join(c[:12] for c in drive.candidates)}")
-            self.say(f"bisect: {res.reason}")
+            self.say(f"bisect: {printable(res.reason)}")
+
+    # ----- after a culprit: what a maintainer asks -------------------------------------------
+    def _verify(self, culprit: str, bad: str, title: str, p: float, n: int) -> None:
+        res = self.result
+        res.suspicious_reason = implausible(self.repo, culprit, self.kernel_arch)
+        res.suspicious = bool(res.suspicious_reason)
+        if res.suspicious:
+            self.say(f"bisect: suspicious culprit: {res.suspicious_reason}")
+        parent = (self.repo.parents(culprit) or [culprit])[0]
+        for rev in (culprit, parent):         # both to n runs, so the table compares like with like
+            self._runs_at(rev, n, f"fail:runs at the {'culprit' if rev == culprit else 'parent'} {rev[:12]}")
+        res.fail_runs = fail_runs(title, parent, self.trials.get(parent, []), culprit, self.trials.get(culprit, []))
+        for line in fail_runs_lines(res.fail_runs):
+            self.say(f"bisect: {line}")
+        self.save()
+        res.revert = self._revert_check(culprit, bad, title, n)
+        self.say(f"bisect: revert {culprit[:12]} on BAD: {res.revert.verdict} ({res.revert.reason})")
+        before = res.confidence
+        res.confidence = confidence_after_revert(before, p, res.revert)
+        if res.confidence < before:
+            res.confidence_note = (f"lowered from {before:.2f}: reverting the culprit on BAD did not fix it "
+                                   f"(target {res.revert.hits}/{res.revert.runs} runs reverted, "
+                                   f"{p:.2f} at BAD)")
+        elif res.revert.verdict in ("does-not-apply", "skipped"):
+            res.confidence_note = f"the revert check said nothing ({res.revert.verdict})"
+
+    def _runs_at(self, rev: str, n: int, why: str) -> list[Trial]:
+        """Runs at rev until it has n that said something; stops at a build, boot or infra error."""
+        usable = [t for t in self.trials.get(rev, []) if t.verdict not in ERROR_VERDICTS]
+        if len(usable) >= n:
+            return []
+        self.repo.checkout(rev)
+        self.say(f"bisect: {why}: {n - len(usable)} more run(s)")
+        new: list[Trial] = []
+        retried = False
+        while len(usable) < n:
+            trial = self._trial(rev)
+            if trial.verdict == "infra-error" and not retried:
+                retried = True
+                continue
+            new.append(trial)
+            if trial.verdict in ERROR_VERDICTS:
+                break
+            usable.append(trial)
+        return new
+
+    def _revert_check(self, culprit: str, bad: str, title: str, n: int) -> RevertCheck:
+        if not self.policy.revert_check:
+            return RevertCheck(reason="--no-revert-check")
+        try:
+            revert = bisect_git.revert_commit(self.repo, culprit, bad)
+        except HarnessError as exc:
+            return RevertCheck(reason=f"git: {exc}")
+        if revert.commit is None:
+            return RevertCheck(verdict="does-not-apply", reason=revert.reason)
+        check = RevertCheck(applied=True, commit=revert.commit)
+        why = f"revert check at {revert.commit[:12]} (BAD with {culprit[:12]} reverted)"
+        return judge_revert(check, self._runs_at(revert.commit, n, why), title)
 
     def _trial_at_bad(self, bad: str) -> Trial:
-        trial = self.trial_fn(bad)
+        trial = self._trial(bad)
         if trial.verdict == "infra-error":
-            trial = self.trial_fn(bad)
+            trial = self._trial(bad)
             if trial.verdict == "infra-error":
                 raise InfraError(f"BAD {bad[:12]}: {trial.reason}")
         return trial
@@ -388,85 +373,3 @@ class Bisection:
             if step.role == "step" and step.verdict == GOOD:
                 confidence *= step_confidence(p, step.runs)
         return confidence
-
-
-# ----- the real test: one harness run at whatever the tree has checked out ----------------------
-
-def trial_from_outcome(outcome) -> Trial:
-    """A run.RunOutcome -> Trial; Ctrl-C inside the run is passed on, not turned into a skip."""
-    data = outcome.data
-    if data.get("interrupted"):
-        raise KeyboardInterrupt("interrupted during a run")
-    reports = data.get("reports") or []
-    primary = [r for r in reports if r.get("primary")]
-    ordered = primary + [r for r in reports if r not in primary]
-    durations = data.get("durations") or {}
-    build_s = float(durations.get("build_s") or 0.0)
-    total_s = float(durations.get("total_s") or 0.0)
-    return Trial(verdict=outcome.verdict.verdict, titles=tuple(r["title"] for r in ordered),
-                 alt_titles=tuple(a for r in reports for a in r.get("alt_titles") or ()),
-                 build_s=round(build_s, 1), run_s=round(max(0.0, total_s - build_s), 1),
-                 run_id=data.get("run_id") or outcome.run_dir.name, reason=outcome.verdict.reason)
-
-
-def harness_trial(template, tree: Path, log: TextIO) -> Callable[[str], Trial]:
-    """rev -> Trial: one run.execute on the tree as checked out; its chatter goes to `log`."""
-    from harness.run import execute
-
-    def trial(rev: str) -> Trial:
-        request = replace(template, kernel_src=str(tree), label=f"bisect-{rev[:12]}")
-        print(f"===== {time.strftime('%H:%M:%S')} run at {rev}", file=log, flush=True)
-        with _output_to(log):
-            outcome = execute(request)
-        result = trial_from_outcome(outcome)
-        print(f"===== {result.verdict} {result.primary or ''} ({outcome.run_dir})", file=log, flush=True)
-        return result
-
-    return trial
-
-
-@contextlib.contextmanager
-def _output_to(log: TextIO):
-    """A run's stage lines and log records into `log`, so stderr keeps one line per step."""
-    if log is sys.stderr:
-        yield
-        return
-    moved = []
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.__stderr__):
-            moved.append((handler, handler.setStream(log)))
-    try:
-        with contextlib.redirect_stderr(log):
-            yield
-    finally:
-        for handler, stream in moved:
-            handler.setStream(stream)
-
-
-def run_bisect_command(template, good: str, bad: str, policy: Policy, verbose: bool = False) -> int:
-    """What `python -m harness bisect` does; returns the exit code (errors raise HarnessError)."""
-    from harness.results import results_root
-    from harness.run import load_request
-
-    if not template.kernel_src:
-        raise ConfigError("bisect needs KERNEL_SRC=<a kernel git tree>")
-    tree = Path(template.kernel_src).expanduser().resolve()
-    repo = Repo(tree)
-    policy.check()
-    repo.check_bisectable(good, bad)          # git problems first: clearer than "not a kernel tree"
-    load_request(replace(template, kernel_src=str(tree)))   # arch, storm, profile, duration, tree
-    out_dir = results_root() / "bisect"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "bisect.log", "w", buffering=1) as log:
-        trial_fn = harness_trial(template, tree, sys.stderr if verbose else log)
-        bisection = Bisection(tree, good, bad, trial_fn, policy, out_dir)
-        result = bisection.run()
-    print(f"results: {out_dir / 'bisect.json'} (runs: {out_dir / 'bisect.log'})")
-    if result.culprit:
-        print(f"culprit: {result.culprit} {result.culprit_subject}")
-        print(f"title: {result.title}")
-        print(f"confidence: {result.confidence:.2f} (target rate at BAD {result.rate}, "
-              f"{len(result.steps)} steps, {result.wall_s:.0f}s)")
-    else:
-        print(f"no culprit: {result.reason}")
-    return result.exit_code

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +38,18 @@ class Repo:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path).expanduser().resolve()
 
-    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True,
-                              check=False, stdin=subprocess.DEVNULL)
+    def git(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
+            input: str | bytes | None = None) -> subprocess.CompletedProcess:
+        """git in this tree; text in and out unless `input` is bytes (a patch: bytes both ways)."""
+        text = not isinstance(input, bytes)
+        proc = subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=text,
+                              errors="replace" if text else None, check=False,
+                              env=dict(os.environ, **env) if env else None,
+                              **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}))
         if check and proc.returncode != 0:
-            raise GitError(f"git {' '.join(args)} failed in {self.path}: "
-                           f"{(proc.stderr or proc.stdout).strip()}")
+            out = proc.stderr or proc.stdout
+            said = out if isinstance(out, str) else out.decode(errors="replace")
+            raise GitError(f"git {' '.join(args)} failed in {self.path}: {said.strip()}")
         return proc
 
     def out(self, *args: str) -> str:
@@ -115,6 +122,59 @@ class Repo:
 
     def checkout(self, rev: str) -> None:
         self.git("checkout", "-q", "--detach", rev)
+
+    def parents(self, rev: str) -> list[str]:
+        return self.out("rev-list", "--parents", "-n", "1", rev).split()[1:]
+
+    def changed_paths(self, rev: str) -> list[str]:
+        """Paths rev changes against its first parent (every path of a root commit)."""
+        parents = self.parents(rev)
+        args = ["diff", "--name-only", "-z", "--no-renames", parents[0], rev] if parents else \
+            ["diff-tree", "-r", "--root", "--name-only", "-z", "--no-commit-id", rev]
+        return [p for p in self.git(*args).stdout.split("\0") if p]
+
+    def text_at(self, rev: str, path: str) -> str | None:
+        """The file's text at rev (undecodable bytes replaced), None where it does not exist."""
+        proc = self.git("cat-file", "blob", f"{rev}:{path}", check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+
+# Who the revert commits are by, and when: the same inputs make the same commit.
+_REVERT_IDENTITY = {"GIT_AUTHOR_NAME": "mmlock-harness", "GIT_AUTHOR_EMAIL": "mmlock-harness@localhost.invalid",
+                    "GIT_COMMITTER_NAME": "mmlock-harness", "GIT_COMMITTER_EMAIL": "mmlock-harness@localhost.invalid"}
+
+
+@dataclass(frozen=True)
+class Revert:
+    commit: str | None          # `onto` with the culprit reverted; None: it does not apply
+    reason: str = ""            # why not, in git's words where git has them
+
+
+def revert_commit(repo: Repo, culprit: str, onto: str) -> Revert:
+    """A commit object holding `onto` with `culprit` reverted, as `git revert` would (a three-way
+    apply of its reverse diff), made in a scratch index: no ref moves, the work tree and the
+    index are not touched. The commit is on no branch (git gc drops it in time); its author,
+    committer and date are fixed, so the same culprit on the same BAD is the same commit."""
+    parents = repo.parents(culprit)
+    if len(parents) != 1:
+        what = f"a merge commit ({len(parents)} parents)" if parents else "a root commit (no parent)"
+        return Revert(None, f"{culprit[:12]} is {what}: reverting it needs a choice of mainline, "
+                            "which bisect does not guess")
+    diff = repo.git("diff", "--binary", "--full-index", parents[0], culprit, input=b"").stdout
+    if not diff.strip():
+        return Revert(None, f"{culprit[:12]} changes no file: there is nothing to revert")
+    with tempfile.TemporaryDirectory(prefix="mmlock-revert-") as scratch:
+        env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
+        repo.git("read-tree", onto, env=env)
+        proc = repo.git("apply", "--cached", "--reverse", "--3way", env=env, input=diff, check=False)
+        if proc.returncode != 0:
+            said = " ".join((proc.stderr + proc.stdout).decode(errors="replace").split())
+            return Revert(None, f"the revert of {culprit[:12]} does not apply to {onto[:12]}: {said[:300]}")
+        tree = repo.git("write-tree", env=env).stdout.strip()
+    when = repo.out("log", "-1", "--format=%ct", onto)
+    message = f'Revert "{repo.subject(culprit)}"\n\nThis reverts commit {culprit}.\n'
+    env = dict(_REVERT_IDENTITY, GIT_AUTHOR_DATE=f"{when} +0000", GIT_COMMITTER_DATE=f"{when} +0000")
+    return Revert(repo.git("commit-tree", tree, "-p", onto, "-F", "-", env=env, input=message).stdout.strip())
 
 
 @contextlib.contextmanager

@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="adaptive runs: at most this many storms per step (default 8)")
     bisect.add_argument("--verify-good", action="store_true",
                         help="run GOOD first and stop if it is not clean")
+    bisect.add_argument("--revert-check", action=argparse.BooleanOptionalAction, default=True,
+                        help="with a culprit named, revert it on BAD (a commit on no branch) and run that as "
+                             "many times as a step: fixed, still-fails or does-not-apply (default on)")
 
     matrix = sub.add_parser("matrix", help="run arches x kernel versions; summary.json, junit.xml, summary.html")
     matrix.add_argument("--arches", default="", help="space/comma separated (default: every arch)")
@@ -277,11 +280,12 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 
 
 def _cmd_bisect(args: argparse.Namespace) -> int:
-    from harness.bisect import Policy, run_bisect_command
+    from harness.bisect_cmd import Policy, run_bisect_command
 
     template = _request(args, label="bisect", stop_on_report=True)
     policy = Policy(runs=args.runs, bad_runs=args.bad_runs, max_runs=args.max_runs, hits=args.hits,
-                    other_report=args.other_report, title=args.title, verify_good=args.verify_good)
+                    other_report=args.other_report, title=args.title, verify_good=args.verify_good,
+                    revert_check=args.revert_check)
     return run_bisect_command(template, args.good, args.bad, policy, verbose=args.verbose)
 
 

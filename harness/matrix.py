@@ -15,6 +15,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from harness import kcidb
 from harness.configs import arch_names, load_arch
 from harness.errors import EXIT_INFRA, VERDICT_NAMES, ConfigError
 from harness.kernel.source import KNOWN_VERSIONS
@@ -157,6 +158,25 @@ def render_html(rows: list[dict], out: Path) -> str:
     return "".join(parts)
 
 
+def matrix_kcidb(rows: list[dict], out: Path) -> dict:
+    """Every cell's run as one KCIDB document, files linked relative to `out` (results/matrix).
+    A cell that left no verdict.json (its process died) is still there, from its summary row."""
+    parts = []
+    for row in rows:
+        run_dir = Path(row["run_dir"])
+        verdict_file = run_dir / "verdict.json"
+        if verdict_file.is_file():
+            data = json.loads(verdict_file.read_text())
+            names = [p.name for p in run_dir.iterdir() if p.is_file()]
+        else:
+            data = {"verdict": row["verdict"], "exit_code": row["exit_code"], "arch": row["arch"],
+                    "reason": "the cell left no verdict.json (see its harness.log)",
+                    "kernel": {"version": row["kernel"]}, "durations": row["durations"]}
+            names = []
+        parts.append(kcidb.from_run(data, names, prefix=os.path.relpath(run_dir, out) + "/"))
+    return kcidb.document(parts)
+
+
 def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str]) -> int:
     valid = arch_names()
     for arch in arches:
@@ -216,6 +236,7 @@ def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str])
         {"name": f"{r['arch']}-{r['kernel']}", "classname": "matrix", "time": r["durations"].get("total_s", 0),
          "verdict": r["verdict"], "message": "; ".join(r["titles"]) or r["verdict"]} for r in rows]))
     (out / "summary.html").write_text(render_html(rows, out))
+    write_json(out / "kcidb.json", matrix_kcidb(rows, out))
     for row in rows:
         titles = "; ".join(printable(t) for t in row["titles"])
         print(f"{row['arch']:10} {row['kernel']:6} {row['verdict']:13} {titles}")

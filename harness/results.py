@@ -1,4 +1,4 @@
-"""Writing a run's results: verdict.json, junit.xml, repro.sh, results/latest."""
+"""Writing a run's results: verdict.json, junit.xml, kcidb.json, repro.sh, results/latest."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from harness import kcidb
 from harness.configs import REPO_ROOT
 from harness.report.model import printable
 from harness.verdict import Verdict
@@ -50,6 +51,19 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)
+
+
+def run_kcidb(run_dir: Path, data: dict) -> dict:
+    """The run directory's verdict.json data as a KCIDB document, its files linked relative to it."""
+    names = [p.name for p in run_dir.iterdir() if p.is_file()] if run_dir.is_dir() else []
+    return kcidb.document([kcidb.from_run(data, names)])
+
+
+def write_run_files(run_dir: Path, arch: str, verdict: Verdict, data: dict) -> None:
+    """What a finished run leaves beside its console.log: verdict.json, junit.xml, kcidb.json."""
+    write_json(run_dir / "verdict.json", data)
+    (run_dir / "junit.xml").write_text(run_junit(run_dir.name, arch, verdict, data["durations"]["total_s"]))
+    write_json(run_dir / "kcidb.json", run_kcidb(run_dir, data))
 
 
 def junit_xml(suite: str, cases: list[dict]) -> str:

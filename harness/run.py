@@ -175,9 +175,7 @@ def execute(request: RunRequest) -> RunOutcome:
     data["reports"] = [r.to_json() for r in verdict.reports]
     data["durations"]["total_s"] = round(time.monotonic() - started, 2)
     try:
-        results.write_json(run_dir / "verdict.json", data)
-        (run_dir / "junit.xml").write_text(results.run_junit(run_dir.name, arch.name, verdict,
-                                                             data["durations"]["total_s"]))
+        results.write_run_files(run_dir, arch.name, verdict, data)
     except OSError as exc:  # a full results disk must not cost the verdict on stdout
         print(f"error: cannot write results to {run_dir}: {exc.strerror}", file=sys.stderr)
         if verdict.exit_code == 0:
@@ -192,6 +190,9 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     t0 = time.monotonic()
     _stage("build: kernel")
     source = kernel_source.resolve(request.kernel_src, request.kernel_version)
+    data["kernel"] = {"version": source.version, "source": source.origin, "profile": request.profile,
+                      "preempt": request.preempt,    # as asked; from the built config once there is one
+                      "source_identity": source.identity, "commit": source.commit}   # a build error keeps these
     # Before compiling: does this kernel have what the storm's modes need?
     if request.storm_enabled:
         profiles = {name: "".join(p.read_text() for p in load_profile(name).fragments)
@@ -206,11 +207,10 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
                      f"image: {'cache hit' if guest.cached else 'built'} {guest.initramfs}\n")
     data["durations"]["build_s"] = round(time.monotonic() - t0, 2)
     shutil.copy2(kernel.config, run_dir / "kernel.config")
-    data["kernel"] = {"version": source.version, "source": source.origin, "profile": request.profile,
-                      "preempt": preempt_model(kernel.config.read_text()),
-                      "config_sha256": kernel.config_sha256, "image_sha256": kernel.image_sha256,
-                      "compiler": kernel.compiler, "cached": kernel.cached, "build_key": kernel.key,
-                      "vmlinux": str(kernel.vmlinux)}
+    data["kernel"].update({"preempt": preempt_model(kernel.config.read_text()),
+                           "config_sha256": kernel.config_sha256, "image_sha256": kernel.image_sha256,
+                           "compiler": kernel.compiler, "cached": kernel.cached, "build_key": kernel.key,
+                           "vmlinux": str(kernel.vmlinux)})
     data["image"] = {"initramfs_sha256": guest.sha256, "cached": guest.cached}
 
     accel, accel_reason = qemu.choose_accel(request.accel, arch, kernel.image)

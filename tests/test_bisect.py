@@ -283,7 +283,7 @@ def test_cli_exit_2_for_bad_input(tmp_path, capsys):
 def test_trial_from_outcome_and_ctrl_c_inside_a_run(tmp_path):
     from types import SimpleNamespace
 
-    from harness.bisect import trial_from_outcome
+    from harness.bisect_cmd import trial_from_outcome
 
     data = {"run_id": "r1", "reports": [
         {"title": "WARNING in foo", "primary": False, "alt_titles": []},
@@ -301,7 +301,7 @@ def test_trial_from_outcome_and_ctrl_c_inside_a_run(tmp_path):
 
 def test_cli_bisect_end_to_end_with_a_fake_run(tmp_path, monkeypatch, capsys):
     """`python -m harness bisect` on a fake kernel tree: exit 0, bisect.json, one stderr line per step."""
-    import harness.bisect as bisect_mod
+    import harness.bisect_cmd as bisect_mod
     from harness.cli import main
 
     tree, shas = make_repo(tmp_path, 8, 6)
@@ -323,6 +323,16 @@ def test_cli_bisect_end_to_end_with_a_fake_run(tmp_path, monkeypatch, capsys):
     assert out.err.count("bisect: step ") == len(data["steps"])
     assert f"culprit: {shas[6]}" in out.out
     assert git(tree, "rev-parse", "HEAD") == head and git(tree, "symbolic-ref", "HEAD") == "refs/heads/main"
+    # the last lines: the fail:runs table, the revert (every commit rewrites mm.c: it conflicts), confidence
+    last = out.out.splitlines()
+    assert last[-1].startswith("confidence: 1.00") and "revert check said nothing (does-not-apply)" in last[-1]
+    assert last[-2].startswith("revert: does-not-apply (the revert of ") and "fail:runs (parent | culprit):" in last
+    assert data["revert"]["verdict"] == "does-not-apply" and data["fail_runs"]["culprit"]["rev"] == shas[6]
+    code = main(["bisect", "--kernel-src", str(tree), "--good", shas[0], "--bad", head, "--runs", "1",
+                 "--no-revert-check"])
+    assert code == 0 and capsys.readouterr().out.splitlines()[-2] == "revert: skipped (--no-revert-check)"
+    data = json.loads((tmp_path / "results" / "bisect" / "bisect.json").read_text())
+    assert data["revert"]["verdict"] == "skipped" and not data["revert"]["applied"]
 
 
 def test_second_bisect_on_the_same_tree_is_refused(tmp_path):

@@ -6,6 +6,12 @@ mmlist_lock inside swap_lock and swapoff's try_to_unuse take swap_lock inside
 mmlist_lock. Lockdep only sees the second order when a swapoff finds pages in
 use, so only a storm reaches it. Every other commit is a comment or doc edit.
 
+After naming the culprit, bisect checks it the way a maintainer would: the
+fail:runs table (culprit vs parent), the revert of the plant on BAD (it must
+fix it), no suspicious flag (the plant changes code); every run leaves a
+kcidb.json that kcidb-io's validator accepts. A second bisect of the same
+inputs must write the same bisect.json but for timings.
+
 The repository lives under the cache (~/.cache/mmlock-harness/bisect-fixture/
 src/linux-source-6.1) and is reused when a previous run left it at the expected
 commits, so the O= build directory of its tree path stays warm between runs;
@@ -190,31 +196,55 @@ def fixture_repo():
         yield prepare_fixture()
 
 
-def test_bisect_names_the_planted_commit(fixture_repo):
-    meta = fixture_repo
-    tree = Path(meta["tree"])
-    n_commits = len(meta["commits"])
-    # Not under pytest's tmp_path: concurrent pytest sessions rotate those away during a long run.
-    results = fixture_root() / "results"
+def run_bisect(meta: dict, results: Path) -> tuple[subprocess.CompletedProcess, dict, float]:
+    """`make bisect` of the fixture, its results under `results`: (the process, bisect.json, wall s)."""
     shutil.rmtree(results, ignore_errors=True)
     env = dict(os.environ, MMLOCK_RESULTS=str(results))
-    before = _git(tree, "status", "--porcelain", "--untracked-files=all", "--ignored")
     started = time.monotonic()
     proc = subprocess.run(
-        ["make", "-s", "bisect", f"KERNEL_SRC={tree}", f"GOOD={meta['base']}", f"BAD={BRANCH}",
+        ["make", "-s", "bisect", f"KERNEL_SRC={meta['tree']}", f"GOOD={meta['base']}", f"BAD={BRANCH}",
          f"DURATION={DURATION}", "ARCH=x86_64"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=4 * 3600)
     wall = time.monotonic() - started
     report = results / "bisect" / "bisect.json"
     assert report.is_file(), proc.stdout[-3000:] + proc.stderr[-5000:]
-    data = json.loads(report.read_text())
+    return proc, json.loads(report.read_text()), wall
+
+
+def without_timings(data):
+    """bisect.json less what may differ between two bisects of the same inputs: times and run
+    ids (the run directories' names are time stamps)."""
+    if isinstance(data, dict):
+        return {k: without_timings(v) for k, v in data.items() if k not in ("wall_s", "build_s", "run_s", "run_ids")}
+    if isinstance(data, list):
+        return [without_timings(v) for v in data]
+    return data
+
+
+def test_bisect_names_the_planted_commit(fixture_repo):
+    import kcidb_io
+
+    from harness.report.model import printable
+
+    meta = fixture_repo
+    tree = Path(meta["tree"])
+    n_commits = len(meta["commits"])
+    # Not under pytest's tmp_path: concurrent pytest sessions rotate those away during a long run.
+    results = fixture_root() / "results"
+    before = _git(tree, "status", "--porcelain", "--untracked-files=all", "--ignored")
+    refs_before = _git(tree, "for-each-ref", "--format=%(refname) %(objectname)")
+    (fixture_root() / "bisect-first.json").unlink(missing_ok=True)
+    proc, data, wall = run_bisect(meta, results)
     summary = {
         "wall_s": round(wall, 1), "exit": proc.returncode, "steps": len(data["steps"]),
         "culprit": data["culprit"], "title": data["title"], "confidence": data["confidence"],
         "per_step": [(s["rev"][:12], s["verdict"], s["runs"], s["build_s"], s["run_s"]) for s in data["steps"]],
+        "revert": data.get("revert"), "fail_runs": data.get("fail_runs"),
+        "last_lines": proc.stdout.splitlines()[-14:],
     }
     (REPO / "results").mkdir(exist_ok=True)
     (REPO / "results" / "bisect-e2e-measure.json").write_text(json.dumps(summary, indent=2) + "\n")
+    shutil.copy(results / "bisect" / "bisect.json", fixture_root() / "bisect-first.json")
     print(json.dumps(summary, indent=2))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert data["culprit"] == meta["plant"], (data["culprit"], meta["plant"])
@@ -225,10 +255,56 @@ def test_bisect_names_the_planted_commit(fixture_repo):
     assert _git(tree, "symbolic-ref", "-q", "HEAD") == f"refs/heads/{BRANCH}"
     assert _git(tree, "rev-parse", "HEAD") == meta["commits"][-1]
     assert _git(tree, "status", "--porcelain", "--untracked-files=all", "--ignored") == before
+    assert _git(tree, "for-each-ref", "--format=%(refname) %(objectname)") == refs_before
     assert not (tree / ".git" / "BISECT_START").exists()
     # one progress line per step on stderr
     step_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("bisect: step ")]
     assert len(step_lines) == len(data["steps"]), proc.stderr[-3000:]
+    # The maintainer's questions: the plant changes code; reverting it on BAD fixes it; the
+    # target shows at the plant and never at its parent, each run as often as a step.
+    n = data["runs_per_step"]
+    assert data["suspicious"] is False, data["suspicious_reason"]
+    revert = data["revert"]
+    assert (revert["verdict"], revert["applied"], revert["hits"]) == ("fixed", True, 0), revert
+    assert revert["runs"] == n and _git(tree, "rev-parse", f"{revert['commit']}^") == meta["commits"][-1]
+    assert _git(tree, "branch", "--contains", revert["commit"]) == ""
+    table = data["fail_runs"]
+    assert table["culprit"]["rev"] == meta["plant"]
+    assert table["parent"]["rev"] == meta["commits"][PLANT_INDEX - 1]
+    assert table["culprit"]["runs"] >= n and table["parent"]["runs"] >= n, table
+    target = table["titles"][0]
+    assert target["target"] and target["title"] == data["title"]
+    assert target["parent_fails"] == 0 and target["culprit_fails"] >= 1, table
+    last = proc.stdout.splitlines()
+    assert last[-1].startswith("confidence: ") and last[-2].startswith("revert: fixed"), last[-14:]
+    assert "fail:runs (parent | culprit):" in last and f"culprit: {meta['plant']} {PLANT_SUBJECT}" in last
+    # every run of the bisect left a kcidb.json that KernelCI's validator takes
+    run_ids = [r for s in data["steps"] for r in s["run_ids"]] + revert["run_ids"] + \
+        table["parent"]["run_ids"] + table["culprit"]["run_ids"]
+    assert run_ids
+    for run_id in dict.fromkeys(run_ids):
+        document = json.loads((results / run_id / "kcidb.json").read_text())
+        kcidb_io.schema.LATEST.validate(document)
+        run = json.loads((results / run_id / "verdict.json").read_text())
+        (test,) = document["tests"]
+        assert test["status"] == {"pass": "PASS", "fail": "FAIL"}.get(run["verdict"], test["status"]), run_id
+        assert [i["comment"] for i in document["issues"]] == [printable(r["title"]) for r in run["reports"]]
+
+
+def test_bisect_twice_gives_the_same_bisect_json(fixture_repo):
+    """Point 5 of issue 30 on the real fixture: the second bisect (kernels cached by then: boots
+    and storms only) names the same culprit and writes the same bisect.json but for timings.
+    Compares with the first test's bisect.json when it ran in this session, else bisects twice."""
+    meta = fixture_repo
+    first_file = fixture_root() / "bisect-first.json"     # written by the test above, used once
+    first = json.loads(first_file.read_text()) if first_file.is_file() else None
+    first_file.unlink(missing_ok=True)
+    if not first or first.get("good") != meta["base"] or first.get("culprit") is None:
+        _, first, _ = run_bisect(meta, fixture_root() / "results")
+    proc, second, _ = run_bisect(meta, fixture_root() / "results-again")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert second["culprit"] == first["culprit"] == meta["plant"]
+    assert without_timings(second) == without_timings(first)
 
 
 if __name__ == "__main__":

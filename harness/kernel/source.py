@@ -34,6 +34,7 @@ class KernelSource:
     origin: str        # "debian:linux-source-6.1" or the user's path
     identity: str      # what decides the content: used in cache keys
     version: str       # e.g. 6.1.192
+    commit: str = ""   # a git tree's HEAD, when the tree is exactly that commit (no local change)
 
 
 def tarball_for(version: str) -> Path:
@@ -62,8 +63,8 @@ def is_kernel_tree(tree: Path) -> bool:
     return (tree / "Kconfig").is_file() and (tree / "arch").is_dir() and bool(_makefile_version(tree))
 
 
-def _git_identity(tree: Path) -> str | None:
-    """HEAD plus any uncommitted change, or None when not a git work tree."""
+def _git_identity(tree: Path) -> tuple[str, str] | None:
+    """(HEAD plus any uncommitted change, HEAD when there is none), or None when not a git work tree."""
     if not (tree / ".git").exists() or not shutil.which("git"):
         return None
     head = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"],
@@ -75,7 +76,8 @@ def _git_identity(tree: Path) -> str | None:
     untracked = subprocess.run(
         ["git", "-C", str(tree), "ls-files", "--others", "--exclude-standard"],
         capture_output=True, check=False).stdout
-    return content_key("git", head.stdout.strip(), diff, untracked)
+    sha = head.stdout.strip()
+    return content_key("git", sha, diff, untracked), "" if diff or untracked else sha
 
 
 def _walk_identity(tree: Path) -> str:
@@ -109,8 +111,8 @@ def validate_tree(tree: Path) -> Path:
 
 def from_tree(tree: Path) -> KernelSource:
     tree = validate_tree(tree)
-    identity = _git_identity(tree) or _walk_identity(tree)
-    return KernelSource(tree, str(tree), identity, _makefile_version(tree))
+    identity, commit = _git_identity(tree) or (_walk_identity(tree), "")
+    return KernelSource(tree, str(tree), identity, _makefile_version(tree), commit)
 
 
 def patches_for(version: str) -> list[Path]:
