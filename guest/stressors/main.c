@@ -45,9 +45,9 @@ struct mode {
 static const struct mode modes[] = {
 	{ "swap", mode_swap,
 	  OPT_DURATION | OPT_SEED | OPT_DEV | OPT_FILE | OPT_MKSWAP |
-	  OPT_KEEP_ON | OPT_INTERVAL | OPT_FINAL_TMO,
+	  OPT_KEEP_ON | OPT_INTERVAL | OPT_FINAL_TMO | OPT_FILL,
 	  "--dev PATH:PRIO [--dev ...] [--file PATH:SIZE_MB:PRIO] "
-	  "[--mkswap] [--interval MS] [--final-timeout S] [--keep-on]" },
+	  "[--mkswap] [--interval MS] [--final-timeout S] [--keep-on] [--fill N]" },
 	{ "hog", mode_hog,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
 	  OPT_CORRUPT,
@@ -663,6 +663,7 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 		{ "--churn", OPT_CHURN, 1 },
 		{ "--quick", OPT_QUICK, 1 },
 		{ "--inject-corruption", OPT_CORRUPT, 1 },
+		{ "--fill", OPT_FILL, 1 },
 	};
 	size_t t;
 	long v;
@@ -759,6 +760,11 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 			if (parse_long(val, &v) || v < 0 || v > 64)
 				return bad_option(m->name, "bad --quick %s (0..64)", val);
 			opts.quick = v;
+			break;
+		case OPT_FILL:
+			if (parse_long(val, &v) || v < 1)
+				return bad_option(m->name, "bad --fill %s (every Nth cycle, N >= 1)", val);
+			opts.fill = v;
 			break;
 		case OPT_CORRUPT:
 			if (!strcmp(val, "zero"))

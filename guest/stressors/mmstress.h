@@ -33,6 +33,7 @@
 #define OPT_CHURN	(1u << 24)
 #define OPT_QUICK	(1u << 25)
 #define OPT_CORRUPT	(1u << 26)
+#define OPT_FILL	(1u << 27)
 
 struct swap_spec {
 	const char *path;
@@ -61,6 +62,7 @@ struct opts {
 	long churn;		/* mmap: small-VMA churn workers */
 	long quick;		/* fork: workers forking short-lived children */
 	int corrupt;		/* hog: 0, or a corruption to inject (self-test) */
+	long fill;		/* swap: every Nth cycle fills an area, then swapoff; 0 = never */
 };
 
 /* Counters shared by every process of a run (MAP_SHARED memory). */

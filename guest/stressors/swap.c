@@ -16,6 +16,15 @@
  * last active area is only swapped off now and then, so swapping goes on
  * most of the time and swapoff does not invoke the OOM killer.
  *
+ * With --fill N every Nth cycle drives the highest-priority active area
+ * (where the kernel allocates first) completely full: a child faults in
+ * anonymous memory and pushes it out with MADV_PAGEOUT until /proc/swaps
+ * says the area is used to its last page.  Then, at once, the child exits
+ * (its entries on the full area are freed, which puts a full area back on
+ * the allocation lists) and the area's swapoff begins, while the other
+ * modes allocate: the races of a swapoff that starts on a full device.
+ * swapoff_full counts the swapoffs that began on a full area.
+ *
  * At the end every area is swapped off again (same fit check) within
  * --final-timeout seconds in total; a swapoff still running then is
  * killed (it aborts cleanly) and that area is left on.  --keep-on leaves
@@ -33,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/types.h>
@@ -48,6 +58,9 @@
 #ifndef SWAP_FLAG_PRIO_MASK
 #define SWAP_FLAG_PRIO_MASK	0x7fff
 #endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT		21
+#endif
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC		0x01021994
 #endif
@@ -58,13 +71,15 @@
 enum {
 	K_AREAS, K_MKSWAP, K_SWAPON, K_SWAPON_FAIL, K_SWAPOFF,
 	K_SWAPOFF_ENOMEM, K_SWAPOFF_FAIL, K_SWAPOFF_SKIPPED, K_SWAPOFF_MS,
-	K_SWAPOFF_MAX_MS, K_FINAL_SWAPOFF, K_FINAL_LEFT_ON, K_NR
+	K_SWAPOFF_MAX_MS, K_FINAL_SWAPOFF, K_FINAL_LEFT_ON, K_FILLS,
+	K_FILL_FULL, K_SWAPOFF_FULL, K_FILL_MS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"areas", "mkswap", "swapon", "swapon_fail", "swapoff",
 	"swapoff_enomem", "swapoff_fail", "swapoff_skipped", "swapoff_ms",
-	"swapoff_max_ms", "final_swapoff", "final_left_on",
+	"swapoff_max_ms", "final_swapoff", "final_left_on", "fills",
+	"fill_full", "swapoff_full", "fill_ms",
 };
 
 struct area {
@@ -360,6 +375,104 @@ static int do_swapoff(struct area *a)
 	return -1;
 }
 
+#define FILL_CHUNK	(4UL << 20)
+
+/* Is the area used to its last page? */
+static int area_full(const char *path)
+{
+	long size, used;
+
+	return proc_swaps(path, &size, &used) && size > 0 && used >= size;
+}
+
+/*
+ * The filler child: anonymous memory written and paged out, chunk by
+ * chunk, until the area is full or twice its size went out; then it says
+ * so ('F' full, 'N' not) and exits when told, freeing every entry at once.
+ */
+static void filler(const char *path, long size_kb, int ready, int go)
+{
+	unsigned long limit = (unsigned long)size_kb * 2048 + (16UL << 20), done;
+	char answer = 'N', *p;
+
+	for (done = 0; done < limit && !should_stop(); done += FILL_CHUNK) {
+		p = mmap(NULL, FILL_CHUNK, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		memset(p, 0x5a, FILL_CHUNK);
+		if (madvise(p, FILL_CHUNK, MADV_PAGEOUT))
+			break;
+		if (area_full(path)) {
+			answer = 'F';
+			break;
+		}
+	}
+	if (write(ready, &answer, 1) != 1)
+		_exit(1);
+	if (read(go, &answer, 1) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+/* The active area the kernel allocates from first: the highest priority. */
+static int highest_active(struct area *areas, int n)
+{
+	int i, best = -1;
+
+	for (i = 0; i < n; i++) {
+		if (!areas[i].on)
+			continue;
+		if (best < 0 || areas[i].spec->prio > areas[best].spec->prio)
+			best = i;
+	}
+	return best;
+}
+
+/* One fill cycle: fill area i, then free the filler's entries and swapoff. */
+static void fill_and_swapoff(struct area *areas, int i)
+{
+	int ready[2], go[2], status, full;
+	uint64_t t0 = now_ms();
+	long size, used;
+	char answer = 'N';
+	pid_t pid;
+
+	if (!proc_swaps(areas[i].spec->path, &size, &used) || pipe(ready))
+		return;
+	if (pipe(go)) {
+		close(ready[0]);
+		close(ready[1]);
+		return;
+	}
+	stat_add(K_FILLS, 1);
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		close(go[1]);
+		filler(areas[i].spec->path, size, ready[1], go[0]);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (pid > 0 && read(ready[0], &answer, 1) != 1)
+		answer = 'N';
+	stat_add(K_FILL_MS, now_ms() - t0);
+	full = answer == 'F' && area_full(areas[i].spec->path);
+	if (full)
+		stat_add(K_FILL_FULL, 1);
+	/* Go: the filler's exit frees its entries as the swapoff starts. */
+	if (write(go[1], "g", 1) != 1)
+		note_transient();
+	close(go[1]);
+	close(ready[0]);
+	if (full && !should_stop()) {
+		stat_add(K_SWAPOFF_FULL, 1);
+		do_swapoff(&areas[i]);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+}
+
 /* Final swapoff in a child so that a slow one can be killed. */
 static void final_swapoff(struct area *areas, int n, double timeout)
 {
@@ -403,6 +516,7 @@ int mode_swap(struct opts *o)
 {
 	struct area areas[MMSTRESS_MAX_SWAP];
 	int n = o->nswap, i, j, nr_on = 0;
+	unsigned long cycle = 0;
 	struct rng rng;
 
 	if (!n) {
@@ -449,6 +563,13 @@ int mode_swap(struct opts *o)
 		sleep_ms(ms);
 		if (should_stop())
 			break;
+		if (o->fill && ++cycle % o->fill == 0) {
+			i = highest_active(areas, n);
+			/* Others' pages on it must fit elsewhere, as for any swapoff. */
+			if (i >= 0 && swapoff_fits(areas, n, i, 0))
+				fill_and_swapoff(areas, i);
+			continue;
+		}
 		i = (int)rng_below(&rng, (uint64_t)n);
 		if (!areas[i].usable)
 			continue;
