@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from harness.cache import cache_root
 from harness.configs import REPO_ROOT
 from harness.errors import EXIT_INFRA, HarnessError
 from harness.results import results_root, write_json
@@ -232,6 +233,21 @@ def generate_log(dest: Path, target_bytes: int, data_dir: Path = DATA_DIR) -> di
 
 # ------------------------------------------------------------ measurements
 
+def ccache_stats() -> dict[str, int]:
+    """ccache's counters (`ccache --print-stats`) for the harness's cache dir; {} without ccache."""
+    tool = shutil.which("ccache")
+    if not tool:
+        return {}
+    env = dict(os.environ, CCACHE_DIR=os.environ.get("CCACHE_DIR") or str(cache_root() / "ccache"))
+    proc = subprocess.run([tool, "--print-stats"], capture_output=True, text=True, env=env, check=False)
+    counters = {}
+    for line in proc.stdout.splitlines():
+        name, _, value = line.partition("\t")
+        if value.strip().isdigit():
+            counters[name] = int(value)
+    return counters
+
+
 def _stage(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -334,6 +350,43 @@ class Bench:
         self.put("kernel rebuild after touching mm/swapfile.c", figure(
             samples, "s", loads, "olddefconfig + make bzImage vmlinux modules in the O= dir; "
             "the touched file really recompiled (CCACHE_RECACHE)"))
+
+    def build_second_tree(self, kernel) -> None:
+        """The same source copied to another path under the cache and built in that tree's
+        own, empty O= directory: what a bisect fixture, a zoo tree or a second clone costs
+        when ccache answers for the first tree's objects (harness.kernel.build.layout_root).
+        ccache's hits and misses during the build are noted beside the figure."""
+        from harness.kernel import build
+        from harness.kernel import source as kernel_source
+
+        root = cache_root() / "bench-second-tree"
+        tree = root / "src" / kernel.source.path.name
+        log_file = self.out_dir / "build.log"
+        config_text = kernel.config.read_text()
+        stats: list[dict[str, int]] = []
+
+        def once() -> float | None:
+            shutil.rmtree(root, ignore_errors=True)
+            tree.parent.mkdir(parents=True)
+            subprocess.run(["cp", "-a", str(kernel.source.path), str(tree)], check=True)
+            second = kernel_source.from_tree(tree)
+            out = build.out_dir_for(second, kernel.arch, kernel.profile)
+            before = ccache_stats()
+            started = time.monotonic()
+            try:
+                with build.tree_lock(out):
+                    build.ensure_tree(second, kernel.arch, out, config_text, "bench-second-tree", log_file)
+                return time.monotonic() - started
+            finally:
+                after = ccache_stats()
+                stats.append({k: after.get(k, 0) - before.get(k, 0) for k in after})
+                shutil.rmtree(root, ignore_errors=True)
+        samples, loads = _repeat(1, once)   # a full make each: one sample
+        hits = sum(s.get("direct_cache_hit", 0) + s.get("preprocessed_cache_hit", 0) for s in stats)
+        misses = sum(s.get("cache_miss", 0) for s in stats)
+        self.put("kernel build, second tree of the same source", figure(
+            samples, "s", loads, f"a copy at another path, its own empty O= tree; ccache {hits} hits, "
+            f"{misses} misses"))
 
     # -- runs
     def _make_boot_test(self, label: str, env_extra: dict) -> tuple[float, dict, str]:
@@ -569,6 +622,11 @@ def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: b
         bench.build_incremental(kernel_box[0])
 
     steps.append(("kernel rebuild", rebuild))
+    def second_tree() -> None:
+        _stage("kernel build, second tree of the same source")
+        bench.build_second_tree(kernel_box[0])
+
+    steps.append(("second tree", second_tree))
     steps.append(("storms", lambda: bench.storms(facts["accels"])))
     steps.append(("parser", bench.parser))
     if cold:
