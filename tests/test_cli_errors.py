@@ -70,6 +70,7 @@ def test_every_subcommand_has_help(tmp_path):
         assert proc.returncode == 0 and "usage:" in proc.stdout
 
 
+@pytest.mark.e2e   # unpacks Debian's kernel tarball and compiles its kconfig tools: not in `make unit`
 @pytest.mark.skipif(not source.tarball_for("6.1").is_file(), reason="linux-source-6.1 not installed (make deps)")
 def test_fragment_option_missing_from_tree_is_a_build_error_naming_it(tmp_path, monkeypatch):
     src = source.default_source("6.1")

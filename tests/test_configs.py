@@ -196,6 +196,7 @@ def test_monitor_pc_must_be_a_regex_with_one_group(config_dir):
         configs.load_arch("x86_64", config_dir)
 
 
+@pytest.mark.e2e   # starts the arch's real QEMU: not in `make unit`
 @pytest.mark.parametrize("name", configs.arch_names())
 def test_monitor_pc_finds_every_vcpu_in_the_real_monitor(name):
     """The arch's monitor_pc against its own QEMU (machine, cpu, smp; halted at reset, -S):

@@ -58,6 +58,7 @@ def test_qemu_binary_missing_is_infra_error(tmp_path):
     assert (tmp_path / "console.log").exists()
 
 
+@pytest.mark.e2e   # a real QEMU process: not in `make unit`
 @pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="qemu-system-x86 not installed (make deps)")
 def test_corrupt_kernel_image_is_infra_error_with_qemu_message_kept(tmp_path):
     (tmp_path / "kernel.img").write_bytes(b"\x7fELF-not-really" * 1000)

@@ -117,9 +117,15 @@ def test_reserved_port_is_not_handed_to_other_bind0_callers():
 
 
 # -- a real dropbear on the host ---------------------------------------------------------
+# The guest's dropbear comes from Debian's source package (apt-get source, a deb-src
+# entry added when there is none) and is compiled for the host's arch: a download and a
+# compile, so every test that talks to it is e2e (make test), not make unit.
+real_sshd = pytest.mark.e2e
+
+
 def _host_dropbear() -> Path:
     from harness import configs, image, userland
-    from harness.errors import HarnessError
+    from harness.errors import InfraError
 
     host = image.host_debian_arch()
     arches = [configs.load_arch(p.stem) for p in sorted((ROOT / "configs" / "arches").glob("*.yaml"))]
@@ -128,7 +134,7 @@ def _host_dropbear() -> Path:
         pytest.skip(f"no guest arch runs on a {host} host")
     try:
         return userland.dropbear_for(arch)
-    except HarnessError as exc:
+    except InfraError as exc:   # a missing tool or package source; a BuildError fails the test
         pytest.skip(f"cannot build dropbear here: {exc}")
 
 
@@ -193,6 +199,7 @@ def _connect(server, timeout=15.0, **kw):
     return ssh.SshChannel.connect(server.port, server.keys, timeout, **kw)
 
 
+@real_sshd
 def test_connect_waits_for_a_late_sshd(tmp_path, dropbear_binary):
     server = HostSshd(tmp_path, ssh.generate_keys(), ssh.free_port())
     timer = threading.Timer(1.5, server.start, [dropbear_binary])
@@ -218,6 +225,7 @@ def test_connect_gives_up_in_bounded_time_and_when_qemu_is_gone():
         ssh.SshChannel.connect(port, keys, 30.0, alive=lambda: False)
 
 
+@real_sshd
 def test_unknown_host_key_is_refused(sshd):
     wrong = ssh.RunKeys(sshd.keys.client_private, sshd.keys.client_public,
                         sshd.keys.host_private, ssh.generate_keys().host_public)
@@ -225,6 +233,7 @@ def test_unknown_host_key_is_refused(sshd):
         ssh.SshChannel.connect(sshd.port, wrong, 15.0)
 
 
+@real_sshd
 def test_run_gives_status_combined_output_and_duration(sshd):
     channel = _connect(sshd)
     result = channel.run("echo out; echo err >&2; sleep 0.3; exit 3", 10)
@@ -236,6 +245,7 @@ def test_run_gives_status_combined_output_and_duration(sshd):
     channel.close()
 
 
+@real_sshd
 def test_fetch_is_binary_exact_and_missing_files_raise(sshd, tmp_path):
     blob = os.urandom(300_000) + b"\r\n\x00end"
     (tmp_path / "blob").write_bytes(blob)
@@ -246,6 +256,7 @@ def test_fetch_is_binary_exact_and_missing_files_raise(sshd, tmp_path):
     channel.close()
 
 
+@real_sshd
 def test_a_command_that_overruns_is_a_timeout_with_partial_output(sshd, monkeypatch):
     channel = _connect(sshd)
     started = time.monotonic()
@@ -258,6 +269,7 @@ def test_a_command_that_overruns_is_a_timeout_with_partial_output(sshd, monkeypa
     channel.close()
 
 
+@real_sshd
 def test_sshd_killed_mid_command_is_noticed_within_seconds(sshd):
     channel = _connect(sshd)
     threading.Timer(1.0, sshd.kill_all).start()
@@ -297,6 +309,7 @@ class LocalConsole:
         self.lines.append(text)
 
 
+@real_sshd
 def test_storm_channel_recovers_the_interrupted_command_over_the_console(sshd):
     console = LocalConsole(sshd.env)
     record: dict = {}
@@ -316,6 +329,7 @@ def test_storm_channel_recovers_the_interrupted_command_over_the_console(sshd):
     channel.close()
 
 
+@real_sshd
 def test_storm_channel_reports_qemu_exit_as_channel_closed(sshd):
     console = LocalConsole(sshd.env)
     channel = ssh.StormChannel(console, _connect(sshd), {})
@@ -325,6 +339,7 @@ def test_storm_channel_reports_qemu_exit_as_channel_closed(sshd):
         channel.run("sleep 10", 30)
 
 
+@real_sshd
 def test_fault_hook_kills_sshd_through_the_console(sshd):
     console = LocalConsole(sshd.env)
     record: dict = {}
@@ -349,6 +364,7 @@ def _pipe_with(text: str):
     return os.fdopen(read_fd, "r")
 
 
+@real_sshd
 def test_paramiko_interactive_shell(sshd):
     import io
 
@@ -371,6 +387,7 @@ def test_console_interactive_shell_sends_lines_until_exit(tmp_path):
     assert b"serial console" in out.getvalue()
 
 
+@pytest.mark.e2e   # a real QEMU process: not in `make unit`
 def test_qemu_that_cannot_bind_its_port_is_restarted_on_another(tmp_path):
     import shutil as _shutil
 
