@@ -72,6 +72,8 @@ def test_a_patch_that_does_not_apply_names_itself(tmp_path, monkeypatch):
         source.default_source("6.1")
 
 
+# Decompresses Debian's whole kernel tarball (installed by make deps): 12-19 s on 2 cores, so e2e.
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", source.KNOWN_VERSIONS)
 def test_shipped_patches_apply_cleanly_to_the_debian_tarball(tmp_path, version):
     """Exactly, without fuzz or offset: the files each patch touches, from the real tarball."""
