@@ -14,6 +14,7 @@ misses stay in the zoo: it is the frontier, not a showcase.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -192,6 +193,7 @@ def run_case(case: ZooCase, base: RunRequest, tree: Path, yardstick: bool) -> di
         theirs = peer.run(replace(request, storm="stress-ng", leave_out=()))
         row["stress_ng"] = {**side(theirs.data, case), **theirs.evidence()}
     row["wall_s"] = round(time.monotonic() - started, 1)
+    row["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return row
 
 
@@ -223,6 +225,8 @@ def run_zoo(names: tuple[str, ...], base: RunRequest, yardstick: bool = True) ->
         check_patch(case, source.path)
     out = results_root() / "zoo"
     out.mkdir(parents=True, exist_ok=True)
+    # A run of some cases (CASES=) updates their rows; the others' stay as they were.
+    earlier = previous_rows(out / "summary.json", base, {case.name for case in cases})
     rows: list[dict] = []
     with exclusive(cache_root() / "zoo" / f".{source.path.name}.lock"):
         tree = zoo_tree(source)
@@ -233,13 +237,31 @@ def run_zoo(names: tuple[str, ...], base: RunRequest, yardstick: bool = True) ->
                 ours = rows[-1]["ours"]
                 print(f"zoo: [{index}/{len(cases)}] {case.name}: ours {ours['result']} {ours['title']}",
                       file=sys.stderr, flush=True)
-                write_json(out / "summary.json", summary(rows, base))
+                write_json(out / "summary.json", summary(merged(earlier, rows), base))
         finally:
             apply_case(tree, None)
-    write_json(out / "summary.json", summary(rows, base))
-    print(table(rows))
+    write_json(out / "summary.json", summary(merged(earlier, rows), base))
+    print(table(merged(earlier, rows)))
     unfinished = [r["case"] for r in rows if r["ours"]["result"] == "infra-error"]
     return 3 if unfinished else 0
+
+
+def previous_rows(path: Path, base: RunRequest, now: set[str]) -> list[dict]:
+    """The rows of an earlier summary.json of the same arch and kernel version, but
+    for the cases run now; [] when there is none or it does not read."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if (old.get("arch"), old.get("kernel_version")) != (base.arch, base.kernel_version):
+        return []
+    return [row for row in old.get("rows", []) if row.get("case") not in now and row.get("case") in case_names()]
+
+
+def merged(earlier: list[dict], rows: list[dict]) -> list[dict]:
+    """Earlier rows and this run's, in the zoo's case order."""
+    order = {name: index for index, name in enumerate(case_names())}
+    return sorted(earlier + rows, key=lambda row: order.get(row["case"], len(order)))
 
 
 def summary(rows: list[dict], base: RunRequest) -> dict:

@@ -160,3 +160,20 @@ def test_time_to_first_report_is_read_from_the_kernels_clock():
     assert first_report_s(log, [_report(6), _report(4)]) == 3.75
     assert first_report_s(log, [_report(4, primary=False)]) is None
     assert first_report_s(log.replace(STORM_BEGIN, "x"), [_report(6)]) is None
+
+
+def test_a_run_of_some_cases_keeps_the_other_rows(tmp_path):
+    from harness.run import RunRequest
+
+    path = tmp_path / "summary.json"
+    names = zoo.case_names()
+    old_rows = [{"case": names[0], "ours": {"result": "missed"}}, {"case": names[1], "ours": {"result": "caught"}},
+                {"case": "a-case-since-removed", "ours": {"result": "missed"}}]
+    path.write_text(__import__("json").dumps({"arch": "x86_64", "kernel_version": "6.1", "rows": old_rows}))
+    base = RunRequest(arch="x86_64", kernel_version="6.1")
+    kept = zoo.previous_rows(path, base, {names[1]})
+    assert [r["case"] for r in kept] == [names[0]]
+    new = [{"case": names[1], "ours": {"result": "missed"}}]
+    assert [r["case"] for r in zoo.merged(kept, new)] == names[:2]
+    # another arch's summary is not mixed in
+    assert zoo.previous_rows(path, RunRequest(arch="aarch64"), set()) == []
