@@ -65,7 +65,11 @@ def test_guest_text_is_made_printable_for_humans_and_junit():
     from harness.results import junit_xml
 
     hostile = "BUG: task \x1b]0;pwned\x07\x1b[2Jevil\x00name\r"
-    assert printable(hostile) == "BUG: task evilname"
+    # shown escaped, not dropped: the reader sees that the guest sent something
+    assert printable(hostile) == r"BUG: task \x1b]0;pwned\x07\x1b[2Jevil\x00name\x0d"
+    assert printable("a\u202eb\u2066c\ud800d\ufffe\uffff\ne") == r"a\u202eb\u2066c\ud800d\ufffe\uffff\ne"
+    assert printable("a\tb\nc", newlines=True) == "a\tb\nc"
+    assert printable(printable(hostile)) == printable(hostile)
     xml = junit_xml("s", [{"name": hostile, "classname": "c", "time": 1, "verdict": "fail",
                            "message": hostile, "detail": hostile + "<script>"}])
     assert "\x1b" not in xml and "\x07" not in xml and "\x00" not in xml
