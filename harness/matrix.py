@@ -26,13 +26,15 @@ COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "config-error": "#fff9c4", "inf
            "build-error": "#ffe0b2", "boot-failure": "#f8bbd0"}
 
 
-def default_jobs() -> int:
-    """One cell per core, and no more than memory allows (a cell: QEMU + a kernel build)."""
-    cores = os.cpu_count() or 1
-    try:
-        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
-    except (ValueError, OSError):
-        mem_gb = 4
+def default_jobs(cores: int | None = None, mem_gb: float | None = None) -> int:
+    """One cell per core, and no more than memory allows (a cell: QEMU + a kernel build,
+    about 3 GB); this host's cores and memory unless given."""
+    cores = cores or os.cpu_count() or 1
+    if mem_gb is None:
+        try:
+            mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+        except (ValueError, OSError):
+            mem_gb = 4
     return max(1, min(cores, int(mem_gb // 3)))
 
 
