@@ -337,12 +337,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_bisect(args)
     if args.command == "matrix":
         from harness.matrix import default_jobs, run_matrix
+        from harness.run import RunRequest, check_options
 
+        kvers = args.kernel_versions.replace(",", " ").split()
+        for kver in kvers:   # the cells' shared values, before any cell starts
+            check_options(RunRequest(kernel_version=kver, profile=args.profile, storm=args.storm,
+                                     seed=args.seed, duration=args.duration, accel=args.accel,
+                                     leave_out=args.leave_out))
         extra = ["--profile", args.profile, "--storm", args.storm, "--seed", str(args.seed),
                  "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else []) \
             + (["--leave-out", ",".join(args.leave_out)] if args.leave_out else [])
-        return run_matrix(args.arches.replace(",", " ").split(), args.kernel_versions.replace(",", " ").split(),
-                          args.jobs or default_jobs(), extra)
+        return run_matrix(args.arches.replace(",", " ").split(), kvers, args.jobs or default_jobs(), extra)
     if args.command == "module-check":
         from harness.modcheck import run_module_check
 

@@ -106,7 +106,8 @@ class RunOutcome:
 def guest_command_for(inject: str) -> str:
     """KIND or KIND:SECONDS -> the guest command that triggers it."""
     kind, _, seconds = inject.partition(":")
-    if seconds and not seconds.isdigit():
+    if seconds and not re.fullmatch(r"[0-9]{1,6}", seconds):   # not isdigit(): it takes '²' and '٣'
+
         raise ConfigError(f"injection '{inject}': seconds must be a whole number")
     if kind in INJECTIONS and not seconds:
         return INJECTIONS[kind]
@@ -121,10 +122,16 @@ def _stage(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
-    arch = load_arch(request.arch)
+def check_options(request: RunRequest) -> tuple[Profile, Storm, int]:
+    """Every value of a request that does not depend on the arch, checked before any
+    work (a matrix checks these once for all its cells): ConfigError naming the valid ones."""
+    if request.accel not in qemu.ACCELS:
+        raise ConfigError(f"unknown ACCEL '{request.accel}'; valid: {', '.join(qemu.ACCELS)}")
+    if not request.kernel_src and request.kernel_version not in kernel_source.KNOWN_VERSIONS:
+        raise ConfigError(f"unknown kernel version '{request.kernel_version}'; valid versions: "
+                          f"{', '.join(kernel_source.KNOWN_VERSIONS)} (or KERNEL_SRC=<a tree>)")
     profile = with_faults(with_preempt(load_profile(request.profile), request.preempt), request.faults)
-    storm = requires.for_arch(requires.leave_out(load_storm(request.storm), request.leave_out), arch)
+    storm = requires.leave_out(load_storm(request.storm), request.leave_out)
     if request.stagger_s is not None:
         if not 0 <= request.stagger_s <= 60:
             raise ConfigError(f"STAGGER must be 0..60 seconds, got {request.stagger_s}")
@@ -134,6 +141,16 @@ def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
         raise ConfigError(f"DURATION must be between 1 and 86400 seconds, got {duration}")
     if request.inject:
         guest_command_for(request.inject)
+    if request.inactivity_s is not None and request.inactivity_s < 1:
+        raise ConfigError(f"INACTIVITY must be at least 1 second, got {request.inactivity_s}")
+    return profile, storm, duration
+
+
+def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
+    """The request checked whole (check_options, then what the arch must give) before any work."""
+    arch = load_arch(request.arch)
+    profile, storm, duration = check_options(request)
+    storm = requires.for_arch(storm, arch)
     qemu.numa_args(arch, storm.numa_nodes, storm.name)   # the arch can give what the storm wants
     if request.kernel_src:
         kernel_source.validate_tree(Path(request.kernel_src))
