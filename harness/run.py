@@ -335,35 +335,40 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     swapfs_dev = qemu.guest_disk(storm.swap_devices) if storm.has_fs_disk else ""
     plan = storm_stage.plan_lines(storm, duration, request.seed, swap_devices)
     ssh_setup = ssh_channel.prepare(run_dir, arch.net_device)   # per-run keys and forwarded port
-    image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {
+    overlay = {
         "etc/harness/storm.plan": "\n".join(plan) + "\n",
         "etc/harness/run.env": storm_stage.run_env(storm, duration, request.seed, swapfs_dev, request.faults),
         **ssh_setup.overlay_files(),
-    })
-    disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb,
-                                 storm_stage.swapfs_size_mb(storm))
-    if storm.has_fs_disk and storm.swap_file_fs != "ext2":   # ext2 is made by storm-run in the guest
-        storm_stage.make_swapfs(disks[-1], storm.swap_file_fs, build_log)
-    spec = qemu.BootSpec(
-        kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
-        append=qemu.kernel_cmdline(arch, profile.append, storm_stage.kernel_append(storm)),
-        accel=accel, disks=tuple(Path(d.name) for d in disks),
-        console_log=Path("qemu-console.log"), monitor=None, hostfwd_port=ssh_setup.port,
-        extra=qemu.numa_args(arch, storm.numa_nodes, storm.name))
-    argv = qemu.argv(arch, spec)
-    require_tool(argv[0])
-    (run_dir / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")
-    repro = run_dir / "repro.sh"
-    repro.write_text(results.repro_script(argv, [(d.name, d.stat().st_size >> 20) for d in disks]))
-    repro.chmod(0o755)
-
-    console_log = run_dir / "console.log"
+    }
+    initramfs = run_dir / "initramfs.cpio"
+    secret = ssh_setup.secret_files()
+    image_stage.write_overlay(guest.initramfs, initramfs, overlay, private=secret)
+    disks: tuple[Path, ...] = ()
     try:
+        disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb,
+                                     storm_stage.swapfs_size_mb(storm))
+        if storm.has_fs_disk and storm.swap_file_fs != "ext2":   # ext2 is made by storm-run in the guest
+            storm_stage.make_swapfs(disks[-1], storm.swap_file_fs, build_log)
+        spec = qemu.BootSpec(
+            kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
+            append=qemu.kernel_cmdline(arch, profile.append, storm_stage.kernel_append(storm)),
+            accel=accel, disks=tuple(Path(d.name) for d in disks),
+            console_log=Path("qemu-console.log"), monitor=None, hostfwd_port=ssh_setup.port,
+            extra=qemu.numa_args(arch, storm.numa_nodes, storm.name))
+        argv = qemu.argv(arch, spec)
+        require_tool(argv[0])
+        (run_dir / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")
+        repro = run_dir / "repro.sh"
+        repro.write_text(results.repro_script(argv, [(d.name, d.stat().st_size >> 20) for d in disks]))
+        repro.chmod(0o755)
+
+        console_log = run_dir / "console.log"
         ending = boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data, ssh_setup,
                                 arch.monitor_pc)
     finally:
         for disk in disks:  # up to 64 MiB each once written: never left behind
             disk.unlink(missing_ok=True)
+        strip_secrets(guest.initramfs, initramfs, overlay, secret)
     where = _locate_pcs(data, kernel.vmlinux, arch)
     if where:
         ending = dataclasses.replace(ending, note=f"{ending.note}; vCPUs at {where}".lstrip("; "))
@@ -384,6 +389,18 @@ def preempt_model(config_text: str) -> str:
         if option in config_text.splitlines():
             return model
     return "unknown"
+
+
+def strip_secrets(base: Path, initramfs: Path, overlay: dict[str, str], secret: tuple[str, ...]) -> None:
+    """QEMU read the run's initramfs when it started and is gone now: the copy the
+    results keep (repro.sh boots it; CI uploads results/) loses the guest's private
+    host key. If it cannot be rewritten, it goes."""
+    if not secret:
+        return
+    try:
+        image_stage.write_overlay(base, initramfs, {k: v for k, v in overlay.items() if k not in secret})
+    except OSError:
+        initramfs.unlink(missing_ok=True)
 
 
 def _symbolize(console_log: Path, vmlinux: Path, modules: dict[str, Path], arch: Arch, run_dir: Path,
