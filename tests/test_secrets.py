@@ -14,7 +14,7 @@ FAKE = Path(__file__).parent / "fake_qemu.py"
 CLEAN = Path(__file__).parent / "data" / "consoles" / "x86_64-clean.log"
 
 
-def _entries(archive: bytes) -> dict[str, tuple[int, bytes]]:
+def cpio_members(archive: bytes) -> dict[str, tuple[int, bytes]]:
     """newc cpio members (all of them, across concatenated archives) -> (mode, data)."""
     found, pos = {}, 0
     while True:
@@ -46,7 +46,7 @@ def test_overlay_with_the_host_key_is_private_and_stripped_after_the_run(tmp_pat
     initramfs = tmp_path / "initramfs.cpio"
     image.write_overlay(base, initramfs, overlay, private=secret)
     assert stat.S_IMODE(initramfs.stat().st_mode) == 0o600
-    members = _entries(initramfs.read_bytes())
+    members = cpio_members(initramfs.read_bytes())
     assert stat.S_IMODE(members[ssh.HOST_KEY_FILE][0]) == 0o600
     assert stat.S_IMODE(members["etc/harness/run.env"][0]) == 0o644
     key_text = overlay[ssh.HOST_KEY_FILE].strip().encode()
@@ -55,8 +55,8 @@ def test_overlay_with_the_host_key_is_private_and_stripped_after_the_run(tmp_pat
     run.strip_secrets(base, initramfs, overlay, secret)
     kept = initramfs.read_bytes()
     assert key_text not in kept and base64.b64decode(key_text) not in kept
-    assert ssh.HOST_KEY_FILE not in _entries(kept)
-    assert "etc/harness/run.env" in _entries(kept) and "etc/harness/authorized_keys" in _entries(kept)
+    assert ssh.HOST_KEY_FILE not in cpio_members(kept)
+    assert "etc/harness/run.env" in cpio_members(kept) and "etc/harness/authorized_keys" in cpio_members(kept)
     # the client's side: private key and known_hosts 0600 in results/<run>/ssh
     for name in ("id_ed25519", "known_hosts"):
         assert stat.S_IMODE((tmp_path / "ssh" / name).stat().st_mode) == 0o600
