@@ -17,7 +17,7 @@ from harness.errors import EXIT_INFRA, ConfigError, HarnessError
 from harness.signals import interrupt_name, terminate_as_interrupt
 
 if TYPE_CHECKING:
-    from harness.run import RunRequest
+    from harness.run import RunOutcome, RunRequest
 
 
 def _positive_int(text: str) -> int:
@@ -234,10 +234,16 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
-    from harness.report.model import printable
     from harness.run import execute
 
     outcome = execute(_request(args, storm_enabled=storm_enabled, label="run" if storm_enabled else "boot"))
+    return print_outcome(outcome)
+
+
+def print_outcome(outcome: RunOutcome) -> int:
+    """What `run` and `boot` print about a finished run; the exit code."""
+    from harness.report.model import printable
+
     data = outcome.data
     for report in outcome.verdict.reports:
         lines = f" (console.log:{report.start_line}-{report.end_line})" if report.start_line else ""
