@@ -76,6 +76,25 @@ def test_guest_text_is_made_printable_for_humans_and_junit():
     assert "&lt;script&gt;" in xml
 
 
+def test_printable_escapes_every_control_format_and_separator_character():
+    """Every Cc, Cf, Cs, Zl and Zp character this Python knows, and every noncharacter, is
+    escaped; nothing printable() escapes is printable to Python (its fast path relies on it)."""
+    import unicodedata
+
+    from harness.report.model import _TABLE, printable
+
+    for code in range(0x110000):
+        char = chr(code)
+        category = unicodedata.category(char)
+        must = category in ("Cc", "Cf", "Cs", "Zl", "Zp") or (code & 0xFFFE) == 0xFFFE or 0xFDD0 <= code <= 0xFDEF
+        if char in "\t\n":
+            continue
+        if must:
+            assert code in _TABLE and printable(char).startswith("\\"), (hex(code), category)
+        if code in _TABLE:   # also Unicode 15's format characters, unassigned to this Python
+            assert not char.isprintable(), (hex(code), category)
+
+
 def test_selftest_judge_rejects_wrong_kind_and_corrupted_titles():
     from harness.selftest import judge, load_cases
 
