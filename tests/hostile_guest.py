@@ -90,7 +90,8 @@ def hostile_sshd(lines: int = 101) -> int:
 
 def main(work: Path) -> int:
     from harness import cli, configs, run
-    from harness.bisect import Bisection, Policy, Trial
+    from harness.bisect import Bisection
+    from harness.bisect_policy import Policy, Trial
     from harness.channel import ssh
     from harness.matrix import render_html
     from harness.report import parse_file

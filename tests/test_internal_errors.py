@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import bisect, configs, run
+from harness import configs, run
+from harness.bisect_cmd import harness_trial
 from harness.bisect_git import SKIP
+from harness.bisect_policy import Policy, judge
 from tests.hostile_tree import make_tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,8 +116,8 @@ def test_a_bisect_trial_that_hits_a_bug_of_ours_is_skipped_not_bad(tmp_path, mon
     monkeypatch.setenv("MMLOCK_RESULTS", env["MMLOCK_RESULTS"])
     monkeypatch.setenv("MMLOCK_CACHE", env["MMLOCK_CACHE"])
     monkeypatch.setenv("MMLOCK_FAULT", "raise:build")
-    trial = bisect.harness_trial(run.RunRequest(), tree, io.StringIO())
-    step = bisect.judge("abc", trial, "possible deadlock in f", 2, bisect.Policy(runs=2))
+    trial = harness_trial(run.RunRequest(), tree, io.StringIO())
+    step = judge("abc", trial, "possible deadlock in f", 2, Policy(runs=2))
     assert step.verdict == SKIP, step   # git bisect skip, exit 125 in `git bisect run` terms
     assert step.note.startswith("infra-error: internal error in stage build: RuntimeError")
     assert step.runs == 1 and len(step.run_ids) == 2, "one retry for a flaky host, then skip"
