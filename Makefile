@@ -1,11 +1,27 @@
 # The front door. Each variable is the CLI option of the same name
 # (ARCH= -> --arch). The CLI's exit code is passed through: 0 pass, 1 fail,
 # 2 config-error, 3 infra-error, 4 build-error, 5 boot-failure.
+
+# A value reaches the CLI as one word, whatever it holds: a TITLE copied from a
+# kernel report may hold ' or $(...). Each variable given on the command line or
+# in the environment is taken verbatim (make neither expands it nor exports an
+# expansion of it), and $(call q,VALUE) single-quotes it for the shell.
+OPTION_VARS := ARCH PYTHON VENV KERNEL_SRC KERNEL_VERSION PROFILE STORM SEED DURATION ACCEL INJECT \
+	INACTIVITY LEAVE_OUT STAGGER PREEMPT FAULTS STOP_ON_REPORT GOOD BAD RUNS TITLE CASES YARDSTICK \
+	BENCH_COLD REPEAT ARCHES KERNEL_VERSIONS JOBS MODULE_CHECK_ARCHES MODULE_CHECK_VERSIONS
+define newline
+
+
+endef
+$(foreach v,$(OPTION_VARS),$(if $(filter command line environment,$(origin $(v))),\
+	$(eval override $(v) := $$(value $(v)))))
+$(foreach v,$(OPTION_VARS),$(if $(findstring $(newline),$(value $(v))),$(error $(v) holds a newline)))
+q = '$(subst ','\'',$(1))'
 ARCH ?= x86_64
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-HARNESS := $(PY) -m harness
+HARNESS := $(call q,$(PY)) -m harness
 
 KERNEL_SRC ?=
 KERNEL_VERSION ?= 6.1
@@ -31,15 +47,15 @@ TITLE ?=
 unexport MAKEFLAGS MFLAGS
 MAKEOVERRIDES :=
 
-RUN_ARGS = --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
-	--storm '$(STORM)' --seed '$(SEED)' --accel '$(ACCEL)' --preempt '$(PREEMPT)' \
-	$(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)') \
-	$(if $(DURATION),--duration '$(DURATION)') \
-	$(if $(INJECT),--inject '$(INJECT)') \
-	$(if $(INACTIVITY),--inactivity-timeout '$(INACTIVITY)') \
-	$(if $(LEAVE_OUT),--leave-out '$(LEAVE_OUT)') \
-	$(if $(STAGGER),--stagger '$(STAGGER)') \
-	$(if $(FAULTS),--faults '$(FAULTS)') \
+RUN_ARGS = --arch $(call q,$(ARCH)) --kernel-version $(call q,$(KERNEL_VERSION)) --profile $(call q,$(PROFILE)) \
+	--storm $(call q,$(STORM)) --seed $(call q,$(SEED)) --accel $(call q,$(ACCEL)) --preempt $(call q,$(PREEMPT)) \
+	$(if $(KERNEL_SRC),--kernel-src $(call q,$(KERNEL_SRC))) \
+	$(if $(DURATION),--duration $(call q,$(DURATION))) \
+	$(if $(INJECT),--inject $(call q,$(INJECT))) \
+	$(if $(INACTIVITY),--inactivity-timeout $(call q,$(INACTIVITY))) \
+	$(if $(LEAVE_OUT),--leave-out $(call q,$(LEAVE_OUT))) \
+	$(if $(STAGGER),--stagger $(call q,$(STAGGER))) \
+	$(if $(FAULTS),--faults $(call q,$(FAULTS))) \
 	$(if $(STOP_ON_REPORT),$(if $(filter 0 no false,$(STOP_ON_REPORT)),--no-stop-on-report,--stop-on-report))
 
 CASES ?=
@@ -51,23 +67,23 @@ REPEAT ?= 3
 all: boot-test
 
 $(VENV)/.installed: pyproject.toml scripts/venv.sh
-	@scripts/venv.sh '$(PYTHON)' '$(VENV)'
+	@scripts/venv.sh $(call q,$(PYTHON)) $(call q,$(VENV))
 	@touch $@
 
 venv: $(VENV)/.installed
 
 deps: venv
-	@$(HARNESS) deps --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)'
+	@$(HARNESS) deps --arch $(call q,$(ARCH)) --kernel-version $(call q,$(KERNEL_VERSION))
 
 ARCHES ?= x86_64 aarch64
 KERNEL_VERSIONS ?= 6.1
 JOBS ?=
 
 matrix: venv
-	@$(HARNESS) deps --arch '$(ARCHES)' --kernel-version '$(KERNEL_VERSIONS)'
-	@$(HARNESS) matrix --arches '$(ARCHES)' --kernel-versions '$(KERNEL_VERSIONS)' --profile '$(PROFILE)' \
-		--storm '$(STORM)' --seed '$(SEED)' --accel '$(ACCEL)' $(if $(DURATION),--duration '$(DURATION)') \
-		$(if $(JOBS),--jobs '$(JOBS)') $(if $(LEAVE_OUT),--leave-out '$(LEAVE_OUT)')
+	@$(HARNESS) deps --arch $(call q,$(ARCHES)) --kernel-version $(call q,$(KERNEL_VERSIONS))
+	@$(HARNESS) matrix --arches $(call q,$(ARCHES)) --kernel-versions $(call q,$(KERNEL_VERSIONS)) --profile $(call q,$(PROFILE)) \
+		--storm $(call q,$(STORM)) --seed $(call q,$(SEED)) --accel $(call q,$(ACCEL)) $(if $(DURATION),--duration $(call q,$(DURATION))) \
+		$(if $(JOBS),--jobs $(call q,$(JOBS))) $(if $(LEAVE_OUT),--leave-out $(call q,$(LEAVE_OUT)))
 
 # The test module, warning-free against every arch x kernel version (default:
 # every arch, 6.1 and 6.12); trees without a finished kernel build are only
@@ -75,16 +91,16 @@ matrix: venv
 MODULE_CHECK_ARCHES ?= $(sort $(basename $(notdir $(wildcard configs/arches/*.yaml))))
 MODULE_CHECK_VERSIONS ?= 6.1 6.12
 module-check: venv
-	@$(HARNESS) deps --arch '$(MODULE_CHECK_ARCHES)' --kernel-version '$(MODULE_CHECK_VERSIONS)'
-	@$(HARNESS) module-check --arches '$(MODULE_CHECK_ARCHES)' --kernel-versions '$(MODULE_CHECK_VERSIONS)' \
-		--profile '$(PROFILE)'
+	@$(HARNESS) deps --arch $(call q,$(MODULE_CHECK_ARCHES)) --kernel-version $(call q,$(MODULE_CHECK_VERSIONS))
+	@$(HARNESS) module-check --arches $(call q,$(MODULE_CHECK_ARCHES)) --kernel-versions $(call q,$(MODULE_CHECK_VERSIONS)) \
+		--profile $(call q,$(PROFILE))
 
 test-deps: venv
-	@$(HARNESS) deps --arch 'x86_64 aarch64 i386' --kernel-version 6.1 --packages 'chromium stress-ng' 
+	@$(HARNESS) deps --arch 'x86_64 aarch64 i386' --kernel-version 6.1 --packages 'chromium stress-ng'
 
 build: deps
-	@$(HARNESS) build --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
-		$(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)')
+	@$(HARNESS) build --arch $(call q,$(ARCH)) --kernel-version $(call q,$(KERNEL_VERSION)) --profile $(call q,$(PROFILE)) \
+		$(if $(KERNEL_SRC),--kernel-src $(call q,$(KERNEL_SRC)))
 
 boot: deps
 	@$(HARNESS) boot $(RUN_ARGS)
@@ -98,17 +114,17 @@ shell: deps
 	@$(HARNESS) shell $(RUN_ARGS)
 
 selftest: deps
-	@$(HARNESS) selftest --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
-		--accel '$(ACCEL)' $(if $(KERNEL_SRC),--kernel-src '$(KERNEL_SRC)') $(if $(CASES),--cases '$(CASES)')
+	@$(HARNESS) selftest --arch $(call q,$(ARCH)) --kernel-version $(call q,$(KERNEL_VERSION)) --profile $(call q,$(PROFILE)) \
+		--accel $(call q,$(ACCEL)) $(if $(KERNEL_SRC),--kernel-src $(call q,$(KERNEL_SRC))) $(if $(CASES),--cases $(call q,$(CASES)))
 
 # git bisect KERNEL_SRC between GOOD and BAD with a storm as the test:
 # 0 culprit named, 1 none, 2 bad input, 3 infra (results/bisect/bisect.json).
 bisect: deps
-	@$(HARNESS) bisect $(RUN_ARGS) --good '$(GOOD)' --bad '$(BAD)' \
-		$(if $(RUNS),--runs '$(RUNS)') $(if $(TITLE),--title '$(TITLE)')
+	@$(HARNESS) bisect $(RUN_ARGS) --good $(call q,$(GOOD)) --bad $(call q,$(BAD)) \
+		$(if $(RUNS),--runs $(call q,$(RUNS))) $(if $(TITLE),--title $(call q,$(TITLE)))
 
 soak: deps
-	@$(HARNESS) soak --runs '$(or $(RUNS),20)' $(RUN_ARGS)
+	@$(HARNESS) soak --runs $(call q,$(or $(RUNS),20)) $(RUN_ARGS)
 
 # The regression zoo: each configs/zoo case (a real mm-locking fix, undone)
 # built in one git work tree of Debian's source, our storm and stress-ng on
@@ -116,15 +132,15 @@ soak: deps
 # YARDSTICK=0 skips stress-ng.
 YARDSTICK ?= 1
 zoo: deps
-	@$(HARNESS) zoo $(RUN_ARGS) $(if $(CASES),--cases '$(CASES)') \
+	@$(HARNESS) zoo $(RUN_ARGS) $(if $(CASES),--cases $(call q,$(CASES))) \
 		$(if $(filter 0 no false,$(YARDSTICK)),--no-yardstick)
 
 # Figures for this machine: builds (cold unless BENCH_COLD=0), boot, storm
 # intensity and thoroughness against Debian's stress-ng, parser speed; each
 # a median of REPEAT samples -> results/bench/bench.json and a table.
 bench: deps
-	@$(HARNESS) bench --arch '$(ARCH)' --kernel-version '$(KERNEL_VERSION)' --profile '$(PROFILE)' \
-		--repeat '$(REPEAT)' $(if $(filter 0 no false,$(BENCH_COLD)),--no-cold,--cold)
+	@$(HARNESS) bench --arch $(call q,$(ARCH)) --kernel-version $(call q,$(KERNEL_VERSION)) --profile $(call q,$(PROFILE)) \
+		--repeat $(call q,$(REPEAT)) $(if $(filter 0 no false,$(BENCH_COLD)),--no-cold,--cold)
 
 # Unit tests, then the end-to-end tests (real kernel builds and QEMU boots).
 test: test-deps

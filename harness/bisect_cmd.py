@@ -14,7 +14,7 @@ from typing import TextIO
 from harness.bisect import Bisection
 from harness.bisect_git import Repo
 from harness.bisect_policy import Policy, Trial
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 
 
 def trial_from_outcome(outcome) -> Trial:
@@ -35,15 +35,27 @@ def trial_from_outcome(outcome) -> Trial:
 
 
 def harness_trial(template, tree: Path, log: TextIO) -> Callable[[str], Trial]:
-    """rev -> Trial: one run.execute on the tree as checked out; its chatter goes to `log`."""
-    from harness.run import execute
+    """rev -> Trial: one run.execute on the tree as checked out; its chatter goes to `log`
+    (through printable, as a terminal would get it). A bug of ours is an infra-error
+    trial, which judge() retries once and then skips (git's 125): never bad."""
+    from harness.run import execute, internal_error
+    from harness.terminal import safe
+
+    log = safe(log)
 
     def trial(rev: str) -> Trial:
         request = replace(template, kernel_src=str(tree), label=f"bisect-{rev[:12]}")
         print(f"===== {time.strftime('%H:%M:%S')} run at {rev}", file=log, flush=True)
-        with _output_to(log):
-            outcome = execute(request)
-        result = trial_from_outcome(outcome)
+        try:
+            with _output_to(log):
+                outcome = execute(request)
+            result = trial_from_outcome(outcome)
+        except HarnessError:
+            raise
+        except Exception as exc:
+            reason = internal_error(exc, "bisect trial")
+            print(f"===== infra-error {reason}", file=log, flush=True)
+            return Trial(verdict="infra-error", reason=reason)
         print(f"===== {result.verdict} {result.primary or ''} ({outcome.run_dir})", file=log, flush=True)
         return result
 

@@ -10,13 +10,14 @@ import argparse
 import dataclasses
 import logging
 import sys
+import traceback
 from typing import TYPE_CHECKING
 
-from harness.errors import ConfigError, HarnessError
+from harness.errors import EXIT_INFRA, ConfigError, HarnessError
 from harness.signals import interrupt_name, terminate_as_interrupt
 
 if TYPE_CHECKING:
-    from harness.run import RunRequest
+    from harness.run import RunOutcome, RunRequest
 
 
 def _positive_int(text: str) -> int:
@@ -233,10 +234,16 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, storm_enabled: bool) -> int:
-    from harness.report.model import printable
     from harness.run import execute
 
     outcome = execute(_request(args, storm_enabled=storm_enabled, label="run" if storm_enabled else "boot"))
+    return print_outcome(outcome)
+
+
+def print_outcome(outcome: RunOutcome) -> int:
+    """What `run` and `boot` print about a finished run; the exit code."""
+    from harness.report.model import printable
+
     data = outcome.data
     for report in outcome.verdict.reports:
         lines = f" (console.log:{report.start_line}-{report.end_line})" if report.start_line else ""
@@ -290,57 +297,20 @@ def _cmd_bisect(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.terminal import safe_stdio
+
+    with safe_stdio():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     terminate_as_interrupt()
     try:
-        if args.command == "deps":
-            return _cmd_deps(args)
-        if args.command == "build":
-            return _cmd_build(args)
-        if args.command == "selftest":
-            from harness.selftest import run_selftest
-
-            return run_selftest(args.arch, args.profile, args.kernel_src, args.kernel_version, args.accel,
-                                [c for c in args.cases.split(",") if c])
-        if args.command == "shell":
-            return _cmd_shell(args)
-        if args.command == "bisect":
-            return _cmd_bisect(args)
-        if args.command == "matrix":
-            from harness.matrix import default_jobs, run_matrix
-
-            extra = ["--profile", args.profile, "--storm", args.storm, "--seed", str(args.seed),
-                     "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else []) \
-                + (["--leave-out", ",".join(args.leave_out)] if args.leave_out else [])
-            return run_matrix(args.arches.replace(",", " ").split(), args.kernel_versions.replace(",", " ").split(),
-                              args.jobs or default_jobs(), extra)
-        if args.command == "module-check":
-            from harness.modcheck import run_module_check
-
-            return run_module_check(args.arches.replace(",", " ").split(),
-                                    args.kernel_versions.replace(",", " ").split(), args.profile)
-        if args.command == "soak":
-            from harness.soak import run_soak
-
-            return run_soak(args.runs, _request(args, label="soak", stop_on_report=True))
-        if args.command == "zoo":
-            from harness.zoo import run_zoo
-
-            if args.inject:
-                raise ConfigError("zoo: --inject is not for the zoo (each case is a real bug, not an injection)")
-            return run_zoo(args.cases, _request(args, label="zoo", stop_on_report=True), yardstick=args.yardstick)
-        if args.command == "bench":
-            from harness.bench import run_bench
-
-            return run_bench(args.arch, args.kernel_version, args.profile, args.repeat, args.cold, args.log_mb)
-        if args.command == "parse":
-            from harness.report.cli import parse_command
-
-            return parse_command(args.logs, args.json)
-        return _cmd_run(args, storm_enabled=args.command == "run")
+        return _dispatch(args)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(f"verdict: {exc.verdict} (exit {exc.exit_code})", file=sys.stderr)
@@ -348,6 +318,66 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"interrupted ({interrupt_name(exc)})", file=sys.stderr)
         return 130
+    except Exception as exc:   # a bug of ours outside a run: infra, never "kernel report" (1)
+        from harness.run import internal_error
+
+        print(f"error: {internal_error(exc, args.command)}", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        print(f"verdict: infra-error (exit {EXIT_INFRA})", file=sys.stderr)
+        return EXIT_INFRA
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "deps":
+        return _cmd_deps(args)
+    if args.command == "build":
+        return _cmd_build(args)
+    if args.command == "selftest":
+        from harness.selftest import run_selftest
+
+        return run_selftest(args.arch, args.profile, args.kernel_src, args.kernel_version, args.accel,
+                            [c for c in args.cases.split(",") if c])
+    if args.command == "shell":
+        return _cmd_shell(args)
+    if args.command == "bisect":
+        return _cmd_bisect(args)
+    if args.command == "matrix":
+        from harness.matrix import default_jobs, run_matrix
+        from harness.run import RunRequest, check_options
+
+        kvers = args.kernel_versions.replace(",", " ").split()
+        for kver in kvers:   # the cells' shared values, before any cell starts
+            check_options(RunRequest(kernel_version=kver, profile=args.profile, storm=args.storm,
+                                     seed=args.seed, duration=args.duration, accel=args.accel,
+                                     leave_out=args.leave_out))
+        extra = ["--profile", args.profile, "--storm", args.storm, "--seed", str(args.seed),
+                 "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else []) \
+            + (["--leave-out", ",".join(args.leave_out)] if args.leave_out else [])
+        return run_matrix(args.arches.replace(",", " ").split(), kvers, args.jobs or default_jobs(), extra)
+    if args.command == "module-check":
+        from harness.modcheck import run_module_check
+
+        return run_module_check(args.arches.replace(",", " ").split(),
+                                args.kernel_versions.replace(",", " ").split(), args.profile)
+    if args.command == "soak":
+        from harness.soak import run_soak
+
+        return run_soak(args.runs, _request(args, label="soak", stop_on_report=True))
+    if args.command == "zoo":
+        from harness.zoo import run_zoo
+
+        if args.inject:
+            raise ConfigError("zoo: --inject is not for the zoo (each case is a real bug, not an injection)")
+        return run_zoo(args.cases, _request(args, label="zoo", stop_on_report=True), yardstick=args.yardstick)
+    if args.command == "bench":
+        from harness.bench import run_bench
+
+        return run_bench(args.arch, args.kernel_version, args.profile, args.repeat, args.cold, args.log_mb)
+    if args.command == "parse":
+        from harness.report.cli import parse_command
+
+        return parse_command(args.logs, args.json)
+    return _cmd_run(args, storm_enabled=args.command == "run")
 
 
 if __name__ == "__main__":

@@ -224,13 +224,17 @@ def _pack_image(store: Store, key: str, kernel: KernelBuild, work: Path, busybox
     return entry
 
 
-def write_overlay(base: Path, dest: Path, files: dict[str, str]) -> Path:
-    """base initramfs + a small cpio of per-run files (the kernel unpacks both)."""
-    with open(dest, "wb") as handle:
+def write_overlay(base: Path, dest: Path, files: dict[str, str], private: tuple[str, ...] = ()) -> Path:
+    """base initramfs + a small cpio of per-run files (the kernel unpacks both). With
+    `private` files (a key), those are mode 0600 in the archive and `dest` is 0600 too."""
+    mode = 0o600 if private else 0o644
+    dest.unlink(missing_ok=True)
+    with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as handle:
         with open(base, "rb") as source:
             shutil.copyfileobj(source, handle)
         cpio = CpioWriter(handle)
         for name, text in sorted(files.items()):
-            cpio.file(name, text.encode(), 0o644)
+            cpio.file(name, text.encode(), 0o600 if name in private else 0o644)
         cpio.close()
+    os.chmod(dest, mode)   # whatever the umask
     return dest

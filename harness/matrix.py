@@ -26,13 +26,15 @@ COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "config-error": "#fff9c4", "inf
            "build-error": "#ffe0b2", "boot-failure": "#f8bbd0"}
 
 
-def default_jobs() -> int:
-    """One cell per core, and no more than memory allows (a cell: QEMU + a kernel build)."""
-    cores = os.cpu_count() or 1
-    try:
-        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
-    except (ValueError, OSError):
-        mem_gb = 4
+def default_jobs(cores: int | None = None, mem_gb: float | None = None) -> int:
+    """One cell per core, and no more than memory allows (a cell: QEMU + a kernel build,
+    about 3 GB); this host's cores and memory unless given."""
+    cores = cores or os.cpu_count() or 1
+    if mem_gb is None:
+        try:
+            mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+        except (ValueError, OSError):
+            mem_gb = 4
     return max(1, min(cores, int(mem_gb // 3)))
 
 
@@ -126,18 +128,24 @@ def last_stage(log: Path) -> str:
     return printable(stage)[:120]
 
 
+def _h(value: object) -> str:
+    """Any value for HTML text or a quoted attribute: printable, then escaped."""
+    return html.escape(printable(str(value)), quote=True)
+
+
 def render_html(rows: list[dict], out: Path) -> str:
-    arches = sorted({r["arch"] for r in rows})
-    kvers = sorted({r["kernel"] for r in rows})
-    by_key = {(r["arch"], r["kernel"]): r for r in rows}
+    """summary.html: a valid page whatever the cells' titles hold (every value through _h)."""
+    arches = sorted({str(r["arch"]) for r in rows})
+    kvers = sorted({str(r["kernel"]) for r in rows})
+    by_key = {(str(r["arch"]), str(r["kernel"])): r for r in rows}
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>mmlock-harness matrix</title>",
              "<style>body{font-family:sans-serif}td,th{border:1px solid #999;padding:6px;vertical-align:top}"
              "table{border-collapse:collapse}small{color:#333}</style></head><body>",
              "<h1>mmlock-harness matrix</h1><table><tr><th>arch</th>"]
-    parts += [f"<th>Linux {html.escape(k)}</th>" for k in kvers]
+    parts += [f"<th>Linux {_h(k)}</th>" for k in kvers]
     parts.append("</tr>")
     for arch in arches:
-        parts.append(f"<tr><th>{html.escape(arch)}</th>")
+        parts.append(f"<tr><th>{_h(arch)}</th>")
         for kver in kvers:
             row = by_key.get((arch, kver))
             if not row:
@@ -145,14 +153,14 @@ def render_html(rows: list[dict], out: Path) -> str:
                 continue
             run_dir = Path(row["run_dir"])
             rel = os.path.relpath(run_dir, out)
-            titles = "<br>".join(html.escape(printable(t)) for t in row["titles"])
-            total = row["durations"].get("total_s", 0)
+            titles = "<br>".join(_h(t) for t in row["titles"])
+            total = float(row["durations"].get("total_s", 0))
             parts.append(
-                f"<td class='cell {html.escape(row['verdict'])}' "
+                f"<td class='cell {_h(row['verdict'])}' "
                 f"style='background:{COLOURS.get(row['verdict'], '#fff')}'>"
-                f"<b>{html.escape(row['verdict'])}</b> <small>({html.escape(str(row['accel']))}, {total:.0f}s)</small>"
-                f"<br>{titles}<br><a href='{html.escape(rel)}/console.log'>console.log</a> "
-                f"<a href='{html.escape(rel)}/verdict.json'>verdict.json</a></td>")
+                f"<b>{_h(row['verdict'])}</b> <small>({_h(row['accel'])}, {total:.0f}s)</small>"
+                f"<br>{titles}<br><a href='{_h(rel)}/console.log'>console.log</a> "
+                f"<a href='{_h(rel)}/verdict.json'>verdict.json</a></td>")
         parts.append("</tr>")
     parts.append("</table></body></html>\n")
     return "".join(parts)

@@ -14,7 +14,27 @@ from harness.configs import REPO_ROOT
 from harness.report.model import printable
 from harness.verdict import Verdict
 
-sanitize = printable
+
+def sanitize(text: str) -> str:
+    """One line of guest text for JUnit, HTML or a terminal (see printable)."""
+    return printable(str(text))
+
+
+def sanitize_block(text: str) -> str:
+    """Lines of guest text (a detail, a traceback, a log) with their newlines (see printable)."""
+    return printable(str(text), newlines=True)
+
+
+def safe(value: Any) -> Any:
+    """A JSON value with every string in it (keys too) passed through printable,
+    newlines kept: what verdict.json, bisect.json and the summaries hold."""
+    if isinstance(value, str):
+        return printable(value, newlines=True)
+    if isinstance(value, dict):
+        return {safe(k) if isinstance(k, str) else k: safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [safe(v) for v in value]
+    return value
 
 
 def results_root() -> Path:
@@ -48,8 +68,9 @@ def point_latest(run_dir: Path) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Atomically, every string through safe(): valid JSON (ASCII, no lone surrogates) whatever the guest sent."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.write_text(json.dumps(safe(data), indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)
 
 
@@ -72,17 +93,17 @@ def junit_xml(suite: str, cases: list[dict]) -> str:
     errors = sum(1 for c in cases if c["verdict"] not in ("pass", "fail"))
     total_time = sum(float(c.get("time", 0)) for c in cases)
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           f'<testsuite name={quoteattr(suite)} tests="{len(cases)}" failures="{failures}" '
+           f'<testsuite name={quoteattr(sanitize(suite))} tests="{len(cases)}" failures="{failures}" '
            f'errors="{errors}" time="{total_time:.1f}">']
     for case in cases:
         out.append(f'  <testcase name={quoteattr(sanitize(case["name"]))} '
                    f'classname={quoteattr(sanitize(case["classname"]))} time="{float(case.get("time", 0)):.1f}">')
         message = quoteattr(sanitize(case.get("message", "")))
-        detail = escape(sanitize(case.get("detail", "")))
+        detail = escape(sanitize_block(case.get("detail", "")))
         if case["verdict"] == "fail":
             out.append(f"    <failure message={message} type=\"kernel-report\">{detail}</failure>")
         elif case["verdict"] != "pass":
-            out.append(f"    <error message={message} type={quoteattr(case['verdict'])}>{detail}</error>")
+            out.append(f"    <error message={message} type={quoteattr(sanitize(case['verdict']))}>{detail}</error>")
         out.append("  </testcase>")
     out.append("</testsuite>")
     return "\n".join(out) + "\n"

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +106,8 @@ class RunOutcome:
 def guest_command_for(inject: str) -> str:
     """KIND or KIND:SECONDS -> the guest command that triggers it."""
     kind, _, seconds = inject.partition(":")
-    if seconds and not seconds.isdigit():
+    if seconds and not re.fullmatch(r"[0-9]{1,6}", seconds):   # not isdigit(): it takes '²' and '٣'
+
         raise ConfigError(f"injection '{inject}': seconds must be a whole number")
     if kind in INJECTIONS and not seconds:
         return INJECTIONS[kind]
@@ -120,10 +122,16 @@ def _stage(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
-    arch = load_arch(request.arch)
+def check_options(request: RunRequest) -> tuple[Profile, Storm, int]:
+    """Every value of a request that does not depend on the arch, checked before any
+    work (a matrix checks these once for all its cells): ConfigError naming the valid ones."""
+    if request.accel not in qemu.ACCELS:
+        raise ConfigError(f"unknown ACCEL '{request.accel}'; valid: {', '.join(qemu.ACCELS)}")
+    if not request.kernel_src and request.kernel_version not in kernel_source.KNOWN_VERSIONS:
+        raise ConfigError(f"unknown kernel version '{request.kernel_version}'; valid versions: "
+                          f"{', '.join(kernel_source.KNOWN_VERSIONS)} (or KERNEL_SRC=<a tree>)")
     profile = with_faults(with_preempt(load_profile(request.profile), request.preempt), request.faults)
-    storm = requires.for_arch(requires.leave_out(load_storm(request.storm), request.leave_out), arch)
+    storm = requires.leave_out(load_storm(request.storm), request.leave_out)
     if request.stagger_s is not None:
         if not 0 <= request.stagger_s <= 60:
             raise ConfigError(f"STAGGER must be 0..60 seconds, got {request.stagger_s}")
@@ -133,16 +141,67 @@ def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
         raise ConfigError(f"DURATION must be between 1 and 86400 seconds, got {duration}")
     if request.inject:
         guest_command_for(request.inject)
+    if request.inactivity_s is not None and request.inactivity_s < 1:
+        raise ConfigError(f"INACTIVITY must be at least 1 second, got {request.inactivity_s}")
+    return profile, storm, duration
+
+
+def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
+    """The request checked whole (check_options, then what the arch must give) before any work."""
+    arch = load_arch(request.arch)
+    profile, storm, duration = check_options(request)
+    storm = requires.for_arch(storm, arch)
     qemu.numa_args(arch, storm.numa_nodes, storm.name)   # the arch can give what the storm wants
     if request.kernel_src:
         kernel_source.validate_tree(Path(request.kernel_src))
     return arch, profile, storm, duration
 
 
+STAGES = ("load", "build", "image", "boot", "storm", "parse", "verdict", "results")
+
+
+def enter_stage(stage: str, data: dict) -> None:
+    """Note the stage a run has reached (an internal error names it), and raise
+    there when MMLOCK_FAULT=raise:STAGE asks (reliability tests: a bug of ours
+    at that stage must end as an infra error with everything kept)."""
+    data["stage"] = stage
+    if os.environ.get("MMLOCK_FAULT", "") == f"raise:{stage}":
+        raise RuntimeError(f"injected fault at stage {stage} (MMLOCK_FAULT=raise:{stage})")
+
+
+def internal_error(exc: BaseException, stage: str) -> str:
+    """The reason of an exception that is no verdict: its class, message, and the
+    innermost frame of the harness it came through (else the innermost of all)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f"{os.sep}harness{os.sep}" in f.filename] or frames
+    where = ""
+    if ours:
+        frame = ours[-1]
+        name = frame.filename
+        if f"{os.sep}harness{os.sep}" in name:
+            name = "harness" + name.rsplit(f"{os.sep}harness", 1)[1]
+        where = f" at {name}:{frame.lineno} in {frame.name}"
+    message = str(exc)[:500]
+    return f"internal error in stage {stage}: {type(exc).__name__}{': ' + message if message else ''}{where}"
+
+
+def _safe_label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:40] or "unknown"
+
+
 def execute(request: RunRequest) -> RunOutcome:
-    """The whole run. HarnessErrors after the run dir exists are recorded there too."""
+    """The whole run. Config errors found before any work raise (no run dir);
+    from then on every failure, HarnessErrors and bugs of ours alike, is
+    recorded in the run dir: a bug is an infra-error, never a kernel verdict."""
     started = time.monotonic()
-    arch, profile, storm, duration = load_request(request)
+    probe: dict = {}
+    try:
+        enter_stage("load", probe)
+        arch, profile, storm, duration = load_request(request)
+    except HarnessError:
+        raise
+    except Exception as exc:   # a bug of ours before the run dir: still a run dir and a verdict
+        return _failed_before_start(request, exc, started)
     run_dir = results.new_run_dir(arch.name, request.label,
                                   Path(request.results_dir) if request.results_dir else None)
     results.point_latest(run_dir)
@@ -154,7 +213,7 @@ def execute(request: RunRequest) -> RunOutcome:
                                 "left_out": dict(storm.left_out)},
         "inject": request.inject, "reports": [], "lock_coverage": {},
         "durations": {"build_s": 0.0, "boot_s": 0.0, "storm_s": 0.0, "total_s": 0.0},
-        "qemu": {"binary": arch.qemu_binary, "version": ""}, "complete": False,
+        "qemu": {"binary": arch.qemu_binary, "version": ""}, "complete": False, "stage": "build",
     }
     _stage(f"run {run_dir.name}: arch={arch.name} profile={profile.name} storm={storm.name} "
            f"duration={duration}s seed={request.seed}")
@@ -168,19 +227,68 @@ def execute(request: RunRequest) -> RunOutcome:
     except KeyboardInterrupt as exc:
         verdict = Verdict("infra-error", InfraError.exit_code, f"interrupted ({interrupt_name(exc)})")
         data["interrupted"] = True
-    data["verdict"], data["exit_code"], data["reason"] = verdict.verdict, verdict.exit_code, verdict.reason
-    stopped = data.get("stopped_early")
-    if stopped:
-        stopped["header_to_verdict_s"] = round(time.monotonic() - stopped.pop("_header_at"), 2)
-    data["reports"] = [r.to_json() for r in verdict.reports]
+    except Exception as exc:   # a bug of ours: never a kernel verdict (bisect skips it)
+        verdict = _internal(exc, data, run_dir)
     data["durations"]["total_s"] = round(time.monotonic() - started, 2)
+    return RunOutcome(run_dir, *_write_results(run_dir, arch.name, verdict, data))
+
+
+def _internal(exc: Exception, data: dict, run_dir: Path) -> Verdict:
+    """An exception of ours -> an infra-error verdict; its traceback beside the run's other files."""
+    reason = internal_error(exc, data.get("stage", "?"))
+    data["internal_error"] = {"type": type(exc).__name__, "stage": data.get("stage", "?"),
+                              "traceback": "harness-error.txt"}
     try:
-        results.write_run_files(run_dir, arch.name, verdict, data)
+        (run_dir / "harness-error.txt").write_text(
+            results.sanitize_block("".join(traceback.format_exception(exc))))
+    except OSError:
+        pass
+    print(f"error: {reason} (traceback: {run_dir / 'harness-error.txt'})", file=sys.stderr, flush=True)
+    return Verdict("infra-error", InfraError.exit_code, reason)
+
+
+def _write_results(run_dir: Path, arch: str, verdict: Verdict, data: dict) -> tuple[Verdict, dict]:
+    """verdict.json and junit.xml, every guest string through printable (results.safe);
+    the data returned is what was written. A results disk that is full, or a bug in the
+    writing, must not cost the verdict on stdout."""
+    data["verdict"], data["exit_code"], data["reason"] = verdict.verdict, verdict.exit_code, verdict.reason
+    data["reports"] = [r.to_json() for r in verdict.reports]
+    try:
+        stopped = data.get("stopped_early")
+        if stopped:
+            stopped["header_to_verdict_s"] = round(time.monotonic() - stopped.pop("_header_at"), 2)
+        enter_stage("results", data)
+        data = results.safe(data)
+        verdict = dataclasses.replace(verdict, reason=data["reason"])
+        results.write_run_files(run_dir, arch, verdict, data)
     except OSError as exc:  # a full results disk must not cost the verdict on stdout
         print(f"error: cannot write results to {run_dir}: {exc.strerror}", file=sys.stderr)
         if verdict.exit_code == 0:
             verdict = Verdict("infra-error", InfraError.exit_code, f"cannot write results: {exc.strerror}")
-    return RunOutcome(run_dir, verdict, data)
+    except Exception as exc:   # a bug of ours in the writing: a minimal verdict.json still says so
+        verdict = _internal(exc, data, run_dir)
+        minimal = {key: data.get(key) for key in ("run_id", "arch", "kernel", "durations", "stage",
+                                                  "internal_error", "complete")}
+        minimal.update(verdict=verdict.verdict, exit_code=verdict.exit_code, reason=verdict.reason, reports=[])
+        try:
+            data = results.safe(minimal)
+            results.write_json(run_dir / "verdict.json", data)
+        except Exception as again:   # nothing left to write with: say so on stderr
+            print(f"error: cannot write {run_dir / 'verdict.json'}: {internal_error(again, 'results')}",
+                  file=sys.stderr)
+    return verdict, data
+
+
+def _failed_before_start(request: RunRequest, exc: Exception, started: float) -> RunOutcome:
+    run_dir = results.new_run_dir(_safe_label(request.arch), request.label,
+                                  Path(request.results_dir) if request.results_dir else None)
+    results.point_latest(run_dir)
+    data: dict = {"run_id": run_dir.name, "verdict": None, "exit_code": None, "reason": "",
+                  "arch": request.arch, "reports": [], "complete": False, "stage": "load",
+                  "durations": {"build_s": 0.0, "boot_s": 0.0, "storm_s": 0.0,
+                                "total_s": round(time.monotonic() - started, 2)}}
+    verdict = _internal(exc, data, run_dir)
+    return RunOutcome(run_dir, *_write_results(run_dir, request.arch, verdict, data))
 
 
 def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: Storm, duration: int,
@@ -188,6 +296,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     build_log = run_dir / "build.log"
     build_log.write_text(f"# build log of run {run_dir.name}: kernel, module and stressors\n")
     t0 = time.monotonic()
+    enter_stage("build", data)
     _stage("build: kernel")
     source = kernel_source.resolve(request.kernel_src, request.kernel_version)
     data["kernel"] = {"version": source.version, "source": source.origin, "profile": request.profile,
@@ -201,6 +310,7 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
                        f"{source.origin} with profile {profile.name}", profiles=profiles)
     kernel = kernel_build.build_kernel(source, arch, profile, build_log)
     _stage(f"build: kernel {'cached' if kernel.cached else 'built'} ({kernel.duration_s:.1f}s); guest image")
+    enter_stage("image", data)
     guest = image_stage.build_image(kernel, build_log, request.guest_binaries)
     with open(build_log, "a") as handle:
         handle.write(f"kernel: {'cache hit' if kernel.cached else 'built'} {kernel.key} ({source.origin})\n"
@@ -225,43 +335,50 @@ def _execute_stages(request: RunRequest, arch: Arch, profile: Profile, storm: St
     swapfs_dev = qemu.guest_disk(storm.swap_devices) if storm.has_fs_disk else ""
     plan = storm_stage.plan_lines(storm, duration, request.seed, swap_devices)
     ssh_setup = ssh_channel.prepare(run_dir, arch.net_device)   # per-run keys and forwarded port
-    image_stage.write_overlay(guest.initramfs, run_dir / "initramfs.cpio", {
+    overlay = {
         "etc/harness/storm.plan": "\n".join(plan) + "\n",
         "etc/harness/run.env": storm_stage.run_env(storm, duration, request.seed, swapfs_dev, request.faults),
         **ssh_setup.overlay_files(),
-    })
-    disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb,
-                                 storm_stage.swapfs_size_mb(storm))
-    if storm.has_fs_disk and storm.swap_file_fs != "ext2":   # ext2 is made by storm-run in the guest
-        storm_stage.make_swapfs(disks[-1], storm.swap_file_fs, build_log)
-    spec = qemu.BootSpec(
-        kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
-        append=qemu.kernel_cmdline(arch, profile.append, storm_stage.kernel_append(storm)),
-        accel=accel, disks=tuple(Path(d.name) for d in disks),
-        console_log=Path("qemu-console.log"), monitor=None, hostfwd_port=ssh_setup.port,
-        extra=qemu.numa_args(arch, storm.numa_nodes, storm.name))
-    argv = qemu.argv(arch, spec)
-    require_tool(argv[0])
-    (run_dir / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")
-    repro = run_dir / "repro.sh"
-    repro.write_text(results.repro_script(argv, [(d.name, d.stat().st_size >> 20) for d in disks]))
-    repro.chmod(0o755)
-
-    console_log = run_dir / "console.log"
+    }
+    initramfs = run_dir / "initramfs.cpio"
+    secret = ssh_setup.secret_files()
+    image_stage.write_overlay(guest.initramfs, initramfs, overlay, private=secret)
+    disks: tuple[Path, ...] = ()
     try:
+        disks = qemu.make_swap_disks(run_dir, storm.swap_devices, storm.swap_size_mb,
+                                     storm_stage.swapfs_size_mb(storm))
+        if storm.has_fs_disk and storm.swap_file_fs != "ext2":   # ext2 is made by storm-run in the guest
+            storm_stage.make_swapfs(disks[-1], storm.swap_file_fs, build_log)
+        spec = qemu.BootSpec(
+            kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
+            append=qemu.kernel_cmdline(arch, profile.append, storm_stage.kernel_append(storm)),
+            accel=accel, disks=tuple(Path(d.name) for d in disks),
+            console_log=Path("qemu-console.log"), monitor=None, hostfwd_port=ssh_setup.port,
+            extra=qemu.numa_args(arch, storm.numa_nodes, storm.name))
+        argv = qemu.argv(arch, spec)
+        require_tool(argv[0])
+        (run_dir / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")
+        repro = run_dir / "repro.sh"
+        repro.write_text(results.repro_script(argv, [(d.name, d.stat().st_size >> 20) for d in disks]))
+        repro.chmod(0o755)
+
+        console_log = run_dir / "console.log"
         ending = boot_and_storm(argv, run_dir, console_log, accel, request, storm, duration, data, ssh_setup,
                                 arch.monitor_pc)
     finally:
         for disk in disks:  # up to 64 MiB each once written: never left behind
             disk.unlink(missing_ok=True)
+        strip_secrets(guest.initramfs, initramfs, overlay, secret)
     where = _locate_pcs(data, kernel.vmlinux, arch)
     if where:
         ending = dataclasses.replace(ending, note=f"{ending.note}; vCPUs at {where}".lstrip("; "))
 
+    enter_stage("parse", data)
     reports = parse_file(console_log)
     if reports:
         data["storm"]["first_report_s"] = first_report_s(console_log.read_text(errors="replace"), reports)
         _symbolize(console_log, kernel.vmlinux, {"mmlock": guest.module}, arch, run_dir, data)
+    enter_stage("verdict", data)
     return decide(reports, ending)
 
 
@@ -272,6 +389,18 @@ def preempt_model(config_text: str) -> str:
         if option in config_text.splitlines():
             return model
     return "unknown"
+
+
+def strip_secrets(base: Path, initramfs: Path, overlay: dict[str, str], secret: tuple[str, ...]) -> None:
+    """QEMU read the run's initramfs when it started and is gone now: the copy the
+    results keep (repro.sh boots it; CI uploads results/) loses the guest's private
+    host key. If it cannot be rewritten, it goes."""
+    if not secret:
+        return
+    try:
+        image_stage.write_overlay(base, initramfs, {k: v for k, v in overlay.items() if k not in secret})
+    except OSError:
+        initramfs.unlink(missing_ok=True)
 
 
 def _symbolize(console_log: Path, vmlinux: Path, modules: dict[str, Path], arch: Arch, run_dir: Path,
@@ -308,6 +437,7 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
     note = ""
     try:
         try:
+            enter_stage("boot", data)
             match = console.expect(READY_RE, BOOT_TIMEOUT_S[accel])
             data["kernel"]["release"] = match.group(1).decode(errors="replace")
         except (ChannelClosed, CommandTimeout) as exc:
@@ -319,6 +449,7 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
         _stage(f"boot: guest ready after {data['durations']['boot_s']:.1f}s")
         try:
+            enter_stage("storm", data)
             console.run("stty -echo 2>/dev/null; true", 30)
             # SSH when sshd answers, else the console; console.log records either way.
             channel = ssh_channel.open_for_run(console, ssh_setup, accel, data)

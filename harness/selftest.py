@@ -12,7 +12,7 @@ from harness import yamlfile
 from harness.configs import CONFIG_DIR
 from harness.errors import ConfigError
 from harness.results import junit_xml, results_root, write_json
-from harness.run import RunRequest, execute
+from harness.run import RunRequest, execute, load_request
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,19 @@ def run_selftest(arch: str, profile: str, kernel_src: str | None, kernel_version
             raise ConfigError(f"unknown self-test case(s) {', '.join(unknown)}; valid: "
                               f"{', '.join(c.name for c in cases)}")
         cases = [c for c in cases if c.name in only]
+    requests = {case.name: RunRequest(arch=arch, kernel_src=kernel_src, kernel_version=kernel_version,
+                                      profile=profile, storm=case.storm, duration=case.duration_s,
+                                      accel=accel, inject=case.inject, label=f"selftest-{case.name}")
+                for case in cases}
+    for request in requests.values():
+        load_request(request)   # every case's values before the first build
     summary: dict[str, dict] = {}
     junit_cases = []
     out_dir = results_root() / "selftest"
     out_dir.mkdir(parents=True, exist_ok=True)
     for case in cases:
         print(f"selftest: {case.name} ...", file=sys.stderr, flush=True)
-        outcome = execute(RunRequest(arch=arch, kernel_src=kernel_src, kernel_version=kernel_version,
-                                     profile=profile, storm=case.storm, duration=case.duration_s,
-                                     accel=accel, inject=case.inject, label=f"selftest-{case.name}"))
+        outcome = execute(requests[case.name])
         cell = judge(case, outcome.data, arch)
         summary[case.name] = cell
         mark = "ok" if cell["ok"] else "WRONG"

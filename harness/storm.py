@@ -205,7 +205,7 @@ def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
         values: dict[str, object] = {}
         for key, value in _KV_RE.findall(rest or ""):
             value = value.strip('"')
-            values[key] = int(value) if re.fullmatch(r"-?\d+", value) else value
+            values[key] = int(value) if re.fullmatch(r"-?\d{1,18}", value) else value   # int() refuses 4300+ digits
         unique = name
         suffix = 2
         while unique in counts:

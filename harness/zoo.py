@@ -32,7 +32,7 @@ from harness.host import require_tool
 from harness.kernel import source as kernel_source
 from harness.report.model import printable
 from harness.results import results_root, write_json
-from harness.run import RunRequest, execute
+from harness.run import RunRequest, execute, load_request
 
 ZOO_DIR = CONFIG_DIR / "zoo"
 BASE_TAG = "zoo-base"
@@ -220,6 +220,7 @@ def run_zoo(names: tuple[str, ...], base: RunRequest, yardstick: bool = True) ->
                           f"{base.kernel_version}: choose cases of one version (CASES=) or KERNEL_VERSION=")
     if base.kernel_src:
         raise ConfigError("the zoo undoes fixes in Debian's source of its version; KERNEL_SRC is not for it")
+    load_request(base)   # ACCEL, arch, profile, storm... before the source is unpacked and copied
     source = kernel_source.default_source(base.kernel_version)
     for case in cases:   # every patch checked against the pristine source before any work
         check_patch(case, source.path)

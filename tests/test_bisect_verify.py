@@ -264,7 +264,7 @@ def test_fail_runs_counts_a_title_once_per_run_and_leaves_errors_out():
 
 def test_fail_runs_titles_are_made_printable():
     table = fail_runs(TARGET, "p" * 40, [Trial("fail", titles=("WARNING in \x1b[31mevil\x07",))], "c" * 40, [])
-    assert [r["title"] for r in table["titles"]] == [TARGET, "WARNING in evil"]
+    assert [r["title"] for r in table["titles"]] == [TARGET, r"WARNING in \x1b[31mevil\x07"]   # shown escaped
     assert all("\x1b" not in line for line in fail_runs_lines(table))
 
 

@@ -45,6 +45,7 @@ BRANCH = "fixture"
 PLANT_INDEX = 10          # 0-based among the 16 commits: the 11th
 DURATION = 25
 DATE = 1_700_000_000
+LOCK_WAIT_S = 3 * 3600    # another session's whole bisect, cold builds included
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Fixture", "GIT_AUTHOR_EMAIL": "fixture@example.invalid",
     "GIT_COMMITTER_NAME": "Fixture", "GIT_COMMITTER_EMAIL": "fixture@example.invalid",
@@ -179,14 +180,21 @@ def prepare_fixture() -> dict:
 
 @contextlib.contextmanager
 def fixture_lock():
-    """One user of the fixture at a time: a second test run skips instead of resetting a live bisect."""
+    """One user of the fixture at a time: a second test run waits for the first (a bisect
+    takes tens of minutes) instead of resetting a live bisect, and fails if it never ends."""
     root = fixture_root()
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pytest.skip(f"another bisect e2e run holds {root / 'lock'}")
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another bisect e2e run held {root / 'lock'} for {LOCK_WAIT_S}s")
+                print(f"waiting for {root / 'lock'} (another bisect e2e run)", file=sys.stderr, flush=True)
+                time.sleep(10)
         yield
 
 

@@ -154,8 +154,8 @@ def test_guest_titles_are_made_printable(tmp_path):
     data = failing_run_data(tmp_path / "run")
     data["reports"][0]["title"] = "possible deadlock in evil\x1b[2J\x00\x07"
     document = validate(run_kcidb(tmp_path / "run", data))
-    assert document["issues"][0]["comment"] == "possible deadlock in evil"
-    assert document["incidents"][0]["comment"] == "possible deadlock in evil"
+    assert document["issues"][0]["comment"] == r"possible deadlock in evil\x1b[2J\x00\x07"   # shown escaped
+    assert document["incidents"][0]["comment"] == r"possible deadlock in evil\x1b[2J\x00\x07"
 
 
 @pytest.mark.parametrize("verdict,build,test", [

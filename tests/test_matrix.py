@@ -1,5 +1,7 @@
 """The matrix summary page: one cell per arch x kernel, coloured by verdict,
 linking to each cell's console log; guest text escaped."""
+import os
+
 from harness.matrix import COLOURS, default_jobs, last_stage, render_html
 
 
@@ -19,8 +21,12 @@ def test_summary_html(tmp_path):
     assert page.index("aarch64") < page.index("x86_64"), "rows sorted by arch"
 
 
-def test_default_jobs_is_bounded():
-    assert 1 <= default_jobs() <= 64
+def test_default_jobs_is_one_per_core_within_memory():
+    assert default_jobs(cores=8, mem_gb=64) == 8, "cores bound it"
+    assert default_jobs(cores=8, mem_gb=12) == 4, "3 GB per cell bound it"
+    assert default_jobs(cores=8, mem_gb=2) == 1, "never fewer than one"
+    assert default_jobs(cores=1, mem_gb=0.5) == 1
+    assert 1 <= default_jobs() <= (os.cpu_count() or 1), "this host: within its cores"
 
 
 def test_progress_names_the_stage_a_running_cell_is_in(tmp_path):

@@ -34,7 +34,7 @@ def test_x86_64_tcg_argv():
     assert _value(argv, "-mon") == "chardev=con0,mode=readline"   # sysrq by break, monitor on Ctrl-A c
     assert argv.count("virtio-blk-pci,drive=swap0,serial=mmlock-swap0") == 1
     assert "file=swap1.img,format=raw,if=none,id=swap1,cache=unsafe" in argv
-    assert _value(argv, "-netdev") == "user,id=net0"
+    assert _value(argv, "-netdev") == "user,id=net0,restrict=on"
 
 
 def test_kvm_uses_kvm_cpu_and_hostfwd_is_loopback_only():
@@ -42,7 +42,7 @@ def test_kvm_uses_kvm_cpu_and_hostfwd_is_loopback_only():
     argv = qemu.argv(arch, _spec(accel="kvm", hostfwd_port=40022))
     assert _value(argv, "-accel") == "kvm"
     assert _value(argv, "-cpu") == arch.kvm_cpu
-    assert _value(argv, "-netdev") == "user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22"
+    assert _value(argv, "-netdev") == "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22"
 
 
 def test_cmdline_has_console_and_panic():

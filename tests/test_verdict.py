@@ -65,11 +65,34 @@ def test_guest_text_is_made_printable_for_humans_and_junit():
     from harness.results import junit_xml
 
     hostile = "BUG: task \x1b]0;pwned\x07\x1b[2Jevil\x00name\r"
-    assert printable(hostile) == "BUG: task evilname"
+    # shown escaped, not dropped: the reader sees that the guest sent something
+    assert printable(hostile) == r"BUG: task \x1b]0;pwned\x07\x1b[2Jevil\x00name\x0d"
+    assert printable("a\u202eb\u2066c\ud800d\ufffe\uffff\ne") == r"a\u202eb\u2066c\ud800d\ufffe\uffff\ne"
+    assert printable("a\tb\nc", newlines=True) == "a\tb\nc"
+    assert printable(printable(hostile)) == printable(hostile)
     xml = junit_xml("s", [{"name": hostile, "classname": "c", "time": 1, "verdict": "fail",
                            "message": hostile, "detail": hostile + "<script>"}])
     assert "\x1b" not in xml and "\x07" not in xml and "\x00" not in xml
     assert "&lt;script&gt;" in xml
+
+
+def test_printable_escapes_every_control_format_and_separator_character():
+    """Every Cc, Cf, Cs, Zl and Zp character this Python knows, and every noncharacter, is
+    escaped; nothing printable() escapes is printable to Python (its fast path relies on it)."""
+    import unicodedata
+
+    from harness.report.model import _TABLE, printable
+
+    for code in range(0x110000):
+        char = chr(code)
+        category = unicodedata.category(char)
+        must = category in ("Cc", "Cf", "Cs", "Zl", "Zp") or (code & 0xFFFE) == 0xFFFE or 0xFDD0 <= code <= 0xFDEF
+        if char in "\t\n":
+            continue
+        if must:
+            assert code in _TABLE and printable(char).startswith("\\"), (hex(code), category)
+        if code in _TABLE:   # also Unicode 15's format characters, unassigned to this Python
+            assert not char.isprintable(), (hex(code), category)
 
 
 def test_selftest_judge_rejects_wrong_kind_and_corrupted_titles():

@@ -15,6 +15,7 @@ import base64
 import logging
 import re
 import secrets
+import shlex
 import subprocess
 import time
 from collections.abc import Callable
@@ -221,7 +222,7 @@ class SerialConsole:
         return CommandResult(int(match.group(1)), output, time.monotonic() - started)
 
     def fetch(self, path: str, timeout: float = 60.0) -> bytes:
-        result = self.run(f"base64 {path}", timeout)
+        result = self.run(f"base64 {shlex.quote(path)}", timeout)
         if result.status != 0:
             raise FileNotFoundError(f"guest: cannot read {path}: {result.output.strip()}")
         # Kernel messages may interleave; keep only base64-looking lines.
@@ -259,12 +260,14 @@ class SerialConsole:
         try:
             if self.alive and grace_s > 0:
                 self.drain(grace_s)
-            self.kill()
-            self.drain(5)  # what QEMU wrote before it died is still in the pipe
-        finally:
+        finally:   # whatever went wrong above (a bug of ours too), QEMU does not outlive the run
             try:
-                self.child.proc.stdin.close()
-            except OSError:
-                pass
-            self.log_handle.flush()
-            self.log_handle.close()
+                self.kill()
+                self.drain(5)  # what QEMU wrote before it died is still in the pipe
+            finally:
+                try:
+                    self.child.proc.stdin.close()
+                except OSError:
+                    pass
+                self.log_handle.flush()
+                self.log_handle.close()

@@ -53,6 +53,7 @@ USER = "root"
 HOST = "127.0.0.1"
 KEEPALIVE_S = 2
 POLL_S = 0.2
+HOST_KEY_FILE = "etc/harness/ssh_host_ed25519_key.b64"   # in the per-run overlay; net-up installs it
 CMD_DIR = "/tmp/mmlock-cmd"      # guest/init/mmlock-cmd keeps each command's output there
 CONNECT_TIMEOUT_S = {"kvm": 30.0, "tcg": 60.0}
 # paramiko logs a traceback at ERROR for every attempt that finds no sshd
@@ -82,7 +83,7 @@ class RunKeys:
     def overlay_files(self) -> dict[str, str]:
         """Text files for the per-run initramfs overlay (net-up installs them)."""
         return {"etc/harness/authorized_keys": self.client_public + "\n",
-                "etc/harness/ssh_host_ed25519_key.b64": base64.b64encode(self.host_private).decode() + "\n"}
+                HOST_KEY_FILE: base64.b64encode(self.host_private).decode() + "\n"}
 
     def pkey(self) -> paramiko.PKey:
         return paramiko.Ed25519Key.from_private_key(io.StringIO(self.client_private))
@@ -309,6 +310,10 @@ class SshSetup:
     reason: str = ""
     fault: str = ""                 # MMLOCK_SSH_FAULT, a self-test: kill-sshd:SECONDS
     run_dir: Path | None = None
+
+    def secret_files(self) -> tuple[str, ...]:
+        """The overlay's private files: mode 0600, and stripped from the results' copy after the run."""
+        return (HOST_KEY_FILE,) if self.enabled and self.keys else ()
 
     def overlay_files(self) -> dict[str, str]:
         files = {"etc/harness/net.env": f"NET={1 if self.enabled else 0}\n"}
