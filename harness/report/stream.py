@@ -20,7 +20,7 @@ from .lines import CONSOLE, NO_PREFIX, Line, split_line
 from .model import Report
 from .patterns import Group
 from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
-from .titles import normalize_title, title_kind, title_type
+from .titles import normalize_title, title_frame, title_kind, title_type
 
 MAX_TEXT_LINES = 1500
 MAX_OPEN = 16
@@ -245,6 +245,7 @@ def _finish(rep: _Open) -> Report:
         alt_titles=tuple(normalize_title(a) for a in desc.alt_titles),
         corrupted=bool(reason),
         corrupted_reason=reason,
+        frame=title_frame(title),
         extra=extra,
     )
 
