@@ -166,6 +166,11 @@ class Scanner:
                 continue
             if is_panic and not rep.frozen and len(rep.text) <= SHORT_REPORT:
                 rep.frozen = True  # title may need the panic's stack
+            elif not rep.frozen and rep.context == line.context and rep.context.startswith("["):
+                # syzkaller: with printk caller ids a report's text runs on
+                # past the next header of the same task/CPU, and its title
+                # may need what follows (a stall interrupted by a WARNING).
+                rep.frozen = True
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
