@@ -55,7 +55,7 @@ def describe(lines: Sequence[str], group: Group) -> Description:
         reason = ""
         frame = ""
         if fmt.stack is not None:
-            keys, ok = key_frames(text[match.start():].split("\n"), fmt.stack)
+            keys, ok = key_frames(text[text.rfind("\n", 0, match.start()) + 1:], fmt.stack)
             if not ok:
                 reason = CORRUPTED_NO_FRAMES
             frame = keys[0] if keys else CORRUPTED

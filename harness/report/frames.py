@@ -9,6 +9,7 @@ the title stable between occurrences of the same bug.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -81,14 +82,62 @@ _EXTRACTORS: dict[str, Callable[[list[str]], str]] = {
     "": lambda frames: frames[0] if frames else "", "stall": stall_frame, "hang": hang_frame}
 
 
-def _walk(lines: Sequence[str], parts: tuple[Part, ...], skip: re.Pattern,
-          pick: Callable[[list[str]], str]) -> tuple[list[str], bool]:
-    """One key frame per stack the parts describe, and whether all went well."""
+class _Text:
+    """A report's text with what the walk asks of it often, found once."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.corrupting = [m.start() for m in _CORRUPTING_ML.finditer(text)]
+
+    def line_end(self, at: int) -> int:
+        end = self.text.find("\n", at)
+        return len(self.text) if end < 0 else end
+
+    def line_start(self, at: int) -> int:
+        return self.text.rfind("\n", 0, at) + 1
+
+    def corrupting_from(self, pos: int) -> int:
+        """The start of the first corrupting line at or after pos, or -1."""
+        index = bisect_left(self.corrupting, pos)
+        return self.corrupting[index] if index < len(self.corrupting) else -1
+
+    def stack_start_from(self, pos: int) -> int:
+        """The start of the first line at or after pos with a stack keyword, or -1."""
+        best = -1
+        for literal in _STACK_LITERALS:
+            at = self.text.find(literal, pos)
+            while at >= 0 and (best < 0 or at < best):
+                start, end = self.line_start(at), self.line_end(at)
+                if STACK_START_ANY.search(self.text[start:end]):
+                    best = start
+                    break
+                at = self.text.find(literal, end + 1)
+        return best
+
+
+_CORRUPTING_ML = re.compile("(?m)" + CORRUPTING_LINE.pattern)
+# Every stack keyword contains one of these (STACK_START in patterns.py).
+_STACK_LITERALS = ("Call Trace", "Call trace", "Allocated", "Freed", "acktrace", "Uninit was stored")
+
+
+def _first(candidates: list[tuple[int, int]]) -> tuple[int, int]:
+    """The earliest (line start, priority) of those found (start >= 0)."""
+    found = [c for c in candidates if c[0] >= 0]
+    return min(found) if found else (-1, -1)
+
+
+def _walk(doc: _Text, parts: tuple[Part, ...], skip: re.Pattern,
+          pick: Callable[[list[str]], str], first_only: bool) -> tuple[list[str], bool]:
+    """One key frame per stack the parts describe, and whether all went well
+    (syzkaller's extractStackFrameImpl, on the text rather than its lines).
+    With `first_only` the rest of a stack is not parsed once its first frame
+    is known, only searched for where it ends."""
+    text = doc.text
     raw: list[str] = []
     keys: list[str] = []
     ok = True
     stacks = 0
-    i, n = 0, len(lines)
+    i, n = 0, len(text)
     index = 0
     while True:
         if index == len(parts) or (parts[index] is PARSE and stacks > 0):
@@ -100,12 +149,13 @@ def _walk(lines: Sequence[str], parts: tuple[Part, ...], skip: re.Pattern,
         if index == len(parts):
             return keys, ok
         part = parts[index]
+        following = parts[index + 1] if index + 1 < len(parts) else None
         if part is PARSE:
             stacks += 1
-            following = parts[index + 1] if index + 1 < len(parts) else None
             while i < n:
-                line = lines[i]
-                i += 1
+                end = doc.line_end(i)
+                line = text[i:end]
+                i = end + 1
                 if CORRUPTING_LINE.search(line):
                     ok = False
                     break
@@ -118,30 +168,53 @@ def _walk(lines: Sequence[str], parts: tuple[Part, ...], skip: re.Pattern,
                         index += 1
                         break
                 _append(raw, _match_frame(line), skip)
-        else:
-            assert isinstance(part, re.Pattern)
-            while i < n:
-                line = lines[i]
-                i += 1
-                if CORRUPTING_LINE.search(line):
+                if first_only and raw:
+                    i, ok, took = _stack_end(doc, i, following, raw, skip, ok)
+                    index += took
+                    break
+        elif isinstance(part, re.Pattern):
+            match = part.search(text, i)
+            at, what = _first([(doc.corrupting_from(i), 0),
+                               (doc.line_start(match.start()) if match else -1, 1)])
+            if at < 0:
+                i = n
+            else:
+                i = doc.line_end(at) + 1
+                if what == 0:
                     ok = False
-                    break
-                match = part.search(line)
-                if match is not None:
+                elif match is not None:
                     _append(raw, match, skip)
-                    break
         index += 1
 
 
-def key_frames(lines: Sequence[str], spec: StackSpec) -> tuple[list[str], bool]:
+def _stack_end(doc: _Text, i: int, following: Part | None, raw: list[str], skip: re.Pattern,
+               ok: bool) -> tuple[int, bool, int]:
+    """Where the stack being parsed from line `i` ends, as the line-by-line
+    parse would find it: (next position, ok, 1 if `following` matched)."""
+    found = following.search(doc.text, i) if isinstance(following, re.Pattern) else None
+    at, what = _first([(doc.corrupting_from(i), 0), (doc.stack_start_from(i), 1),
+                       (doc.line_start(found.start()) if found else -1, 2)])
+    if at < 0:
+        return len(doc.text), ok, 0
+    if what == 0:
+        return doc.line_end(at) + 1, False, 0
+    if what == 2 and found is not None:
+        _append(raw, found, skip)
+        return doc.line_end(at) + 1, ok, 1
+    return doc.line_end(at) + 1, ok, 0
+
+
+def key_frames(text: str, spec: StackSpec) -> tuple[list[str], bool]:
     """The frames a title names, and whether extraction succeeded."""
     skip = _skip_re(spec.skip)
     pick = _EXTRACTORS[spec.extractor]
-    keys, ok = _walk(lines, spec.parts, skip, pick)
+    doc = _Text(text)
+    first_only = not spec.extractor
+    keys, ok = _walk(doc, spec.parts, skip, pick, first_only)
     for parts in (spec.parts2, spec.parts3):
         if ok or not parts:
             break
-        keys, ok = _walk(lines, parts, skip, pick)
+        keys, ok = _walk(doc, parts, skip, pick, first_only)
     return keys, ok
 
 

@@ -13,26 +13,23 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, take_bulk
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .describe import describe
 from .frames import stack_names
 from .lines import CONSOLE, NO_PREFIX, Line, split_line
 from .model import Report
 from .patterns import Group
+from .prefilter import TIMESTAMPED, Finder
 from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
 from .titles import normalize_title, title_frame, title_kind, title_type
 
-MAX_TEXT_LINES = 1500
 MAX_OPEN = 16
-MAX_GAP = 60
-MAX_SPAN = 5000
 # syzkaller keeps the panic_on_warn panic inside a short report (the
 # WARNING may lack its own stack); we mirror that for the title.
 SHORT_REPORT = 22
 
 _HEADER_ANY = re.compile("|".join(re.escape(g.header) for g in GROUPS))
-# Anything that makes an idle scanner look at a line closely.
-_WAKE = re.compile(_HEADER_ANY.pattern + r"|\*\* replaying previous")
 _PANIC = "Kernel panic - not syncing"
 _GENERIC = ("BUG:", "WARNING:", "INFO:")
 _SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
@@ -109,30 +106,50 @@ class Scanner:
         self.recent.append((self.lineno, raw))
         return done
 
-    def feed_block(self, lines: list[str], text: str) -> list[Report]:
-        """Feed many lines at once; `text` is them joined by '\\n'. While no
-        report is open, runs of lines without a header are skipped with one
-        regex scan over the block, which is most of a long log."""
+    def feed_text(self, text: str) -> list[Report]:
+        """Feed many lines at once: `text` is whole lines joined by '\\n'.
+        While no report is open, the lines up to the next pre-filter hit
+        are skipped without being split, which is most of a long log."""
         done: list[Report] = []
-        i, pos, n = 0, 0, len(lines)
-        while i < n:
-            if not self.open and self.timestamped:
-                match = _WAKE.search(text, pos)
-                end = match.start() if match is not None else len(text)
-                skip = text.count("\n", pos, end) if match is not None else n - i
-                if skip:
-                    self.lineno += skip
-                    first = max(i, i + skip - (self.recent.maxlen or 0))
-                    self.recent.extend((self.lineno - (i + skip - k) + 1, lines[k])
-                                       for k in range(first, i + skip))
-                    i += skip
-                    pos = text.rfind("\n", pos, end) + 1 if match is not None else len(text)
+        finder = Finder(text)
+        pos, end = 0, len(text)
+        while pos <= end:
+            if not self.open:
+                hit = finder.next(pos)
+                start = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
+                if start > pos:
+                    self._skip(text, pos, start - 1)
+                    pos = start
                     continue
-            raw = lines[i]
-            done.extend(self.feed(raw))
-            pos += len(raw) + 1
-            i += 1
+            else:
+                taken = take_bulk(self, text, pos, end, finder)
+                if taken > pos:
+                    pos = taken
+                    continue
+            nl = text.find("\n", pos)
+            if nl < 0:
+                nl = end
+            done.extend(self.feed(text[pos:nl]))
+            pos = nl + 1
         return done
+
+    def _skip(self, text: str, pos: int, stop: int) -> None:
+        """Account for the lines in text[pos:stop] (stop is at a '\\n' or the
+        end) without looking at them, but for the last few and timestamps."""
+        if not self.timestamped and TIMESTAMPED.search(text, pos, stop) is not None:
+            self.timestamped = True
+        count = text.count("\n", pos, stop) + 1
+        tail: list[str] = []
+        cut = stop
+        while len(tail) < (self.recent.maxlen or 0) and cut >= pos:
+            nl = text.rfind("\n", pos, cut)
+            tail.append(text[nl + 1 if nl >= 0 else pos:cut])
+            cut = nl
+            if nl < 0:
+                break
+        first = self.lineno + count - len(tail) + 1
+        self.recent.extend((first + k, raw) for k, raw in enumerate(reversed(tail)))
+        self.lineno += count
 
     def finish(self) -> list[Report]:
         done: list[Report] = []
@@ -263,9 +280,9 @@ def scan(lines: Iterable[str]) -> Iterator[Report]:
     yield from scanner.finish()
 
 
-def scan_blocks(blocks: Iterable[tuple[list[str], str]]) -> Iterator[Report]:
-    """Like scan, for (lines, joined text) blocks from a chunked reader."""
+def scan_texts(texts: Iterable[str]) -> Iterator[Report]:
+    """Like scan, for pieces of whole lines from a chunked reader."""
     scanner = Scanner()
-    for lines, text in blocks:
-        yield from scanner.feed_block(lines, text)
+    for text in texts:
+        yield from scanner.feed_text(text)
     yield from scanner.finish()
