@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import parse_text
+from harness.report import frames, parse_file, parse_text
 from harness.report.titles import title_kind, title_type
 
 REPO = Path(__file__).resolve().parent.parent
@@ -178,6 +178,23 @@ def test_conformance_ratchet(capsys):
         for key, floor in recorded.get(part, {}).items():
             assert got[part][key] >= floor, \
                 f"{part}: {key} agreement {got[part][key]:.2%} fell below the ratchet {floor:.2%}"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"conformance corpus not present at {CORPUS} (set MMLOCK_CORPUS)")
+def test_fast_paths_agree_with_line_by_line_parsing(tmp_path, monkeypatch):
+    """parse_file's pre-filter and bulk path, and the frame walk that stops
+    at a stack's key frame, give the same reports as feeding every line and
+    parsing every stack, on every corpus log."""
+    logs = [load_case(p)[1] for p in sorted(CORPUS.iterdir()) if p.name.isdigit()]
+    fast = []
+    for i, log in enumerate(logs):
+        path = tmp_path / f"{i}.log"
+        path.write_text(log, encoding="utf-8", errors="surrogateescape")
+        fast.append(parse_file(path))
+    monkeypatch.setattr(frames, "PARSE_WHOLE_STACKS", True)
+    slow = [parse_text(log) for log in logs]
+    assert [r.to_json() for rs in fast for r in rs] == [r.to_json() for rs in slow for r in rs]
+    assert sum(map(len, fast)) > len(logs) // 2
 
 
 def test_parts_are_a_fixed_split():

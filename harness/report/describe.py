@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from .frames import CORRUPTED, FRAME_RES, key_frames
-from .patterns import STACK_START, Format, Group
+from .patterns import STACK_START, STACK_START_ANY, Format, Group
 
 CORRUPTED_NO_FRAMES = "extracted no frames"
 # Timestamps merged into the middle of a title mean two lines got mixed.
@@ -38,8 +39,7 @@ def describe(lines: Sequence[str], group: Group) -> Description:
     alt: tuple[str, ...] = ()
     chosen: Format | None = None
     matched_title = False
-    for fmt in group.formats:
-        match = fmt.title.search(text)
+    for fmt, match in zip(group.formats, _title_matches(group, text), strict=True):
         if match is None or match.start() > start:
             continue
         if match.start() == start and title:
@@ -78,12 +78,36 @@ def describe(lines: Sequence[str], group: Group) -> Description:
     return Description(title, alt, frame, reason, chosen)
 
 
+def _title_matches(group: Group, text: str) -> list[re.Match | None]:
+    """Each format's earliest title match. The header line nearly always
+    holds the winner, so one-line title regexes are first tried on it
+    alone; only when nothing matches there is the whole text searched."""
+    head_end = text.find("\n")
+    head = text[:head_end] if head_end >= 0 else text
+    matches = [fmt.title.search(head) if _one_line(fmt.title) else fmt.title.search(text)
+               for fmt in group.formats]
+    if any(m is not None and m.start() < len(head) for m in matches):
+        return matches
+    return [fmt.title.search(text) for fmt in group.formats]
+
+
+@cache
+def _one_line(regex: re.Pattern) -> bool:
+    """Can the regex only match within one line?"""
+    return not any(s in regex.pattern for s in ("\\n", "\\s", "[^", "$"))
+
+
 def _format(template: str, args: list[str]) -> str:
     """str.format, but a missing argument reads as Go's fmt prints it."""
     try:
         return template.format(*args)
     except IndexError:
         return template.format(*(args + ["%!v(BADINDEX)"] * 4))
+
+
+# A literal each of patterns.STACK_START's regexes needs, to skip hopeless searches.
+_STACK_START_LITERALS = ("Call ", "Allocated:", "Allocated by task", "Freed:", "Freed by task",
+                         " backtrace", "Backtrace:", "Uninit was stored")
 
 
 def _corruption(title: str, text: str, fmt: Format | None) -> str:
@@ -97,16 +121,21 @@ def _corruption(title: str, text: str, fmt: Format | None) -> str:
     # Ours: riscv and arm32 (and KFENCE) print frames with no keyword
     # above them; frames alone are a stack trace there.
     has_stack = _BARE_FRAME.search(text) is not None
-    for key in STACK_START:
-        match = key.search(text)
+    for key, literal in zip(STACK_START, _STACK_START_LITERALS, strict=True):
+        match = key.search(text) if literal in text else None
         if match is None:
             continue
-        following = text[match.start():].split("\n")
+        end = match.start()
+        for _ in range(16):
+            end = text.find("\n", end + 1)
+            if end < 0:
+                break
+        following = (text[match.start():] if end < 0 else text[match.start():end]).split("\n")
         if len(following) < 4:
             return "call trace is missed"
         found = False
         for line in following[1:16]:
-            if any(k.search(line) for k in STACK_START):
+            if any(lit in line for lit in _STACK_START_LITERALS) and STACK_START_ANY.search(line):
                 break  # the next stack starts before this one had a frame
             if "(stack is not available)" in line or any(r.search(line) for r in FRAME_RES):
                 found = True

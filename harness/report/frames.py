@@ -15,16 +15,22 @@ from functools import lru_cache
 
 from .patterns import (
     ARM_FRAME_RE,
+    CALL_TRACE,
     CORRUPTING_LINE,
     FRAME_RE,
     PARSE,
+    RIP,
     STACK_START_ANY,
+    WARNING_START,
     Part,
     StackSpec,
 )
 from .skips import HANG_ANCHORS, HANG_SKIP, SKIP_FRAMES, STALL_ANCHORS, strip_frame
 
 CORRUPTED = "corrupted"
+# True parses every stack line by line, as syzkaller does; the default stops
+# at a stack's key frame. The tests check that both give the same reports.
+PARSE_WHOLE_STACKS = False
 # Ours, beyond syzkaller's frame lines: arm32 since 5.x prints
 # ' mmlock_vma_peek [mmlock] from mmlock_ioctl+0x1c4/0x350 [mmlock]'.
 _ARM32_FROM = re.compile(r"^ ?([a-zA-Z0-9_]+)(?:\.[a-z0-9.]+)?(?: \[[a-z0-9_]+\])? from ")
@@ -44,12 +50,17 @@ def _match_frame(line: str) -> re.Match | None:
     return None
 
 
+@lru_cache(maxsize=1 << 16)
+def _skipped(skip: re.Pattern, name: str) -> bool:
+    return skip.search(name) is not None
+
+
 def _append(frames: list[str], match: re.Match | None, skip: re.Pattern) -> None:
     """Every captured name of `match` that is not skipped (syzkaller's appendStackFrame)."""
     if match is None:
         return
     for name in match.groups():
-        if name and skip.search(name) is None:
+        if name and not _skipped(skip, name):
             frames.append(name)
 
 
@@ -87,7 +98,7 @@ class _Text:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.corrupting = [m.start() for m in _CORRUPTING_ML.finditer(text)]
+        self.corrupting = [m.start() for m in _CORRUPTING_ML.finditer(text)] if "should_fail" in text else []
 
     def line_end(self, at: int) -> int:
         end = self.text.find("\n", at)
@@ -118,6 +129,33 @@ class _Text:
 _CORRUPTING_ML = re.compile("(?m)" + CORRUPTING_LINE.pattern)
 # Every stack keyword contains one of these (STACK_START in patterns.py).
 _STACK_LITERALS = ("Call Trace", "Call trace", "Allocated", "Freed", "acktrace", "Uninit was stored")
+
+
+# Literals every match of these (alternation-led, so slow to search) part
+# regexes contains: lines with none of them need not be tried.
+_HINTS: dict[str, tuple[str, ...]] = {
+    RIP.pattern: ("IP", "pc ", "PC is at"),
+    CALL_TRACE.pattern: ("Call Trace:", "Call trace:", "Backtrace:"),
+    WARNING_START.pattern: ("IP", "pc ", "PC is at", "--- interrupt:"),
+}
+
+
+def _search(doc: _Text, regex: re.Pattern, pos: int) -> re.Match | None:
+    """regex.search(doc.text, pos) for a regex that matches within a line."""
+    hints = _HINTS.get(regex.pattern)
+    if hints is None:
+        return regex.search(doc.text, pos)
+    text = doc.text
+    while True:
+        found = [at for at in (text.find(h, pos) for h in hints) if at >= 0]
+        if not found:
+            return None
+        start = max(doc.line_start(min(found)), pos)
+        end = doc.line_end(start)
+        match = regex.search(text, start, end)
+        if match is not None:
+            return match
+        pos = end + 1
 
 
 def _first(candidates: list[tuple[int, int]]) -> tuple[int, int]:
@@ -159,7 +197,7 @@ def _walk(doc: _Text, parts: tuple[Part, ...], skip: re.Pattern,
                 if CORRUPTING_LINE.search(line):
                     ok = False
                     break
-                if STACK_START_ANY.search(line):
+                if any(k in line for k in _STACK_LITERALS) and STACK_START_ANY.search(line):
                     break
                 if isinstance(following, re.Pattern):
                     match = following.search(line)
@@ -173,7 +211,7 @@ def _walk(doc: _Text, parts: tuple[Part, ...], skip: re.Pattern,
                     index += took
                     break
         elif isinstance(part, re.Pattern):
-            match = part.search(text, i)
+            match = _search(doc, part, i)
             at, what = _first([(doc.corrupting_from(i), 0),
                                (doc.line_start(match.start()) if match else -1, 1)])
             if at < 0:
@@ -191,7 +229,7 @@ def _stack_end(doc: _Text, i: int, following: Part | None, raw: list[str], skip:
                ok: bool) -> tuple[int, bool, int]:
     """Where the stack being parsed from line `i` ends, as the line-by-line
     parse would find it: (next position, ok, 1 if `following` matched)."""
-    found = following.search(doc.text, i) if isinstance(following, re.Pattern) else None
+    found = _search(doc, following, i) if isinstance(following, re.Pattern) else None
     at, what = _first([(doc.corrupting_from(i), 0), (doc.stack_start_from(i), 1),
                        (doc.line_start(found.start()) if found else -1, 2)])
     if at < 0:
@@ -209,7 +247,7 @@ def key_frames(text: str, spec: StackSpec) -> tuple[list[str], bool]:
     skip = _skip_re(spec.skip)
     pick = _EXTRACTORS[spec.extractor]
     doc = _Text(text)
-    first_only = not spec.extractor
+    first_only = not spec.extractor and not PARSE_WHOLE_STACKS
     keys, ok = _walk(doc, spec.parts, skip, pick, first_only)
     for parts in (spec.parts2, spec.parts3):
         if ok or not parts:

@@ -98,6 +98,9 @@ RIP_FRAME = (
     r"(?:[0-9]+:)?{{PC}} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
 )
 RIP = rx(RIP_FRAME)
+# Where a WARNING's stack starts: the RIP line (x86, arm64 'pc :') or
+# powerpc's '--- interrupt:' line.
+WARNING_START = rx("(?:" + RIP_FRAME + r"|--- interrupt: [0-9]+ at {{FUNC}})")
 CALL_TRACE = rx(r"(?:Call (?:T|t)race:)|(?:Backtrace:)")
 
 # Lines that start a stack trace (a frame list follows).

@@ -10,7 +10,7 @@ BUG:/WARNING:/INFO: ones live in table_oops.py.
 """
 from __future__ import annotations
 
-from .patterns import CALL_TRACE, PARSE, RIP, RIP_FRAME, Format, Group, StackSpec, rx
+from .patterns import CALL_TRACE, PARSE, RIP, WARNING_START, Format, Group, StackSpec, rx
 
 
 def trace(*skip: str, extractor: str = "") -> StackSpec:
@@ -26,7 +26,7 @@ def fault_trace(*skip: str, extractor: str = "") -> StackSpec:
 def warning_trace(*skip: str) -> StackSpec:
     """WARNINGs trap: the stack starts at the RIP line (x86, arm64 'pc :'),
     the '--- interrupt:' line (powerpc), or plainly after 'Call Trace:'."""
-    return StackSpec(parts=(rx("(?:" + RIP_FRAME + r"|--- interrupt: [0-9]+ at {{FUNC}})"), PARSE),
+    return StackSpec(parts=(WARNING_START, PARSE),
                      parts2=(CALL_TRACE, PARSE), skip=skip)
 
 

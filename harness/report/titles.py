@@ -34,8 +34,8 @@ _TITLE_FRAME = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)")
 def normalize_title(title: str) -> str:
     for pattern, repl in _REPLACEMENTS:
         while True:
-            new = pattern.sub(repl, title)
-            if new == title:
+            new, count = pattern.subn(repl, title)
+            if not count or new == title:
                 break
             title = new
     out: list[str] = []
