@@ -17,6 +17,7 @@ from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, take_bulk
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .describe import describe
 from .frames import stack_names
+from .guilty import guilty_file
 from .lines import CONSOLE, NO_PREFIX, Line, split_line
 from .model import Report
 from .patterns import Group
@@ -268,6 +269,7 @@ def _finish(rep: _Open) -> Report:
         corrupted=bool(reason),
         corrupted_reason=reason,
         frame=title_frame(title),
+        guilty_file=guilty_file(title, rep.text),
         extra=extra,
     )
 
