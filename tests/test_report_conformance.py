@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from harness.report import frames, parse_file, parse_text
+from harness.report.corpus import case_paths, load_case
 from harness.report.titles import title_kind, title_type
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,22 +56,6 @@ def part_of(case: str) -> str:
     return "held_out" if int(case) % HELD_OUT_EVERY == 0 else "development"
 
 
-def load_case(path: Path) -> tuple[dict, str]:
-    raw = path.read_bytes().decode("utf-8", errors="replace").replace("\r", "")
-    head, _, log = raw.partition("\n\n")
-    if not raw.startswith(("TITLE", "ALT", "TYPE", "FRAME", "START", "END", "CORRUPTED",
-                           "SUPPRESSED", "PANICKED", "EXECUTOR", "#")) and raw.startswith("\n"):
-        head, log = "", raw[1:]
-    header: dict = {}
-    for line in head.split("\n"):
-        if not line or line.startswith("#") or ":" not in line:
-            continue
-        key, _, value = line.partition(":")
-        header.setdefault(key.strip(), []).append(value.strip())
-    log = log.split("\nREPORT:\n", 1)[0]
-    return header, log
-
-
 def title_frame(title: str) -> str:
     match = _TITLE_FRAME.match(title)
     return match.group(1) if match else ""
@@ -88,7 +73,7 @@ def evaluate(corpus: Path) -> tuple[dict[str, Counter], dict[str, dict[str, Coun
     kinds: dict[str, dict[str, Counter]] = {p: {} for p in PARTS}
     mismatches: dict[str, list[str]] = {p: [] for p in PARTS}
     excluded: dict[str, int] = {}
-    for path in sorted((p for p in corpus.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)):
+    for path in case_paths(corpus):
         header, log = load_case(path)
         want_title = (header.get("TITLE") or [""])[0]
         want_type = (header.get("TYPE") or [""])[0]
@@ -185,7 +170,7 @@ def test_fast_paths_agree_with_line_by_line_parsing(tmp_path, monkeypatch):
     """parse_file's pre-filter and bulk path, and the frame walk that stops
     at a stack's key frame, give the same reports as feeding every line and
     parsing every stack, on every corpus log."""
-    logs = [load_case(p)[1] for p in sorted(CORPUS.iterdir()) if p.name.isdigit()]
+    logs = [load_case(p)[1] for p in case_paths(CORPUS)]
     fast = []
     for i, log in enumerate(logs):
         path = tmp_path / f"{i}.log"

@@ -52,3 +52,19 @@ def test_reports_carry_the_guilty_file_and_frame():
     (rep,) = parse_text(log)
     assert (rep.title, rep.frame, rep.guilty_file) == ("WARNING in do_thing", "do_thing", "mm/mmap.c")
     assert rep.to_json()["guilty_file"] == "mm/mmap.c"
+
+
+def test_file_search_agrees_with_syzkallers_regex():
+    """_first_file walks back from '.c:N'; syzkaller's filenameRe must agree."""
+    import random
+    import re
+
+    from harness.report.guilty import _first_file
+
+    regex = re.compile(r"([a-zA-Z0-9_\-\./]*[a-zA-Z0-9_\-]+\.(c|h)):[0-9]+")
+    rng = random.Random(29)
+    lines = ["foo+0x1/0x2 mm/mmap.c:12", "x foo.c.c:1 y", "/.c:1 a/b.h:2", "a.c:b.c:4", ".c:1"]
+    lines += ["".join(rng.choice("ab./-_:c h1 ") for _ in range(rng.randint(0, 14))) for _ in range(5000)]
+    for line in lines:
+        match = regex.search(line)
+        assert _first_file(line) == (match.group(1) if match else None), line

@@ -13,7 +13,11 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-_FILENAME = re.compile(r"([a-zA-Z0-9_\-\./]*[a-zA-Z0-9_\-]+\.(c|h)):[0-9]+")
+# syzkaller's filenameRe is ([a-zA-Z0-9_\-\./]*[a-zA-Z0-9_\-]+\.(c|h)):[0-9]+;
+# it is searched from its literal end backwards, which is much faster.
+_SOURCE_END = re.compile(r"\.[ch]:[0-9]")
+_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
+_NAME_CHARS = _PATH_CHARS - {".", "/"}
 # A slash and at least one more directory before a .c/.h file.
 _DEEPER = re.compile(r"^/[a-zA-Z0-9_\-\./]+/[a-zA-Z0-9_\-]+\.(c|h)$")
 _IGNORED_FILES = re.compile("|".join((
@@ -46,6 +50,19 @@ def guilty_file(title: str, lines: Sequence[str]) -> str:
     return _guilty(lines, None)
 
 
+def _first_file(line: str) -> str | None:
+    """The path of the first 'path/file.c:123' in the line, or None."""
+    for end in _SOURCE_END.finditer(line):
+        dot = end.start()
+        if dot == 0 or line[dot - 1] not in _NAME_CHARS:
+            continue
+        start = dot - 1
+        while start > 0 and line[start - 1] in _PATH_CHARS:
+            start -= 1
+        return line[start:dot + 2]
+    return None
+
+
 def _ignored(file: str, line: str) -> bool:
     return _IGNORED_FILES.match(file) is not None or _IGNORED_LINE.search(line) is not None
 
@@ -58,10 +75,9 @@ def _guilty(lines: Sequence[str], first_line: str | None) -> str:
     for index, line in enumerate(lines):
         if index == 0 and first_line is not None:
             line = first_line
-        match = _FILENAME.search(line)
-        if match is None:
+        file = _first_file(line)
+        if file is None:
             continue
-        file = match.group(1)
         if not guilty:
             guilty = file  # rather some file than none
         if _ignored(file, line):
@@ -72,10 +88,10 @@ def _guilty(lines: Sequence[str], first_line: str | None) -> str:
         return guilty
     deepest = posixpath.dirname(guilty) or "."
     for line in lines[index + 1:]:
-        match = _FILENAME.search(line)
-        if match is None or _ignored(match.group(1), line):
+        file = _first_file(line)
+        if file is None or _ignored(file, line):
             continue
-        clean = posixpath.normpath(match.group(1))
+        clean = posixpath.normpath(file)
         if clean.startswith(deepest) and _DEEPER.match(clean[len(deepest):]):
             guilty = clean
             deepest = posixpath.dirname(guilty) or "."
