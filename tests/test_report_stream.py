@@ -180,3 +180,20 @@ def test_parse_command_json(tmp_path: Path):
     rep = doc[0]["reports"][0]
     assert rep["title"] == "WARNING in do_thing" and rep["kind"] == "warning"
     assert rep["start_line"] == 1 and rep["end_line"] == len(WARNING)
+
+
+def test_memory_does_not_grow_with_the_number_of_reports(tmp_path: Path):
+    """Reports are merged as they come, in header order (one kept per
+    title), so thousands of reports cost no more than one."""
+    frames = [f"  frame_{i}+0x1/0x2" for i in range(60)]
+    one = WARNING[:5] + frames + WARNING[6:]
+    path = tmp_path / "many.log"
+    with open(path, "w") as handle:
+        for k in range(3000):
+            handle.write("\n".join(stamped(one, t0=10.0 + k)) + "\n")
+    tracemalloc.start()
+    reports = parse_file(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [(r.title, r.count) for r in reports] == [("WARNING in do_thing", 3000)]
+    assert peak < 8_000_000, f"{peak} bytes traced for 3000 reports of one title"  # all kept: ~17 MB

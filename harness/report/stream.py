@@ -8,6 +8,7 @@ looked at once and dropped, so a 1 GB log is scanned in constant memory.
 """
 from __future__ import annotations
 
+import heapq
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,6 +20,7 @@ from .describe import describe
 from .frames import stack_names
 from .guilty import guilty_file
 from .lines import CONSOLE, NO_PREFIX, Line, split_line
+from .merge import order_key
 from .model import Report
 from .patterns import Group
 from .prefilter import TIMESTAMPED, Finder
@@ -274,17 +276,39 @@ def _finish(rep: _Open) -> Report:
     )
 
 
+class _InOrder:
+    """Reports come out of the scanner as they finish; this hands them on in
+    header order, as soon as no open report can come before them."""
+
+    HOLD = 512  # beyond this many waiting, order gives way to memory
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        self.waiting: list[tuple[tuple[int, int], int, Report]] = []
+        self.seq = 0
+
+    def release(self, done: Iterable[Report], final: bool = False) -> Iterator[Report]:
+        for rep in done:
+            heapq.heappush(self.waiting, (order_key(rep), self.seq, rep))
+            self.seq += 1
+        bound = min((rep.header for rep in self.scanner.open), default=self.scanner.lineno + 1)
+        while self.waiting and (final or self.waiting[0][0][0] < bound or len(self.waiting) > self.HOLD):
+            yield heapq.heappop(self.waiting)[2]
+
+
 def scan(lines: Iterable[str]) -> Iterator[Report]:
-    """Yield reports in the order they finish (not necessarily start)."""
+    """Yield reports in header order (merge.order_key)."""
     scanner = Scanner()
+    order = _InOrder(scanner)
     for raw in lines:
-        yield from scanner.feed(raw)
-    yield from scanner.finish()
+        yield from order.release(scanner.feed(raw))
+    yield from order.release(scanner.finish(), final=True)
 
 
 def scan_texts(texts: Iterable[str]) -> Iterator[Report]:
     """Like scan, for pieces of whole lines from a chunked reader."""
     scanner = Scanner()
+    order = _InOrder(scanner)
     for text in texts:
-        yield from scanner.feed_text(text)
-    yield from scanner.finish()
+        yield from order.release(scanner.feed_text(text))
+    yield from order.release(scanner.finish(), final=True)
