@@ -44,7 +44,7 @@ def _skip_re(extra: tuple[str, ...]) -> re.Pattern:
 
 def _match_frame(line: str) -> re.Match | None:
     for regex in FRAME_RES:
-        match = regex.search(line)
+        match = regex.match(line)  # all are anchored at the line start
         if match is not None:
             return match
     return None
@@ -194,7 +194,7 @@ def _walk(doc: _Text, parts: tuple[Part, ...], skip: re.Pattern,
                 end = doc.line_end(i)
                 line = text[i:end]
                 i = end + 1
-                if CORRUPTING_LINE.search(line):
+                if CORRUPTING_LINE.match(line):
                     ok = False
                     break
                 if any(k in line for k in _STACK_LITERALS) and STACK_START_ANY.search(line):

@@ -43,11 +43,19 @@ def guilty_file(title: str, lines: Sequence[str]) -> str:
         for entry in _STALL_ENTRIES:
             for index, line in enumerate(lines):
                 if entry in line:
-                    found = _guilty(lines[index:], line[line.find(entry):])
+                    found = _guilty(_with_files(lines[index + 1:], line[line.find(entry):]))
                     if found:
                         return found
                     break
-    return _guilty(lines, None)
+    return _guilty(_with_files(lines, None))
+
+
+def _with_files(lines: Sequence[str], first: str | None) -> list[str]:
+    """The lines that may name a file ('.c:' or '.h:'), `first` before them;
+    the others cannot change what _guilty finds."""
+    found = [first] if first is not None and (".c:" in first or ".h:" in first) else []
+    found.extend(line for line in lines if ".c:" in line or ".h:" in line)
+    return found
 
 
 def _first_file(line: str) -> str | None:
@@ -67,14 +75,11 @@ def _ignored(file: str, line: str) -> bool:
     return _IGNORED_FILES.match(file) is not None or _IGNORED_LINE.search(line) is not None
 
 
-def _guilty(lines: Sequence[str], first_line: str | None) -> str:
-    """syzkaller's extractGuiltyFileImpl; `first_line` replaces lines[0]
-    (the report text starts mid-line where an entry point was found)."""
+def _guilty(lines: Sequence[str]) -> str:
+    """syzkaller's extractGuiltyFileImpl."""
     guilty = ""
-    index = 0
-    for index, line in enumerate(lines):
-        if index == 0 and first_line is not None:
-            line = first_line
+    rest = iter(lines)
+    for line in rest:
         file = _first_file(line)
         if file is None:
             continue
@@ -87,7 +92,7 @@ def _guilty(lines: Sequence[str], first_line: str | None) -> str:
     else:
         return guilty
     deepest = posixpath.dirname(guilty) or "."
-    for line in lines[index + 1:]:
+    for line in rest:
         file = _first_file(line)
         if file is None or _ignored(file, line):
             continue
