@@ -28,7 +28,7 @@ MAX_SPAN = 5000
 MAX_TEXT_LINES = 1500
 
 
-def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder) -> int:
+def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, markers: Finder) -> int:
     """Take the lines from `pos` on at once, as long as feeding them one
     by one would do nothing but add them to the reports of their context
     (or to none): one context with a plain printk prefix (or none), no
@@ -63,9 +63,9 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder) -> i
     other = _other_prefix(context).search(text, pos, stop)
     if other is not None:
         stop = other.start()
-    for marker in _MEANINGFUL if wanting else ():
-        at = text.find(marker, pos, stop)
-        if at >= 0:
+    if wanting:
+        at = markers.next(pos)
+        if 0 <= at < stop:
             stop = text.rfind("\n", pos, at) + 1
     if stop <= pos:
         return pos
@@ -94,9 +94,10 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder) -> i
             region = _PLAIN_PREFIX.sub("", region)
         texts = [t for t in region.split("\n") if not _questionable(t)]
         for rep in wanting:
-            room = MAX_TEXT_LINES - len(rep.text)
-            if room > 0:
-                rep.text.extend(texts[:room])
+            if rep.room > 0:
+                taken = texts[:rep.room]
+                rep.text.extend(taken)
+                rep.room -= len(taken)
     if active is not None:
         last = lines - 1
         while quiet and quiet[-1] == last:
@@ -127,7 +128,7 @@ _PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
 
 _PLAIN_PREFIX = re.compile(r"(?m)^\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?")
 # Lines the bulk path leaves to feed(): they may end, close or widen a report.
-_MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r") \
+MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r") \
     + INFO_WITH_STACK
 _QUESTIONABLE_START = re.compile(r"(?:\[<[0-9a-f]+>\])? ?\? ")
 

@@ -40,9 +40,12 @@ class Finder:
         self.text = text
         self.needles = needles
         self.next_at = [-1] * len(needles)  # -1: not searched from here yet
+        self.best = -1  # the answer for every pos up to it
 
     def next(self, pos: int) -> int:
         """The smallest position >= pos where a needle starts, or -1."""
+        if pos <= self.best:
+            return -1 if self.best == _NOWHERE else self.best
         best = _NOWHERE
         text = self.text
         for i, at in enumerate(self.next_at):
@@ -56,4 +59,8 @@ class Finder:
                 at = self.next_at[i] = found if found >= 0 else _NOWHERE
             if at < best:
                 best = at
-        return best if best != _NOWHERE else -1
+        if best == _NOWHERE:
+            self.best = _NOWHERE
+            return -1
+        self.best = best
+        return best

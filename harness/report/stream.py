@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, take_bulk
+from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, MEANINGFUL, take_bulk
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .describe import describe
 from .frames import stack_names
@@ -28,6 +28,9 @@ from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
 from .titles import normalize_title, title_frame, title_kind, title_type
 
 MAX_OPEN = 16
+# syzkaller lets a report's text run to the end of the log; past its own end
+# we keep this many lines, enough for a title's stack, and no more work.
+FROZEN_LINES = 300
 # syzkaller keeps the panic_on_warn panic inside a short report (the
 # WARNING may lack its own stack); we mirror that for the title.
 SHORT_REPORT = 22
@@ -60,6 +63,7 @@ class _Open:
     sanitizer: bool = False
     cpu_traceback: bool = False
     frozen: bool = False  # bounds fixed; still collecting text for the title
+    room: int = MAX_TEXT_LINES - 1  # lines it may still add to its text
 
     def wants(self, line: Line) -> bool:
         if line.context == self.context:
@@ -102,6 +106,8 @@ class Scanner:
             done.extend(self._start(group, line))
         else:
             for rep in list(self.open):
+                if rep.frozen and rep.room <= 0:
+                    continue  # waits, full, for its context's report to end
                 if rep.wants(line):
                     self._add(rep, line, done)
                 elif self.lineno - rep.last_content > MAX_SPAN:
@@ -115,6 +121,7 @@ class Scanner:
         are skipped without being split, which is most of a long log."""
         done: list[Report] = []
         finder = Finder(text)
+        markers: Finder | None = None
         pos, end = 0, len(text)
         while pos <= end:
             if not self.open:
@@ -125,7 +132,9 @@ class Scanner:
                     pos = start
                     continue
             else:
-                taken = take_bulk(self, text, pos, end, finder)
+                if markers is None:
+                    markers = Finder(text, MEANINGFUL)
+                taken = take_bulk(self, text, pos, end, finder, markers)
                 if taken > pos:
                     pos = taken
                     continue
@@ -185,12 +194,12 @@ class Scanner:
             if rep.context != line.context and rep.context not in (CONSOLE, NO_PREFIX):
                 continue
             if is_panic and not rep.frozen and len(rep.text) <= SHORT_REPORT:
-                rep.frozen = True  # title may need the panic's stack
+                rep.frozen, rep.room = True, min(rep.room, FROZEN_LINES)  # title may need the panic's stack
             elif not rep.frozen and rep.context == line.context and rep.context.startswith("["):
                 # syzkaller: with printk caller ids a report's text runs on
                 # past the next header of the same task/CPU, and its title
                 # may need what follows (a stall interrupted by a WARNING).
-                rep.frozen = True
+                rep.frozen, rep.room = True, min(rep.room, FROZEN_LINES)
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
@@ -214,9 +223,10 @@ class Scanner:
 
     def _add(self, rep: _Open, line: Line, done: list[Report]) -> None:
         text = line.text
-        if not line.questionable and len(rep.text) < MAX_TEXT_LINES \
+        if not line.questionable and rep.room > 0 \
                 and "Disabling lock debugging due to kernel taint" not in text:
             rep.text.append(text)
+            rep.room -= 1
         if "Sending NMI from CPU" in text:
             rep.cpu_traceback = True
         if rep.frozen:
