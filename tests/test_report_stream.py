@@ -197,3 +197,25 @@ def test_memory_does_not_grow_with_the_number_of_reports(tmp_path: Path):
     tracemalloc.stop()
     assert [(r.title, r.count) for r in reports] == [("WARNING in do_thing", 3000)]
     assert peak < 8_000_000, f"{peak} bytes traced for 3000 reports of one title"  # all kept: ~17 MB
+
+
+def test_every_header_contains_a_prefilter_needle():
+    """A line the pre-filter skips must not be able to open a report."""
+    import re
+
+    from harness.report.prefilter import NEEDLES, Finder
+    from harness.report.table_oops import CONTINUATION_HEADERS, GROUPS
+
+    def hit(text: str) -> bool:
+        return any((n in text) if isinstance(n, str) else re.search(n, text) is not None for n in NEEDLES)
+
+    for group in GROUPS:
+        assert hit(group.header), group.header
+    for header in CONTINUATION_HEADERS:
+        assert hit(header.pattern.replace("\\", "")), header.pattern
+    text = "quiet line\n[    1.0] BUG: x\nquiet\n[    2.0] Kernel panic - not syncing: y"
+    finder = Finder(text)
+    first = finder.next(0)
+    assert text[first:].startswith("BUG: x")
+    assert finder.next(first + 1) == text.index("Kernel panic")
+    assert finder.next(len(text)) == -1
