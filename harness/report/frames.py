@@ -35,19 +35,14 @@ PARSE_WHOLE_STACKS = False
 # ' mmlock_vma_peek [mmlock] from mmlock_ioctl+0x1c4/0x350 [mmlock]'.
 _ARM32_FROM = re.compile(r"^ ?([a-zA-Z0-9_]+)(?:\.[a-z0-9.]+)?(?: \[[a-z0-9_]+\])? from ")
 FRAME_RES = (FRAME_RE, ARM_FRAME_RE, _ARM32_FROM)
+# The same, as one regex over many lines (each alternative at a line start,
+# tried in the order above, each anchored at the line start).
+FRAME_LINES = re.compile("(?m)^(?:" + "|".join(r.pattern[1:] for r in FRAME_RES) + ")")
 
 
 @lru_cache(maxsize=256)
 def _skip_re(extra: tuple[str, ...]) -> re.Pattern:
     return re.compile("|".join(SKIP_FRAMES + extra))
-
-
-def _match_frame(line: str) -> re.Match | None:
-    for regex in FRAME_RES:
-        match = regex.match(line)  # all are anchored at the line start
-        if match is not None:
-            return match
-    return None
 
 
 @lru_cache(maxsize=1 << 16)
@@ -189,27 +184,23 @@ def _walk(doc: _Text, parts: tuple[Part, ...], skip: re.Pattern,
         part = parts[index]
         following = parts[index + 1] if index + 1 < len(parts) else None
         if part is PARSE:
+            # The stack runs to the first line that is corrupting, starts
+            # another stack or matches the part after PARSE; its frames are
+            # the frame lines before that one.
             stacks += 1
-            while i < n:
-                end = doc.line_end(i)
-                line = text[i:end]
-                i = end + 1
-                if CORRUPTING_LINE.match(line):
-                    ok = False
-                    break
-                if any(k in line for k in _STACK_LITERALS) and STACK_START_ANY.search(line):
-                    break
-                if isinstance(following, re.Pattern):
-                    match = following.search(line)
-                    if match is not None:
-                        _append(raw, match, skip)
-                        index += 1
-                        break
-                _append(raw, _match_frame(line), skip)
+            found = _search(doc, following, i) if isinstance(following, re.Pattern) else None
+            at, what = _first([(doc.corrupting_from(i), 0), (doc.stack_start_from(i), 1),
+                               (doc.line_start(found.start()) if found else -1, 2)])
+            for frame in FRAME_LINES.finditer(text, i, n if at < 0 else at):
+                _append(raw, frame, skip)
                 if first_only and raw:
-                    i, ok, took = _stack_end(doc, i, following, raw, skip, ok)
-                    index += took
                     break
+            i = n if at < 0 else doc.line_end(at) + 1
+            if what == 0:
+                ok = False
+            elif what == 2 and found is not None:
+                _append(raw, found, skip)
+                index += 1
         elif isinstance(part, re.Pattern):
             match = _search(doc, part, i)
             at, what = _first([(doc.corrupting_from(i), 0),
@@ -223,23 +214,6 @@ def _walk(doc: _Text, parts: tuple[Part, ...], skip: re.Pattern,
                 elif match is not None:
                     _append(raw, match, skip)
         index += 1
-
-
-def _stack_end(doc: _Text, i: int, following: Part | None, raw: list[str], skip: re.Pattern,
-               ok: bool) -> tuple[int, bool, int]:
-    """Where the stack being parsed from line `i` ends, as the line-by-line
-    parse would find it: (next position, ok, 1 if `following` matched)."""
-    found = _search(doc, following, i) if isinstance(following, re.Pattern) else None
-    at, what = _first([(doc.corrupting_from(i), 0), (doc.stack_start_from(i), 1),
-                       (doc.line_start(found.start()) if found else -1, 2)])
-    if at < 0:
-        return len(doc.text), ok, 0
-    if what == 0:
-        return doc.line_end(at) + 1, False, 0
-    if what == 2 and found is not None:
-        _append(raw, found, skip)
-        return doc.line_end(at) + 1, ok, 1
-    return doc.line_end(at) + 1, ok, 0
 
 
 def key_frames(text: str, spec: StackSpec) -> tuple[list[str], bool]:
@@ -257,18 +231,27 @@ def key_frames(text: str, spec: StackSpec) -> tuple[list[str], bool]:
 
 
 def stack_names(lines: Sequence[str], limit: int = 64) -> tuple[str, ...]:
-    """All frame names of the report's first stack trace, for Report.frames."""
-    names: list[str] = []
-    started = False
-    for line in lines:
-        if not started:
-            started = line.startswith(("Call Trace", "Call trace")) or "Call Trace:" in line
-            continue
-        match = _match_frame(line)
-        if match is not None:
-            names.append(next(g for g in match.groups() if g is not None))
-            if len(names) >= limit:
-                break
-        elif names and STACK_START_ANY.search(line):
+    """All frame names of the report's first stack trace, for Report.frames:
+    the frame lines after the first 'Call Trace' line, up to the next stack
+    keyword after the first frame."""
+    start = next((k for k, line in enumerate(lines)
+                  if line.startswith(("Call Trace", "Call trace")) or "Call Trace:" in line), None)
+    if start is None:
+        return ()
+    doc = _Text("\n".join(lines[start + 1:]))
+    frames = FRAME_LINES.finditer(doc.text)
+    first = next(frames, None)
+    if first is None:
+        return ()
+    end = doc.stack_start_from(doc.line_end(first.start()) + 1)
+    names = [_name(first)]
+    for match in FRAME_LINES.finditer(doc.text, doc.line_end(first.start()) + 1,
+                                      len(doc.text) if end < 0 else end):
+        if len(names) >= limit:
             break
+        names.append(_name(match))
     return tuple(names)
+
+
+def _name(match: re.Match) -> str:
+    return next(g for g in match.groups() if g is not None)
