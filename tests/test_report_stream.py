@@ -219,3 +219,26 @@ def test_every_header_contains_a_prefilter_needle():
     assert text[first:].startswith("BUG: x")
     assert finder.next(first + 1) == text.index("Kernel panic")
     assert finder.next(len(text)) == -1
+
+
+def test_bulk_path_agrees_with_line_by_line_on_tricky_logs(tmp_path: Path):
+    """parse_file takes plain lines of an open report in bulk; these logs
+    hold what must stop it: other contexts, a login prompt before a
+    timestamp, carriage returns, questionable frames, a long gap, lines
+    without a timestamp, an NMI backtrace."""
+    body = WARNING[:4] + [" ? noise+0x1/0x2", "  frame_a+0x1/0x2 (unreliable)"] + WARNING[4:]
+    logs = {
+        "interleaved": [x for pair in zip(stamped(body, caller="[  T10]"),
+                                          stamped(["chatter"] * len(body), caller="[    C1]"), strict=False)
+                        for x in pair],
+        "login": stamped(body[:4]) + ["[    1.5] ok login: [    1.6][  T7] Call Trace:"] + stamped(body[4:], 2.0),
+        "crlf": [line + "\r" for line in stamped(body)],
+        "gap": stamped(body[:5]) + list(noise(80, 5.0)) + stamped(body[5:], 9.0),
+        "untimestamped": body,
+        "nmi": stamped(body[:5] + ["Sending NMI from CPU 0 to CPUs 1:"]) + stamped(body[5:], caller="[    C1]"),
+    }
+    for name, lines in logs.items():
+        path = tmp_path / f"{name}.log"
+        path.write_text("\n".join(lines) + "\n")
+        assert [r.to_json() for r in parse_file(path)] == [r.to_json() for r in parse_lines(lines)], name
+        assert parse_lines(lines), name

@@ -63,10 +63,9 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
     other = _other_prefix(context).search(text, pos, stop)
     if other is not None:
         stop = other.start()
-    if wanting:
-        at = markers.next(pos)
-        if 0 <= at < stop:
-            stop = text.rfind("\n", pos, at) + 1
+    at = markers.next(pos)
+    if 0 <= at < stop:
+        stop = text.rfind("\n", pos, at) + 1
     if stop <= pos:
         return pos
     lines = text.count("\n", pos, stop - 1) + 1
@@ -128,7 +127,8 @@ _PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
 
 _PLAIN_PREFIX = re.compile(r"(?m)^\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?")
 # Lines the bulk path leaves to feed(): they may end, close or widen a report.
-MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r") \
+# (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
+MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ") \
     + INFO_WITH_STACK
 _QUESTIONABLE_START = re.compile(r"(?:\[<[0-9a-f]+>\])? ?\? ")
 

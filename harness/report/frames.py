@@ -84,8 +84,11 @@ def hang_frame(frames: list[str]) -> str:
     return ""
 
 
-_EXTRACTORS: dict[str, Callable[[list[str]], str]] = {
-    "": lambda frames: frames[0] if frames else "", "stall": stall_frame, "hang": hang_frame}
+def _first_frame(frames: list[str]) -> str:
+    return frames[0] if frames else ""
+
+
+_EXTRACTORS: dict[str, Callable[[list[str]], str]] = {"": _first_frame, "stall": stall_frame, "hang": hang_frame}
 
 
 class _Text:
@@ -174,7 +177,7 @@ def _walk(doc: _Text, parts: tuple[Part, ...], skip: re.Pattern,
     index = 0
     while True:
         if index == len(parts) or (parts[index] is PARSE and stacks > 0):
-            key = pick([strip_frame(f) for f in raw])
+            key = pick([strip_frame(raw[0])] if raw and pick is _first_frame else [strip_frame(f) for f in raw])
             if not key:
                 key, ok = CORRUPTED, False
             keys.append(key)

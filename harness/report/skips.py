@@ -85,7 +85,12 @@ STRIP_PREFIXES: tuple[str, ...] = (
 )
 
 
+_PREFIX_STARTS = frozenset(p[0] for p in STRIP_PREFIXES)
+
+
 def strip_frame(name: str) -> str:
+    if name[:1] not in _PREFIX_STARTS:
+        return name
     shortest = name
     for prefix in STRIP_PREFIXES:
         if name.startswith(prefix) and len(name) - len(prefix) < len(shortest):
