@@ -568,6 +568,16 @@ class Bench:
             self.put(f"parser throughput ({info['bytes'] / 1e6:.0f} MB log)", figure(speeds, "MB/s", loads))
             self.put("parser peak memory (ru_maxrss)", figure(rss, "MiB", loads,
                      "whole worker process, Python included"))
+        from harness import parser_bench
+
+        try:
+            figures, facts = parser_bench.figures(100, self.repeat)
+        except HarnessError as exc:
+            self.failed("parser throughput, report-dense and quiet logs", str(exc))
+        else:
+            self.result["parser_logs"] = facts
+            for key, fig in figures.items():
+                self.put(key, fig)
         real = self.result.get("real_storm_log")
         if real and Path(real).is_file():
             from harness.report import parse_file
@@ -648,11 +658,13 @@ def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: b
 def _parse_worker(path: str) -> None:
     from harness.report import parse_file
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
     reports = parse_file(path)
     seconds = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"seconds": seconds, "reports": len(reports),
-                      "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                      "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu.ru_utime - cpu.ru_stime,
+                      "max_rss_kb": usage.ru_maxrss}))
 
 
 if __name__ == "__main__":

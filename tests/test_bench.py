@@ -130,3 +130,16 @@ def test_every_headline_key_is_one_its_stressor_prints():
             source = (root / f"guest/stressors/{mode}.c").read_text()
         missing = [k for k in keys if f'"{k}"' not in source and f"{k}=" not in source]
         assert not missing, f"{mode}: {missing}"
+
+
+def test_parser_bench_logs_are_dense_and_quiet(tmp_path: Path):
+    from harness import parser_bench
+
+    dense = parser_bench.dense_log(tmp_path / "dense.log", 300_000, corpus=tmp_path / "no-corpus")
+    assert dense["source"].endswith("reports") and 300_000 <= dense["bytes"] < 400_000
+    assert len(parse_file(tmp_path / "dense.log")) >= 10
+    quiet = parser_bench.quiet_log(tmp_path / "quiet.log", 300_000)
+    assert 300_000 <= quiet["bytes"] < 400_000
+    assert parse_file(tmp_path / "quiet.log") == [], "the quiet log holds no report"
+    got = parser_bench.parse_in_worker(tmp_path / "quiet.log")
+    assert got["reports"] == 0 and got["cpu_seconds"] > 0 and got["max_rss_kb"] > 0

@@ -5,7 +5,8 @@ raw log (kept byte for byte: some cases have '\\r\\n' line ends, printk
 caller ids, no timestamps, interleaved CPUs or userspace output). The
 header lists every expected report as a block of syzkaller-style keys
 (TITLE:, TYPE:, ...) plus our own (KIND:, START:, END:, PRIMARY:,
-COUNT:); '#' lines are comments and are kept. Line numbers count from the
+COUNT:, GUILTY: the file syzkaller would blame, when the log names files);
+'#' lines are comments and are kept. Line numbers count from the
 first line after the blank line.
 
 UPDATE_GOLDEN=1 rewrites the headers from what the parser now returns;
@@ -43,7 +44,7 @@ def expected_blocks(header: list[str]) -> list[dict]:
         key, _, value = line.partition(":")
         value = value.strip()
         if key == "TITLE":
-            blocks.append({"title": value, "primary": True, "count": 1, "corrupted": ""})
+            blocks.append({"title": value, "primary": True, "count": 1, "corrupted": "", "guilty": ""})
         elif key == "TYPE":
             blocks[-1]["type"] = value
         elif key == "KIND":
@@ -54,13 +55,15 @@ def expected_blocks(header: list[str]) -> list[dict]:
             blocks[-1]["primary"] = value == "Y"
         elif key == "CORRUPTED":
             blocks[-1]["corrupted"] = value
+        elif key == "GUILTY":
+            blocks[-1]["guilty"] = value
     return blocks
 
 
 def actual_blocks(reports) -> list[dict]:
     return [{"title": r.title, "type": r.type, "kind": r.kind, "start": r.start_line,
              "end": r.end_line, "primary": r.primary, "count": r.count,
-             "corrupted": r.corrupted_reason} for r in reports]
+             "corrupted": r.corrupted_reason, "guilty": r.guilty_file} for r in reports]
 
 
 def render(header: list[str], blocks: list[dict]) -> str:
@@ -73,6 +76,8 @@ def render(header: list[str], blocks: list[dict]) -> str:
             lines.append(f"COUNT: {b['count']}")
         if b["corrupted"]:
             lines.append(f"CORRUPTED: {b['corrupted']}")
+        if b["guilty"]:
+            lines.append(f"GUILTY: {b['guilty']}")
     return "\n".join(lines)
 
 

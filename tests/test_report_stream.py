@@ -180,3 +180,65 @@ def test_parse_command_json(tmp_path: Path):
     rep = doc[0]["reports"][0]
     assert rep["title"] == "WARNING in do_thing" and rep["kind"] == "warning"
     assert rep["start_line"] == 1 and rep["end_line"] == len(WARNING)
+
+
+def test_memory_does_not_grow_with_the_number_of_reports(tmp_path: Path):
+    """Reports are merged as they come, in header order (one kept per
+    title), so thousands of reports cost no more than one."""
+    frames = [f"  frame_{i}+0x1/0x2" for i in range(60)]
+    one = WARNING[:5] + frames + WARNING[6:]
+    path = tmp_path / "many.log"
+    with open(path, "w") as handle:
+        for k in range(3000):
+            handle.write("\n".join(stamped(one, t0=10.0 + k)) + "\n")
+    tracemalloc.start()
+    reports = parse_file(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [(r.title, r.count) for r in reports] == [("WARNING in do_thing", 3000)]
+    assert peak < 8_000_000, f"{peak} bytes traced for 3000 reports of one title"  # all kept: ~17 MB
+
+
+def test_every_header_contains_a_prefilter_needle():
+    """A line the pre-filter skips must not be able to open a report."""
+    import re
+
+    from harness.report.prefilter import NEEDLES, Finder
+    from harness.report.table_oops import CONTINUATION_HEADERS, GROUPS
+
+    def hit(text: str) -> bool:
+        return any((n in text) if isinstance(n, str) else re.search(n, text) is not None for n in NEEDLES)
+
+    for group in GROUPS:
+        assert hit(group.header), group.header
+    for header in CONTINUATION_HEADERS:
+        assert hit(header.pattern.replace("\\", "")), header.pattern
+    text = "quiet line\n[    1.0] BUG: x\nquiet\n[    2.0] Kernel panic - not syncing: y"
+    finder = Finder(text)
+    first = finder.next(0)
+    assert text[first:].startswith("BUG: x")
+    assert finder.next(first + 1) == text.index("Kernel panic")
+    assert finder.next(len(text)) == -1
+
+
+def test_bulk_path_agrees_with_line_by_line_on_tricky_logs(tmp_path: Path):
+    """parse_file takes plain lines of an open report in bulk; these logs
+    hold what must stop it: other contexts, a login prompt before a
+    timestamp, carriage returns, questionable frames, a long gap, lines
+    without a timestamp, an NMI backtrace."""
+    body = WARNING[:4] + [" ? noise+0x1/0x2", "  frame_a+0x1/0x2 (unreliable)"] + WARNING[4:]
+    logs = {
+        "interleaved": [x for pair in zip(stamped(body, caller="[  T10]"),
+                                          stamped(["chatter"] * len(body), caller="[    C1]"), strict=False)
+                        for x in pair],
+        "login": stamped(body[:4]) + ["[    1.5] ok login: [    1.6][  T7] Call Trace:"] + stamped(body[4:], 2.0),
+        "crlf": [line + "\r" for line in stamped(body)],
+        "gap": stamped(body[:5]) + list(noise(80, 5.0)) + stamped(body[5:], 9.0),
+        "untimestamped": body,
+        "nmi": stamped(body[:5] + ["Sending NMI from CPU 0 to CPUs 1:"]) + stamped(body[5:], caller="[    C1]"),
+    }
+    for name, lines in logs.items():
+        path = tmp_path / f"{name}.log"
+        path.write_text("\n".join(lines) + "\n")
+        assert [r.to_json() for r in parse_file(path)] == [r.to_json() for r in parse_lines(lines)], name
+        assert parse_lines(lines), name

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from .merge import finalize
+from .merge import finalize_ordered
 from .model import Report
-from .reader import iter_file_blocks, iter_file_lines
-from .stream import scan, scan_blocks
+from .reader import iter_file_lines, iter_file_texts
+from .stream import scan, scan_texts
 from .symbols import symbolize
 
 __all__ = ["Report", "iter_file_lines", "parse_file", "parse_lines", "parse_text", "symbolize"]
@@ -21,7 +21,7 @@ __all__ = ["Report", "iter_file_lines", "parse_file", "parse_lines", "parse_text
 
 def parse_lines(lines: Iterable[str]) -> list[Report]:
     """Parse an iterable of console lines (with or without '\\n')."""
-    return finalize(scan(lines))
+    return finalize_ordered(scan(lines))
 
 
 def parse_text(text: str) -> list[Report]:
@@ -31,4 +31,4 @@ def parse_text(text: str) -> list[Report]:
 
 
 def parse_file(path: str | os.PathLike[str]) -> list[Report]:
-    return finalize(scan_blocks(iter_file_blocks(path)))
+    return finalize_ordered(scan_texts(iter_file_texts(path)))

@@ -21,7 +21,7 @@ OPENERS = re.compile(r"^(?:-+\[ cut here \]-+\s*$|8<-+ cut here -+\s*$|={20,}\s*
 
 # What the kernel prints inside oopses, lockdep, hung-task, stall and
 # sanitizer reports, on x86, arm, arm64, riscv, powerpc and s390.
-_CONTENT = re.compile("|".join((
+_ALTERNATIVES = (
     r"^\s+\S",  # indented: frames, lockdep details, 'lock(...)' scenarios
     r"^(?:Call [Tt]race|<\/?(?:TASK|IRQ|NMI|SOFTIRQ|EOI)>|Backtrace|Stack:|Exception stack)",
     r"^(?:N?IP|RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP|R[0-9]+|EAX|ESI|EBP|DS|FS|GS|CS|CR[0-9]|DR[0-9]|"
@@ -53,7 +53,18 @@ _CONTENT = re.compile("|".join((
     r"Thread overran|Watchdog detected|rcu: |\s*\(t=|\s*\(detected by|Kernel panic|"
     r"DEBUG_LOCKS_WARN_ON|list_(?:add|del) corruption|refcount_t:|kernel BUG|BUG: |WARNING: |"
     r"INFO: |general protection fault|KASAN: |kasan: |invalid opcode|divide error)\b",
-)))
+)
+_CONTENT = re.compile("|".join(_ALTERNATIVES))
+# The same test on whole lines of a piece of log, for the scanner's bulk
+# path: a line start (after a simple printk prefix, taken atomically)
+# whose text is neither report content nor a questionable frame. Nothing
+# in it may cross a line end.
+_NOT_CONTENT_TEXT = (
+    "(?!" + "|".join(a[1:].replace(r"\s", r"[ \t]").replace("[^)]", "[^)\n]") for a in _ALTERNATIVES)
+    + r"|(?:\[<[0-9a-f]+>\])? ?\? (?![^\n]*<EOI>)|(?![^\n]*<EOI>)[^\n]* \(unreliable\)$)")
+NOT_CONTENT = re.compile(r"(?m)^(?>\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?)" + _NOT_CONTENT_TEXT)
+# ... and on lines without a printk prefix.
+NOT_CONTENT_BARE = re.compile(r"(?m)^" + _NOT_CONTENT_TEXT)
 
 
 def is_content(text: str) -> bool:

@@ -25,46 +25,53 @@ _STALL_KINDS = CONSEQUENCE_KINDS - {"panic"}
 CONSEQUENCE_WINDOW = 2000
 
 
-def mark_primary(reports: list[Report]) -> list[Report]:
-    """`reports` sorted by start line; returns them with `primary` set."""
-    out: list[Report] = []
-    cause_end = None  # end line of the last report that is not a stall/panic
-    seen_any = False
-    for rep in reports:
+class Merger:
+    """mark_primary and dedupe, one report at a time, in header order:
+    memory holds one report per distinct title, not one per report."""
+
+    def __init__(self) -> None:
+        self.cause_end: int | None = None  # end of the last report that is not a stall/panic
+        self.seen_any = False
+        self.out: list[Report] = []
+        self.first: dict[str, int] = {}
+
+    def add(self, rep: Report) -> None:
         primary = True
-        if rep.kind == "panic" and seen_any:
+        if rep.kind == "panic" and self.seen_any:
             primary = False  # a panic after a report is that report's end
-        elif rep.kind in _STALL_KINDS and cause_end is not None \
-                and rep.start_line - cause_end <= CONSEQUENCE_WINDOW:
+        elif rep.kind in _STALL_KINDS and self.cause_end is not None \
+                and rep.start_line - self.cause_end <= CONSEQUENCE_WINDOW:
             primary = False  # a lockup right after e.g. a lockdep splat is its effect
         if rep.kind not in CONSEQUENCE_KINDS:
-            cause_end = rep.end_line
-        seen_any = True
+            self.cause_end = rep.end_line
+        self.seen_any = True
         if not primary and rep.kind == "panic" and rep.corrupted_reason == _ALONE:
             # 'Fatal exception' & co. are truncated reports only when alone.
             rep = replace(rep, corrupted=False, corrupted_reason="")
-        out.append(rep if rep.primary == primary else replace(rep, primary=primary))
-    return out
-
-
-def dedupe(reports: Iterable[Report]) -> list[Report]:
-    """Fold reports with equal titles into the first, counting them."""
-    first: dict[str, int] = {}
-    out: list[Report] = []
-    for rep in reports:
-        index = first.get(rep.title)
+        if rep.primary != primary:
+            rep = replace(rep, primary=primary)
+        index = self.first.get(rep.title)
         if index is None:
-            first[rep.title] = len(out)
-            out.append(rep)
-            continue
-        kept = out[index]
-        out[index] = replace(kept, count=kept.count + rep.count,
-                             primary=kept.primary or rep.primary)
-    return out
+            self.first[rep.title] = len(self.out)
+            self.out.append(rep)
+            return
+        kept = self.out[index]
+        self.out[index] = replace(kept, count=kept.count + rep.count, primary=kept.primary or rep.primary)
+
+
+def order_key(rep: Report) -> tuple[int, int]:
+    # By header line: a report's start may reach back to a 'cut here' or
+    # '====' line printed before another CPU's header.
+    return rep.extra.get("header_line", rep.start_line), rep.end_line
+
+
+def finalize_ordered(reports: Iterable[Report]) -> list[Report]:
+    """finalize for reports already in order_key order (the scanner's)."""
+    merger = Merger()
+    for rep in reports:
+        merger.add(rep)
+    return merger.out
 
 
 def finalize(reports: Iterable[Report]) -> list[Report]:
-    # By header line: a report's start may reach back to a 'cut here' or
-    # '====' line printed before another CPU's header.
-    ordered = sorted(reports, key=lambda r: (r.extra.get("header_line", r.start_line), r.end_line))
-    return dedupe(mark_primary(ordered))
+    return finalize_ordered(sorted(reports, key=order_key))

@@ -65,6 +65,11 @@ class Report:
     corrupted_reason: str = ""
     primary: bool = True
     count: int = 1
+    # The function the title names (syzkaller's Report.Frame: what follows
+    # the title's last ' in '), and the source file syzkaller would blame
+    # (its GuiltyFile), when the report's frames carry file:line.
+    frame: str = ""
+    guilty_file: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def to_json(self) -> dict:

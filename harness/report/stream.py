@@ -8,31 +8,34 @@ looked at once and dropped, so a 1 GB log is scanned in constant memory.
 """
 from __future__ import annotations
 
+import heapq
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, MEANINGFUL, take_bulk
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .describe import describe
 from .frames import stack_names
+from .guilty import guilty_file
 from .lines import CONSOLE, NO_PREFIX, Line, split_line
+from .merge import order_key
 from .model import Report
 from .patterns import Group
+from .prefilter import TIMESTAMPED, Finder
 from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
-from .titles import normalize_title, title_kind, title_type
+from .titles import normalize_title, title_frame, title_kind, title_type
 
-MAX_TEXT_LINES = 1500
 MAX_OPEN = 16
-MAX_GAP = 60
-MAX_SPAN = 5000
+# syzkaller lets a report's text run to the end of the log; past its own end
+# we keep this many lines, enough for a title's stack, and no more work.
+FROZEN_LINES = 300
 # syzkaller keeps the panic_on_warn panic inside a short report (the
 # WARNING may lack its own stack); we mirror that for the title.
 SHORT_REPORT = 22
 
 _HEADER_ANY = re.compile("|".join(re.escape(g.header) for g in GROUPS))
-# Anything that makes an idle scanner look at a line closely.
-_WAKE = re.compile(_HEADER_ANY.pattern + r"|\*\* replaying previous")
 _PANIC = "Kernel panic - not syncing"
 _GENERIC = ("BUG:", "WARNING:", "INFO:")
 _SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
@@ -60,6 +63,7 @@ class _Open:
     sanitizer: bool = False
     cpu_traceback: bool = False
     frozen: bool = False  # bounds fixed; still collecting text for the title
+    room: int = MAX_TEXT_LINES - 1  # lines it may still add to its text
 
     def wants(self, line: Line) -> bool:
         if line.context == self.context:
@@ -102,6 +106,8 @@ class Scanner:
             done.extend(self._start(group, line))
         else:
             for rep in list(self.open):
+                if rep.frozen and rep.room <= 0:
+                    continue  # waits, full, for its context's report to end
                 if rep.wants(line):
                     self._add(rep, line, done)
                 elif self.lineno - rep.last_content > MAX_SPAN:
@@ -109,30 +115,53 @@ class Scanner:
         self.recent.append((self.lineno, raw))
         return done
 
-    def feed_block(self, lines: list[str], text: str) -> list[Report]:
-        """Feed many lines at once; `text` is them joined by '\\n'. While no
-        report is open, runs of lines without a header are skipped with one
-        regex scan over the block, which is most of a long log."""
+    def feed_text(self, text: str) -> list[Report]:
+        """Feed many lines at once: `text` is whole lines joined by '\\n'.
+        While no report is open, the lines up to the next pre-filter hit
+        are skipped without being split, which is most of a long log."""
         done: list[Report] = []
-        i, pos, n = 0, 0, len(lines)
-        while i < n:
-            if not self.open and self.timestamped:
-                match = _WAKE.search(text, pos)
-                end = match.start() if match is not None else len(text)
-                skip = text.count("\n", pos, end) if match is not None else n - i
-                if skip:
-                    self.lineno += skip
-                    first = max(i, i + skip - (self.recent.maxlen or 0))
-                    self.recent.extend((self.lineno - (i + skip - k) + 1, lines[k])
-                                       for k in range(first, i + skip))
-                    i += skip
-                    pos = text.rfind("\n", pos, end) + 1 if match is not None else len(text)
+        finder = Finder(text)
+        markers: Finder | None = None
+        pos, end = 0, len(text)
+        while pos <= end:
+            if not self.open:
+                hit = finder.next(pos)
+                start = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
+                if start > pos:
+                    self._skip(text, pos, start - 1)
+                    pos = start
                     continue
-            raw = lines[i]
-            done.extend(self.feed(raw))
-            pos += len(raw) + 1
-            i += 1
+            else:
+                if markers is None:
+                    markers = Finder(text, MEANINGFUL)
+                taken = take_bulk(self, text, pos, end, finder, markers)
+                if taken > pos:
+                    pos = taken
+                    continue
+            nl = text.find("\n", pos)
+            if nl < 0:
+                nl = end
+            done.extend(self.feed(text[pos:nl]))
+            pos = nl + 1
         return done
+
+    def _skip(self, text: str, pos: int, stop: int) -> None:
+        """Account for the lines in text[pos:stop] (stop is at a '\\n' or the
+        end) without looking at them, but for the last few and timestamps."""
+        if not self.timestamped and TIMESTAMPED.search(text, pos, stop) is not None:
+            self.timestamped = True
+        count = text.count("\n", pos, stop) + 1
+        tail: list[str] = []
+        cut = stop
+        while len(tail) < (self.recent.maxlen or 0) and cut >= pos:
+            nl = text.rfind("\n", pos, cut)
+            tail.append(text[nl + 1 if nl >= 0 else pos:cut])
+            cut = nl
+            if nl < 0:
+                break
+        first = self.lineno + count - len(tail) + 1
+        self.recent.extend((first + k, raw) for k, raw in enumerate(reversed(tail)))
+        self.lineno += count
 
     def finish(self) -> list[Report]:
         done: list[Report] = []
@@ -165,7 +194,12 @@ class Scanner:
             if rep.context != line.context and rep.context not in (CONSOLE, NO_PREFIX):
                 continue
             if is_panic and not rep.frozen and len(rep.text) <= SHORT_REPORT:
-                rep.frozen = True  # title may need the panic's stack
+                rep.frozen, rep.room = True, min(rep.room, FROZEN_LINES)  # title may need the panic's stack
+            elif not rep.frozen and rep.context == line.context and rep.context.startswith("["):
+                # syzkaller: with printk caller ids a report's text runs on
+                # past the next header of the same task/CPU, and its title
+                # may need what follows (a stall interrupted by a WARNING).
+                rep.frozen, rep.room = True, min(rep.room, FROZEN_LINES)
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
@@ -189,9 +223,10 @@ class Scanner:
 
     def _add(self, rep: _Open, line: Line, done: list[Report]) -> None:
         text = line.text
-        if not line.questionable and len(rep.text) < MAX_TEXT_LINES \
+        if not line.questionable and rep.room > 0 \
                 and "Disabling lock debugging due to kernel taint" not in text:
             rep.text.append(text)
+            rep.room -= 1
         if "Sending NMI from CPU" in text:
             rep.cpu_traceback = True
         if rep.frozen:
@@ -245,21 +280,45 @@ def _finish(rep: _Open) -> Report:
         alt_titles=tuple(normalize_title(a) for a in desc.alt_titles),
         corrupted=bool(reason),
         corrupted_reason=reason,
+        frame=title_frame(title),
+        guilty_file=guilty_file(title, rep.text),
         extra=extra,
     )
 
 
+class _InOrder:
+    """Reports come out of the scanner as they finish; this hands them on in
+    header order, as soon as no open report can come before them."""
+
+    HOLD = 512  # beyond this many waiting, order gives way to memory
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        self.waiting: list[tuple[tuple[int, int], int, Report]] = []
+        self.seq = 0
+
+    def release(self, done: Iterable[Report], final: bool = False) -> Iterator[Report]:
+        for rep in done:
+            heapq.heappush(self.waiting, (order_key(rep), self.seq, rep))
+            self.seq += 1
+        bound = min((rep.header for rep in self.scanner.open), default=self.scanner.lineno + 1)
+        while self.waiting and (final or self.waiting[0][0][0] < bound or len(self.waiting) > self.HOLD):
+            yield heapq.heappop(self.waiting)[2]
+
+
 def scan(lines: Iterable[str]) -> Iterator[Report]:
-    """Yield reports in the order they finish (not necessarily start)."""
+    """Yield reports in header order (merge.order_key)."""
     scanner = Scanner()
+    order = _InOrder(scanner)
     for raw in lines:
-        yield from scanner.feed(raw)
-    yield from scanner.finish()
+        yield from order.release(scanner.feed(raw))
+    yield from order.release(scanner.finish(), final=True)
 
 
-def scan_blocks(blocks: Iterable[tuple[list[str], str]]) -> Iterator[Report]:
-    """Like scan, for (lines, joined text) blocks from a chunked reader."""
+def scan_texts(texts: Iterable[str]) -> Iterator[Report]:
+    """Like scan, for pieces of whole lines from a chunked reader."""
     scanner = Scanner()
-    for lines, text in blocks:
-        yield from scanner.feed_block(lines, text)
-    yield from scanner.finish()
+    order = _InOrder(scanner)
+    for text in texts:
+        yield from order.release(scanner.feed_text(text))
+    yield from order.release(scanner.finish(), final=True)

@@ -5,40 +5,22 @@ matters when two headers occur in one line: earlier groups win.
 """
 from __future__ import annotations
 
-from .patterns import PARSE, RIP_FRAME, Format, Group, StackSpec, rx
-from .table import CALL_TRACE, GENERIC_GROUPS, fault_trace, trace
-
-# Where non-x86 kernels name the faulting function.
-_ARCH_PC = rx(r"(?:PC is at |pc : (?:\[<[0-9a-f]+>\] )?|epc : (?:[0-9a-f]+ )?|NIP \[[0-9a-f]+\] |"
-              r"Krnl PSW : [0-9a-f]+ [0-9a-f]+ \(|RIP: [0-9]+:){{FUNC}}")
-_ARCH_LR = rx(r"(?:LR is at |lr : (?:\[<[0-9a-f]+>\] )?|ra : (?:[0-9a-f]+ )?|LR \[[0-9a-f]+\] ){{FUNC}}")
-
-
-def arch_fault_trace(*skip: str) -> StackSpec:
-    """arm/arm64/riscv/powerpc/s390: the pc, then the call trace; if the pc
-    is not a symbol (a jump to NULL) fall back to the link register."""
-    return StackSpec(parts=(_ARCH_PC, rx(r"(?:Call [Tt]race:|Backtrace:|Stack:)"), PARSE),
-                     alt_parts=(_ARCH_LR, rx(r"(?:Call [Tt]race:|Backtrace:|Stack:)"), PARSE),
-                     skip=skip)
-
+from .patterns import CALL_TRACE, PARSE, RIP, Format, Group, StackSpec, rx
+from .table import GENERIC_GROUPS, fault_trace, trace
 
 _ARM_UNABLE = Group("Unable to handle kernel", (
-    Format(rx(r"Unable to handle kernel (?:paging request|execute from non-executable memory|"
-              r"write to read-only memory|pointer dereference in virtual kernel address space|"
-              r"level [0-9]+ address size fault|access to user memory) at virtual address"),
-           fmt="BUG: unable to handle kernel paging request in {0}", stack=arch_fault_trace(),
-           kind="oops"),
-    Format(rx(r"Unable to handle kernel NULL pointer dereference"),
-           fmt="BUG: unable to handle kernel NULL pointer dereference in {0}",
-           stack=arch_fault_trace(), kind="oops"),
-    Format(rx(r"Unable to handle kernel access to user memory"),
-           fmt="BUG: unable to handle kernel access to user memory in {0}",
-           stack=arch_fault_trace(), kind="oops"),
-    Format(rx(r"Unable to handle kernel paging request"),
-           report=rx(r"Unable to handle kernel paging request(?:.*\n)+?.*PC is at {{FUNC}}"),
-           fmt="unable to handle kernel paging request in {0}", kind="oops"),
-    Format(rx(r"Unable to handle kernel (?:pointer dereference|paging request)"),
-           fmt="BUG: unable to handle kernel paging request in {0}", stack=arch_fault_trace(),
+    Format(rx(r"Unable to handle kernel (paging request|NULL pointer dereference|access to user memory)"),
+           fmt="BUG: unable to handle kernel {0} in {1}", alt=("bad-access in {1}",),
+           stack=fault_trace(), kind="oops"),
+    # Ours: arm64's other fault kinds, titled as the paging request they are
+    # (syzkaller leaves them as the raw header line).
+    Format(rx(r"Unable to handle kernel (?:execute from non-executable memory|write to read-only memory|"
+              r"level [0-9]+ address size fault) at virtual address"),
+           fmt="BUG: unable to handle kernel paging request in {0}", stack=fault_trace(), kind="oops"),
+    # Ours: s390 names the faulting function in its PSW line.
+    Format(rx(r"Unable to handle kernel pointer dereference in virtual kernel address space"),
+           fmt="BUG: unable to handle kernel paging request in {0}",
+           stack=StackSpec(parts=(rx(r"Krnl PSW : [0-9a-f]+ [0-9a-f]+ \({{FUNC}}"), CALL_TRACE, PARSE)),
            kind="oops"),
 ))
 
@@ -53,7 +35,9 @@ _KERNEL_PANIC = Group("Kernel panic", (
     Format(rx(r"Kernel panic - not syncing: corrupted stack end"),
            report=rx(r"Kernel panic - not syncing: corrupted stack end detected inside scheduler"),
            fmt="kernel panic: corrupted stack end in {0}",
-           stack=trace("schedule", "retint_kernel", extractor="stall")),
+           alt=("stack-overflow in {0}",), stack=trace("schedule", "retint_kernel", extractor="stall")),
+    Format(rx(r"Kernel panic - not syncing: kernel stack overflow"), fmt="kernel stack overflow in {0}",
+           alt=("stack-overflow in {0}",), stack=trace("bad_stack", extractor="stall")),
     Format(rx(r"Kernel panic - not syncing: Attempted to kill init!"),
            fmt="kernel panic: Attempted to kill init!"),
     Format(rx(r"Kernel panic - not syncing: Couldn't open N_TTY ldisc for [^ ]+ --- error -[0-9]+"),
@@ -79,62 +63,71 @@ def _simple(header: str, fmt: str, stack: StackSpec | None = None, kind: str = "
 _GPF = Group("general protection fault", (Format(rx(r"general protection fault.*:"),
                                                  fmt="general protection fault in {0}",
                                                  stack=fault_trace(), kind="oops"),),
-             # 'traps: prog[12] general protection fault ip:...' is a user segfault.
-             suppress=(rx(r"general protection fault ip:"),))
+             # 'traps: prog[12] general protection fault ... error:0 in libc.so' is a user
+             # segfault; ours: so is the older '... general protection fault ip:'.
+             suppress=(rx(r"general protection fault .* error:\d+ in "), rx(r"general protection fault ip:")))
 _STACK_SEGMENT = _simple("stack segment: ", "stack segment fault in {0}", fault_trace())
 _DOUBLE_FAULT = _simple("PANIC: double fault", "PANIC: double fault in {0}",
-                        StackSpec(parts=(rx(RIP_FRAME),)))
+                        StackSpec(parts=(RIP,)))
 
 _KERNEL_BUG = Group("kernel BUG", (
     Format(rx(r"kernel BUG at mm/usercopy.c"), fmt="BUG: bad usercopy in {0}",
            stack=trace("usercopy", "__check"), kind="bug"),
     Format(rx(r"kernel BUG at lib/list_debug.c"), fmt="BUG: corrupted list in {0}",
-           stack=fault_trace("__list_", "list_", "kobject_"), kind="list-corruption"),
-    Format(rx(r"kernel BUG at (.*)"), fmt="kernel BUG in {1}", stack=fault_trace(), kind="bug"),
+           alt=("bad-access in {0}",), stack=trace(), kind="list-corruption"),
+    # Lots of skb wrappers contain BUG_ON, but the bug is almost always in the caller.
+    Format(rx(r"kernel BUG at (.*)"), fmt="kernel BUG in {1}", stack=fault_trace("^skb_"), kind="bug"),
 ))
 _KERNEL_BUG_CAPS = Group("Kernel BUG", (Format(rx(r"Kernel BUG (.*)"), fmt="kernel BUG {0}",
                                                kind="bug"),))
 _SLUB = Group("BUG kmalloc-", (Format(rx(r"BUG kmalloc-.*: Object already free"),
                                       fmt="BUG: Object already free", kind="bug"),))
-_DIVIDE = Group("divide error:", (Format(rx(r"divide error: "), fmt="divide error in {0}",
-                                         stack=StackSpec(parts=(rx(RIP_FRAME),)), kind="oops"),))
-_INVALID_OP = Group("invalid opcode:", (Format(rx(r"invalid opcode: "), fmt="invalid opcode in {0}",
-                                               stack=StackSpec(parts=(rx(RIP_FRAME),)),
-                                               kind="oops"),))
+_DIVIDE = _simple("divide error: ", "divide error in {0}", StackSpec(parts=(RIP,)))
+# A misspelling of the above since 9d06c4027f21 ("x86/entry: Convert Divide Error to IDTENTRY").
+_DIVIDE_ = _simple("divide_error: ", "divide error in {0}", StackSpec(parts=(RIP,)))
+_INVALID_OP = _simple("invalid opcode: ", "invalid opcode in {0}", StackSpec(parts=(RIP,)))
+_RUST = Group("rust_kernel: panicked", (
+    Format(rx(r"rust_kernel: panicked"), report=rx(r"rust_kernel: panicked at [^\n]*?\n(.+?)\n"),
+           fmt="{0} in {1}", stack=trace(r"__rustc::rust_begin_unwind"), kind="panic"),))
 
 _UBSAN = Group("UBSAN:", (
     Format(rx(r"UBSAN:"), report=rx(r"UBSAN: Undefined behaviour in"),
            fmt="UBSAN: undefined-behaviour in {0}", stack=trace("ubsan", "overflow")),
-    Format(rx(r"UBSAN: ([a-z0-9\-]+) in"), fmt="UBSAN: {0} in {1}", stack=trace("ubsan", "overflow")),
+    Format(rx(r"UBSAN: array-index-out-of-bounds in"), fmt="UBSAN: array-index-out-of-bounds in {0}",
+           alt=("bad-access in {0}",), stack=trace("ubsan", "overflow")),
+    Format(rx(r"UBSAN:"), report=rx(r"UBSAN: (.*?) in"), fmt="UBSAN: {0} in {1}",
+           stack=trace("ubsan", "overflow")),
 ))
 
-# arm32 oopses: the first line names the fault class.
+# arm/arm64 oopses: the first line names the fault class.
 _ARM_FAULTS = (
     Group("Internal error:", (
+        # Ours: arm's BUG() is 'Internal error: Oops - BUG' after 'kernel BUG at'.
         Format(rx(r"Internal error: Oops - BUG"), report=rx(r"kernel BUG at lib/list_debug.c"),
-               fmt="BUG: corrupted list in {0}", stack=arch_fault_trace("__list_", "list_", "kobject_"),
-               kind="list-corruption"),
-        Format(rx(r"Internal error: Oops - BUG"), fmt="kernel BUG in {0}", stack=arch_fault_trace(),
+               fmt="BUG: corrupted list in {0}", stack=fault_trace(), kind="list-corruption"),
+        Format(rx(r"Internal error: Oops - BUG"), fmt="kernel BUG in {0}", stack=fault_trace(),
                kind="bug"),
-        Format(rx(r"Internal error:"), fmt="Internal error in {0}", stack=arch_fault_trace(),
-               kind="oops"),
+        Format(rx(r"Internal error:"), fmt="Internal error in {0}", alt=("bad-access in {0}",),
+               stack=fault_trace(), kind="oops"),
     )),
-    _simple("Unhandled fault:", "Unhandled fault in {0}", arch_fault_trace()),
-    _simple("Alignment trap:", "Alignment trap in {0}", arch_fault_trace()),
+    _simple("Unhandled fault:", "Unhandled fault in {0}", fault_trace(), alt=("bad-access in {0}",)),
+    _simple("Alignment trap:", "Alignment trap in {0}", fault_trace()),
 )
 
+# Ours: the NMI watchdog's hard lockup, which syzkaller (softlockup_panic)
+# does not meet; titled like the soft lockup.
 _HARD_LOCKUP = Group("Watchdog detected hard LOCKUP", (
     Format(rx(r"Watchdog detected hard LOCKUP on cpu"), fmt="BUG: hard lockup in {0}",
-           stack=StackSpec(parts=(rx(RIP_FRAME), CALL_TRACE, PARSE),
-                           alt_parts=(_ARCH_PC, PARSE), extractor="stall"),
-           kind="hard-lockup"),
+           stack=fault_trace(extractor="stall"), kind="hard-lockup"),
 ))
 
 _MISC = (
-    # Only at the start of a line: fuzzers echo it inside mount options.
-    Group("Booting the kernel.", (Format(rx(r"Booting the kernel."), fmt="unexpected kernel reboot",
+    # Fuzzers echo boot messages inside mount options; ours: only at the
+    # start of a line (syzkaller anchors the title regex instead).
+    Group("Booting the kernel.", (Format(rx(r"Booting the kernel"), fmt="unexpected kernel reboot",
                                          no_stack=True, kind="panic"),),
-          suppress=(rx(r"^(?!\s*Booting the kernel)"),)),
+          suppress=(rx(r"Parsing ELF|Decompressing Linux|Unknown parameter '"),
+                    rx(r"^(?!\s*Booting the kernel)"))),
     Group("VFS: Close: file count is 0", (
         Format(rx(r"VFS: Close: file count is 0"), no_stack=True, kind="bug",
                fmt="VFS: Close: file count is zero (use-after-free)"),)),
@@ -163,7 +156,8 @@ _COMMON = (
     Group("SYZFAIL:", (Format(rx(r"SYZFAIL:(.*)"), fmt="SYZFAIL:{0}", no_stack=True, kind="panic"),)),
     Group("SYZFATAL:", (Format(rx(r"SYZFATAL:(.*)"), fmt="SYZFATAL:{0}", no_stack=True,
                                kind="panic"),)),
-    # A Go program's runtime crash, printed at the start of a line.
+    # A Go program's runtime crash. Ours: only at the start of a line and
+    # only 'runtime' ones (syzkaller takes any 'fatal error:', which drivers print).
     Group("fatal error: runtime", (Format(rx(r"fatal error: runtime"), fmt="go runtime error",
                                           no_stack=True, kind="panic"),),
           suppress=(rx(r"^(?!fatal error: )"),)),
@@ -178,8 +172,8 @@ _COMMON = (
 
 GROUPS: tuple[Group, ...] = (
     GENERIC_GROUPS
-    + (_ARM_UNABLE, _GPF, _STACK_SEGMENT, _KERNEL_PANIC, _DOUBLE_FAULT, _KERNEL_BUG,
-       _KERNEL_BUG_CAPS, _SLUB, _DIVIDE, _INVALID_OP, _UBSAN)
+    + (_ARM_UNABLE, _GPF, _STACK_SEGMENT, _KERNEL_PANIC, _DOUBLE_FAULT, _RUST, _KERNEL_BUG,
+       _KERNEL_BUG_CAPS, _SLUB, _DIVIDE, _DIVIDE_, _INVALID_OP, _UBSAN)
     + _ARM_FAULTS + (_HARD_LOCKUP,) + _MISC + _COMMON
 )
 
@@ -190,8 +184,7 @@ GROUPS: tuple[Group, ...] = (
 CONTINUATION_HEADERS = (
     rx(r"invalid opcode: 0000"),
     # arm/arm64 follow the first fault line with 'Internal error: Oops...'.
-    rx(r"^Internal error: "),
-    rx(r"^Unhandled fault: "),
+    rx(r"Internal error:"),
     rx(r"unregister_netdevice: waiting for"),
     rx(r"PANIC: double fault"),
 )

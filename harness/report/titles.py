@@ -27,13 +27,15 @@ _REPLACEMENTS = (
     (re.compile(r"(\W)(\d+)(\W|$)"), r"\1NUM\3"),
 )
 _MAX_TITLE = 120  # corrupted / intermixed lines can be very long
+# syzkaller's reportFrameRe: the frame is what follows the title's last ' in '.
+_TITLE_FRAME = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)")
 
 
 def normalize_title(title: str) -> str:
     for pattern, repl in _REPLACEMENTS:
         while True:
-            new = pattern.sub(repl, title)
-            if new == title:
+            new, count = pattern.subn(repl, title)
+            if not count or new == title:
                 break
             title = new
     out: list[str] = []
@@ -48,6 +50,12 @@ def normalize_title(title: str) -> str:
         out.append(ch)
         prev = ch
     return "".join(out).strip()
+
+
+def title_frame(title: str) -> str:
+    """The function a title names, as syzkaller derives Report.Frame."""
+    match = _TITLE_FRAME.match(title)
+    return match.group(1) if match else ""
 
 
 # (title prefixes, syzkaller crash type); first matching row wins.

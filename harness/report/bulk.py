@@ -1,0 +1,139 @@
+"""The scanner's bulk path: many lines of an open report taken at once.
+
+Feeding a report's lines one by one costs microseconds a line. Most of them
+only extend the report: same context, plain printk prefix, report content.
+take_bulk finds, with a few C-speed searches over the text, how many of the
+next lines are like that, and applies their effect in one step (text added,
+last content line, gap); the first line that may mean more (a header, an end
+marker, another context, the line that makes a gap too long) is left to
+Scanner.feed. parse_text (line by line) and parse_file (this path) must
+agree, which the golden and conformance tests check on every case.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from .content import NOT_CONTENT, NOT_CONTENT_BARE
+from .lines import CONSOLE, NO_PREFIX
+from .prefilter import TIMESTAMPED, Finder
+from .table_oops import INFO_WITH_STACK
+
+if TYPE_CHECKING:
+    from .stream import Scanner, _Open
+
+MAX_GAP = 60
+MAX_SPAN = 5000
+MAX_TEXT_LINES = 1500
+
+
+def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, markers: Finder) -> int:
+    """Take the lines from `pos` on at once, as long as feeding them one
+    by one would do nothing but add them to the reports of their context
+    (or to none): one context with a plain printk prefix (or none), no
+    header, no end marker or other line with a meaning, no long gap, no
+    other report reaching MAX_SPAN. Returns where the lines it took end
+    (pos when it took none)."""
+    plain = _PLAIN_CONTEXT.match(text, pos)
+    if plain is not None:
+        context = "[" + plain.group(1) + "]" if plain.group(1) else CONSOLE
+    elif text.startswith("** ", pos) or TIMESTAMPED.match(text, pos) is not None:
+        return pos
+    else:
+        context = NO_PREFIX
+    wanting: list[_Open] = []
+    active: _Open | None = None
+    limit = MAX_SPAN * 2
+    for rep in self.open:
+        if rep.context == context:
+            if not rep.frozen:
+                if active is not None:
+                    return pos
+                active = rep
+            wanting.append(rep)
+        elif rep.cpu_traceback and context.startswith("[C"):
+            return pos
+        else:
+            limit = min(limit, rep.last_content + MAX_SPAN - self.lineno)
+    if limit <= 0:
+        return pos
+    hit = finder.next(pos)
+    stop = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
+    other = _other_prefix(context).search(text, pos, stop)
+    if other is not None:
+        stop = other.start()
+    at = markers.next(pos)
+    if 0 <= at < stop:
+        stop = text.rfind("\n", pos, at) + 1
+    if stop <= pos:
+        return pos
+    lines = text.count("\n", pos, stop - 1) + 1
+    if lines > limit:
+        stop, lines = pos, limit
+        for _ in range(limit):
+            stop = text.index("\n", stop) + 1
+    quiet: list[int] = []  # indexes of the lines that are not report content
+    if active is not None:
+        run, counted, at = active.gap, pos, 0
+        not_content = NOT_CONTENT_BARE if context == NO_PREFIX else NOT_CONTENT
+        for match in not_content.finditer(text, pos, stop - 1):
+            at += text.count("\n", counted, match.start())
+            counted = match.start()
+            run = run + 1 if at == (quiet[-1] + 1 if quiet else 0) else 1
+            if run > MAX_GAP:  # the line that closes it is fed alone
+                stop, lines = match.start(), at
+                break
+            quiet.append(at)
+        if not lines:
+            return pos
+    if wanting:
+        region = text[pos:stop - 1]
+        if context != NO_PREFIX:
+            region = _PLAIN_PREFIX.sub("", region)
+        texts = [t for t in region.split("\n") if not _questionable(t)]
+        for rep in wanting:
+            if rep.room > 0:
+                taken = texts[:rep.room]
+                rep.text.extend(taken)
+                rep.room -= len(taken)
+    if active is not None:
+        last = lines - 1
+        while quiet and quiet[-1] == last:
+            quiet.pop()
+            last -= 1
+        if last >= 0:
+            active.last_content = self.claimed[context] = self.lineno + 1 + last
+            active.gap = lines - 1 - last
+        else:
+            active.gap += lines
+    self._skip(text, pos, stop - 1)
+    return stop
+
+
+@lru_cache(maxsize=1024)
+def _other_prefix(context: str) -> re.Pattern:
+    """A line start whose printk prefix is not the plain one of `context`
+    (for lines without one: a line that may have one, or a dropped marker)."""
+    if context == NO_PREFIX:
+        return re.compile(r"(?m)^(?=\*\* |[^\n]*\[ *[0-9]+\.[0-9]+\])")
+    caller = r"\[ *" + re.escape(context[1:-1]) + r"\]" if context.startswith("[") \
+        else r"(?!\[ *[CT][0-9]+\])"
+    return re.compile(r"(?m)^(?!\[ *[0-9]+\.[0-9]+\]" + caller + ")")
+
+
+_PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
+
+
+_PLAIN_PREFIX = re.compile(r"(?m)^\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?")
+# Lines the bulk path leaves to feed(): they may end, close or widen a report.
+# (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
+MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ") \
+    + INFO_WITH_STACK
+_QUESTIONABLE_START = re.compile(r"(?:\[<[0-9a-f]+>\])? ?\? ")
+
+
+def _questionable(text: str) -> bool:
+    """split_line's questionable frame (x86 ' ? func', powerpc '(unreliable)')."""
+    return (("? " in text and _QUESTIONABLE_START.match(text) is not None)
+            or text.endswith(" (unreliable)")) and "<EOI>" not in text
