@@ -121,9 +121,12 @@ def _processes_in(dir_name: str) -> list[str]:
 
 @pytest.mark.e2e
 def test_sigint_during_build_stops_make_and_every_compiler(tmp_path):
-    """The kasan profile's tree is the one no other test builds to the end: SIGINT while
-    it compiles must stop make and every compiler under it, and mark the run incomplete."""
-    env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"))
+    """SIGINT while the kernel compiles must stop make and every compiler under it, and
+    mark the run incomplete. In a cache of its own (the source unpacked into it, an
+    empty ccache), so the kernel is never already built: a machine that once built
+    this kernel would otherwise answer from its artifact cache and compile nothing."""
+    env = dict(os.environ, MMLOCK_RESULTS=str(tmp_path / "results"), MMLOCK_CACHE=str(tmp_path / "cache"))
+    env.pop("CCACHE_DIR", None)
     _interrupted(["boot", "--arch", "x86_64", "--profile", "kasan"], env,
                  lambda proc: _sigint_during_build(proc, tmp_path))
 
