@@ -19,10 +19,11 @@
  * With --fill N every Nth cycle drives the highest-priority active area
  * (where the kernel allocates first) completely full: a child faults in
  * anonymous memory and pushes it out with MADV_PAGEOUT until /proc/swaps
- * says the area is used to its last page.  Then, at once, the child exits
- * (its entries on the full area are freed, which puts a full area back on
- * the allocation lists) and the area's swapoff begins, while the other
- * modes allocate: the races of a swapoff that starts on a full device.
+ * says the area is full (within 1/64 of its size: the other modes'
+ * swap-ins keep freeing slots).  Then, at once, the child exits (its
+ * entries on the full area are freed, which puts a full area back on the
+ * allocation lists) and the area's swapoff begins, while the other modes
+ * allocate: the races of a swapoff that starts on a full device.
  * swapoff_full counts the swapoffs that began on a full area.
  *
  * At the end every area is swapped off again (same fit check) within
@@ -375,14 +376,20 @@ static int do_swapoff(struct area *a)
 	return -1;
 }
 
-#define FILL_CHUNK	(4UL << 20)
+#define FILL_CHUNK	(1UL << 20)
 
-/* Is the area used to its last page? */
+/*
+ * Is the area full?  Within 1/64 of its size: under a storm the other
+ * modes' swap-ins free slots as the filler takes them, so the area flips
+ * between completely full (the kernel takes it off the allocation lists)
+ * and a few slots free; a check between two chunks rarely sees the moment.
+ */
 static int area_full(const char *path)
 {
 	long size, used;
 
-	return proc_swaps(path, &size, &used) && size > 0 && used >= size;
+	return proc_swaps(path, &size, &used) && size > 0 &&
+	       used + size / 64 >= size;
 }
 
 /*
@@ -563,9 +570,12 @@ int mode_swap(struct opts *o)
 		sleep_ms(ms);
 		if (should_stop())
 			break;
-		if (o->fill && ++cycle % o->fill == 0) {
+		for (nr_on = 0, j = 0; j < n; j++)
+			nr_on += areas[j].on;
+		/* A fill needs another area on to take the swap it leaves. */
+		if (o->fill && nr_on > 1 && ++cycle % o->fill == 0) {
 			i = highest_active(areas, n);
-			/* Others' pages on it must fit elsewhere, as for any swapoff. */
+			/* Others' pages on it must fit elsewhere. */
 			if (i >= 0 && swapoff_fits(areas, n, i, 0))
 				fill_and_swapoff(areas, i);
 			continue;
