@@ -263,6 +263,13 @@ def with_preempt(profile: Profile, model: str, config_dir: Path = CONFIG_DIR) ->
                    fragments=(*profile.fragments, fragment), append=profile.append)
 
 
+def run_profile(name: str, preempt: str = "full", faults: tuple[str, ...] = (),
+                config_dir: Path = CONFIG_DIR) -> Profile:
+    """The profile a run builds: the named one, for its preemption model, with fault
+    injection when FAULTS= asks for any (each a kernel of its own)."""
+    return with_faults(with_preempt(load_profile(name, config_dir), preempt, config_dir), faults, config_dir)
+
+
 def load_profile(name: str, config_dir: Path = CONFIG_DIR) -> Profile:
     path = config_dir / "kernel" / "profiles.yaml"
     top = Fields(yamlfile.load(path), path)

@@ -29,8 +29,7 @@ from harness.configs import (
     load_profile,
     load_storm,
     profile_names,
-    with_faults,
-    with_preempt,
+    run_profile,
 )
 from harness.errors import ConfigError, HarnessError, InfraError
 from harness.host import require_tool
@@ -130,7 +129,7 @@ def check_options(request: RunRequest) -> tuple[Profile, Storm, int]:
     if not request.kernel_src and request.kernel_version not in kernel_source.KNOWN_VERSIONS:
         raise ConfigError(f"unknown kernel version '{request.kernel_version}'; valid versions: "
                           f"{', '.join(kernel_source.KNOWN_VERSIONS)} (or KERNEL_SRC=<a tree>)")
-    profile = with_faults(with_preempt(load_profile(request.profile), request.preempt), request.faults)
+    profile = run_profile(request.profile, request.preempt, request.faults)
     storm = requires.leave_out(load_storm(request.storm), request.leave_out)
     if request.stagger_s is not None:
         if not 0 <= request.stagger_s <= 60:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from harness import yamlfile
 from harness.cache import cache_root, exclusive
-from harness.configs import CONFIG_DIR, load_profile, load_storm, with_faults, with_preempt
+from harness.configs import CONFIG_DIR, load_storm, run_profile
 from harness.errors import ConfigError, InfraError
 from harness.host import require_tool
 from harness.kernel import source as kernel_source
@@ -91,8 +91,7 @@ def load_case(name: str, zoo_dir: Path = ZOO_DIR) -> ZooCase:
     options.finish()
     top.finish()
     if chosen.keys() & {"profile", "preempt", "faults"}:
-        with_faults(with_preempt(load_profile(chosen.get("profile", "lockdep")), chosen.get("preempt", "full")),
-                    tuple(chosen.get("faults", ())))
+        run_profile(chosen.get("profile", "lockdep"), chosen.get("preempt", "full"), tuple(chosen.get("faults", ())))
     if "storm" in chosen:
         load_storm(chosen["storm"])
     return case
