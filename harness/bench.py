@@ -33,7 +33,7 @@ DATA_DIR = REPO_ROOT / "tests" / "data"
 STRESS_NG_STRESSORS = ("swap", "fork", "mmap", "mremap", "mlock", "madvise")
 # Keys of a stressor's KTAP line that are settings or bookkeeping, not operations.
 META_KEYS = {"workers", "mb", "pages", "areas", "errors", "transient", "seed", "duration_ms", "user_ms",
-             "sys_ms", "running", "threads", "storms", "injected", "corruptions", "swapoff_ms", "swapoff_max_ms",
+             "sys_ms", "running", "threads", "storms", "injected", "corruptions", "swapoff_ms", "swapoff_max_ms", "file_mb", "swap_kb_max",
              "reason"}
 # One headline operation count per stressor for the table (the sum of these keys).
 HEADLINE = {
@@ -54,6 +54,7 @@ HEADLINE = {
     "oom": ("victims", "hogs", "kills"),
     "uffd": ("faults", "dontneed", "pageouts", "remaps"),
     "numa": ("move_calls", "mbinds", "unbinds", "migrate_calls"),
+    "shmem": ("pageouts", "preads", "pwrites", "punches", "removes", "truncates", "forks", "syncs"),
     # storm-run's lines for the swap backends: pages through zram and zswap.
     "zram": ("reads", "writes"),
     "zswap": ("zswpout", "zswpin"),

@@ -93,6 +93,10 @@ static const struct mode modes[] = {
 	{ "numa", mode_numa,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
 	  "[--workers N] [--mb M | --percent P]" },
+	{ "shmem", mode_shmem,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
+	  OPT_DIR,
+	  "[--workers N] [--mb M | --percent P] [--dir D]" },
 };
 
 #define NR_MODES (sizeof(modes) / sizeof(modes[0]))

@@ -162,5 +162,6 @@ int mode_memcg(struct opts *o);
 int mode_oom(struct opts *o);
 int mode_uffd(struct opts *o);
 int mode_numa(struct opts *o);
+int mode_shmem(struct opts *o);
 
 #endif

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * shmem: shared memory and file pages under the swap storm.  This is the
+ * side of swapoff that walks inodes instead of mms (shmem_unuse() over the
+ * shmem swap list) and the truncation side of rmap (unmap_mapping_range()
+ * under i_mmap_rwsem, then the page table locks).  Each worker owns a
+ * memfd of M MiB mapped twice with MAP_SHARED and once MAP_PRIVATE (only
+ * ever read: /proc/<pid>/smaps then looks the file's swap up page by page
+ * under the page table lock) and runs a random mix of:
+ *   - MADV_PAGEOUT of windows (shmem pages go to swap),
+ *   - pread/pwrite through the file (swap-in by the page cache lookup,
+ *     not by a fault),
+ *   - FALLOC_FL_PUNCH_HOLE and MADV_REMOVE of ranges (swap entries and
+ *     swap cache pages freed while swapoff may be reading them in),
+ *   - ftruncate of the tail down and back up (both mappings unmapped by
+ *     unmap_mapping_range, swapped pages truncated),
+ *   - a fork whose child reads random pages through its own faults (fork
+ *     copies no page tables of a shared mapping) and exits,
+ *   - checks of random pages through any mapping, rewrites through a
+ *     shared one.
+ * With --dir D each worker also keeps a MAP_SHARED file of M/4 MiB on D (a
+ * disk filesystem: page cache, writeback and the filesystem's own locks
+ * under mmap_lock) and does the same to it, with msync(MS_SYNC) instead of
+ * pageouts.  Every page's expected content is tracked (a hole reads zero),
+ * so a page lost or stale after a swap-in is a corruption, not noise.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mmstress.h"
+
+enum {
+	K_WORKERS, K_MB, K_FILE_MB, K_PAGEOUTS, K_PREADS, K_PWRITES,
+	K_PUNCHES, K_REMOVES, K_TRUNCATES, K_FORKS, K_CHILD_READS, K_SYNCS,
+	K_TOUCHES, K_REWRITES, K_SWAP_KB_MAX, K_CORRUPTIONS, K_NR
+};
+
+static const char *const keys[K_NR] = {
+	"workers", "mb", "file_mb", "pageouts", "preads", "pwrites",
+	"punches", "removes", "truncates", "forks", "child_reads", "syncs",
+	"touches", "rewrites", "swap_kb_max", "corruptions",
+};
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
+#ifndef MADV_REMOVE
+#define MADV_REMOVE	9
+#endif
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE	0x01
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE	0x02
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC	0x0001U
+#endif
+
+/*
+ * One file mapped three times: map[0] and map[1] MAP_SHARED, map[2]
+ * MAP_PRIVATE and writable but never written (it shows the file).  state[i]: 0 = a hole (reads zero), else the
+ * generation of the pattern page i holds (1..255).
+ */
+struct region {
+	const char *what;	/* "memfd", "file" */
+	int fd;
+	int is_file;
+	size_t npages;
+	char *map[3];
+	uint8_t *state;
+};
+
+struct shmem_arg {
+	size_t npages, file_pages;
+	const char *dir;
+	uint64_t seed;
+};
+
+static int region_open(struct region *r, const char *what, int fd,
+		       size_t npages, int is_file)
+{
+	int k;
+
+	r->what = what;
+	r->fd = fd;
+	r->is_file = is_file;
+	r->npages = npages;
+	r->state = calloc(npages, 1);
+	if (!r->state)
+		return -1;
+	if (ftruncate(fd, (off_t)(npages * page_size)))
+		return -1;
+	for (k = 0; k < 3; k++) {
+		r->map[k] = mmap(NULL, npages * page_size,
+				 PROT_READ | PROT_WRITE,
+				 k < 2 ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+		if (r->map[k] == MAP_FAILED)
+			return -1;
+	}
+	return 0;
+}
+
+static void region_close(struct region *r)
+{
+	int k;
+
+	for (k = 0; k < 3; k++)
+		if (r->map[k] && r->map[k] != MAP_FAILED)
+			munmap(r->map[k], r->npages * page_size);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->state);
+}
+
+static uint8_t next_gen(uint8_t gen)
+{
+	return gen == 255 ? 1 : gen + 1;
+}
+
+/* Compare a page with what it should hold: -1 if it does, else the word. */
+static long page_check(const void *page, size_t i, uint8_t state,
+		       uint64_t salt, uint64_t *got, uint64_t *want)
+{
+	const uint64_t *w = page;
+	size_t k;
+
+	if (state)
+		return pat_check(page, i, state, salt, got, want);
+	for (k = 0; k < page_size / sizeof(*w); k++) {
+		if (w[k]) {
+			*got = w[k];
+			*want = 0;
+			return (long)k;
+		}
+	}
+	return -1;
+}
+
+static int check_page(struct region *r, const void *page, size_t i,
+		      uint64_t salt, int idx, int mapped)
+{
+	uint64_t got, want;
+	char who[48];
+	long w;
+
+	w = page_check(page, i, r->state[i], salt, &got, &want);
+	if (w < 0)
+		return 0;
+	stat_add(K_CORRUPTIONS, 1);
+	snprintf(who, sizeof(who), "shmem worker %d (%s)", idx, r->what);
+	note_corruption(who, page, mapped, i, r->state[i], salt, w, got, want);
+	return 1;
+}
+
+/* Pages [from, to) became a hole. */
+static void mark_hole(struct region *r, size_t from, size_t to)
+{
+	memset(r->state + from, 0, to - from);
+}
+
+/* A child reads random pages through its own faults and exits. */
+static int fork_reader(struct region *r, struct rng *rng, uint64_t salt,
+		       int idx)
+{
+	pid_t pid;
+	int status, k;
+
+	pid = fork();
+	if (pid < 0) {
+		note_transient();
+		return 0;
+	}
+	if (pid == 0) {
+		for (k = 0; k < 32; k++) {
+			size_t i = rng_below(rng, r->npages);
+
+			stat_add(K_CHILD_READS, 1);
+			if (check_page(r, r->map[k % 3] + i * page_size, i,
+				       salt, idx, 1))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid) {
+		note_error("waitpid (shmem)", errno);
+		return 1;
+	}
+	stat_add(K_FORKS, 1);
+	return WIFEXITED(status) && WEXITSTATUS(status);
+}
+
+/* One random operation on r; non-zero when the worker must stop. */
+static int region_op(struct region *r, struct rng *rng, uint64_t salt,
+		     int idx, char *buf)
+{
+	size_t i, k, n, start, keep;
+	int op = (int)rng_below(rng, 100);
+	char *map = r->map[rng_below(rng, 2)];	/* a shared view */
+	char *view = r->map[rng_below(rng, 3)];	/* any view */
+
+	start = rng_below(rng, r->npages);
+	n = 1 + rng_below(rng, 64);
+	if (start + n > r->npages)
+		n = r->npages - start;
+
+	if (op < 14) {
+		/* Pageout (memfd) or writeback (file) of a window. */
+		if (r->is_file) {
+			if (msync(map + start * page_size, n * page_size,
+				  MS_SYNC)) {
+				note_error("msync(MS_SYNC)", errno);
+				return 1;
+			}
+			stat_add(K_SYNCS, 1);
+		} else if (!madvise(view + start * page_size, n * page_size,
+				    MADV_PAGEOUT)) {
+			stat_add(K_PAGEOUTS, 1);
+		} else {
+			note_transient();
+		}
+	} else if (op < 26) {
+		/* Read pages back through the file, not a fault. */
+		for (k = 0; k < n && k < 8; k++) {
+			i = start + k;
+			if (pread(r->fd, buf, page_size,
+				  (off_t)(i * page_size)) != (ssize_t)page_size) {
+				note_error("pread (shmem)", errno);
+				return 1;
+			}
+			stat_add(K_PREADS, 1);
+			if (check_page(r, buf, i, salt, idx, 0))
+				return 1;
+		}
+	} else if (op < 36) {
+		/* New contents through the file. */
+		for (k = 0; k < n && k < 8; k++) {
+			uint8_t gen;
+
+			i = start + k;
+			gen = next_gen(r->state[i]);
+			pat_fill(buf, i, gen, salt);
+			if (pwrite(r->fd, buf, page_size,
+				   (off_t)(i * page_size)) != (ssize_t)page_size) {
+				note_error("pwrite (shmem)", errno);
+				return 1;
+			}
+			r->state[i] = gen;
+			stat_add(K_PWRITES, 1);
+		}
+	} else if (op < 44) {
+		/* Punch a hole: swap entries and cached pages freed. */
+		if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(start * page_size),
+			      (off_t)(n * page_size))) {
+			if (errno == EOPNOTSUPP && r->is_file) {
+				note_transient();	/* ext2: no holes */
+				return 0;
+			}
+			note_error("fallocate(PUNCH_HOLE)", errno);
+			return 1;
+		}
+		mark_hole(r, start, start + n);
+		stat_add(K_PUNCHES, 1);
+	} else if (op < 49 && !r->is_file) {
+		/* The same through a mapping. */
+		if (madvise(map + start * page_size, n * page_size,
+			    MADV_REMOVE)) {
+			note_error("madvise(MADV_REMOVE)", errno);
+			return 1;
+		}
+		mark_hole(r, start, start + n);
+		stat_add(K_REMOVES, 1);
+	} else if (op < 54) {
+		/* Truncate the tail away and grow the file back. */
+		keep = r->npages / 2 + rng_below(rng, r->npages / 2);
+		if (ftruncate(r->fd, (off_t)(keep * page_size)) ||
+		    ftruncate(r->fd, (off_t)(r->npages * page_size))) {
+			note_error("ftruncate (shmem)", errno);
+			return 1;
+		}
+		mark_hole(r, keep, r->npages);
+		stat_add(K_TRUNCATES, 1);
+	} else if (op < 57) {
+		return fork_reader(r, rng, salt, idx);
+	} else {
+		/* Check random pages through any view, rewrite shared. */
+		for (k = 0; k < 32; k++) {
+			i = rng_below(rng, r->npages);
+			stat_add(K_TOUCHES, 1);
+			if (check_page(r, view + i * page_size, i, salt, idx,
+				       1))
+				return 1;
+			if (rng_chance(rng, 30)) {
+				r->state[i] = next_gen(r->state[i]);
+				pat_fill(map + i * page_size, i, r->state[i],
+					 salt);
+				stat_add(K_REWRITES, 1);
+			}
+		}
+	}
+	return 0;
+}
+
+/* How much of this process is in swap (shmem included): the proof. */
+static void sample_swap(void)
+{
+	char buf[2048], *p;
+
+	if (sys_read_buf("/proc/self/smaps_rollup", buf, sizeof(buf)) < 0)
+		return;
+	p = strstr(buf, "\nSwap:");
+	if (p)
+		stat_max(K_SWAP_KB_MAX, strtoul(p + 6, NULL, 10));
+}
+
+static int shmem_worker(int idx, void *varg)
+{
+	struct shmem_arg *arg = varg;
+	struct region r[2];
+	char path[256], *buf;
+	int nr = 1, fd, stop = 0;
+	uint64_t salt, last = 0;
+	struct rng rng;
+
+	memset(r, 0, sizeof(r));
+	r[0].fd = r[1].fd = -1;
+	rng_init(&rng, arg->seed, (uint64_t)idx + 1);
+	salt = rng_next(&rng);
+	buf = malloc(page_size);
+	fd = (int)syscall(__NR_memfd_create, "mmstress-shmem", MFD_CLOEXEC);
+	if (fd < 0) {
+		note_missing("memfd_create", errno, "CONFIG_MEMFD_CREATE");
+		free(buf);
+		return 1;
+	}
+	if (!buf || region_open(&r[0], "memfd", fd, arg->npages, 0)) {
+		note_error("memfd region (shmem)", errno);
+		goto out;
+	}
+	if (arg->dir) {
+		snprintf(path, sizeof(path), "%s/mmstress-shmem.%d.%d",
+			 arg->dir, (int)getpid(), idx);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || region_open(&r[1], "file", fd, arg->file_pages,
+					  1)) {
+			note_error(path, errno);
+			if (fd >= 0)
+				unlink(path);
+			goto out;
+		}
+		unlink(path);	/* gone when the worker is */
+		nr = 2;
+	}
+	while (!should_stop() && !sh->errors && !stop) {
+		stop = region_op(&r[rng_below(&rng, (uint64_t)nr)], &rng,
+				 salt, idx, buf);
+		if (now_ms() - last > 500) {
+			sample_swap();
+			last = now_ms();
+		}
+		sleep_ms((long)rng_below(&rng, 3));
+	}
+out:
+	region_close(&r[0]);
+	region_close(&r[1]);
+	free(buf);
+	return stop;
+}
+
+int mode_shmem(struct opts *o)
+{
+	long workers = o->workers > 0 ? o->workers : 1, mb;
+	struct shmem_arg arg;
+
+	memset(&arg, 0, sizeof(arg));
+	mb = default_mb(o, 4, 1);
+	stat_add(K_WORKERS, (unsigned long)workers);
+	stat_add(K_MB, (unsigned long)mb);
+	arg.npages = (size_t)mb * (1024 * 1024 / page_size);
+	arg.dir = o->dir;
+	if (arg.dir) {
+		arg.file_pages = arg.npages / 4 ? arg.npages / 4 : 1;
+		stat_add(K_FILE_MB, (unsigned long)(arg.file_pages * page_size /
+						    (1024 * 1024)));
+	}
+	arg.seed = o->seed;
+	run_workers((int)workers, shmem_worker, &arg);
+	return report(o->mode, keys, K_NR);
+}
