@@ -476,6 +476,8 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                         "_header_at": seen.header_at}
                     _stage(f"storm: stopped on report {seen.title!r} ({seen.why}) "
                            f"{seen.complete_at - storm_started:.1f}s into the storm")
+                if result.output:   # guest text: printable only, as everything taken from the guest
+                    (run_dir / "storm.log").write_text(results.sanitize_block(result.output))
                 storm_state = result.ended_how
                 note = result.timeout_reason
                 failures = tuple(result.failures)

@@ -44,6 +44,7 @@ class StormResult:
     wall_s: float = 0.0
     lock_coverage: dict[str, object] = field(default_factory=dict)
     mode_chains: list[dict[str, object]] = field(default_factory=list)
+    output: str = ""                  # storm-run's own output (the stressors' lines and details): storm.log
 
     def to_json(self) -> dict:
         return {"name": self.name, "duration_s": self.duration_s, "seed": self.seed,
@@ -426,6 +427,7 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int, kernel_r
         out = channel.run("storm-run /etc/harness/storm.plan", duration + STORM_GRACE_S)
         result.wall_s = time.monotonic() - started
         result.status = out.status
+        result.output = out.output
         result.counts, result.failures = parse_counts(out.output)
         result.mode_chains = parse_mode_chains(out.output, names)
         result.ended_how = "completed"
@@ -449,6 +451,7 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int, kernel_r
         result.timeout_reason = (exc.reason if isinstance(exc, GuestSilent)
                                  else f"the storm did not finish within {duration + STORM_GRACE_S}s")
         result.wall_s = time.monotonic() - started
+        result.output = exc.partial
         result.counts, result.failures = parse_counts(exc.partial)
     except ChannelClosed:
         result.ended_how = "qemu-exited"

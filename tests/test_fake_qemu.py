@@ -35,6 +35,10 @@ def test_clean_run_passes_and_log_is_complete(tmp_path):
     text = console_log.read_text(errors="replace")
     assert "MMLOCK-HARNESS: storm-end status=0" in text
     assert "reboot: Restarting system" in text
+    # The stressors' own lines are kept beside the console, printable only.
+    storm_log = (tmp_path / "storm.log").read_text()
+    assert "ok 1 swap #" in storm_log and "MMLOCK-HARNESS: storm-end status=0" in storm_log
+    assert all(ch == "\n" or ch.isprintable() for ch in storm_log)
 
 
 def test_lockdep_splat_in_storm_fails(tmp_path):
