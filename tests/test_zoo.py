@@ -177,3 +177,16 @@ def test_a_run_of_some_cases_keeps_the_other_rows(tmp_path):
     assert [r["case"] for r in zoo.merged(kept, new)] == names[:2]
     # another arch's summary is not mixed in
     assert zoo.previous_rows(path, RunRequest(arch="aarch64"), set()) == []
+
+
+@pytest.mark.skipif(not kernel_source.tarball_for("6.1").is_file(),
+                    reason="linux-source-6.1 not installed (`make deps` installs it)")
+def test_each_fix_for_a_bug_the_harness_found_applies_exactly_to_debians_source():
+    """docs/found/: fixes for bugs the harness found in Debian's source as shipped."""
+    source = kernel_source.default_source("6.1")
+    found = sorted((Path(__file__).parent.parent / "docs" / "found").glob("6.1-*.patch"))
+    assert found, "docs/found/ has no 6.1 fix"
+    for patch in found:
+        proc = subprocess.run(["git", "apply", "--check", "-p1", str(patch)], cwd=source.path,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{patch.name}: {proc.stderr}"

@@ -77,6 +77,14 @@ struct region {
 	size_t npages;
 	char *map[3];
 	uint8_t *state;
+	uint8_t *how;		/* the SET_* that last set state[i] */
+};
+
+/* What last set a page's expected content: named in a corruption. */
+enum { SET_NONE, SET_PWRITE, SET_STORE, SET_PUNCH, SET_REMOVE, SET_TRUNCATE };
+static const char *const set_names[] = {
+	"nothing (never written)", "pwrite", "a store through a shared view",
+	"a punched hole", "MADV_REMOVE", "a truncation",
 };
 
 struct shmem_arg {
@@ -95,7 +103,8 @@ static int region_open(struct region *r, const char *what, int fd,
 	r->is_file = is_file;
 	r->npages = npages;
 	r->state = calloc(npages, 1);
-	if (!r->state)
+	r->how = calloc(npages, 1);
+	if (!r->state || !r->how)
 		return -1;
 	if (ftruncate(fd, (off_t)(npages * page_size)))
 		return -1;
@@ -119,6 +128,7 @@ static void region_close(struct region *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r->state);
+	free(r->how);
 }
 
 static uint8_t next_gen(uint8_t gen)
@@ -149,22 +159,24 @@ static int check_page(struct region *r, const void *page, size_t i,
 		      uint64_t salt, int idx, int mapped)
 {
 	uint64_t got, want;
-	char who[48];
+	char who[96];
 	long w;
 
 	w = page_check(page, i, r->state[i], salt, &got, &want);
 	if (w < 0)
 		return 0;
 	stat_add(K_CORRUPTIONS, 1);
-	snprintf(who, sizeof(who), "shmem worker %d (%s)", idx, r->what);
+	snprintf(who, sizeof(who), "shmem worker %d (%s, last set by %s)", idx,
+		 r->what, set_names[r->how[i]]);
 	note_corruption(who, page, mapped, i, r->state[i], salt, w, got, want);
 	return 1;
 }
 
 /* Pages [from, to) became a hole. */
-static void mark_hole(struct region *r, size_t from, size_t to)
+static void mark_hole(struct region *r, size_t from, size_t to, int how)
 {
 	memset(r->state + from, 0, to - from);
+	memset(r->how + from, how, to - from);
 }
 
 /* A child reads random pages through its own faults and exits. */
@@ -254,6 +266,7 @@ static int region_op(struct region *r, struct rng *rng, uint64_t salt,
 				return 1;
 			}
 			r->state[i] = gen;
+			r->how[i] = SET_PWRITE;
 			stat_add(K_PWRITES, 1);
 		}
 	} else if (op < 44) {
@@ -268,7 +281,7 @@ static int region_op(struct region *r, struct rng *rng, uint64_t salt,
 			note_error("fallocate(PUNCH_HOLE)", errno);
 			return 1;
 		}
-		mark_hole(r, start, start + n);
+		mark_hole(r, start, start + n, SET_PUNCH);
 		stat_add(K_PUNCHES, 1);
 	} else if (op < 49 && !r->is_file) {
 		/* The same through a mapping. */
@@ -277,7 +290,7 @@ static int region_op(struct region *r, struct rng *rng, uint64_t salt,
 			note_error("madvise(MADV_REMOVE)", errno);
 			return 1;
 		}
-		mark_hole(r, start, start + n);
+		mark_hole(r, start, start + n, SET_REMOVE);
 		stat_add(K_REMOVES, 1);
 	} else if (op < 54) {
 		/* Truncate the tail away and grow the file back. */
@@ -287,7 +300,7 @@ static int region_op(struct region *r, struct rng *rng, uint64_t salt,
 			note_error("ftruncate (shmem)", errno);
 			return 1;
 		}
-		mark_hole(r, keep, r->npages);
+		mark_hole(r, keep, r->npages, SET_TRUNCATE);
 		stat_add(K_TRUNCATES, 1);
 	} else if (op < 57) {
 		return fork_reader(r, rng, salt, idx);
@@ -301,6 +314,7 @@ static int region_op(struct region *r, struct rng *rng, uint64_t salt,
 				return 1;
 			if (rng_chance(rng, 30)) {
 				r->state[i] = next_gen(r->state[i]);
+				r->how[i] = SET_STORE;
 				pat_fill(map + i * page_size, i, r->state[i],
 					 salt);
 				stat_add(K_REWRITES, 1);
