@@ -54,7 +54,8 @@ HEADLINE = {
     "oom": ("victims", "hogs", "kills"),
     "uffd": ("faults", "dontneed", "pageouts", "remaps"),
     "numa": ("move_calls", "mbinds", "unbinds", "migrate_calls"),
-    "shmem": ("pageouts", "preads", "pwrites", "punches", "removes", "truncates", "forks", "syncs"),
+    "shmem": ("pageouts", "preads", "pwrites", "punches", "removes", "truncates", "forks", "syncs", "splices",
+              "fadvises", "seeks", "populates", "mremaps"),
     # storm-run's lines for the swap backends: pages through zram and zswap.
     "zram": ("reads", "writes"),
     "zswap": ("zswpout", "zswpin"),

@@ -40,13 +40,15 @@
 enum {
 	K_WORKERS, K_MB, K_FILE_MB, K_PAGEOUTS, K_PREADS, K_PWRITES,
 	K_PUNCHES, K_REMOVES, K_TRUNCATES, K_FORKS, K_CHILD_READS, K_SYNCS,
-	K_TOUCHES, K_REWRITES, K_SWAP_KB_MAX, K_CORRUPTIONS, K_NR
+	K_SPLICES, K_FADVISES, K_SEEKS, K_POPULATES, K_MREMAPS, K_TOUCHES,
+	K_REWRITES, K_SWAP_KB_MAX, K_CORRUPTIONS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "mb", "file_mb", "pageouts", "preads", "pwrites",
 	"punches", "removes", "truncates", "forks", "child_reads", "syncs",
-	"touches", "rewrites", "swap_kb_max", "corruptions",
+	"splices", "fadvises", "seeks", "populates", "mremaps", "touches",
+	"rewrites", "swap_kb_max", "corruptions",
 };
 
 #ifndef MADV_PAGEOUT
@@ -60,6 +62,10 @@ static const char *const keys[K_NR] = {
 #endif
 #ifndef FALLOC_FL_PUNCH_HOLE
 #define FALLOC_FL_PUNCH_HOLE	0x02
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ	22
+#define MADV_POPULATE_WRITE	23
 #endif
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC	0x0001U
@@ -210,6 +216,67 @@ static int fork_reader(struct region *r, struct rng *rng, uint64_t salt,
 	return WIFEXITED(status) && WEXITSTATUS(status);
 }
 
+/* A page through a pipe (splice from the page cache), checked. */
+static int pipefd[2] = { -1, -1 };
+
+static int splice_check(struct region *r, size_t i, uint64_t salt, int idx,
+			char *buf)
+{
+	loff_t off = (loff_t)(i * page_size);
+	ssize_t n, got = 0;
+
+	if (pipefd[0] < 0 && pipe(pipefd)) {
+		note_error("pipe (shmem)", errno);
+		return 1;
+	}
+	n = splice(r->fd, &off, pipefd[1], NULL, page_size, 0);
+	if (n < 0) {
+		note_error("splice (shmem)", errno);
+		return 1;
+	}
+	while (got < n) {
+		ssize_t m = read(pipefd[0], buf + got, (size_t)(n - got));
+
+		if (m <= 0) {
+			note_error("read (pipe)", m < 0 ? errno : EIO);
+			return 1;
+		}
+		got += m;
+	}
+	stat_add(K_SPLICES, 1);
+	if (n != (ssize_t)page_size) {
+		note_transient();	/* short: nothing to check */
+		return 0;
+	}
+	return check_page(r, buf, i, salt, idx, 0);
+}
+
+/* Move shared view 1 elsewhere: its page tables go with it. */
+static int move_view(struct region *r)
+{
+	size_t len = r->npages * page_size;
+	void *to, *p;
+
+	to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (to == MAP_FAILED) {
+		note_transient();
+		return 0;
+	}
+	p = mremap(r->map[1], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	if (p == MAP_FAILED) {
+		munmap(to, len);
+		if (errno == ENOMEM) {
+			note_transient();
+			return 0;
+		}
+		note_error("mremap (shmem)", errno);
+		return 1;
+	}
+	r->map[1] = p;
+	stat_add(K_MREMAPS, 1);
+	return 0;
+}
+
 /* One random operation on r; non-zero when the worker must stop. */
 static int region_op(struct region *r, struct rng *rng, uint64_t salt,
 		     int idx, char *buf)
@@ -233,11 +300,21 @@ static int region_op(struct region *r, struct rng *rng, uint64_t salt,
 				return 1;
 			}
 			stat_add(K_SYNCS, 1);
-		} else if (!madvise(view + start * page_size, n * page_size,
-				    MADV_PAGEOUT)) {
-			stat_add(K_PAGEOUTS, 1);
 		} else {
-			note_transient();
+			/*
+			 * Reclaim takes only pages mapped once: the other
+			 * views let go of the window first (the page cache
+			 * keeps it).
+			 */
+			for (k = 0; k < 3; k++)
+				if (r->map[k] != view)
+					madvise(r->map[k] + start * page_size,
+						n * page_size, MADV_DONTNEED);
+			if (!madvise(view + start * page_size,
+				     n * page_size, MADV_PAGEOUT))
+				stat_add(K_PAGEOUTS, 1);
+			else
+				note_transient();
 		}
 	} else if (op < 26) {
 		/* Read pages back through the file, not a fault. */
@@ -304,6 +381,49 @@ static int region_op(struct region *r, struct rng *rng, uint64_t salt,
 		stat_add(K_TRUNCATES, 1);
 	} else if (op < 57) {
 		return fork_reader(r, rng, salt, idx);
+	} else if (op < 60) {
+		return splice_check(r, start, salt, idx, buf);
+	} else if (op < 62) {
+		/* Drop the clean page cache of a window (file: re-read). */
+		if (posix_fadvise(r->fd, (off_t)(start * page_size),
+				  (off_t)(n * page_size), POSIX_FADV_DONTNEED)) {
+			note_error("posix_fadvise(DONTNEED)", errno);
+			return 1;
+		}
+		stat_add(K_FADVISES, 1);
+	} else if (op < 63) {
+		/* Walk the file's data and holes (the page cache's index). */
+		int whence = rng_chance(rng, 50) ? SEEK_DATA : SEEK_HOLE;
+		off_t next;
+
+		next = lseek(r->fd, (off_t)(start * page_size), whence);
+		if (next < 0 && errno != ENXIO) {
+			note_error("lseek(SEEK_DATA/SEEK_HOLE)", errno);
+			return 1;
+		}
+		stat_add(K_SEEKS, 1);
+	} else if (op < 65) {
+		/* Fault a window in without touching it (5.14+). */
+		if (madvise(view + start * page_size, n * page_size,
+			    view == r->map[2] ? MADV_POPULATE_READ :
+						MADV_POPULATE_WRITE)) {
+			if (errno != EINVAL && errno != ENOMEM &&
+			    errno != EFAULT) {
+				note_error("madvise(MADV_POPULATE)", errno);
+				return 1;
+			}
+			note_transient();
+		} else {
+			stat_add(K_POPULATES, 1);
+		}
+	} else if (op < 66) {
+		return move_view(r);
+	} else if (op < 67 && r->is_file) {
+		if (fdatasync(r->fd)) {
+			note_error("fdatasync", errno);
+			return 1;
+		}
+		stat_add(K_SYNCS, 1);
 	} else {
 		/* Check random pages through any view, rewrite shared. */
 		for (k = 0; k < 32; k++) {
