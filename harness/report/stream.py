@@ -23,7 +23,8 @@ from .lines import CONSOLE, NO_PREFIX, Line, split_line
 from .merge import order_key
 from .model import Report
 from .patterns import Group
-from .prefilter import TIMESTAMPED, Finder
+from .prefilter import TIMESTAMPED, Finder, has_needle
+from .reader import decode
 from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
 from .titles import normalize_title, title_frame, title_kind, title_type
 
@@ -145,17 +146,33 @@ class Scanner:
             pos = nl + 1
         return done
 
+    def feed_piece(self, piece: bytes) -> list[Report]:
+        """feed_text for undecoded whole lines (reader.iter_file_pieces).
+        Most pieces of a long log have no needle, nothing open and nothing
+        left to learn about timestamps: those are only counted, their
+        last few lines decoded, the rest never."""
+        if self.open or not self.timestamped or has_needle(piece):
+            return self.feed_text(decode(piece))
+        self._count_lines(piece, 0, len(piece))
+        return []
+
     def _skip(self, text: str, pos: int, stop: int) -> None:
         """Account for the lines in text[pos:stop] (stop is at a '\\n' or the
         end) without looking at them, but for the last few and timestamps."""
         if not self.timestamped and TIMESTAMPED.search(text, pos, stop) is not None:
             self.timestamped = True
-        count = text.count("\n", pos, stop) + 1
+        self._count_lines(text, pos, stop)
+
+    def _count_lines(self, text: str | bytes, pos: int, stop: int) -> None:
+        """Number the lines in text[pos:stop] and keep the last few."""
+        newline = "\n" if isinstance(text, str) else b"\n"
+        count = text.count(newline, pos, stop) + 1  # type: ignore[arg-type]
         tail: list[str] = []
         cut = stop
         while len(tail) < (self.recent.maxlen or 0) and cut >= pos:
-            nl = text.rfind("\n", pos, cut)
-            tail.append(text[nl + 1 if nl >= 0 else pos:cut])
+            nl = text.rfind(newline, pos, cut)  # type: ignore[arg-type]
+            line = text[nl + 1 if nl >= 0 else pos:cut]
+            tail.append(line if isinstance(line, str) else decode(line))
             cut = nl
             if nl < 0:
                 break
@@ -315,10 +332,10 @@ def scan(lines: Iterable[str]) -> Iterator[Report]:
     yield from order.release(scanner.finish(), final=True)
 
 
-def scan_texts(texts: Iterable[str]) -> Iterator[Report]:
-    """Like scan, for pieces of whole lines from a chunked reader."""
+def scan_pieces(pieces: Iterable[bytes]) -> Iterator[Report]:
+    """Like scan, for undecoded pieces of whole lines (reader.iter_file_pieces)."""
     scanner = Scanner()
     order = _InOrder(scanner)
-    for text in texts:
-        yield from order.release(scanner.feed_text(text))
+    for piece in pieces:
+        yield from order.release(scanner.feed_piece(piece))
     yield from order.release(scanner.finish(), final=True)
