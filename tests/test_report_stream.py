@@ -165,6 +165,16 @@ def test_consequences_are_not_primary_and_duplicates_fold():
     ]
 
 
+def test_folded_reports_keep_the_first_ones_frames_and_file():
+    """The scanner skips frames and guilty file of a report whose title an
+    earlier one already has; the merged report is the first one's."""
+    second = [line.replace("caller_fn", "other_caller").replace("mm/mmap.c", "mm/util.c") for line in WARNING]
+    reports = parse_lines(stamped(WARNING) + stamped(second, t0=200.0))
+    assert [(r.title, r.count, r.frames, r.guilty_file) for r in reports] == \
+        [("WARNING in do_thing", 2, ("caller_fn",), "mm/mmap.c")]
+    alone = parse_lines(stamped(second, t0=200.0))
+    assert (alone[0].frames, alone[0].guilty_file) == (("other_caller",), "mm/util.c")
+
 def test_stall_long_after_an_unrelated_report_stays_primary():
     merged = finalize([_rep("WARNING in f", "warning", 10),
                        _rep("BUG: soft lockup in g", "soft-lockup", 90_000)])

@@ -52,7 +52,7 @@ def match_group(text: str) -> Group | None:
     return None
 
 
-@dataclass
+@dataclass(eq=False)  # open reports are told apart by identity, not by their text
 class _Open:
     group: Group
     start: int
@@ -83,6 +83,10 @@ class Scanner:
         # line (e.g. a KASAN closing '====') cannot open the next report.
         self.claimed: dict[str, int] = {}
         self.timestamped = False
+        # Per title, the earliest merge.order_key finished so far: a later
+        # report of that title is folded into it (merge.Merger), so its
+        # frames and guilty file would be thrown away unread.
+        self.first_of_title: dict[str, tuple[int, int]] = {}
 
     def feed(self, raw: str) -> Sequence[Report]:
         self.lineno += 1
@@ -272,12 +276,15 @@ class Scanner:
             for other in list(self.open):
                 if other.frozen and other.context == rep.context:
                     self.open.remove(other)
-                    out.append(_finish(other))
-        out.append(_finish(rep))
+                    out.append(_finish(other, self.first_of_title))
+        out.append(_finish(rep, self.first_of_title))
         return out
 
 
-def _finish(rep: _Open) -> Report:
+def _finish(rep: _Open, first_of_title: dict[str, tuple[int, int]]) -> Report:
+    """The report of `rep`. Its frames and guilty file are left empty when
+    a report of the same title with an earlier header has finished: the
+    merge keeps only that one's (and adds this one's count)."""
     desc = describe(rep.text, rep.group)
     title = normalize_title(desc.title)
     type_ = title_type(title)
@@ -287,18 +294,23 @@ def _finish(rep: _Open) -> Report:
     if desc.frame and desc.frame != "corrupted":
         extra["frame"] = desc.frame
     reason = desc.corrupted_reason
+    end = max(rep.last_content, rep.start)
+    key = (rep.header, end)  # merge.order_key
+    folded = first_of_title.get(title, key) < key
+    if not folded:
+        first_of_title[title] = key
     return Report(
         title=title,
         type=type_ or "UNKNOWN",
         kind=kind,
         start_line=rep.start,
-        end_line=max(rep.last_content, rep.start),
-        frames=stack_names(rep.text),
+        end_line=end,
+        frames=() if folded else stack_names(rep.text),
         alt_titles=tuple(normalize_title(a) for a in desc.alt_titles),
         corrupted=bool(reason),
         corrupted_reason=reason,
         frame=title_frame(title),
-        guilty_file=guilty_file(title, rep.text),
+        guilty_file="" if folded else guilty_file(title, rep.text),
         extra=extra,
     )
 
