@@ -28,26 +28,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from harness.report import frames, parse_file, parse_text
+from harness.report.agreement import Tally, excluded_as, rates, summary, table, title_frame
 from harness.report.corpus import case_paths, load_case
-from harness.report.titles import title_kind, title_type
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("MMLOCK_CORPUS")
               or REPO.parent / "shared" / "corpus" / "syzkaller-linux-reports")
 RATCHET = REPO / "tests" / "data" / "conformance_rates.json"
-EXCLUDED_TYPES = {"SYZ_FAILURE": "syzkaller executor self-report",
-                  "LEAK": "kmemleak scan done by syzkaller's executor"}
 HELD_OUT_EVERY = 5
 PARTS = ("development", "held_out")
-# syzkaller's Report.Frame: what follows the title's last ' in '.
-_TITLE_FRAME = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)")
 # The issue's targets, per part; the ratchet keeps what was reached.
 TARGETS = {"title": 0.95, "type": 0.98, "detection": 0.995}
 
@@ -56,105 +50,33 @@ def part_of(case: str) -> str:
     return "held_out" if int(case) % HELD_OUT_EVERY == 0 else "development"
 
 
-def title_frame(title: str) -> str:
-    match = _TITLE_FRAME.match(title)
-    return match.group(1) if match else ""
-
-
-def _new_counts() -> Counter:
-    return Counter({"cases": 0, "detect": 0, "type": 0, "title": 0, "crash_cases": 0,
-                    "frame": 0, "frame_cases": 0})
-
-
-def evaluate(corpus: Path) -> tuple[dict[str, Counter], dict[str, dict[str, Counter]],
-                                    dict[str, list[str]], dict]:
-    """Counts per part, counts per part and kind, mismatches per part, exclusions."""
-    counts = {p: _new_counts() for p in PARTS}
-    kinds: dict[str, dict[str, Counter]] = {p: {} for p in PARTS}
-    mismatches: dict[str, list[str]] = {p: [] for p in PARTS}
+def evaluate(corpus: Path) -> tuple[dict[str, Tally], dict[str, int]]:
+    """A tally per part, and the excluded cases per excluded type."""
+    tallies = {p: Tally() for p in PARTS}
     excluded: dict[str, int] = {}
     for path in case_paths(corpus):
         header, log = load_case(path)
-        want_title = (header.get("TITLE") or [""])[0]
-        want_type = (header.get("TYPE") or [""])[0]
-        if want_type in EXCLUDED_TYPES:
-            excluded[want_type] = excluded.get(want_type, 0) + 1
+        why = excluded_as(header)
+        if why:
+            excluded[why] = excluded.get(why, 0) + 1
             continue
-        part = part_of(path.name)
-        kind = title_kind(want_title, title_type(want_title)) if want_title else "none"
-        per_kind = kinds[part].setdefault(kind, _new_counts())
-        reports = parse_text(log)
-        got = reports[0] if reports else None
-        for c in (counts[part], per_kind):
-            c["cases"] += 1
-        if bool(got) == bool(want_title):
-            for c in (counts[part], per_kind):
-                c["detect"] += 1
-        else:
-            mismatches[part].append(f"{path.name}: detect want={want_title!r} got={got.title if got else None!r}")
-        if not want_title:
-            continue
-        want_frame = (header.get("FRAME") or [title_frame(want_title)])[0]
-        for c in (counts[part], per_kind):
-            c["crash_cases"] += 1
-            c["frame_cases"] += bool(want_frame)
-        if got is None:
-            continue
-        got_type = "" if got.type == "UNKNOWN" else got.type
-        if got_type == want_type:
-            for c in (counts[part], per_kind):
-                c["type"] += 1
-        else:
-            mismatches[part].append(f"{path.name}: type want={want_type!r} got={got_type!r} ({got.title})")
-        if got.title == want_title:
-            for c in (counts[part], per_kind):
-                c["title"] += 1
-        else:
-            mismatches[part].append(f"{path.name}: title want={want_title!r} got={got.title!r}")
-        if want_frame and got.frame == want_frame:
-            for c in (counts[part], per_kind):
-                c["frame"] += 1
-        elif want_frame and got.title == want_title:
-            mismatches[part].append(f"{path.name}: frame want={want_frame!r} got={got.frame!r}")
-    return counts, kinds, mismatches, excluded
-
-
-def rates(counts: Counter) -> dict:
-    return {
-        "detection": round(counts["detect"] / max(counts["cases"], 1), 4),
-        "type": round(counts["type"] / max(counts["crash_cases"], 1), 4),
-        "title": round(counts["title"] / max(counts["crash_cases"], 1), 4),
-        "frame": round(counts["frame"] / max(counts["frame_cases"], 1), 4),
-    }
-
-
-def _table(kinds: dict[str, Counter]) -> list[str]:
-    rows = [f"    {'kind':<16} {'cases':>5} {'title':>7} {'type':>7} {'frame':>7}"]
-    for kind, c in sorted(kinds.items(), key=lambda kv: -kv[1]["cases"]):
-        got = rates(c)
-        if not c["crash_cases"]:
-            rows.append(f"    {kind:<16} {c['cases']:>5} {'':>7} {'':>7} {'':>7}  detection {got['detection']:.0%}")
-            continue
-        rows.append(f"    {kind:<16} {c['cases']:>5} {got['title']:>7.1%} {got['type']:>7.1%} {got['frame']:>7.1%}")
-    return rows
+        tallies[part_of(path.name)].add(path.name, header, log)
+    return tallies, excluded
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"conformance corpus not present at {CORPUS} (set MMLOCK_CORPUS)")
 def test_conformance_ratchet(capsys):
-    counts, kinds, mismatches, excluded = evaluate(CORPUS)
-    got = {p: rates(counts[p]) for p in PARTS}
+    tallies, excluded = evaluate(CORPUS)
+    got = {p: rates(tallies[p].counts) for p in PARTS}
     verbose = os.environ.get("CONFORMANCE_VERBOSE", "")
     with capsys.disabled():
         print(f"\nconformance, excluded {excluded}; held out: case number % {HELD_OUT_EVERY} == 0")
         for part in PARTS:
-            r = got[part]
-            print(f"  {part}: {counts[part]['cases']} cases ({counts[part]['crash_cases']} with a crash): "
-                  f"detection {r['detection']:.2%}, type {r['type']:.2%}, title {r['title']:.2%}, "
-                  f"frame {r['frame']:.2%}")
-            print("\n".join(_table(kinds[part])))
+            print(f"  {part}: {summary(tallies[part].counts)}")
+            print("\n".join(table(tallies[part].kinds)))
         shown = "held_out" if verbose == "held-out" else "development"
         if verbose:
-            print("\n".join(mismatches[shown]))
+            print("\n".join(tallies[shown].mismatches))
     recorded = json.loads(RATCHET.read_text()) if RATCHET.exists() else {}
     if os.environ.get("UPDATE_RATCHET"):
         recorded = {p: {k: max(got[p][k], recorded.get(p, {}).get(k, 0.0)) for k in got[p]} for p in PARTS}
@@ -193,3 +115,37 @@ def test_title_frame_is_syzkallers_last_in():
     assert title_frame("KASAN: use-after-free Read in foo") == "foo"
     assert title_frame("WARNING in corrupted in bar") == "bar"
     assert title_frame("BUG: Bad rss-counter state") == ""
+
+
+def test_score_cases_tool_leaves_out_seen_and_excluded_cases(tmp_path, capsys):
+    """tools/score_cases.py scores a folder of cases, leaving out the ones
+    whose console text the parser was developed on and executor reports;
+    a case without TYPE counts for the title, not for the type."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("score_cases", REPO / "tools" / "score_cases.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    log = "\n".join([
+        "[    1.000000] ------------[ cut here ]------------",
+        "[    1.000001] WARNING: CPU: 0 PID: 7 at mm/mmap.c:10 do_thing+0x1/0x2",
+        "[    1.000002] Modules linked in:",
+        "[    1.000003] RIP: 0010:do_thing+0x1/0x2",
+        "[    1.000004] Call Trace:",
+        "[    1.000005]  caller_fn+0x10/0x20",
+        "[    1.000006] ---[ end trace 0000000000000000 ]---",
+    ]) + "\n"
+    seen, cases = tmp_path / "seen", tmp_path / "cases"
+    seen.mkdir()
+    cases.mkdir()
+    (seen / "7").write_text("TITLE: WARNING in do_thing\nTYPE: WARNING\n\n" + log)
+    (cases / "1").write_text("TITLE: WARNING in do_thing\n\n" + log.replace("mmap.c:10", "mmap.c:11"))
+    (cases / "2").write_text("TITLE: WARNING in do_thing\nTYPE: WARNING\n\n" + log)
+    (cases / "3").write_text("TITLE: memory leak in foo\n\nBUG: memory leak\n")
+    (cases / "4").write_text("TITLE: WARNING in other_thing\nTYPE: WARNING\n\n" + log.replace("mmap.c:10", "mmap.c:12"))
+    assert tool.main([str(cases), "--seen", str(seen), "--mismatches"]) == 0
+    out = capsys.readouterr().out
+    assert "scored 2 cases (2 with a crash, 1 typed): detection 100.00%, type 100.00%, title 50.00%" in out
+    assert "not scored (seen): 1: 2" in out and "not scored (LEAK): 1: 3" in out
+    assert "4: title want='WARNING in other_thing' got='WARNING in do_thing'" in out

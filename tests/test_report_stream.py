@@ -121,6 +121,29 @@ def test_parse_file_handles_chunk_boundaries_and_bad_bytes(tmp_path: Path):
     assert reports[0].start_line == 3
 
 
+
+def test_undecoded_quiet_pieces_keep_numbering_and_openers(tmp_path: Path):
+    """parse_file only counts the lines of a quiet 1 MiB piece (no needle,
+    nothing open, timestamps seen before): line numbers, the 'cut here'
+    line at the very end of such a piece that opens the next piece's
+    report, and bytes that do not decode must come out as parse_text has
+    them."""
+    quiet = "\n".join(noise(16_000)).encode() + b"\n"  # ~1 MB, 16,000 lines
+
+    def piece(tail: bytes) -> bytes:  # exactly one 1 MiB read: 16,001 lines and the tail
+        fill = (1 << 20) - len(quiet) - len(tail) - len(b"[    8.800000] \n")
+        return quiet + b"[    8.800000] " + b"x" * fill + b"\n" + tail
+
+    cut = ("\n".join(stamped(WARNING[:1], t0=9.0)) + "\n").encode()
+    odd = "[    8.900000] caf\u00e9 \udcff\n".encode("utf-8", "surrogateescape")
+    log = piece(b"") + piece(odd + cut) + "\n".join(stamped(WARNING[1:], t0=9.1)).encode() + b"\n" + quiet
+    path = tmp_path / "console.log"
+    path.write_bytes(log)
+    reports = parse_file(path)
+    assert reports == parse_text(log.decode("utf-8", "replace"))
+    assert [(r.title, r.start_line) for r in reports] == [("WARNING in do_thing", 2 * 16_001 + 2)]
+
+
 # -- merging -----------------------------------------------------------------------
 
 def _rep(title, kind, line):
@@ -141,6 +164,16 @@ def test_consequences_are_not_primary_and_duplicates_fold():
         ("kernel panic: panic_on_warn set", False, 1),
     ]
 
+
+def test_folded_reports_keep_the_first_ones_frames_and_file():
+    """The scanner skips frames and guilty file of a report whose title an
+    earlier one already has; the merged report is the first one's."""
+    second = [line.replace("caller_fn", "other_caller").replace("mm/mmap.c", "mm/util.c") for line in WARNING]
+    reports = parse_lines(stamped(WARNING) + stamped(second, t0=200.0))
+    assert [(r.title, r.count, r.frames, r.guilty_file) for r in reports] == \
+        [("WARNING in do_thing", 2, ("caller_fn",), "mm/mmap.c")]
+    alone = parse_lines(stamped(second, t0=200.0))
+    assert (alone[0].frames, alone[0].guilty_file) == (("other_caller",), "mm/util.c")
 
 def test_stall_long_after_an_unrelated_report_stays_primary():
     merged = finalize([_rep("WARNING in f", "warning", 10),
@@ -203,7 +236,7 @@ def test_every_header_contains_a_prefilter_needle():
     """A line the pre-filter skips must not be able to open a report."""
     import re
 
-    from harness.report.prefilter import NEEDLES, Finder
+    from harness.report.prefilter import NEEDLES, Finder, has_needle
     from harness.report.table_oops import CONTINUATION_HEADERS, GROUPS
 
     def hit(text: str) -> bool:
@@ -217,8 +250,13 @@ def test_every_header_contains_a_prefilter_needle():
     finder = Finder(text)
     first = finder.next(0)
     assert text[first:].startswith("BUG: x")
-    assert finder.next(first + 1) == text.index("Kernel panic")
-    assert finder.next(len(text)) == -1
+    second = finder.next(first + 1)  # somewhere in the header's line: all the scanner needs
+    assert text.rfind("\n", 0, second) + 1 == text.index("[    2.0] Kernel panic")
+    assert finder.next(second + 1) == -1
+    assert not has_needle(b"panic=-1 default fault quiet\n" * 3)
+    assert all(has_needle(f"x {header} y".encode()) for header in
+               ("Kernel panic", "rust_kernel: panicked", "general protection fault", "divide_error: ",
+                "fatal error: runtime", "PANIC: double fault", "panic: x"))
 
 
 def test_bulk_path_agrees_with_line_by_line_on_tricky_logs(tmp_path: Path):

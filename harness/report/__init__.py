@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from .merge import finalize_ordered
 from .model import Report
-from .reader import iter_file_lines, iter_file_texts
-from .stream import scan, scan_texts
+from .reader import iter_file_lines, iter_file_pieces
+from .stream import scan, scan_pieces
 from .symbols import symbolize
 
 __all__ = ["Report", "iter_file_lines", "parse_file", "parse_lines", "parse_text", "symbolize"]
@@ -31,4 +31,4 @@ def parse_text(text: str) -> list[Report]:
 
 
 def parse_file(path: str | os.PathLike[str]) -> list[Report]:
-    return finalize_ordered(scan_texts(iter_file_texts(path)))
+    return finalize_ordered(scan_pieces(iter_file_pieces(path)))

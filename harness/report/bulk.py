@@ -91,7 +91,9 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
         region = text[pos:stop - 1]
         if context != NO_PREFIX:
             region = _PLAIN_PREFIX.sub("", region)
-        texts = [t for t in region.split("\n") if not _questionable(t)]
+        # ('? ' and the powerpc suffix are C-speed tests; most lines have neither.)
+        texts = [t for t in region.split("\n")
+                 if not (("? " in t or t.endswith(_UNRELIABLE)) and _questionable(t))]
         for rep in wanting:
             if rep.room > 0:
                 taken = texts[:rep.room]
@@ -133,7 +135,10 @@ MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock deb
 _QUESTIONABLE_START = re.compile(r"(?:\[<[0-9a-f]+>\])? ?\? ")
 
 
+_UNRELIABLE = " (unreliable)"
+
+
 def _questionable(text: str) -> bool:
     """split_line's questionable frame (x86 ' ? func', powerpc '(unreliable)')."""
     return (("? " in text and _QUESTIONABLE_START.match(text) is not None)
-            or text.endswith(" (unreliable)")) and "<EOI>" not in text
+            or text.endswith(_UNRELIABLE)) and "<EOI>" not in text

@@ -84,17 +84,17 @@ def _title_matches(group: Group, text: str) -> list[re.Match | None]:
     alone; only when nothing matches there is the whole text searched."""
     head_end = text.find("\n")
     head = text[:head_end] if head_end >= 0 else text
-    matches = [fmt.title.search(head) if _one_line(fmt.title) else fmt.title.search(text)
+    matches = [fmt.title.search(head) if _one_line(fmt.title.pattern) else fmt.title.search(text)
                for fmt in group.formats]
     if any(m is not None and m.start() < len(head) for m in matches):
         return matches
     return [fmt.title.search(text) for fmt in group.formats]
 
 
-@cache
-def _one_line(regex: re.Pattern) -> bool:
+@cache  # keyed on the pattern's text: hashing a re.Pattern hashes its compiled code
+def _one_line(pattern: str) -> bool:
     """Can the regex only match within one line?"""
-    return not any(s in regex.pattern for s in ("\\n", "\\s", "[^", "$"))
+    return not any(s in pattern for s in ("\\n", "\\s", "[^", "$"))
 
 
 def _format(template: str, args: list[str]) -> str:

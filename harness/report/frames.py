@@ -40,22 +40,38 @@ FRAME_RES = (FRAME_RE, ARM_FRAME_RE, _ARM32_FROM)
 FRAME_LINES = re.compile("(?m)^(?:" + "|".join(r.pattern[1:] for r in FRAME_RES) + ")")
 
 
+class _Skip:
+    """A format's skip patterns, with the answer for each frame name kept.
+    (Not an lru_cache keyed on the regex: hashing a re.Pattern hashes its
+    whole compiled code, microseconds for this one.)"""
+
+    __slots__ = ("regex", "seen")
+    MAX_SEEN = 1 << 16
+
+    def __init__(self, regex: re.Pattern) -> None:
+        self.regex = regex
+        self.seen: dict[str, bool] = {}
+
+    def __call__(self, name: str) -> bool:
+        hit = self.seen.get(name)
+        if hit is None:
+            if len(self.seen) >= self.MAX_SEEN:
+                self.seen.clear()
+            hit = self.seen[name] = self.regex.search(name) is not None
+        return hit
+
+
 @lru_cache(maxsize=256)
-def _skip_re(extra: tuple[str, ...]) -> re.Pattern:
-    return re.compile("|".join(SKIP_FRAMES + extra))
+def _skip_re(extra: tuple[str, ...]) -> _Skip:
+    return _Skip(re.compile("|".join(SKIP_FRAMES + extra)))
 
 
-@lru_cache(maxsize=1 << 16)
-def _skipped(skip: re.Pattern, name: str) -> bool:
-    return skip.search(name) is not None
-
-
-def _append(frames: list[str], match: re.Match | None, skip: re.Pattern) -> None:
+def _append(frames: list[str], match: re.Match | None, skipped: _Skip) -> None:
     """Every captured name of `match` that is not skipped (syzkaller's appendStackFrame)."""
     if match is None:
         return
     for name in match.groups():
-        if name and not _skipped(skip, name):
+        if name and not skipped(name):
             frames.append(name)
 
 
@@ -162,7 +178,7 @@ def _first(candidates: list[tuple[int, int]]) -> tuple[int, int]:
     return min(found) if found else (-1, -1)
 
 
-def _walk(doc: _Text, parts: tuple[Part, ...], skip: re.Pattern,
+def _walk(doc: _Text, parts: tuple[Part, ...], skip: _Skip,
           pick: Callable[[list[str]], str], first_only: bool) -> tuple[list[str], bool]:
     """One key frame per stack the parts describe, and whether all went well
     (syzkaller's extractStackFrameImpl, on the text rather than its lines).

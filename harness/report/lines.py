@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Everything before the message text. Group 1 is the caller id if present.
 _PREFIX = re.compile(
@@ -42,6 +43,7 @@ class Line:
     questionable: bool = False
 
 
+@lru_cache(maxsize=256)  # a report's opener look-back splits the last few lines again
 def split_line(raw: str) -> Line:
     """Split a raw line (without its '\\n') into context and message text."""
     if raw.endswith("\n"):

@@ -2,30 +2,48 @@
 
 Most of a console log is not a report. Instead of matching each line
 against every header, the scanner asks for the next position where one of
-a few literal needles occurs; every group header contains one of them
+a few needles occurs; every group header contains one of them
 (tests/test_report_stream.py checks that), so a line without a needle
-cannot open a report and is skipped with C-speed substring search. The
-needles are long where they can be (str.find is fastest on long needles)
-and short only where several headers share them ('BUG').
+cannot open a report and is skipped with C-speed search.
+
+Each needle is a scan of the whole text, so there are as few as can be:
+headers are grouped by a shared leading literal, which sre finds with
+its literal-prefix search (several GB/s), and the rest of the header is
+checked in C by the same regex, before or behind that literal. A regex
+without such a literal would be a slow per-character scan. The few long
+ones that share nothing are plain strings for str.find. The position a
+needle gives is somewhere in the header's line, which is all the scanner
+needs.
 """
 from __future__ import annotations
 
 import re
 
-# Short needles are regexes (sre's literal-prefix search beats str.find on
-# them); long ones are plain strings. Shared prefixes share one scan.
 NEEDLES: tuple[str | re.Pattern, ...] = (
-    re.compile("BUG"),  # BUG:, kernel BUG, Kernel BUG, BUG kmalloc-
-    re.compile("WARNING:"), re.compile("INFO:"), re.compile("UBSAN:"), re.compile("SYZFA"),
-    re.compile("Un(?:able to handle kernel|handled fault:)"), re.compile("divide[ _]error:"),
+    re.compile("B(?:UG|ooting the kernel)"),  # BUG:, kernel BUG, Kernel BUG, BUG kmalloc-
+    re.compile("W(?:ARNING:|atchdog detected hard LOCKUP)"),
+    re.compile("I(?:NFO:|nternal error:)"),
+    re.compile("U(?:BSAN:|nable to handle kernel|nhandled fault:)"),
+    re.compile("panic(?::|ked(?<=rust_kernel: panicked)|(?<=Kernel panic)|(?<=trusty: panic))"),
+    re.compile("fault(?:(?<=general protection fault)|(?<=PANIC: double fault))"),
+    re.compile("error: (?:(?<=divide error: )|(?<=divide_error: )|(?<=fatal error: )runtime)"),
     re.compile("VFS: (?:Close: file count is 0|Busy inodes after unmount)"),
-    "general protection fault", "stack segment: ", "Kernel panic", "PANIC: double fault",
-    "rust_kernel: panicked", "invalid opcode:", "Internal error:", "Alignment trap:",
-    "Watchdog detected hard LOCKUP", "Booting the kernel", "unregister_netdevice: waiting for",
-    "trusty: panic", "fatal error: runtime", re.compile("panic:"),
+    re.compile("SYZFA"),
+    "stack segment: ", "invalid opcode: ", "Alignment trap:", "unregister_netdevice: waiting for",
     # Not a header, but the scanner must see it: printk re-prints a torn line.
     "** replaying previous",
 )
+# The same needles over undecoded bytes (all are ASCII, and a decoded
+# piece holds a needle exactly when its bytes do): a piece of log with
+# none of them need not be decoded at all.
+_BYTE_NEEDLES = tuple(n.encode() if isinstance(n, str) else re.compile(n.pattern.encode()) for n in NEEDLES)
+
+
+def has_needle(piece: bytes) -> bool:
+    """Does any needle occur in the piece?"""
+    return any((n in piece) if isinstance(n, bytes) else n.search(piece) is not None for n in _BYTE_NEEDLES)
+
+
 # A line with a printk timestamp (the multi-line form of lines._PREFIX's start).
 TIMESTAMPED = re.compile(r"(?m)^(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:[^\n]* login: )?"
                          r"(?:[^\[\]\n]{0,64}[#$] )?(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]+\]")

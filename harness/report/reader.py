@@ -8,13 +8,11 @@ CHUNK = 1 << 20
 MAX_LINE = 4 << 20
 
 
-def iter_file_texts(path: str | os.PathLike[str]) -> Iterator[str]:
-    """The file in pieces of whole lines joined by '\\n': read in 1 MiB
-    chunks, decoded as UTF-8 with replacement (binary garbage on a serial
-    line is harmless), split on '\\n' only. Each piece holds
-    `piece.count('\\n') + 1` lines; none is split here, which is left to
-    whoever needs the lines. A chunk is cut at its last newline before
-    decoding: b'\\n' is never part of a multi-byte UTF-8 sequence."""
+def iter_file_pieces(path: str | os.PathLike[str]) -> Iterator[bytes]:
+    """The file in pieces of whole lines joined by '\\n', undecoded: read
+    in 1 MiB chunks, each cut at its last newline (the rest goes to the
+    next piece). Each piece holds `piece.count(b'\\n') + 1` lines; none is
+    split here, which is left to whoever needs the lines."""
     pending = b""
     with open(path, "rb") as handle:
         while True:
@@ -29,19 +27,26 @@ def iter_file_texts(path: str | os.PathLike[str]) -> Iterator[str]:
                 if len(pending) > MAX_LINE:
                     # Garbage without newlines must not grow without bound:
                     # cut it into pseudo-lines (numbering is moot there).
-                    yield pending.decode("utf-8", "replace")
+                    yield pending
                     pending = b""
                 continue
             pending = chunk[cut + 1:]
-            yield chunk[:cut].decode("utf-8", "replace")
+            yield chunk[:cut]
     if pending:
-        yield pending.decode("utf-8", "replace")
+        yield pending
 
 
-def iter_file_blocks(path: str | os.PathLike[str]) -> Iterator[tuple[list[str], str]]:
-    """(lines, text) pieces of a file (see iter_file_texts)."""
-    for text in iter_file_texts(path):
-        yield text.split("\n"), text
+def decode(piece: bytes) -> str:
+    """UTF-8 with replacement (binary garbage on a serial line is harmless).
+    b'\\n' is never part of a multi-byte sequence, so pieces and lines
+    decode alike whole or apart."""
+    return piece.decode("utf-8", "replace")
+
+
+def iter_file_texts(path: str | os.PathLike[str]) -> Iterator[str]:
+    """The file in pieces of whole lines (iter_file_pieces), decoded."""
+    for piece in iter_file_pieces(path):
+        yield decode(piece)
 
 
 def iter_file_lines(path: str | os.PathLike[str]) -> Iterator[str]:

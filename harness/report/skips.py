@@ -73,6 +73,10 @@ SKIP_FRAMES: tuple[str, ...] = (
     "^do_undefinstr$",
     # Ours: Rust's panic entry, by its demangled name (syzkaller demangles first).
     "rust_begin_unwind",
+    # Ours: lockdep's usage check, which newer kernels leave un-inlined between
+    # mark_lock and print_usage_bug (both skipped above), and the socket lock
+    # primitive, which like mutex_lock only takes the lock its caller asked for.
+    "^valid_state$", "^lock_sock",
 )
 
 # Syscall wrappers differ per arch and kernel version; each frame loses the

@@ -23,7 +23,8 @@ from .lines import CONSOLE, NO_PREFIX, Line, split_line
 from .merge import order_key
 from .model import Report
 from .patterns import Group
-from .prefilter import TIMESTAMPED, Finder
+from .prefilter import TIMESTAMPED, Finder, has_needle
+from .reader import decode
 from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
 from .titles import normalize_title, title_frame, title_kind, title_type
 
@@ -51,7 +52,7 @@ def match_group(text: str) -> Group | None:
     return None
 
 
-@dataclass
+@dataclass(eq=False)  # open reports are told apart by identity, not by their text
 class _Open:
     group: Group
     start: int
@@ -82,6 +83,10 @@ class Scanner:
         # line (e.g. a KASAN closing '====') cannot open the next report.
         self.claimed: dict[str, int] = {}
         self.timestamped = False
+        # Per title, the earliest merge.order_key finished so far: a later
+        # report of that title is folded into it (merge.Merger), so its
+        # frames and guilty file would be thrown away unread.
+        self.first_of_title: dict[str, tuple[int, int]] = {}
 
     def feed(self, raw: str) -> Sequence[Report]:
         self.lineno += 1
@@ -145,17 +150,33 @@ class Scanner:
             pos = nl + 1
         return done
 
+    def feed_piece(self, piece: bytes) -> list[Report]:
+        """feed_text for undecoded whole lines (reader.iter_file_pieces).
+        Most pieces of a long log have no needle, nothing open and nothing
+        left to learn about timestamps: those are only counted, their
+        last few lines decoded, the rest never."""
+        if self.open or not self.timestamped or has_needle(piece):
+            return self.feed_text(decode(piece))
+        self._count_lines(piece, 0, len(piece))
+        return []
+
     def _skip(self, text: str, pos: int, stop: int) -> None:
         """Account for the lines in text[pos:stop] (stop is at a '\\n' or the
         end) without looking at them, but for the last few and timestamps."""
         if not self.timestamped and TIMESTAMPED.search(text, pos, stop) is not None:
             self.timestamped = True
-        count = text.count("\n", pos, stop) + 1
+        self._count_lines(text, pos, stop)
+
+    def _count_lines(self, text: str | bytes, pos: int, stop: int) -> None:
+        """Number the lines in text[pos:stop] and keep the last few."""
+        newline = "\n" if isinstance(text, str) else b"\n"
+        count = text.count(newline, pos, stop) + 1  # type: ignore[arg-type]
         tail: list[str] = []
         cut = stop
         while len(tail) < (self.recent.maxlen or 0) and cut >= pos:
-            nl = text.rfind("\n", pos, cut)
-            tail.append(text[nl + 1 if nl >= 0 else pos:cut])
+            nl = text.rfind(newline, pos, cut)  # type: ignore[arg-type]
+            line = text[nl + 1 if nl >= 0 else pos:cut]
+            tail.append(line if isinstance(line, str) else decode(line))
             cut = nl
             if nl < 0:
                 break
@@ -255,12 +276,15 @@ class Scanner:
             for other in list(self.open):
                 if other.frozen and other.context == rep.context:
                     self.open.remove(other)
-                    out.append(_finish(other))
-        out.append(_finish(rep))
+                    out.append(_finish(other, self.first_of_title))
+        out.append(_finish(rep, self.first_of_title))
         return out
 
 
-def _finish(rep: _Open) -> Report:
+def _finish(rep: _Open, first_of_title: dict[str, tuple[int, int]]) -> Report:
+    """The report of `rep`. Its frames and guilty file are left empty when
+    a report of the same title with an earlier header has finished: the
+    merge keeps only that one's (and adds this one's count)."""
     desc = describe(rep.text, rep.group)
     title = normalize_title(desc.title)
     type_ = title_type(title)
@@ -270,18 +294,23 @@ def _finish(rep: _Open) -> Report:
     if desc.frame and desc.frame != "corrupted":
         extra["frame"] = desc.frame
     reason = desc.corrupted_reason
+    end = max(rep.last_content, rep.start)
+    key = (rep.header, end)  # merge.order_key
+    folded = first_of_title.get(title, key) < key
+    if not folded:
+        first_of_title[title] = key
     return Report(
         title=title,
         type=type_ or "UNKNOWN",
         kind=kind,
         start_line=rep.start,
-        end_line=max(rep.last_content, rep.start),
-        frames=stack_names(rep.text),
+        end_line=end,
+        frames=() if folded else stack_names(rep.text),
         alt_titles=tuple(normalize_title(a) for a in desc.alt_titles),
         corrupted=bool(reason),
         corrupted_reason=reason,
         frame=title_frame(title),
-        guilty_file=guilty_file(title, rep.text),
+        guilty_file="" if folded else guilty_file(title, rep.text),
         extra=extra,
     )
 
@@ -315,10 +344,10 @@ def scan(lines: Iterable[str]) -> Iterator[Report]:
     yield from order.release(scanner.finish(), final=True)
 
 
-def scan_texts(texts: Iterable[str]) -> Iterator[Report]:
-    """Like scan, for pieces of whole lines from a chunked reader."""
+def scan_pieces(pieces: Iterable[bytes]) -> Iterator[Report]:
+    """Like scan, for undecoded pieces of whole lines (reader.iter_file_pieces)."""
     scanner = Scanner()
     order = _InOrder(scanner)
-    for text in texts:
-        yield from order.release(scanner.feed_text(text))
+    for piece in pieces:
+        yield from order.release(scanner.feed_piece(piece))
     yield from order.release(scanner.finish(), final=True)

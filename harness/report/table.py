@@ -232,7 +232,10 @@ _WARNING = Group("WARNING:", (
              rx(r"(?i)warning: .* uses (deprecated v2 capabilities|wireless extensions)"),
              rx(r"XFS \(\w+\): WARNING"),
              # Ours: boot-time advisories our guests print that merely start with WARNING:.
-             rx("WARNING: Reset corrupted AGFL"), rx("Speculative Return Stack Overflow: WARNING")))
+             rx("WARNING: Reset corrupted AGFL"), rx("Speculative Return Stack Overflow: WARNING"),
+             # Ours: x86's Spectre-v2 BHB advisory has a second wording without eIBRS
+             # (arch/x86/kernel/cpu/bugs.c); it is the same notice as syzkaller's above.
+             rx("WARNING: Unprivileged eBPF is enabled, data leaks possible")))
 
 _INFO = Group("INFO:", (
     # Kernels before 4.x printed lockdep headers as 'INFO: ... ]'.

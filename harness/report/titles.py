@@ -9,6 +9,7 @@ from the matched format when it says so, else from the title as well.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Applied in order, each until the string stops changing.
 _REPLACEMENTS = (
@@ -31,6 +32,13 @@ _MAX_TITLE = 120  # corrupted / intermixed lines can be very long
 _TITLE_FRAME = re.compile(r".* in ((?:<[a-zA-Z0-9_: ]+>)?[a-zA-Z0-9_:]+)")
 
 
+# After the replacements: tabs read as spaces, other control and non-ASCII
+# characters are dropped, runs of spaces become one.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\U0010ffff]+")
+_SPACES = re.compile(" {2,}")
+
+
+@lru_cache(maxsize=4096)  # the same bug gives the same raw title again and again
 def normalize_title(title: str) -> str:
     for pattern, repl in _REPLACEMENTS:
         while True:
@@ -38,18 +46,8 @@ def normalize_title(title: str) -> str:
             if not count or new == title:
                 break
             title = new
-    out: list[str] = []
-    prev = " "
-    for ch in title[:_MAX_TITLE]:
-        if ch == "\t":
-            ch = " "
-        elif ord(ch) < 0x20 or ord(ch) >= 0x7F:
-            continue
-        if ch == " " and prev == " ":
-            continue
-        out.append(ch)
-        prev = ch
-    return "".join(out).strip()
+    title = _UNPRINTABLE.sub("", title[:_MAX_TITLE].replace("\t", " "))
+    return _SPACES.sub(" ", title).strip()
 
 
 def title_frame(title: str) -> str:
