@@ -33,8 +33,8 @@ DATA_DIR = REPO_ROOT / "tests" / "data"
 STRESS_NG_STRESSORS = ("swap", "fork", "mmap", "mremap", "mlock", "madvise")
 # Keys of a stressor's KTAP line that are settings or bookkeeping, not operations.
 META_KEYS = {"workers", "mb", "pages", "areas", "errors", "transient", "seed", "duration_ms", "user_ms",
-             "sys_ms", "running", "threads", "storms", "injected", "corruptions", "swapoff_ms", "swapoff_max_ms", "file_mb", "swap_kb_max",
-             "reason"}
+             "sys_ms", "running", "threads", "storms", "injected", "corruptions", "swapoff_ms", "swapoff_max_ms",
+             "file_mb", "sysv_mb", "swap_kb_max", "reason"}
 # One headline operation count per stressor for the table (the sum of these keys).
 HEADLINE = {
     "swap": ("swapon", "swapoff"),
@@ -55,7 +55,8 @@ HEADLINE = {
     "uffd": ("faults", "dontneed", "pageouts", "remaps"),
     "numa": ("move_calls", "mbinds", "unbinds", "migrate_calls"),
     "shmem": ("pageouts", "preads", "pwrites", "punches", "removes", "truncates", "forks", "syncs", "splices",
-              "fadvises", "seeks", "populates", "mremaps"),
+              "fadvises", "seeks", "populates", "mremaps", "direct_reads", "sysv_locks",
+              "sysv_attaches"),
     # storm-run's lines for the swap backends: pages through zram and zswap.
     "zram": ("reads", "writes"),
     "zswap": ("zswpout", "zswpin"),

@@ -30,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,14 +42,16 @@
 enum {
 	K_WORKERS, K_MB, K_FILE_MB, K_PAGEOUTS, K_PREADS, K_PWRITES,
 	K_PUNCHES, K_REMOVES, K_TRUNCATES, K_FORKS, K_CHILD_READS, K_SYNCS,
-	K_SPLICES, K_FADVISES, K_SEEKS, K_POPULATES, K_MREMAPS, K_TOUCHES,
+	K_SPLICES, K_FADVISES, K_SEEKS, K_POPULATES, K_MREMAPS, K_DIRECT_READS,
+	K_SYSV_MB, K_SYSV_LOCKS, K_SYSV_ATTACHES, K_TOUCHES,
 	K_REWRITES, K_SWAP_KB_MAX, K_CORRUPTIONS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "mb", "file_mb", "pageouts", "preads", "pwrites",
 	"punches", "removes", "truncates", "forks", "child_reads", "syncs",
-	"splices", "fadvises", "seeks", "populates", "mremaps", "touches",
+	"splices", "fadvises", "seeks", "populates", "mremaps", "direct_reads",
+	"sysv_mb", "sysv_locks", "sysv_attaches", "touches",
 	"rewrites", "swap_kb_max", "corruptions",
 };
 
@@ -79,6 +83,8 @@ static const char *const keys[K_NR] = {
 struct region {
 	const char *what;	/* "memfd", "file" */
 	int fd;
+	int dfd;		/* file: an O_DIRECT descriptor, or -1 */
+	char *dbuf;		/* file: its page-aligned anonymous buffer */
 	int is_file;
 	size_t npages;
 	char *map[3];
@@ -133,6 +139,10 @@ static void region_close(struct region *r)
 			munmap(r->map[k], r->npages * page_size);
 	if (r->fd >= 0)
 		close(r->fd);
+	if (r->dfd >= 0)
+		close(r->dfd);
+	if (r->dbuf && r->dbuf != MAP_FAILED)
+		munmap(r->dbuf, page_size);
 	free(r->state);
 	free(r->how);
 }
@@ -249,6 +259,146 @@ static int splice_check(struct region *r, size_t i, uint64_t salt, int idx,
 		return 0;
 	}
 	return check_page(r, buf, i, salt, idx, 0);
+}
+
+/*
+ * A page read with O_DIRECT into a buffer that was just paged out: the
+ * kernel pins the buffer (a swap-in under GUP) and writes the file's
+ * dirty pages back before it reads the disk.  Reads only: a direct write
+ * under the shared views would race their page cache by design.
+ */
+static int direct_read_check(struct region *r, size_t i, uint64_t salt,
+			     int idx)
+{
+	ssize_t n;
+
+	madvise(r->dbuf, page_size, MADV_PAGEOUT);
+	n = pread(r->dfd, r->dbuf, page_size, (off_t)(i * page_size));
+	if (n != (ssize_t)page_size) {
+		note_error("pread(O_DIRECT)", n < 0 ? errno : EIO);
+		return 1;
+	}
+	stat_add(K_DIRECT_READS, 1);
+	return check_page(r, r->dbuf, i, salt, idx, 0);
+}
+
+/*
+ * A SysV shared memory segment (a shmem file of its own) attached twice,
+ * swapped out, checked and rewritten, locked in memory and unlocked
+ * (SHM_LOCK: its pages leave and rejoin the evictable LRUs), one view
+ * detached and attached again.
+ */
+struct sysv {
+	int id;
+	size_t npages;
+	char *at[2];
+	uint8_t *state;
+	int locked;
+};
+
+static int sysv_open(struct sysv *v, size_t npages)
+{
+	int k;
+
+	v->npages = npages;
+	v->state = calloc(npages, 1);
+	v->id = shmget(IPC_PRIVATE, npages * page_size, IPC_CREAT | 0600);
+	if (v->id < 0) {
+		if (errno == ENOSYS)
+			note_missing("shmget", ENOSYS, "CONFIG_SYSVIPC");
+		else
+			note_error("shmget", errno);
+		return -1;
+	}
+	for (k = 0; k < 2; k++) {
+		v->at[k] = shmat(v->id, NULL, 0);
+		if (v->at[k] == (void *)-1) {
+			note_error("shmat", errno);
+			return -1;
+		}
+	}
+	/* Gone once the last view is detached, even if this worker dies. */
+	shmctl(v->id, IPC_RMID, NULL);
+	stat_add(K_SYSV_MB, npages * page_size / (1024 * 1024));
+	return v->state ? 0 : -1;
+}
+
+static void sysv_close(struct sysv *v)
+{
+	int k;
+
+	for (k = 0; k < 2; k++)
+		if (v->at[k] && v->at[k] != (void *)-1)
+			shmdt(v->at[k]);
+	free(v->state);
+}
+
+static int sysv_op(struct sysv *v, struct rng *rng, uint64_t salt, int idx)
+{
+	int op = (int)rng_below(rng, 100), k = (int)rng_below(rng, 2);
+	size_t i, j, start, n;
+	uint64_t got, want;
+	char who[48];
+	long w;
+
+	start = rng_below(rng, v->npages);
+	n = 1 + rng_below(rng, 32);
+	if (start + n > v->npages)
+		n = v->npages - start;
+	if (op < 15) {
+		madvise(v->at[!k] + start * page_size, n * page_size,
+			MADV_DONTNEED);
+		if (!madvise(v->at[k] + start * page_size, n * page_size,
+			     MADV_PAGEOUT))
+			stat_add(K_PAGEOUTS, 1);
+		else
+			note_transient();
+	} else if (op < 22) {
+		if (shmctl(v->id, v->locked ? SHM_UNLOCK : SHM_LOCK, NULL)) {
+			if (errno != ENOMEM && errno != EPERM) {
+				note_error("shmctl(SHM_LOCK)", errno);
+				return 1;
+			}
+			note_transient();
+		} else {
+			v->locked = !v->locked;
+			stat_add(K_SYSV_LOCKS, 1);
+		}
+	} else if (op < 27) {
+		if (shmdt(v->at[1])) {
+			note_error("shmdt", errno);
+			return 1;
+		}
+		v->at[1] = shmat(v->id, NULL, 0);
+		if (v->at[1] == (void *)-1) {
+			note_error("shmat", errno);
+			return 1;
+		}
+		stat_add(K_SYSV_ATTACHES, 1);
+	} else {
+		for (j = 0; j < 16; j++) {
+			i = rng_below(rng, v->npages);
+			stat_add(K_TOUCHES, 1);
+			w = page_check(v->at[k] + i * page_size, i, v->state[i],
+				       salt, &got, &want);
+			if (w >= 0) {
+				stat_add(K_CORRUPTIONS, 1);
+				snprintf(who, sizeof(who),
+					 "shmem worker %d (sysv)", idx);
+				note_corruption(who, v->at[k] + i * page_size,
+						1, i, v->state[i], salt, w,
+						got, want);
+				return 1;
+			}
+			if (rng_chance(rng, 30)) {
+				v->state[i] = next_gen(v->state[i]);
+				pat_fill(v->at[!k] + i * page_size, i,
+					 v->state[i], salt);
+				stat_add(K_REWRITES, 1);
+			}
+		}
+	}
+	return 0;
 }
 
 /* Move shared view 1 elsewhere: its page tables go with it. */
@@ -424,6 +574,8 @@ static int region_op(struct region *r, struct rng *rng, uint64_t salt,
 			return 1;
 		}
 		stat_add(K_SYNCS, 1);
+	} else if (op < 70 && r->dfd >= 0) {
+		return direct_read_check(r, start, salt, idx);
 	} else {
 		/* Check random pages through any view, rewrite shared. */
 		for (k = 0; k < 32; k++) {
@@ -459,14 +611,15 @@ static void sample_swap(void)
 static int shmem_worker(int idx, void *varg)
 {
 	struct shmem_arg *arg = varg;
+	struct sysv sysv = { .id = -1 };
 	struct region r[2];
 	char path[256], *buf;
-	int nr = 1, fd, stop = 0;
+	int nr = 1, fd, k, stop = 0;
 	uint64_t salt, last = 0;
 	struct rng rng;
 
 	memset(r, 0, sizeof(r));
-	r[0].fd = r[1].fd = -1;
+	r[0].fd = r[1].fd = r[0].dfd = r[1].dfd = -1;
 	rng_init(&rng, arg->seed, (uint64_t)idx + 1);
 	salt = rng_next(&rng);
 	buf = malloc(page_size);
@@ -491,12 +644,25 @@ static int shmem_worker(int idx, void *varg)
 				unlink(path);
 			goto out;
 		}
+		r[1].dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+		r[1].dbuf = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r[1].dfd < 0 || r[1].dbuf == MAP_FAILED) {
+			note_error("open(O_DIRECT) (shmem)", errno);
+			unlink(path);
+			goto out;
+		}
 		unlink(path);	/* gone when the worker is */
 		nr = 2;
 	}
+	if (sysv_open(&sysv, arg->npages / 4 ? arg->npages / 4 : 1))
+		goto out;
 	while (!should_stop() && !sh->errors && !stop) {
-		stop = region_op(&r[rng_below(&rng, (uint64_t)nr)], &rng,
-				 salt, idx, buf);
+		k = (int)rng_below(&rng, (uint64_t)nr + 1);
+		if (k == nr)
+			stop = sysv_op(&sysv, &rng, salt, idx);
+		else
+			stop = region_op(&r[k], &rng, salt, idx, buf);
 		if (now_ms() - last > 500) {
 			sample_swap();
 			last = now_ms();
@@ -506,6 +672,7 @@ static int shmem_worker(int idx, void *varg)
 out:
 	region_close(&r[0]);
 	region_close(&r[1]);
+	sysv_close(&sysv);
 	free(buf);
 	return stop;
 }
