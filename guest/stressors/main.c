@@ -394,7 +394,7 @@ long pat_check(const void *page, uint64_t pageno, uint32_t gen,
 }
 
 /* @addr's /proc/self/pagemap entry in *pm: 0, or -1 if unreadable. */
-static int pagemap_entry(const void *addr, uint64_t *pm)
+int pagemap_entry(const void *addr, uint64_t *pm)
 {
 	ssize_t n;
 	int fd;

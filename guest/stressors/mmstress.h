@@ -135,6 +135,9 @@ int cg_enter(const char *cg);					/* -errno */
 long cg_read(const char *cg, const char *file, const char *key);
 void cg_remove(const char *cg);
 
+/* @addr's /proc/self/pagemap entry in *pm: 0, or -1 if unreadable. */
+int pagemap_entry(const void *addr, uint64_t *pm);
+
 /* Page patterns for data verification. */
 enum { CORRUPT_NONE, CORRUPT_ZERO, CORRUPT_STALE, CORRUPT_ZEROPAGE };
 void pat_fill(void *page, uint64_t pageno, uint32_t gen, uint64_t salt);
