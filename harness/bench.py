@@ -26,6 +26,7 @@ from pathlib import Path
 from harness.cache import cache_root
 from harness.configs import REPO_ROOT
 from harness.errors import EXIT_INFRA, HarnessError
+from harness.record import RunRecord
 from harness.results import results_root, write_json
 from harness.yardstick import parse_stress_ng_yaml  # noqa: F401  (bench's own name for it, in its tests)
 
@@ -84,18 +85,18 @@ def figure(samples: Sequence[float | None], unit: str, load: list[list[float]], 
             "samples": [round(s, 3) for s in values], "n": len(values), "loadavg": load, "note": note}
 
 
-def storm_seconds(data: dict) -> float:
-    return float(data.get("storm", {}).get("duration_s") or 0)
+def storm_seconds(record: RunRecord) -> float:
+    return float(record.storm_facts.duration_s or 0)
 
 
-def intensity(data: dict) -> dict[str, dict[str, float | None]]:
-    """verdict.json data -> {stressor: {op: per guest minute}}, each over its own duration_ms if given."""
+def intensity(record: RunRecord) -> dict[str, dict[str, float | None]]:
+    """A run's record -> {stressor: {op: per guest minute}}, each over its own duration_ms if given."""
     result: dict[str, dict[str, float | None]] = {}
-    for name, values in data.get("storm", {}).get("counts", {}).items():
+    for name, values in record.storm_facts.counts.items():
         if name in ("cpu", "phases"):   # storm-run's CPU split and phases: time, not operations
             continue
         seconds = values.get("duration_ms", 0) / 1000 if isinstance(values.get("duration_ms"), int) else 0
-        seconds = seconds or storm_seconds(data)
+        seconds = seconds or storm_seconds(record)
         ops = {k: per_minute(v, seconds) for k, v in values.items()
                if k not in META_KEYS and isinstance(v, int) and not isinstance(v, bool)}
         base = name.split(".")[0]
@@ -106,15 +107,15 @@ def intensity(data: dict) -> dict[str, dict[str, float | None]]:
     return result
 
 
-def thoroughness(data: dict) -> dict[str, float | None]:
+def thoroughness(record: RunRecord) -> dict[str, float | None]:
     """Lock dependency chains and target-lock acquisitions per guest minute of storm,
     and the distinct lock classes the storm acquired."""
-    coverage = data.get("lock_coverage") or {}
-    seconds = storm_seconds(data)
-    chains = coverage.get("new_dependency_chains")
-    targets = coverage.get("targets") or {}
+    coverage = record.coverage
+    seconds = storm_seconds(record)
+    chains = coverage.new_dependency_chains
+    targets = coverage.targets or {}
     acquisitions = sum(t.get("acquisitions", 0) for t in targets.values()) if targets else None
-    classes = coverage.get("classes_acquired")
+    classes = coverage.classes_acquired
     return {"chains_per_min": per_minute(chains, seconds) if chains is not None else None,
             "acquisitions_per_min": per_minute(acquisitions, seconds) if acquisitions is not None else None,
             "classes": float(classes) if classes is not None else None}
@@ -392,7 +393,7 @@ class Bench:
             f"{misses} misses"))
 
     # -- runs
-    def _make_boot_test(self, label: str, env_extra: dict) -> tuple[float, dict, str]:
+    def _make_boot_test(self, label: str, env_extra: dict) -> tuple[float, RunRecord, str]:
         run_root = self.runs_dir / label
         run_root.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, MMLOCK_RESULTS=str(run_root), **env_extra)
@@ -406,11 +407,10 @@ class Bench:
                                   env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
         wall = time.monotonic() - started
         verdict = run_root / "latest" / "verdict.json"
-        data = json.loads(verdict.read_text()) if verdict.is_file() else {}
-        data["_make_exit"] = proc.returncode
-        return wall, data, log_path.read_text(errors="replace")
+        record = RunRecord.load(verdict) if verdict.is_file() else RunRecord(reason=f"make exited {proc.returncode}")
+        return wall, record, log_path.read_text(errors="replace")
 
-    def _yardstick_run(self, storm: str, accel: str, stress_ng: bool) -> tuple[dict, dict[str, int], str]:
+    def _yardstick_run(self, storm: str, accel: str, stress_ng: bool) -> tuple[RunRecord, dict[str, int], str]:
         """Another storm in the same guest (kernel, image, accel) for the same time as ours;
         with stress_ng, Debian's stress-ng run as a person runs it (harness.yardstick): its
         bogo ops, and why its swap stressor's work does not count ("" when it does)."""
@@ -421,50 +421,51 @@ class Bench:
                              storm=storm, accel=accel, label=f"bench-{storm}",
                              results_dir=str(self.runs_dir / storm))
         if not stress_ng:
-            return execute(request).data, {}, ""
+            return execute(request).record, {}, ""
         run = yardstick.run(request, storm)
         self.result.setdefault("yardstick_swap", {}).setdefault(storm, []).append(
-            {"run_id": run.data.get("run_id"), **run.evidence()})
-        return run.data, run.bogo, run.swap_problem()
+            {"run_id": run.record.run_id, **run.evidence()})
+        return run.record, run.bogo, run.swap_problem()
 
     def storms(self, accels: list[str]) -> None:
-        ours_runs: list[tuple[float, dict, list[float]]] = []
-        others: dict[str, list[tuple[dict, dict[str, int], list[float]]]] = {label: [] for label, _, _ in YARDSTICKS}
+        ours_runs: list[tuple[float, RunRecord, list[float]]] = []
+        others: dict[str, list[tuple[RunRecord, dict[str, int], list[float]]]] = {
+            label: [] for label, _, _ in YARDSTICKS}
         for rep in range(self.repeat):
             _stage(f"storm {rep + 1}/{self.repeat}: make boot-test (ours)")
             load = loadavg()
             wall, data, _ = self._make_boot_test("ours", {})
-            if data.get("storm", {}).get("ended_how") == "completed":
+            if data.storm_facts.ended_how == "completed":
                 ours_runs.append((wall, data, load))
             else:
-                _stage(f"ours: run did not complete ({data.get('verdict')}: {data.get('reason')})")
+                _stage(f"ours: run did not complete ({data.verdict}: {data.reason})")
             for label, storm, stress_ng in YARDSTICKS:
                 _stage(f"storm {rep + 1}/{self.repeat}: {label} in the same guest")
                 load = loadavg()
                 try:
-                    sdata, bogo, problem = self._yardstick_run(storm, data.get("accel") or "auto", stress_ng)
+                    sdata, bogo, problem = self._yardstick_run(storm, data.accel or "auto", stress_ng)
                 except HarnessError as exc:
                     _stage(f"{label} run failed: {exc}")
                     continue
                 if problem:
                     # A yardstick that did not swap is a crippled peer: no figure, no ratio.
                     _stage(f"{label}: not counted: {problem}")
-                    self.result["notes"].append(f"{label} run {sdata.get('run_id')} not counted: {problem}")
-                elif sdata.get("storm", {}).get("ended_how") == "completed":
+                    self.result["notes"].append(f"{label} run {sdata.run_id} not counted: {problem}")
+                elif sdata.storm_facts.ended_how == "completed":
                     others[label].append((sdata, bogo, load))
                 else:
-                    _stage(f"{label}: run did not complete ({sdata.get('verdict')}: {sdata.get('reason')})")
+                    _stage(f"{label}: run did not complete ({sdata.verdict}: {sdata.reason})")
         theirs = others["stress-ng"]
-        self.result["runs"] = {"ours": [d.get("run_id") for _, d, _ in ours_runs],
-                               **{label: [d.get("run_id") for d, _, _ in runs] for label, runs in others.items()}}
+        self.result["runs"] = {"ours": [d.run_id for _, d, _ in ours_runs],
+                               **{label: [d.run_id for d, _, _ in runs] for label, runs in others.items()}}
         if ours_runs:
-            self.result["real_storm_log"] = str(self.runs_dir / "ours" / ours_runs[0][1]["run_id"] / "console.log")
+            self.result["real_storm_log"] = str(self.runs_dir / "ours" / ours_runs[0][1].run_id / "console.log")
         loads = [x[2] for x in ours_runs]
         self.put("make boot-test, warm (end to end)", figure([w for w, _, _ in ours_runs], "s", loads,
                  f"build (cached) + boot + {storm_seconds(ours_runs[0][1]) if ours_runs else '?'} s storm + verdict"))
         boots: dict[str, list] = {}
         for _, data, load in ours_runs:
-            boots.setdefault(str(data.get("accel")), []).append((data["durations"]["boot_s"], load))
+            boots.setdefault(str(data.accel), []).append((data.durations.boot_s, load))
         # (not stress-ng's boots: its initramfs is 33 MB bigger)
         for accel in accels:
             if accel not in boots:
@@ -479,7 +480,7 @@ class Bench:
             for name, ops in intensity(data).items():
                 if "ops" in ops:
                     per_stressor.setdefault(name, []).append(ops["ops"])
-            swap = data["storm"]["counts"].get("swap", {})
+            swap = data.storm_facts.counts.get("swap", {})
             if "swapoff" in swap:
                 seconds = swap.get("duration_ms", 0) / 1000 or storm_seconds(data)
                 swapoffs.append(per_minute(swap["swapoff"], seconds))
@@ -509,8 +510,8 @@ class Bench:
                     if theirs and name not in bogo_rows:
                         self.result["notes"].append(f"stress-ng's {name} stressor reported no metrics")
         self.result["comparison"] = comparison(self.result["figures"])
-        self.result["targets"] = {"ours": [d.get("lock_coverage", {}).get("targets") for _, d, _ in ours_runs],
-                                  **{label: [d.get("lock_coverage", {}).get("targets") for d, _, _ in runs]
+        self.result["targets"] = {"ours": [d.coverage.targets for _, d, _ in ours_runs],
+                                  **{label: [d.coverage.targets for d, _, _ in runs]
                                      for label, runs in others.items()}}
         write_json(self.out_dir / "bench.json", self.result)
 
@@ -525,9 +526,9 @@ class Bench:
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             verdict = run_root / "latest" / "verdict.json"
             if verdict.is_file():
-                data = json.loads(verdict.read_text())
-                if data.get("kernel", {}).get("release"):
-                    pairs.append((data["durations"]["boot_s"], load))
+                record = RunRecord.load(verdict)
+                if record.kernel and record.kernel.release:
+                    pairs.append((record.durations.boot_s, load))
         return pairs
 
     # -- cold
@@ -542,7 +543,7 @@ class Bench:
             self.put("kernel build, cold (empty ccache + cache)", figure(
                 [float(match.group(1))] if match else [], "s", [load],
                 "build_kernel alone (the source unpack and image build are not in it)"))
-            ok = bool(data.get("storm", {}).get("ended_how") == "completed")
+            ok = data.storm_facts.ended_how == "completed"
             self.put("make boot-test, cold (end to end)", figure([wall] if ok else [], "s", [load],
                      "source unpack + kernel + image (dropbear too) + boot + storm"))
         finally:

@@ -244,29 +244,26 @@ def print_outcome(outcome: RunOutcome) -> int:
     """What `run` and `boot` print about a finished run; the exit code."""
     from harness.report.model import printable
 
-    data = outcome.data
+    storm, coverage = outcome.record.storm_facts, outcome.record.coverage
     for report in outcome.verdict.reports:
         lines = f" (console.log:{report.start_line}-{report.end_line})" if report.start_line else ""
         print(f"  report: {printable(report.title)}{lines}")
-    counts = data.get("storm", {}).get("counts", {})
-    for name, values in counts.items():
+    for name, values in storm.counts.items():
         shown = " ".join(f"{k}={v}" for k, v in values.items())
         print(printable(f"  storm {name}: {shown}"))
-    for part, why in data.get("storm", {}).get("left_out", {}).items():
+    for part, why in (storm.left_out or {}).items():
         print(f"  note: {part} left out: {why}")
-    coverage = data.get("lock_coverage", {})
-    never = coverage.get("never_taken")
-    if never:
-        print(f"  warning: target locks never taken: {', '.join(never)}")
-    for target, why in coverage.get("not_in_kernel", {}).items():
+    if coverage.never_taken:
+        print(f"  warning: target locks never taken: {', '.join(coverage.never_taken)}")
+    for target, why in (coverage.not_in_kernel or {}).items():
         print(f"  note: target lock {target} {why}")
-    modes = coverage.get("modes", {})
+    modes = coverage.modes or {}
     chains = [f"{name}={v['new_chains']}" for name, v in modes.items() if v.get("new_chains") is not None]
     if chains:
         print(f"  new lock chains after each start: {' '.join(chains)}")
-    if coverage.get("mode_chains_stopped"):
-        print(f"  note: chain sampling stopped {coverage['mode_chains_stopped']}")
-    for name in coverage.get("modes_without_targets", []):
+    if coverage.mode_chains_stopped:
+        print(f"  note: chain sampling stopped {coverage.mode_chains_stopped}")
+    for name in coverage.modes_without_targets or []:
         print(f"  warning: mode {name} took none of its target locks ({', '.join(modes[name]['targets'])})")
     print(f"results: {outcome.run_dir}")
     print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): "

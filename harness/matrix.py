@@ -19,6 +19,7 @@ from harness import kcidb
 from harness.configs import arch_names, load_arch
 from harness.errors import EXIT_INFRA, VERDICT_NAMES, ConfigError
 from harness.kernel.source import KNOWN_VERSIONS
+from harness.record import LockCoverage, RunRecord
 from harness.report.model import printable
 from harness.results import junit_xml, results_root, write_json
 
@@ -77,16 +78,17 @@ def _cell(arch: str, kver: str, out: Path, extra: list[str], children: Children)
         proc = children.run([sys.executable, "-m", "harness", "run", "--arch", arch, "--kernel-version", kver,
                              *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
     verdict_file = cell_dir / "latest" / "verdict.json"
-    data = json.loads(verdict_file.read_text()) if verdict_file.is_file() else {}
-    coverage = data.get("lock_coverage", {})
+    record = RunRecord.load(verdict_file) if verdict_file.is_file() else None
+    coverage = record.coverage if record else LockCoverage()
     return {
         "arch": arch, "kernel": kver,
-        "verdict": data.get("verdict") or VERDICT_NAMES.get(proc.returncode, "infra-error"),
-        "exit_code": proc.returncode, "titles": [r["title"] for r in data.get("reports", [])],
-        "accel": data.get("accel"), "durations": data.get("durations", {"total_s": time.monotonic() - started}),
-        "lock_coverage": {"never_taken": coverage.get("never_taken"),
-                          "not_in_kernel": sorted(coverage.get("not_in_kernel", {})),
-                          "dependency_chains": coverage.get("dependency_chains")},
+        "verdict": (record and record.verdict) or VERDICT_NAMES.get(proc.returncode, "infra-error"),
+        "exit_code": proc.returncode, "titles": record.titles() if record else [],
+        "accel": record.accel if record else None,
+        "durations": record.durations.to_json() if record else {"total_s": time.monotonic() - started},
+        "lock_coverage": {"never_taken": coverage.never_taken,
+                          "not_in_kernel": sorted(coverage.not_in_kernel or {}),
+                          "dependency_chains": coverage.dependency_chains},
         "run_dir": str((cell_dir / "latest").resolve()) if (cell_dir / "latest").exists() else str(cell_dir),
         "log": str(cell_dir / "harness.log"),
     }

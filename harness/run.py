@@ -35,6 +35,7 @@ from harness.errors import ConfigError, HarnessError, InfraError
 from harness.host import require_tool
 from harness.kernel import build as kernel_build
 from harness.kernel import source as kernel_source
+from harness.record import RunRecord
 from harness.report import parse_file, symbolize
 from harness.report.symbols import locate
 from harness.signals import interrupt_name
@@ -95,11 +96,11 @@ class RunRequest:
     session: Callable | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunOutcome:
     run_dir: Path
     verdict: Verdict
-    data: dict = field(default_factory=dict)
+    record: RunRecord = field(default_factory=RunRecord)   # what verdict.json holds
 
 
 def guest_command_for(inject: str) -> str:
@@ -246,20 +247,21 @@ def _internal(exc: Exception, data: dict, run_dir: Path) -> Verdict:
     return Verdict("infra-error", InfraError.exit_code, reason)
 
 
-def _write_results(run_dir: Path, arch: str, verdict: Verdict, data: dict) -> tuple[Verdict, dict]:
-    """verdict.json and junit.xml, every guest string through printable (results.safe);
-    the data returned is what was written. A results disk that is full, or a bug in the
-    writing, must not cost the verdict on stdout."""
+def _write_results(run_dir: Path, arch: str, verdict: Verdict, data: dict) -> tuple[Verdict, RunRecord]:
+    """verdict.json and junit.xml from the run's record, every guest string through printable
+    (results.safe); the record returned is what was written. A results disk that is full, or
+    a bug in the writing, must not cost the verdict on stdout."""
     data["verdict"], data["exit_code"], data["reason"] = verdict.verdict, verdict.exit_code, verdict.reason
     data["reports"] = [r.to_json() for r in verdict.reports]
+    record = RunRecord.from_json(data)
     try:
         stopped = data.get("stopped_early")
         if stopped:
             stopped["header_to_verdict_s"] = round(time.monotonic() - stopped.pop("_header_at"), 2)
         enter_stage("results", data)
-        data = results.safe(data)
-        verdict = dataclasses.replace(verdict, reason=data["reason"])
-        results.write_run_files(run_dir, arch, verdict, data)
+        record = RunRecord.from_json(results.safe(data))
+        verdict = dataclasses.replace(verdict, reason=record.reason)
+        results.write_run_files(run_dir, arch, verdict, record)
     except OSError as exc:  # a full results disk must not cost the verdict on stdout
         print(f"error: cannot write results to {run_dir}: {exc.strerror}", file=sys.stderr)
         if verdict.exit_code == 0:
@@ -270,12 +272,12 @@ def _write_results(run_dir: Path, arch: str, verdict: Verdict, data: dict) -> tu
                                                   "internal_error", "complete")}
         minimal.update(verdict=verdict.verdict, exit_code=verdict.exit_code, reason=verdict.reason, reports=[])
         try:
-            data = results.safe(minimal)
-            results.write_json(run_dir / "verdict.json", data)
+            record = RunRecord.from_json(results.safe(minimal))
+            results.write_verdict(run_dir, record)
         except Exception as again:   # nothing left to write with: say so on stderr
             print(f"error: cannot write {run_dir / 'verdict.json'}: {internal_error(again, 'results')}",
                   file=sys.stderr)
-    return verdict, data
+    return verdict, record
 
 
 def _failed_before_start(request: RunRequest, exc: Exception, started: float) -> RunOutcome:
