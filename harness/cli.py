@@ -272,7 +272,7 @@ def print_outcome(outcome: RunOutcome) -> int:
 
 
 def _cmd_shell(args: argparse.Namespace) -> int:
-    from harness.channel.ssh import interactive
+    from harness.channel.shell import interactive
     from harness.run import execute
 
     used: list[str] = []

@@ -22,7 +22,7 @@ from typing import Literal, cast
 import pytest
 
 from harness.channel.base import ChannelClosed, CommandResult
-from harness.channel.ssh import StormChannel, pump_console
+from harness.channel.fallback import StormChannel, pump_console
 from harness.run import RunOutcome, RunRequest, execute
 
 Scope = Literal["session", "package", "module", "class", "function"]

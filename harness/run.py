@@ -20,7 +20,7 @@ from harness import qemu, requires, results
 from harness import storm as storm_stage
 from harness.channel import ChannelClosed, CommandTimeout
 from harness.channel import ssh as ssh_channel
-from harness.channel.serial import SerialConsole
+from harness.channel.fallback import open_for_run
 from harness.configs import (
     Arch,
     Profile,
@@ -35,6 +35,7 @@ from harness.errors import ConfigError, HarnessError, InfraError
 from harness.host import require_tool
 from harness.kernel import build as kernel_build
 from harness.kernel import source as kernel_source
+from harness.machine import DUMP_MONITOR, DUMP_SYSRQ, Lifecycle, Machine
 from harness.record import RunRecord
 from harness.report import parse_file, symbolize
 from harness.report.symbols import locate
@@ -54,11 +55,6 @@ BOOT_TIMEOUT_S = {"kvm": 60, "tcg": 240}
 # HEARTBEAT_S). Longer than hung_task_timeout_secs, so the kernel's own
 # hang report usually comes first.
 INACTIVITY_S = {"kvm": 60, "tcg": 120}
-DUMP_TIMEOUT_S = 45
-DUMP_SYSRQ = "wtd"   # blocked tasks, all tasks, held locks
-DUMP_MONITOR = ("info cpus", "info registers -a")
-PC_SAMPLES = 3          # `info registers -a` again, PC_GAP_S apart: spinning or asleep?
-PC_GAP_S = 0.5
 INJECTIONS = {
     # name -> guest command; module kinds go through its debugfs file.
     "sysrq-crash": "echo c > /proc/sysrq-trigger",
@@ -425,10 +421,11 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
     monitor_pc) picks each vCPU's pc out of the monitor's register dumps."""
     boot_started = time.monotonic()
     try:
-        # SerialConsole(argv, ...), with another forwarded port if QEMU could not bind its own.
-        console, argv = ssh_channel.start_console(SerialConsole, argv, console_log, run_dir, ssh_setup)
+        # With another forwarded port if QEMU could not bind its own.
+        machine = Machine.start(argv, run_dir, console_log, ssh_setup)
     except ChannelClosed as exc:
         raise InfraError(str(exc)) from None
+    console = machine.console
     console.silence_limit_s = float(request.inactivity_s or INACTIVITY_S[accel])
     data["inactivity_s"] = console.silence_limit_s
     storm_state = "not-started"
@@ -439,21 +436,21 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
     try:
         try:
             enter_stage("boot", data)
-            match = console.expect(READY_RE, BOOT_TIMEOUT_S[accel])
+            match = machine.wait_ready(READY_RE, BOOT_TIMEOUT_S[accel])
             data["kernel"]["release"] = match.group(1).decode(errors="replace")
         except (ChannelClosed, CommandTimeout) as exc:
             data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
             killed = isinstance(exc, CommandTimeout)
             if killed:
-                dump_guest_state(console, data, "boot", pc_re)
-            return _ending(console, False, storm_state, failures, killed, f"({exc})")
+                dump_guest_state(machine, data, "boot", pc_re)
+            return machine.ending(False, storm_state, failures, killed, f"({exc})")
         data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
         _stage(f"boot: guest ready after {data['durations']['boot_s']:.1f}s")
         try:
             enter_stage("storm", data)
             console.run("stty -echo 2>/dev/null; true", 30)
             # SSH when sshd answers, else the console; console.log records either way.
-            channel = ssh_channel.open_for_run(console, ssh_setup, accel, data)
+            channel = open_for_run(console, ssh_setup, accel, data)
             if request.inject:
                 _stage(f"inject: {request.inject}")
                 try:
@@ -462,7 +459,8 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                     pass  # the injection may take the shell with it; the console still records
             if request.storm_enabled:
                 _stage(f"storm: {storm.name} for {duration}s")
-                console.idle_hooks += fault_hooks(console)
+                machine.enter(Lifecycle.STORMING)
+                console.idle_hooks += fault_hooks(machine)
                 watch = ReportWatch(console_log, console.silent_for) if request.stop_on_report else None
                 if watch is not None:
                     console.idle_hooks.append(watch.hook)
@@ -490,12 +488,14 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
                 data["lock_coverage"] = result.lock_coverage
                 data["durations"]["storm_s"] = round(result.wall_s, 2)
                 _stage(f"storm: {result.ended_how} after {result.wall_s:.1f}s over {data['channel']}")
+                if machine.alive:
+                    machine.enter(Lifecycle.READY)
             console.silence_limit_s = None   # a person at a shell may think for a while
             console.idle_hooks.clear()
             if request.session and storm_state not in ("timeout", "stopped-on-report"):
                 request.session(channel)
             if storm_state == "timeout":
-                dump_guest_state(console, data, "storm", pc_re)
+                dump_guest_state(machine, data, "storm", pc_re)
             elif storm_state == "stopped-on-report":
                 console.settle(1.0, 3.0)   # the report's last lines, then QEMU is killed
             else:
@@ -507,43 +507,21 @@ def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str
         except CommandTimeout as exc:
             storm_state = "timeout"
             note = note or str(exc)
-            dump_guest_state(console, data, "storm", pc_re)
-        killed = console.alive
-        return _ending(console, True, storm_state, failures, killed, note)
+            dump_guest_state(machine, data, "storm", pc_re)
+        killed = machine.alive
+        return machine.ending(True, storm_state, failures, killed, note)
     finally:
         if channel is not None:
             channel.close()
-        console.close(grace_s=1)
+        machine.stop(grace_s=1)
 
 
-def dump_guest_state(console: SerialConsole, data: dict, stage: str, pc_re: str = "") -> None:
-    """Before a hung guest is killed: Magic SysRq w, t, d (blocked tasks, all tasks,
-    held locks, by serial break: no guest shell needed), then each vCPU's registers from the QEMU
-    monitor, PC_SAMPLES times; all of it lands in console.log, the pcs also in
-    data["dump"]["pcs"] (one list per sample, a hex string per vCPU) for _locate_pcs."""
+def dump_guest_state(machine: Machine, data: dict, stage: str, pc_re: str = "") -> None:
+    """Before a hung guest is killed: its state in console.log (Machine.dump_state); what was
+    done, and the vCPU pcs for _locate_pcs, in data["dump"]."""
     _stage(f"{stage}: guest not responding; dumping state (sysrq {', '.join(DUMP_SYSRQ)}; "
            f"monitor: {'; '.join(DUMP_MONITOR)})")
-    console.silence_limit_s = None
-    console.idle_hooks.clear()
-    done: list[str] = []
-    samples: list[list[str]] = []
-    started = time.monotonic()
-    try:
-        console.sysrq(DUMP_SYSRQ, quiet_s=2.0, timeout=DUMP_TIMEOUT_S)
-        done.append(f"sysrq {DUMP_SYSRQ}")
-        for command in DUMP_MONITOR:
-            text = console.monitor(command, timeout=20)
-            done.append(command)
-            if command == "info registers -a" and pc_re:
-                samples.append(re.findall(pc_re, text))
-        while pc_re and len(samples) < PC_SAMPLES:
-            time.sleep(PC_GAP_S)
-            samples.append(re.findall(pc_re, console.monitor("info registers -a", timeout=20)))
-    except (ChannelClosed, CommandTimeout):
-        pass  # best effort: QEMU itself may be gone or wedged
-    data["dump"] = {"done": done, "wall_s": round(time.monotonic() - started, 2)}
-    if samples:
-        data["dump"]["pcs"] = samples
+    data["dump"] = machine.dump_state(pc_re).to_json()
 
 
 def _locate_pcs(data: dict, vmlinux: Path, arch: Arch) -> str:
@@ -566,7 +544,7 @@ def _locate_pcs(data: dict, vmlinux: Path, arch: Arch) -> str:
     return ", ".join(f"cpu{cpu} {places[-1].split('+')[0].split(' ')[0]}" for cpu, places in enumerate(where))
 
 
-def fault_hooks(console: SerialConsole) -> list[Callable[[], None]]:
+def fault_hooks(machine: Machine) -> list[Callable[[], None]]:
     """MMLOCK_FAULT=freeze:SECONDS (reliability tests): stop every vCPU through the
     monitor that many seconds into the storm, a guest hung so hard nothing answers."""
     match = re.fullmatch(r"freeze:(\d+(?:\.\d+)?)", os.environ.get("MMLOCK_FAULT", ""))
@@ -576,18 +554,7 @@ def fault_hooks(console: SerialConsole) -> list[Callable[[], None]]:
 
     def freeze() -> None:
         if time.monotonic() - started >= float(match.group(1)):
-            console.idle_hooks.remove(freeze)
+            machine.console.idle_hooks.remove(freeze)
             _stage(f"fault: freezing the guest (monitor: stop) {match.group(1)}s into the storm")
-            console.monitor("stop", timeout=20)
+            machine.monitor("stop", timeout=20)
     return [freeze]
-
-
-def _ending(console: SerialConsole, ready: bool, storm_state: str, failures: tuple[str, ...],
-            killed: bool, note: str) -> Ending:
-    if console.alive:
-        console.kill()
-        killed = True
-    exit_status, signal = console.exit_status()
-    return Ending(reached_ready=ready, storm=storm_state, qemu_exit=exit_status, qemu_signal=signal,
-                  killed_by_harness=killed, stressor_failures=failures, note=note)
-

@@ -4,7 +4,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import configs, run
+from harness import configs, machine, run
 from harness.report import parse_file
 from harness.verdict import decide
 
@@ -50,9 +50,9 @@ def test_lockdep_splat_in_storm_fails(tmp_path):
 
 def _dumped(data, console_log):
     """The state dump reached the console: sysrq w/t/d by break, then the monitor; each
-    vCPU's pc read from run.PC_SAMPLES register dumps."""
+    vCPU's pc read from machine.PC_SAMPLES register dumps."""
     assert data["dump"]["done"] == ["sysrq wtd", "info cpus", "info registers -a"]
-    assert data["dump"]["pcs"] == [["ffffffff81a2b3c4", "ffffffff8100d1e0"]] * run.PC_SAMPLES
+    assert data["dump"]["pcs"] == [["ffffffff81a2b3c4", "ffffffff8100d1e0"]] * machine.PC_SAMPLES
     text = console_log.read_text(errors="replace")
     for header in ("Show Blocked State", "Show State", "Show Locks Held"):
         assert f"sysrq: {header}" in text
@@ -62,7 +62,7 @@ def _dumped(data, console_log):
 def test_guest_hang_in_storm_is_a_fail_and_qemu_is_killed(tmp_path, monkeypatch):
     """Heartbeats keep coming (the storm is stuck, the guest is not): the storm deadline ends it."""
     monkeypatch.setattr(run.storm_stage, "STORM_GRACE_S", 3)
-    monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
+    monkeypatch.setattr(machine, "DUMP_TIMEOUT_S", 2)
     ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="hang-in-storm",
                                               storm_seconds=1, inactivity=2)
     assert ending.storm == "timeout" and ending.killed_by_harness
@@ -74,7 +74,7 @@ def test_guest_hang_in_storm_is_a_fail_and_qemu_is_killed(tmp_path, monkeypatch)
 def test_silent_guest_mid_storm_ends_at_the_inactivity_limit(tmp_path, monkeypatch):
     """No output and no heartbeat: the run ends after the inactivity limit, long before the
     storm's own deadline, with the state dump in console.log."""
-    monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
+    monkeypatch.setattr(machine, "DUMP_TIMEOUT_S", 2)
     started = time.monotonic()
     ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="silent-in-storm",
                                               storm_seconds=600, inactivity=3)
@@ -95,7 +95,7 @@ def test_qemu_killed_mid_storm_is_infra_error(tmp_path):
 
 def test_silent_guest_is_boot_failure(tmp_path, monkeypatch):
     """A guest stuck in boot is dumped like one stuck in the storm, then killed."""
-    monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
+    monkeypatch.setattr(machine, "DUMP_TIMEOUT_S", 2)
     ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="silent", boot_timeout=3,
                                               monkeypatch=monkeypatch)
     assert not ending.reached_ready

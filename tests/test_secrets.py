@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import image, run
 from harness.channel import ssh
-from harness.channel.serial import SerialConsole
+from harness.machine import Machine
 
 FAKE = Path(__file__).parent / "fake_qemu.py"
 CLEAN = Path(__file__).parent / "data" / "consoles" / "x86_64-clean.log"
@@ -74,10 +74,7 @@ def test_serial_fetch_sends_the_path_as_one_quoted_word(tmp_path):
     """The fake QEMU runs each line under a real /bin/sh: an unquoted path would run `touch`."""
     name = "a b;touch pwned;$(touch pwned2)`touch pwned3`'x\"*"
     (tmp_path / name).write_bytes(b"\x00\x01payload\xff")
-    console = SerialConsole([sys.executable, str(FAKE), str(CLEAN)], tmp_path / "console.log", cwd=tmp_path)
-    try:
-        console.expect(run.READY_RE, 30)
-        assert console.fetch(name, 30) == b"\x00\x01payload\xff"
-    finally:
-        console.close(grace_s=0)
+    with Machine.start([sys.executable, str(FAKE), str(CLEAN)], tmp_path, tmp_path / "console.log") as machine:
+        machine.wait_ready(run.READY_RE, 30)
+        assert machine.console.fetch(name, 30) == b"\x00\x01payload\xff"
     assert not list(tmp_path.glob("pwned*"))
