@@ -273,12 +273,15 @@ def print_outcome(outcome: RunOutcome) -> int:
 
 def _cmd_shell(args: argparse.Namespace) -> int:
     from harness.channel.shell import interactive
-    from harness.run import execute
+    from harness.run import held
 
-    used: list[str] = []
-    outcome = execute(_request(args, storm_enabled=False, label="shell",
-                               session=lambda channel: used.append(interactive(channel))))
-    print(f"shell: {used[0] if used else 'none (the guest never came up)'}; results: {outcome.run_dir}")
+    used = "none (the guest never came up)"
+    with held(_request(args, storm_enabled=False, label="shell")) as run:
+        if run.session is not None:
+            used = interactive(run.session.channel)
+    outcome = run.outcome
+    assert outcome is not None
+    print(f"shell: {used}; results: {outcome.run_dir}")
     print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): {outcome.verdict.reason}")
     return outcome.verdict.exit_code
 

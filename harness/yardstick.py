@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.host import ensure_packages
 from harness.record import RunRecord
-from harness.run import RunRequest, execute
+from harness.run import RunRequest, held
 
 STRESS_NG_YAML = "/tmp/stress-ng.yaml"   # where the stress-ng storms tell it to write
 STORMS = ("stress-ng", "stress-ng-vm")
@@ -86,14 +86,13 @@ def run(request: RunRequest, storm: str = "stress-ng") -> YardstickRun:
     if storm not in STORMS:
         raise ValueError(f"not a stress-ng storm: {storm}")
     ensure_packages(["stress-ng"])
-    fetched: dict[str, str] = {}
-
-    def session(channel) -> None:
-        fetched["yaml"] = channel.run(f"cat {STRESS_NG_YAML}", 60).output
-        fetched["vmstat"] = channel.run("cat /proc/vmstat", 60).output
-
     binary = shutil.which("stress-ng") or "/usr/bin/stress-ng"
-    outcome = execute(replace(request, storm=storm, inject=None, storm_enabled=True, session=session,
-                              guest_binaries=(*request.guest_binaries, binary)))
-    return YardstickRun(outcome.record, parse_stress_ng_yaml(fetched.get("yaml", "")),
+    fetched: dict[str, str] = {}
+    with held(replace(request, storm=storm, inject=None, storm_enabled=True,
+                      guest_binaries=(*request.guest_binaries, binary))) as run:
+        if run.session is not None:
+            fetched["yaml"] = run.session.run(f"cat {STRESS_NG_YAML}", 60).output
+            fetched["vmstat"] = run.session.run("cat /proc/vmstat", 60).output
+    assert run.outcome is not None
+    return YardstickRun(run.outcome.record, parse_stress_ng_yaml(fetched.get("yaml", "")),
                         parse_vmstat(fetched.get("vmstat", "")))

@@ -4,7 +4,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness import configs, machine, run
+from harness import boot, machine, run
+from harness.plan import plan
 from harness.report import parse_file
 from harness.verdict import decide
 
@@ -15,14 +16,12 @@ FAKE = Path(__file__).parent / "fake_qemu.py"
 def _run(tmp_path, log_name, mode="normal", storm_seconds=5, boot_timeout=None, monkeypatch=None,
          inactivity=None):
     if boot_timeout and monkeypatch:
-        monkeypatch.setitem(run.BOOT_TIMEOUT_S, "tcg", boot_timeout)
-    storm = configs.load_storm("swapoff-fork-mmap")
-    request = run.RunRequest(duration=storm_seconds, inactivity_s=inactivity)
+        monkeypatch.setitem(boot.BOOT_TIMEOUT_S, "tcg", boot_timeout)
+    planned = plan(run.RunRequest(duration=storm_seconds, inactivity_s=inactivity))
     data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
     argv = [sys.executable, str(FAKE), str(DATA / log_name), mode]
     console_log = tmp_path / "console.log"
-    ending = run.boot_and_storm(argv, tmp_path, console_log, "tcg", request, storm, storm_seconds, data,
-                                pc_re=configs.load_arch("x86_64").monitor_pc)
+    ending = boot.boot_and_storm(argv, tmp_path, console_log, "tcg", planned, data)
     return ending, decide(parse_file(console_log), ending), data, console_log
 
 
@@ -61,7 +60,7 @@ def _dumped(data, console_log):
 
 def test_guest_hang_in_storm_is_a_fail_and_qemu_is_killed(tmp_path, monkeypatch):
     """Heartbeats keep coming (the storm is stuck, the guest is not): the storm deadline ends it."""
-    monkeypatch.setattr(run.storm_stage, "STORM_GRACE_S", 3)
+    monkeypatch.setattr(boot.storm_stage, "STORM_GRACE_S", 3)
     monkeypatch.setattr(machine, "DUMP_TIMEOUT_S", 2)
     ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="hang-in-storm",
                                               storm_seconds=1, inactivity=2)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import configs, machine, qemu, run
+from harness import boot, configs, machine, qemu, run
 from harness.errors import InfraError
+from harness.plan import plan
 from harness.report import parse_file
 from harness.verdict import decide
 
@@ -44,10 +45,9 @@ def _interrupted(argv: list[str], env: dict, check) -> None:
 
 
 def _boot(tmp_path, argv):
-    storm = configs.load_storm("swapoff-fork-mmap")
     data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
-    return run.boot_and_storm(argv, tmp_path, tmp_path / "console.log", "tcg", run.RunRequest(duration=5),
-                              storm, 5, data)
+    return boot.boot_and_storm(argv, tmp_path, tmp_path / "console.log", "tcg", plan(run.RunRequest(duration=5)),
+                               data)
 
 
 def test_qemu_binary_missing_is_infra_error(tmp_path):

@@ -6,7 +6,7 @@ import stat
 import sys
 from pathlib import Path
 
-from harness import image, run
+from harness import boot, image, run
 from harness.channel import ssh
 from harness.machine import Machine
 
@@ -52,7 +52,7 @@ def test_overlay_with_the_host_key_is_private_and_stripped_after_the_run(tmp_pat
     key_text = overlay[ssh.HOST_KEY_FILE].strip().encode()
     assert key_text in initramfs.read_bytes()
 
-    run.strip_secrets(base, initramfs, overlay, secret)
+    boot.strip_secrets(base, initramfs, overlay, secret)
     kept = initramfs.read_bytes()
     assert key_text not in kept and base64.b64decode(key_text) not in kept
     assert ssh.HOST_KEY_FILE not in cpio_members(kept)
