@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 import traceback
@@ -150,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     bisect.add_argument("--revert-check", action=argparse.BooleanOptionalAction, default=True,
                         help="with a culprit named, revert it on BAD (a commit on no branch) and run that as "
                              "many times as a step: fixed, still-fails or does-not-apply (default on)")
+
+    one = sub.add_parser("run-request", help="one run of a RunRequest given as JSON (what a matrix cell runs)")
+    one.add_argument("request", help="the request's JSON (RunRequest.to_json)")
 
     matrix = sub.add_parser("matrix", help="run arches x kernel versions; summary.json, junit.xml, summary.html")
     matrix.add_argument("--arches", default="", help="space/comma separated (default: every arch)")
@@ -346,14 +350,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.run import RunRequest, check_options
 
         kvers = args.kernel_versions.replace(",", " ").split()
+        template = RunRequest(profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
+                              accel=args.accel, leave_out=args.leave_out)
         for kver in kvers:   # the cells' shared values, before any cell starts
-            check_options(RunRequest(kernel_version=kver, profile=args.profile, storm=args.storm,
-                                     seed=args.seed, duration=args.duration, accel=args.accel,
-                                     leave_out=args.leave_out))
-        extra = ["--profile", args.profile, "--storm", args.storm, "--seed", str(args.seed),
-                 "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else []) \
-            + (["--leave-out", ",".join(args.leave_out)] if args.leave_out else [])
-        return run_matrix(args.arches.replace(",", " ").split(), kvers, args.jobs or default_jobs(), extra)
+            check_options(dataclasses.replace(template, kernel_version=kver))
+        return run_matrix(args.arches.replace(",", " ").split(), kvers, args.jobs or default_jobs(), template)
     if args.command == "module-check":
         from harness.modcheck import run_module_check
 
@@ -377,6 +378,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.report.cli import parse_command
 
         return parse_command(args.logs, args.json)
+    if args.command == "run-request":
+        from harness.run import RunRequest, execute
+
+        return print_outcome(execute(RunRequest.from_json(json.loads(args.request))))
     return _cmd_run(args, storm_enabled=args.command == "run")
 
 

@@ -13,12 +13,14 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 
 from harness import kcidb
 from harness.configs import arch_names, load_arch
 from harness.errors import EXIT_INFRA, VERDICT_NAMES, ConfigError
 from harness.kernel.source import KNOWN_VERSIONS
+from harness.plan import RunRequest
 from harness.record import LockCoverage, RunRecord
 from harness.report.model import printable
 from harness.results import junit_xml, results_root, write_json
@@ -69,14 +71,16 @@ class Children:
             proc.terminate()
 
 
-def _cell(arch: str, kver: str, out: Path, extra: list[str], children: Children) -> dict:
+def _cell(arch: str, kver: str, out: Path, template: RunRequest, children: Children) -> dict:
+    """One cell: the template's run for this arch and kernel version, in a child process
+    of its own (its Ctrl-C, its stdout: harness.log), the request handed over as JSON."""
     cell_dir = out / "cells" / f"{arch}-{kver}"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, MMLOCK_RESULTS=str(cell_dir))
+    request = replace(template, arch=arch, kernel_version=kver, results_dir=str(cell_dir))
     started = time.monotonic()
     with open(cell_dir / "harness.log", "w") as log:
-        proc = children.run([sys.executable, "-m", "harness", "run", "--arch", arch, "--kernel-version", kver,
-                             *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = children.run([sys.executable, "-m", "harness", "run-request", json.dumps(request.to_json())],
+                            stdout=log, stderr=subprocess.STDOUT)
     verdict_file = cell_dir / "latest" / "verdict.json"
     record = RunRecord.load(verdict_file) if verdict_file.is_file() else None
     coverage = record.coverage if record else LockCoverage()
@@ -187,7 +191,7 @@ def matrix_kcidb(rows: list[dict], out: Path) -> dict:
     return kcidb.document(parts)
 
 
-def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str]) -> int:
+def run_matrix(arches: list[str], kvers: list[str], jobs: int, template: RunRequest) -> int:
     valid = arch_names()
     for arch in arches:
         load_arch(arch)  # unknown names list the valid ones
@@ -211,7 +215,7 @@ def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str])
             running[(arch, kver)] = time.monotonic()
         _say(f"matrix: {_clock(started)} start {arch} {kver}")
         try:
-            return _cell(arch, kver, out, extra, children)
+            return _cell(arch, kver, out, template, children)
         finally:
             with lock:
                 running.pop((arch, kver), None)

@@ -6,6 +6,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import qemu, requires
 from harness.configs import Arch, Profile, Storm, load_arch, load_storm, run_profile
@@ -44,6 +45,19 @@ class RunRequest:
     stagger_s: int | None = None         # seconds between stressor starts; None: the storm's own
     preempt: str = "full"                # the kernel's preemption model (configs.PREEMPT_MODELS)
     faults: tuple[str, ...] = ()         # fault-injection kinds for the storm (configs.FAULT_KINDS)
+
+    def to_json(self) -> dict:
+        """The request for a child process (`python -m harness run-request JSON`: a matrix cell)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> RunRequest:
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) - names:
+            unknown = sorted(set(data) - names) if isinstance(data, dict) else [type(data).__name__]
+            raise ConfigError(f"not a run request: unknown {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
 
 
 

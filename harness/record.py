@@ -28,6 +28,7 @@ S = TypeVar("S", bound="Section")
 class Section:
     ALWAYS: ClassVar[tuple[str, ...]] = ()               # written even when None
     NESTED: ClassVar[dict[str, type[Section]]] = {}      # fields that are sections themselves
+    extra: dict = field(default_factory=dict)            # keys this version does not know, kept
 
     @classmethod
     def from_json(cls: type[S], data: Any) -> S:
@@ -43,7 +44,7 @@ class Section:
                     value = nested.from_json(value) if value else None
                 values[name] = value
         extra = {k: v for k, v in data.items() if k not in names}
-        return cls(**values, **({"extra": extra} if "extra" in cls.__dataclass_fields__ else {}))
+        return cls(**values, extra=extra)
 
     def to_json(self) -> dict:
         out: dict = {}
@@ -54,7 +55,7 @@ class Section:
             if value is None and f.name not in self.ALWAYS:
                 continue
             out[f.name] = value.to_json() if isinstance(value, Section) else value
-        out.update(getattr(self, "extra", {}))
+        out.update(self.extra)
         return out
 
 
@@ -62,7 +63,6 @@ class Section:
 class HostFacts(Section):
     machine: str | None = None
     python: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,6 @@ class KernelFacts(Section):
     build_key: str | None = None
     vmlinux: str | None = None
     release: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,6 @@ class StormFacts(Section):
     wall_s: float | None = None
     timeout_reason: str | None = None
     first_report_s: float | None = None
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out = super().to_json()
@@ -127,7 +125,6 @@ class LockCoverage(Section):
     mode_chains_stopped: str | None = None
     classes_acquired: int | None = None
     top_classes: list | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,21 +133,18 @@ class Durations(Section):
     boot_s: float = 0.0
     storm_s: float = 0.0
     total_s: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class QemuFacts(Section):
     binary: str | None = None
     version: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ImageFacts(Section):
     initramfs_sha256: str | None = None
     cached: bool | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,7 +153,6 @@ class SshFallback(Section):
     at_s: float | None = None
     recovered: str | None = None
     rerun: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,7 +167,6 @@ class SshFacts(Section):
     fault: str | None = None
     fault_at_s: float | None = None
     fallback: SshFallback | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,7 +176,6 @@ class StoppedEarly(Section):
     header_after_s: float | None = None
     stopped_after_s: float | None = None
     header_to_verdict_s: float | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,7 +185,6 @@ class GuestDump(Section):
     pcs: list | None = None
     where: list | None = None
     where_error: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -202,7 +192,6 @@ class Symbolized(Section):
     file: str | None = None
     frames: int | None = None
     error: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -210,7 +199,6 @@ class InternalError(Section):
     type: str | None = None
     stage: str | None = None
     traceback: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def report_from_json(data: dict) -> Report:
@@ -264,7 +252,6 @@ class RunRecord(Section):
     symbolized: Symbolized | None = None
     interrupted: bool | None = None
     internal_error: InternalError | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any) -> RunRecord:

@@ -76,16 +76,20 @@ class StormChannel:
                 self.record["fault_at_s"] = round(time.monotonic() - self.record.get("_t0", 0), 2)
                 self.console.send_line("killall dropbear")
 
+    def _lost(self, exc: SshLost) -> None:
+        """SSH died: QEMU with it (ChannelClosed), or only SSH (the console from now on)."""
+        lost_at = time.monotonic()
+        if not self._console_alive():
+            raise ChannelClosed(f"QEMU exited ({exc})") from None
+        self._fall_back(str(exc), lost_at)
+
     def run(self, command: str, timeout: float) -> CommandResult:
         if self.ssh is not None:
             self.record["_command_started"] = time.monotonic()
             try:
                 return self.ssh.run(command, timeout)
             except SshLost as exc:
-                lost_at = time.monotonic()
-                if not self._console_alive():
-                    raise ChannelClosed(f"QEMU exited ({exc})") from None
-                self._fall_back(str(exc), lost_at)
+                self._lost(exc)
                 if exc.command_id:
                     left = max(5.0, timeout - (time.monotonic() - exc.started))
                     return self._recover(exc.command_id, command, left)
@@ -110,10 +114,7 @@ class StormChannel:
             try:
                 return self.ssh.fetch(path, timeout)
             except SshLost as exc:
-                lost_at = time.monotonic()
-                if not self._console_alive():
-                    raise ChannelClosed(f"QEMU exited ({exc})") from None
-                self._fall_back(str(exc), lost_at)
+                self._lost(exc)
         return self.console.fetch(path, timeout)
 
     def close(self) -> None:
