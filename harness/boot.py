@@ -1,9 +1,9 @@
 """Boot and storm: a booted guest you can hold.
 
-    with machine_files(plan, built, run_dir) as argv_and_ssh:
-        with boot(argv, run_dir, console_log, accel, data, ...) as session:
-            storm(session, plan, data)      # or a shell, or a test's commands
-    session.ending                          # how the guest and QEMU ended
+    with machine_files(plan, built, run_dir) as (argv, setup):
+        with boot(argv, run_dir, console_log, accel, draft, setup=setup) as session:
+            storm(session, plan)        # or a shell, or a test's commands
+    session.ending                      # how the guest and QEMU ended
 
 `boot` yields a Session once the guest printed its ready marker and a channel
 (SSH, else the console) is open; a guest that never gets there raises
@@ -34,6 +34,7 @@ from harness.errors import InfraError
 from harness.host import require_tool
 from harness.machine import DUMP_MONITOR, DUMP_SYSRQ, Lifecycle, Machine
 from harness.plan import Plan, guest_command_for
+from harness.record import Draft, LockCoverage, SshFacts, StoppedEarly
 from harness.terminal import say
 from harness.verdict import Ending
 from harness.watch import ReportWatch
@@ -66,7 +67,7 @@ class Session:
     accel: str
     release: str
     run_dir: Path
-    data: dict
+    draft: Draft
     pc_re: str = ""
     storm_state: str = "not-started"   # completed | timeout | qemu-exited | stopped-on-report
     failures: tuple[str, ...] = ()
@@ -97,7 +98,7 @@ class Session:
         console.idle_hooks.clear()
         try:
             if self.storm_state == "timeout":
-                dump_guest_state(self.machine, self.data, "storm", self.pc_re)
+                dump_guest_state(self.machine, self.draft, "storm", self.pc_re)
             elif self.storm_state == "stopped-on-report":
                 console.settle(1.0, 3.0)   # the report's last lines, then QEMU is killed
             elif self.storm_state != "qemu-exited":
@@ -106,7 +107,7 @@ class Session:
         except (ChannelClosed, CommandTimeout) as exc:
             self._lost(exc)
             if self.storm_state == "timeout":
-                dump_guest_state(self.machine, self.data, "storm", self.pc_re)
+                dump_guest_state(self.machine, self.draft, "storm", self.pc_re)
         self.ending = self.machine.ending(True, self.storm_state, self.failures, self.machine.alive, self.note)
         return self.ending
 
@@ -157,7 +158,7 @@ def machine_files(plan: Plan, built: Built, run_dir: Path) -> Iterator[tuple[lis
 
 
 @contextlib.contextmanager
-def boot(argv: list[str], run_dir: Path, console_log: Path, accel: str, data: dict, *,
+def boot(argv: list[str], run_dir: Path, console_log: Path, accel: str, draft: Draft, *,
          setup: ssh_channel.SshSetup | None = None, pc_re: str = "", inactivity_s: float | None = None,
          enter: Callable[[str], None] = lambda stage: None) -> Iterator[Session]:
     """QEMU started, the guest at its ready marker, a channel open: the Session. A guest
@@ -171,27 +172,29 @@ def boot(argv: list[str], run_dir: Path, console_log: Path, accel: str, data: di
         raise InfraError(str(exc)) from None
     console = machine.console
     console.silence_limit_s = float(inactivity_s or INACTIVITY_S[accel])
-    data["inactivity_s"] = console.silence_limit_s
+    draft.set(inactivity_s=console.silence_limit_s)
     channel: StormChannel | None = None
     try:
         try:
             enter("boot")
             match = machine.wait_ready(READY_RE, BOOT_TIMEOUT_S[accel])
         except (ChannelClosed, CommandTimeout) as exc:
-            data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
+            draft.durations(boot_s=round(time.monotonic() - boot_started, 2))
             killed = isinstance(exc, CommandTimeout)
             if killed:
-                dump_guest_state(machine, data, "boot", pc_re)
+                dump_guest_state(machine, draft, "boot", pc_re)
             raise BootFailed(machine.ending(False, "not-started", (), killed, f"({exc})")) from None
-        release = data["kernel"]["release"] = match.group(1).decode(errors="replace")
-        data["durations"]["boot_s"] = round(time.monotonic() - boot_started, 2)
-        say(f"boot: guest ready after {data['durations']['boot_s']:.1f}s")
-        session = Session(machine, StormChannel(console, None), accel, release, run_dir, data, pc_re)
+        release = match.group(1).decode(errors="replace")
+        draft.kernel(release=release)
+        draft.durations(boot_s=round(time.monotonic() - boot_started, 2))
+        say(f"boot: guest ready after {draft.record.durations.boot_s:.1f}s")
+        session = Session(machine, StormChannel(console, None), accel, release, run_dir, draft, pc_re)
         try:
             enter("storm")
             console.run("stty -echo 2>/dev/null; true", 30)
             # SSH when sshd answers, else the console; console.log records either way.
-            channel = session.channel = open_for_run(console, setup, accel, data)
+            channel = session.channel = open_for_run(console, setup, accel)
+            draft.set(channel=channel.opened_over)
         except (ChannelClosed, CommandTimeout) as exc:
             session._lost(exc)
             raise BootFailed(session.power_off()) from None
@@ -203,14 +206,15 @@ def boot(argv: list[str], run_dir: Path, console_log: Path, accel: str, data: di
     finally:
         if channel is not None:
             channel.close()
+            draft.set(ssh=SshFacts.from_json(channel.facts()))   # a fallback mid-storm included
         machine.stop(grace_s=1)
 
 
-def storm(session: Session, plan: Plan, data: dict) -> None:
+def storm(session: Session, plan: Plan) -> None:
     """The request's injection, then its storm (if enabled): op counts, lock coverage and
-    how it ended into data and the session."""
+    how it ended into the session and its draft record."""
     request, storm_spec, duration = plan.request, plan.storm, plan.duration
-    console = session.console
+    console, draft = session.console, session.draft
     if request.inject:
         say(f"inject: {request.inject}")
         try:
@@ -229,49 +233,48 @@ def storm(session: Session, plan: Plan, data: dict) -> None:
     result = storm_stage.run_storm(session.channel, storm_spec, duration, request.seed, session.release)
     if watch is not None and watch.seen is not None and result.ended_how == "stopped-on-report":
         seen = watch.seen
-        data["stopped_early"] = {
-            "title": seen.title, "why": seen.why,
-            "header_after_s": round(seen.header_at - storm_started, 2),
-            "stopped_after_s": round(seen.complete_at - storm_started, 2),
-            "_header_at": seen.header_at}
+        draft.set(stopped_early=StoppedEarly(title=seen.title, why=seen.why,
+                                             header_after_s=round(seen.header_at - storm_started, 2),
+                                             stopped_after_s=round(seen.complete_at - storm_started, 2)))
+        draft.header_at = seen.header_at
         say(f"storm: stopped on report {seen.title!r} ({seen.why}) "
             f"{seen.complete_at - storm_started:.1f}s into the storm")
     if result.output:   # guest text: printable only, as everything taken from the guest
         (session.run_dir / "storm.log").write_text(results.sanitize_block(result.output))
     session.storm_state, session.note, session.failures = result.ended_how, result.timeout_reason, tuple(
         result.failures)
-    data["storm"].update(result.to_json())
+    draft.storm(**result.to_json())
     if request.faults:
-        data["faults"] = {kind: storm_stage.injected_faults(result.counts).get(kind) for kind in request.faults}
-    data["lock_coverage"] = result.lock_coverage
-    data["durations"]["storm_s"] = round(result.wall_s, 2)
-    say(f"storm: {result.ended_how} after {result.wall_s:.1f}s over {data['channel']}")
+        draft.set(faults={kind: storm_stage.injected_faults(result.counts).get(kind) for kind in request.faults})
+    draft.set(lock_coverage=LockCoverage.from_json(result.lock_coverage))
+    draft.durations(storm_s=round(result.wall_s, 2))
+    say(f"storm: {result.ended_how} after {result.wall_s:.1f}s over {draft.record.channel}")
     if session.machine.alive:
         session.machine.enter(Lifecycle.READY)
     console.silence_limit_s = None   # a person at a shell may think for a while
     console.idle_hooks.clear()
 
 
-def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str, plan: Plan, data: dict,
+def boot_and_storm(argv: list[str], run_dir: Path, console_log: Path, accel: str, plan: Plan, draft: Draft,
                    setup: ssh_channel.SshSetup | None = None,
                    enter: Callable[[str], None] = lambda stage: None) -> Ending:
     """boot, then storm: how it ended (a boot that failed included)."""
     try:
-        with boot(argv, run_dir, console_log, accel, data, setup=setup, pc_re=plan.arch.monitor_pc,
+        with boot(argv, run_dir, console_log, accel, draft, setup=setup, pc_re=plan.arch.monitor_pc,
                   inactivity_s=plan.request.inactivity_s, enter=enter) as session:
-            storm(session, plan, data)
+            storm(session, plan)
     except BootFailed as failed:
         return failed.ending
     assert session.ending is not None
     return session.ending
 
 
-def dump_guest_state(machine: Machine, data: dict, stage: str, pc_re: str = "") -> None:
+def dump_guest_state(machine: Machine, draft: Draft, stage: str, pc_re: str = "") -> None:
     """Before a hung guest is killed: its state in console.log (Machine.dump_state); what was
-    done, and the vCPU pcs for judge.locate_pcs, in data["dump"]."""
+    done, and the vCPU pcs for judge.locate_pcs, in the record's dump."""
     say(f"{stage}: guest not responding; dumping state (sysrq {', '.join(DUMP_SYSRQ)}; "
         f"monitor: {'; '.join(DUMP_MONITOR)})")
-    data["dump"] = machine.dump_state(pc_re).to_json()
+    draft.set(dump=machine.dump_state(pc_re))
 
 
 def fault_hooks(machine: Machine) -> list[Callable[[], None]]:

@@ -16,6 +16,7 @@ from harness.kernel import build as kernel_build
 from harness.kernel import source as kernel_source
 from harness.kernel.build import KernelBuild
 from harness.plan import Plan
+from harness.record import Draft, ImageFacts, KernelFacts, QemuFacts
 from harness.terminal import say
 
 
@@ -38,8 +39,8 @@ def preempt_model(config_text: str) -> str:
     return "unknown"
 
 
-def build(plan: Plan, run_dir: Path, data: dict, enter: Callable[[str], None]) -> Built:
-    """Kernel and image into the cache (build.log in run_dir), their facts into data."""
+def build(plan: Plan, run_dir: Path, draft: Draft, enter: Callable[[str], None]) -> Built:
+    """Kernel and image into the cache (build.log in run_dir), their facts into the draft."""
     request, arch, profile, storm = plan.request, plan.arch, plan.profile, plan.storm
     build_log = run_dir / "build.log"
     build_log.write_text(f"# build log of run {run_dir.name}: kernel, module and stressors\n")
@@ -47,9 +48,9 @@ def build(plan: Plan, run_dir: Path, data: dict, enter: Callable[[str], None]) -
     enter("build")
     say("build: kernel")
     source = kernel_source.resolve(request.kernel_src, request.kernel_version)
-    data["kernel"] = {"version": source.version, "source": source.origin, "profile": request.profile,
-                      "preempt": request.preempt,    # as asked; from the built config once there is one
-                      "source_identity": source.identity, "commit": source.commit}   # a build error keeps these
+    draft.set(kernel=KernelFacts(version=source.version, source=source.origin, profile=request.profile,
+                                 preempt=request.preempt,   # as asked; from the built config once there is one
+                                 source_identity=source.identity, commit=source.commit))  # kept by a build error
     # Before compiling: does this kernel have what the storm's modes need?
     if request.storm_enabled:
         profiles = {name: "".join(p.read_text() for p in load_profile(name).fragments)
@@ -63,16 +64,15 @@ def build(plan: Plan, run_dir: Path, data: dict, enter: Callable[[str], None]) -
     with open(build_log, "a") as handle:
         handle.write(f"kernel: {'cache hit' if kernel.cached else 'built'} {kernel.key} ({source.origin})\n"
                      f"image: {'cache hit' if guest.cached else 'built'} {guest.initramfs}\n")
-    data["durations"]["build_s"] = round(time.monotonic() - t0, 2)
+    draft.durations(build_s=round(time.monotonic() - t0, 2))
     shutil.copy2(kernel.config, run_dir / "kernel.config")
-    data["kernel"].update({"preempt": preempt_model(kernel.config.read_text()),
-                           "config_sha256": kernel.config_sha256, "image_sha256": kernel.image_sha256,
-                           "compiler": kernel.compiler, "cached": kernel.cached, "build_key": kernel.key,
-                           "vmlinux": str(kernel.vmlinux)})
-    data["image"] = {"initramfs_sha256": guest.sha256, "cached": guest.cached}
+    draft.kernel(preempt=preempt_model(kernel.config.read_text()), config_sha256=kernel.config_sha256,
+                 image_sha256=kernel.image_sha256, compiler=kernel.compiler, cached=kernel.cached,
+                 build_key=kernel.key, vmlinux=str(kernel.vmlinux))
+    draft.set(image=ImageFacts(initramfs_sha256=guest.sha256, cached=guest.cached))
 
     accel, accel_reason = qemu.choose_accel(request.accel, arch, kernel.image)
-    data["accel"], data["accel_reason"] = accel, accel_reason
-    data["qemu"]["version"] = qemu.qemu_version(arch.qemu_binary)
+    draft.set(accel=accel, accel_reason=accel_reason,
+              qemu=QemuFacts(binary=arch.qemu_binary, version=qemu.qemu_version(arch.qemu_binary)))
     say(f"boot: accel={accel} ({accel_reason})")
     return Built(kernel, guest, accel, accel_reason)

@@ -296,3 +296,28 @@ class RunRecord(Section):
 
 
 _ORDER = [f.name for f in dataclasses.fields(RunRecord) if f.name != "extra"]
+
+
+class Draft:
+    """A run's record while it runs: each stage adds its facts to `record` (frozen; each
+    change a new one), and the last one is what verdict.json holds. A stage that fails
+    halfway leaves what it found before."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self.header_at: float | None = None   # when the report a storm stopped on began (monotonic)
+
+    def set(self, **fields: Any) -> None:
+        self.record = dataclasses.replace(self.record, **fields)
+
+    def kernel(self, **fields: Any) -> None:
+        self.set(kernel=dataclasses.replace(self.record.kernel or KernelFacts(), **fields))
+
+    def storm(self, **fields: Any) -> None:
+        self.set(storm=dataclasses.replace(self.record.storm_facts, **fields))
+
+    def durations(self, **fields: Any) -> None:
+        self.set(durations=dataclasses.replace(self.record.durations, **fields))
+
+    def dump(self, **fields: Any) -> None:
+        self.set(dump=dataclasses.replace(self.record.dump or GuestDump(), **fields))

@@ -36,7 +36,16 @@ from harness.plan import (
     load_request,
     plan,
 )
-from harness.record import RunRecord
+from harness.record import (
+    Draft,
+    Durations,
+    HostFacts,
+    InternalError,
+    LockCoverage,
+    QemuFacts,
+    RunRecord,
+    StormFacts,
+)
 from harness.signals import interrupt_name
 from harness.terminal import say
 from harness.verdict import Verdict
@@ -69,11 +78,11 @@ class Held:
 STAGES = ("load", "build", "image", "boot", "storm", "parse", "verdict", "results")
 
 
-def enter_stage(stage: str, data: dict) -> None:
+def enter_stage(stage: str, draft: Draft) -> None:
     """Note the stage a run has reached (an internal error names it), and raise
     there when MMLOCK_FAULT=raise:STAGE asks (reliability tests: a bug of ours
     at that stage must end as an infra error with everything kept)."""
-    data["stage"] = stage
+    draft.set(stage=stage)
     if os.environ.get("MMLOCK_FAULT", "") == f"raise:{stage}":
         raise RuntimeError(f"injected fault at stage {stage} (MMLOCK_FAULT=raise:{stage})")
 
@@ -108,19 +117,16 @@ def execute(request: RunRequest) -> RunOutcome:
     return run.outcome
 
 
-def _new_record(run_dir: Path, planned: Plan) -> dict:
+def _new_record(run_dir: Path, planned: Plan) -> RunRecord:
     """What verdict.json holds before the first stage."""
     arch, storm_spec, request = planned.arch, planned.storm, planned.request
-    return {
-        "run_id": run_dir.name, "verdict": None, "exit_code": None, "reason": "",
-        "arch": arch.name, "accel": None, "accel_reason": "", "channel": "console",
-        "host": {"machine": platform.machine(), "python": platform.python_version()},
-        "kernel": {}, "storm": {"name": storm_spec.name, "duration_s": planned.duration, "seed": request.seed,
-                                "counts": {}, "left_out": dict(storm_spec.left_out)},
-        "inject": request.inject, "reports": [], "lock_coverage": {},
-        "durations": {"build_s": 0.0, "boot_s": 0.0, "storm_s": 0.0, "total_s": 0.0},
-        "qemu": {"binary": arch.qemu_binary, "version": ""}, "complete": False, "stage": "build",
-    }
+    return RunRecord(
+        run_id=run_dir.name, arch=arch.name, accel=None, accel_reason="", channel="console",
+        host=HostFacts(machine=platform.machine(), python=platform.python_version()),
+        storm=StormFacts(name=storm_spec.name, duration_s=planned.duration, seed=request.seed, counts={},
+                         left_out=dict(storm_spec.left_out)),
+        inject=request.inject, lock_coverage=LockCoverage(), durations=Durations(),
+        qemu=QemuFacts(binary=arch.qemu_binary, version=""), complete=False, stage="build")
 
 
 @contextlib.contextmanager
@@ -130,7 +136,7 @@ def held(request: RunRequest) -> Iterator[Held]:
     stopped, the log flushed, the verdict written; it is not raised again."""
     started = time.monotonic()
     try:
-        enter_stage("load", {})
+        enter_stage("load", Draft(RunRecord()))
         planned = plan(request)
     except HarnessError:
         raise
@@ -141,7 +147,7 @@ def held(request: RunRequest) -> Iterator[Held]:
     run_dir = results.new_run_dir(arch.name, request.label,
                                   Path(request.results_dir) if request.results_dir else None)
     results.point_latest(run_dir)
-    data = _new_record(run_dir, planned)
+    draft = Draft(_new_record(run_dir, planned))
     run = Held(planned)
     yielded = False
     say(f"run {run_dir.name}: arch={arch.name} profile={planned.profile.name} storm={planned.storm.name} "
@@ -150,16 +156,16 @@ def held(request: RunRequest) -> Iterator[Held]:
         say(f"storm: {part} left out: {why}")
 
     def enter(stage: str) -> None:
-        enter_stage(stage, data)
+        enter_stage(stage, draft)
 
     try:
-        built = build(planned, run_dir, data, enter)
+        built = build(planned, run_dir, draft, enter)
         console_log = run_dir / "console.log"
         with machine_files(planned, built, run_dir) as (argv, setup):
             try:
-                with boot(argv, run_dir, console_log, built.accel, data, setup=setup, pc_re=arch.monitor_pc,
+                with boot(argv, run_dir, console_log, built.accel, draft, setup=setup, pc_re=arch.monitor_pc,
                           inactivity_s=request.inactivity_s, enter=enter) as session:
-                    storm(session, planned, data)
+                    storm(session, planned)
                     run.session = session if session.storm_state not in NO_SESSION_AFTER else None
                     yielded = True
                     yield run
@@ -168,27 +174,27 @@ def held(request: RunRequest) -> Iterator[Held]:
                 ending = session.ending
             except BootFailed as failed:
                 ending = failed.ending
-        verdict = judge(console_log, ending, built, arch, data, enter)
-        data["complete"] = True
+        verdict = judge(console_log, ending, built, arch, draft, enter)
+        draft.set(complete=True)
     except HarnessError as exc:
         verdict = Verdict(exc.verdict, exc.exit_code, str(exc))
     except KeyboardInterrupt as exc:
         verdict = Verdict("infra-error", InfraError.exit_code, f"interrupted ({interrupt_name(exc)})")
-        data["interrupted"] = True
+        draft.set(interrupted=True)
     except Exception as exc:   # a bug of ours: never a kernel verdict (bisect skips it)
-        verdict = _internal(exc, data, run_dir)
+        verdict = _internal(exc, draft, run_dir)
     run.session = None
-    data["durations"]["total_s"] = round(time.monotonic() - started, 2)
-    run.outcome = RunOutcome(run_dir, *_write_results(run_dir, arch.name, verdict, data))
+    draft.durations(total_s=round(time.monotonic() - started, 2))
+    run.outcome = RunOutcome(run_dir, *_write_results(run_dir, arch.name, verdict, draft))
     if not yielded:
         yield run
 
 
-def _internal(exc: Exception, data: dict, run_dir: Path) -> Verdict:
+def _internal(exc: Exception, draft: Draft, run_dir: Path) -> Verdict:
     """An exception of ours -> an infra-error verdict; its traceback beside the run's other files."""
-    reason = internal_error(exc, data.get("stage", "?"))
-    data["internal_error"] = {"type": type(exc).__name__, "stage": data.get("stage", "?"),
-                              "traceback": "harness-error.txt"}
+    stage = draft.record.stage or "?"
+    reason = internal_error(exc, stage)
+    draft.set(internal_error=InternalError(type=type(exc).__name__, stage=stage, traceback="harness-error.txt"))
     try:
         (run_dir / "harness-error.txt").write_text(
             results.sanitize_block("".join(traceback.format_exception(exc))))
@@ -198,19 +204,18 @@ def _internal(exc: Exception, data: dict, run_dir: Path) -> Verdict:
     return Verdict("infra-error", InfraError.exit_code, reason)
 
 
-def _write_results(run_dir: Path, arch: str, verdict: Verdict, data: dict) -> tuple[Verdict, RunRecord]:
+def _write_results(run_dir: Path, arch: str, verdict: Verdict, draft: Draft) -> tuple[Verdict, RunRecord]:
     """verdict.json and junit.xml from the run's record, every guest string through printable
     (results.safe); the record returned is what was written. A results disk that is full, or
     a bug in the writing, must not cost the verdict on stdout."""
-    data["verdict"], data["exit_code"], data["reason"] = verdict.verdict, verdict.exit_code, verdict.reason
-    data["reports"] = [r.to_json() for r in verdict.reports]
-    record = RunRecord.from_json(data)
+    draft.set(verdict=verdict.verdict, exit_code=verdict.exit_code, reason=verdict.reason, reports=verdict.reports)
+    record = draft.record
     try:
-        stopped = data.get("stopped_early")
-        if stopped:
-            stopped["header_to_verdict_s"] = round(time.monotonic() - stopped.pop("_header_at"), 2)
-        enter_stage("results", data)
-        record = RunRecord.from_json(results.safe(data))
+        if record.stopped_early and draft.header_at is not None:
+            draft.set(stopped_early=dataclasses.replace(
+                record.stopped_early, header_to_verdict_s=round(time.monotonic() - draft.header_at, 2)))
+        enter_stage("results", draft)
+        record = RunRecord.from_json(results.safe(draft.record.to_json()))
         verdict = dataclasses.replace(verdict, reason=record.reason)
         results.write_run_files(run_dir, arch, verdict, record)
     except OSError as exc:  # a full results disk must not cost the verdict on stdout
@@ -218,12 +223,13 @@ def _write_results(run_dir: Path, arch: str, verdict: Verdict, data: dict) -> tu
         if verdict.exit_code == 0:
             verdict = Verdict("infra-error", InfraError.exit_code, f"cannot write results: {exc.strerror}")
     except Exception as exc:   # a bug of ours in the writing: a minimal verdict.json still says so
-        verdict = _internal(exc, data, run_dir)
-        minimal = {key: data.get(key) for key in ("run_id", "arch", "kernel", "durations", "stage",
-                                                  "internal_error", "complete")}
-        minimal.update(verdict=verdict.verdict, exit_code=verdict.exit_code, reason=verdict.reason, reports=[])
+        verdict = _internal(exc, draft, run_dir)
+        whole = draft.record
+        minimal = RunRecord(run_id=whole.run_id, arch=whole.arch, kernel=whole.kernel, durations=whole.durations,
+                            stage=whole.stage, internal_error=whole.internal_error, complete=whole.complete,
+                            verdict=verdict.verdict, exit_code=verdict.exit_code, reason=verdict.reason)
         try:
-            record = RunRecord.from_json(results.safe(minimal))
+            record = RunRecord.from_json(results.safe(minimal.to_json()))
             results.write_verdict(run_dir, record)
         except Exception as again:   # nothing left to write with: say so on stderr
             print(f"error: cannot write {run_dir / 'verdict.json'}: {internal_error(again, 'results')}",
@@ -235,9 +241,7 @@ def _failed_before_start(request: RunRequest, exc: Exception, started: float) ->
     run_dir = results.new_run_dir(_safe_label(request.arch), request.label,
                                   Path(request.results_dir) if request.results_dir else None)
     results.point_latest(run_dir)
-    data: dict = {"run_id": run_dir.name, "verdict": None, "exit_code": None, "reason": "",
-                  "arch": request.arch, "reports": [], "complete": False, "stage": "load",
-                  "durations": {"build_s": 0.0, "boot_s": 0.0, "storm_s": 0.0,
-                                "total_s": round(time.monotonic() - started, 2)}}
-    verdict = _internal(exc, data, run_dir)
-    return RunOutcome(run_dir, *_write_results(run_dir, request.arch, verdict, data))
+    draft = Draft(RunRecord(run_id=run_dir.name, arch=request.arch, complete=False, stage="load",
+                            durations=Durations(total_s=round(time.monotonic() - started, 2))))
+    verdict = _internal(exc, draft, run_dir)
+    return RunOutcome(run_dir, *_write_results(run_dir, request.arch, verdict, draft))

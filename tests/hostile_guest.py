@@ -95,6 +95,7 @@ def main(work: Path) -> int:
     from harness.channel import ssh
     from harness.matrix import render_html
     from harness.plan import plan
+    from harness.record import Draft, RunRecord
     from harness.report import parse_file
     from harness.report.model import printable
     from harness.results import junit_xml, write_json
@@ -110,13 +111,13 @@ def main(work: Path) -> int:
         ssh.CONNECT_TIMEOUT_S["tcg"] = 5.0     # the hostile sshd is refused at once; no need to wait 60s
         setup = ssh.SshSetup(True, hostile_sshd(), ssh.generate_keys(), run_dir=run_dir)
         storm = configs.load_storm("swapoff-fork-mmap")
-        data: dict = {"run_id": run_dir.name, "arch": "x86_64", "kernel": {}, "storm": {"name": storm.name},
-                      "durations": {"total_s": 1.0}, "lock_coverage": {}, "reports": []}
+        draft = Draft(RunRecord.from_json({"run_id": run_dir.name, "arch": "x86_64", "storm": {"name": storm.name},
+                                           "durations": {"total_s": 1.0}, "lock_coverage": {}, "reports": []}))
         say(f"hostile guest: {len(HOSTILE)} payloads")
         ending = boot.boot_and_storm([sys.executable, str(REPO / "tests" / "fake_qemu.py"), str(log)], run_dir,
-                                     run_dir / "console.log", "tcg", plan(run.RunRequest(duration=5)), data, setup)
+                                     run_dir / "console.log", "tcg", plan(run.RunRequest(duration=5)), draft, setup)
         raw = decide(parse_file(run_dir / "console.log"), ending)
-        verdict, written = run._write_results(run_dir, "x86_64", raw, data)
+        verdict, written = run._write_results(run_dir, "x86_64", raw, draft)
         cli.print_outcome(run.RunOutcome(run_dir, verdict, written))
 
         # the matrix page and JUnit, from the raw titles (not the already escaped verdict.json)

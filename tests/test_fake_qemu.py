@@ -6,6 +6,7 @@ from pathlib import Path
 
 from harness import boot, machine, run
 from harness.plan import plan
+from harness.record import Draft, RunRecord
 from harness.report import parse_file
 from harness.verdict import decide
 
@@ -18,11 +19,11 @@ def _run(tmp_path, log_name, mode="normal", storm_seconds=5, boot_timeout=None, 
     if boot_timeout and monkeypatch:
         monkeypatch.setitem(boot.BOOT_TIMEOUT_S, "tcg", boot_timeout)
     planned = plan(run.RunRequest(duration=storm_seconds, inactivity_s=inactivity))
-    data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
+    draft = Draft(RunRecord())
     argv = [sys.executable, str(FAKE), str(DATA / log_name), mode]
     console_log = tmp_path / "console.log"
-    ending = boot.boot_and_storm(argv, tmp_path, console_log, "tcg", planned, data)
-    return ending, decide(parse_file(console_log), ending), data, console_log
+    ending = boot.boot_and_storm(argv, tmp_path, console_log, "tcg", planned, draft)
+    return ending, decide(parse_file(console_log), ending), draft.record.to_json(), console_log
 
 
 def test_clean_run_passes_and_log_is_complete(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from harness import boot, configs, machine, qemu, run
 from harness.errors import InfraError
 from harness.plan import plan
+from harness.record import Draft, RunRecord
 from harness.report import parse_file
 from harness.verdict import decide
 
@@ -45,9 +46,8 @@ def _interrupted(argv: list[str], env: dict, check) -> None:
 
 
 def _boot(tmp_path, argv):
-    data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
     return boot.boot_and_storm(argv, tmp_path, tmp_path / "console.log", "tcg", plan(run.RunRequest(duration=5)),
-                               data)
+                               Draft(RunRecord()))
 
 
 def test_qemu_binary_missing_is_infra_error(tmp_path):

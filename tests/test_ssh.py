@@ -83,10 +83,9 @@ def test_mmlock_ssh_0_disables_networking(tmp_path, monkeypatch):
     setup = ssh.prepare(tmp_path)
     assert not setup.enabled and setup.port == 0
     assert setup.overlay_files() == {"etc/harness/net.env": "NET=0\n"}
-    data: dict = {}
-    channel = fallback.open_for_run(object(), setup, "tcg", data)
-    assert channel.name == "console" and data["channel"] == "console"
-    assert "MMLOCK_SSH=0" in data["ssh"]["reason"]
+    channel = fallback.open_for_run(object(), setup, "tcg")
+    assert channel.name == "console" and channel.opened_over == "console"
+    assert "MMLOCK_SSH=0" in channel.facts()["reason"] and "_t0" not in channel.facts()
 
 
 # -- the port ------------------------------------------------------------------------

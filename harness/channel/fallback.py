@@ -36,14 +36,19 @@ class StormChannel:
 
     console: SerialConsole
     ssh: SshChannel | None
-    record: dict = field(default_factory=dict)    # data["ssh"] of verdict.json
+    record: dict = field(default_factory=dict)    # what happened to SSH: verdict.json's "ssh" (facts())
     fault: str = ""
     setup: SshSetup | None = None
+    opened_over: str = "console"                  # what carried the first command: verdict.json's "channel"
     _fault_done: bool = False
 
     @property
     def name(self) -> str:
         return "ssh" if self.ssh is not None else "console"
+
+    def facts(self) -> dict:
+        """The record without its bookkeeping (keys starting with _): verdict.json's "ssh"."""
+        return {k: v for k, v in self.record.items() if not k.startswith("_")}
 
     def _fall_back(self, reason: str, lost_at: float) -> None:
         log.warning("ssh: %s; the console carries the rest of the run", reason)
@@ -124,16 +129,13 @@ class StormChannel:
             del self.record[key]
 
 
-def open_for_run(console: SerialConsole, setup: SshSetup | None, accel: str, data: dict) -> StormChannel:
+def open_for_run(console: SerialConsole, setup: SshSetup | None, accel: str) -> StormChannel:
     """After the ready marker: the run's channel, SSH if sshd answers in time. Never raises
-    for SSH trouble (the console is the fallback); records it all in data["ssh"] and
-    data["channel"]."""
+    for SSH trouble (the console is the fallback); what happened is in its facts()."""
     record: dict = {"enabled": bool(setup and setup.enabled), "_t0": time.monotonic()}
-    data["ssh"] = record
     channel = StormChannel(console, None, record, setup.fault if setup else "", setup)
     if setup is None or not setup.enabled or setup.keys is None:
         record["reason"] = setup.reason if setup else "not prepared"
-        data["channel"] = "console"
         return channel
     record["port"] = setup.port
     started = time.monotonic()
@@ -143,11 +145,10 @@ def open_for_run(console: SerialConsole, setup: SshSetup | None, accel: str, dat
                                          idle=lambda: pump_console(console))
         channel.ssh.idle = channel._idle
         record["up_s"] = round(time.monotonic() - started, 2)
-        data["channel"] = "ssh"
+        channel.opened_over = "ssh"
         log.info("ssh: sshd up %.1fs after the ready marker (port %d)", record["up_s"], setup.port)
     except ChannelClosed as exc:
         record["error"] = str(exc)
-        data["channel"] = "console"
         log.warning("ssh: %s; using the console", exc)
         if getattr(console, "alive", False):
             try:   # the guest's side of the story, for verdict.json
