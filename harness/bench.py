@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness import bench_builds
+from harness.bench_builds import repeat_samples
 from harness.bench_figures import (  # noqa: F401  (bench.X: the names its tests and docs use)
     DATA_DIR,
     HEADLINE,
@@ -44,7 +46,6 @@ from harness.bench_figures import (  # noqa: F401  (bench.X: the names its tests
     storm_seconds,
     thoroughness,
 )
-from harness.cache import cache_root
 from harness.configs import REPO_ROOT
 from harness.errors import EXIT_INFRA, HarnessError
 from harness.record import RunRecord
@@ -52,21 +53,6 @@ from harness.results import results_root, write_json
 from harness.yardstick import parse_stress_ng_yaml  # noqa: F401  (bench's own name for it, in its tests)
 
 _KERNEL_BUILT_RE = re.compile(r"build: kernel built \((\d+(?:\.\d+)?)s\)")
-
-
-def ccache_stats() -> dict[str, int]:
-    """ccache's counters (`ccache --print-stats`) for the harness's cache dir; {} without ccache."""
-    tool = shutil.which("ccache")
-    if not tool:
-        return {}
-    env = dict(os.environ, CCACHE_DIR=os.environ.get("CCACHE_DIR") or str(cache_root() / "ccache"))
-    proc = subprocess.run([tool, "--print-stats"], capture_output=True, text=True, env=env, check=False)
-    counters = {}
-    for line in proc.stdout.splitlines():
-        name, _, value = line.partition("\t")
-        if value.strip().isdigit():
-            counters[name] = int(value)
-    return counters
 
 
 def _stage(message: str) -> None:
@@ -81,15 +67,6 @@ def _memory_mb() -> int:
     except OSError:
         pass
     return 0
-
-
-def _repeat(count: int, measure: Callable[[], float | None]) -> tuple[list[float | None], list[list[float]]]:
-    samples: list[float | None] = []
-    loads: list[list[float]] = []
-    for _ in range(count):
-        loads.append(loadavg())
-        samples.append(measure())
-    return samples, loads
 
 
 class Bench:
@@ -113,98 +90,6 @@ class Bench:
         self.result["unmeasured"].append(f"{key}: {why}")
         _stage(f"could not measure {key}: {why}")
         write_json(self.out_dir / "bench.json", self.result)
-
-    # -- kernel build
-    def _kernel_inputs(self):
-        from harness.configs import load_arch, load_profile
-        from harness.kernel import source
-
-        return (source.resolve(None, self.kernel_version), load_arch(self.arch), load_profile(self.profile))
-
-    def build_warm(self):
-        from harness.kernel import build
-
-        src, arch, profile = self._kernel_inputs()
-        log_file = self.out_dir / "build.log"
-
-        def once() -> float | None:
-            started = time.monotonic()
-            kernel = build.build_kernel(src, arch, profile, log_file)
-            return time.monotonic() - started if kernel.cached else None
-        samples, loads = _repeat(self.repeat, once)
-        self.put("kernel build, warm (no change)", figure(samples, "s", loads,
-                 "build_kernel with nothing changed: the merged config's key hits the artifact cache"))
-        return build.build_kernel(src, arch, profile, log_file)
-
-    def build_incremental(self, kernel) -> None:
-        """touch mm/swapfile.c in the unpacked tree and let ensure_tree run make in the O= dir.
-
-        The touched file's content is unchanged, so ccache would answer; CCACHE_RECACHE makes
-        it compile for real, as after an edit. The artifact cache entry is left alone.
-        """
-        from harness.kernel import build
-
-        touched = kernel.source.path / "mm" / "swapfile.c"
-        stamp = kernel.out_dir / ".harness-key"
-        log_file = self.out_dir / "build.log"
-
-        def once(touch: bool) -> float | None:
-            if not touched.is_file() or not stamp.is_file():
-                return None
-            key = stamp.read_text()
-            config_text = (kernel.out_dir / ".config").read_text()
-            if touch:
-                os.utime(touched)
-            stamp.unlink()   # ensure_tree runs make again when its stamp is gone
-            started = time.monotonic()
-            with build.tree_lock(kernel.out_dir):
-                build.ensure_tree(kernel.source, kernel.arch, kernel.out_dir, config_text, key, log_file,
-                                  extra_env={"CCACHE_RECACHE": "1"})
-            return time.monotonic() - started
-        samples, loads = _repeat(self.repeat, lambda: once(False))
-        self.put("kernel make in the O= dir, nothing changed", figure(
-            samples, "s", loads, "what a rebuild costs without the artifact cache: olddefconfig + make"))
-        samples, loads = _repeat(self.repeat, lambda: once(True))
-        self.put("kernel rebuild after touching mm/swapfile.c", figure(
-            samples, "s", loads, "olddefconfig + make bzImage vmlinux modules in the O= dir; "
-            "the touched file really recompiled (CCACHE_RECACHE)"))
-
-    def build_second_tree(self, kernel) -> None:
-        """The same source copied to another path under the cache and built in that tree's
-        own, empty O= directory: what a bisect fixture, a zoo tree or a second clone costs
-        when ccache answers for the first tree's objects (harness.kernel.build.layout_root).
-        ccache's hits and misses during the build are noted beside the figure."""
-        from harness.kernel import build
-        from harness.kernel import source as kernel_source
-
-        root = cache_root() / "bench-second-tree"
-        tree = root / "src" / kernel.source.path.name
-        log_file = self.out_dir / "build.log"
-        config_text = kernel.config.read_text()
-        stats: list[dict[str, int]] = []
-
-        def once() -> float | None:
-            shutil.rmtree(root, ignore_errors=True)
-            tree.parent.mkdir(parents=True)
-            subprocess.run(["cp", "-a", str(kernel.source.path), str(tree)], check=True)
-            second = kernel_source.from_tree(tree)
-            out = build.out_dir_for(second, kernel.arch, kernel.profile)
-            before = ccache_stats()
-            started = time.monotonic()
-            try:
-                with build.tree_lock(out):
-                    build.ensure_tree(second, kernel.arch, out, config_text, "bench-second-tree", log_file)
-                return time.monotonic() - started
-            finally:
-                after = ccache_stats()
-                stats.append({k: after.get(k, 0) - before.get(k, 0) for k in after})
-                shutil.rmtree(root, ignore_errors=True)
-        samples, loads = _repeat(1, once)   # a full make each: one sample
-        hits = sum(s.get("direct_cache_hit", 0) + s.get("preprocessed_cache_hit", 0) for s in stats)
-        misses = sum(s.get("cache_miss", 0) for s in stats)
-        self.put("kernel build, second tree of the same source", figure(
-            samples, "s", loads, f"a copy at another path, its own empty O= tree; ccache {hits} hits, "
-            f"{misses} misses"))
 
     # -- runs
     def _make_boot_test(self, label: str, env_extra: dict) -> tuple[float, RunRecord, str]:
@@ -406,7 +291,7 @@ class Bench:
                 started = time.monotonic()
                 parse_file(real)
                 return (time.monotonic() - started) * 1000
-            samples, loads = _repeat(self.repeat, once)
+            samples, loads = repeat_samples(self.repeat, once)
             size = Path(real).stat().st_size
             self.put(f"parse a real storm console.log ({size / 1e3:.0f} KB)", figure(
                 samples, "ms", loads, "our first storm's console.log (the storm's own output goes over ssh)"))
@@ -440,7 +325,7 @@ def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: b
 
     def warm() -> None:
         _stage("kernel build, warm")
-        kernel_box.append(bench.build_warm())
+        kernel_box.append(bench_builds.build_warm(bench))
         accel, reason = qemu.choose_accel("auto", load_arch(arch), kernel_box[0].image)
         facts["kvm"] = reason
         if accel == "kvm":
@@ -449,12 +334,12 @@ def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: b
     steps.append(("kernel build, warm", warm))
     def rebuild() -> None:
         _stage("kernel rebuild after a touch")
-        bench.build_incremental(kernel_box[0])
+        bench_builds.build_incremental(bench, kernel_box[0])
 
     steps.append(("kernel rebuild", rebuild))
     def second_tree() -> None:
         _stage("kernel build, second tree of the same source")
-        bench.build_second_tree(kernel_box[0])
+        bench_builds.build_second_tree(bench, kernel_box[0])
 
     steps.append(("second tree", second_tree))
     steps.append(("storms", lambda: bench.storms(facts["accels"])))
