@@ -15,240 +15,44 @@ import platform
 import re
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-from harness.cache import cache_root
+from harness import bench_builds
+from harness.bench_builds import repeat_samples
+from harness.bench_figures import (  # noqa: F401  (bench.X: the names its tests and docs use)
+    DATA_DIR,
+    HEADLINE,
+    META_KEYS,
+    STRESS_NG_STRESSORS,
+    THOROUGHNESS,
+    YARDSTICKS,
+    _fmt,
+    _split_case,
+    comparison,
+    figure,
+    generate_log,
+    intensity,
+    loadavg,
+    markdown_table,
+    per_minute,
+    ratio,
+    render_table,
+    rows,
+    storm_seconds,
+    thoroughness,
+)
 from harness.configs import REPO_ROOT
 from harness.errors import EXIT_INFRA, HarnessError
+from harness.record import RunRecord
 from harness.results import results_root, write_json
 from harness.yardstick import parse_stress_ng_yaml  # noqa: F401  (bench's own name for it, in its tests)
 
-DATA_DIR = REPO_ROOT / "tests" / "data"
-STRESS_NG_STRESSORS = ("swap", "fork", "mmap", "mremap", "mlock", "madvise")
-# Keys of a stressor's KTAP line that are settings or bookkeeping, not operations.
-META_KEYS = {"workers", "mb", "pages", "areas", "errors", "transient", "seed", "duration_ms", "user_ms",
-             "sys_ms", "running", "threads", "storms", "injected", "corruptions", "swapoff_ms", "swapoff_max_ms",
-             "file_mb", "sysv_mb", "swap_kb_max", "reason"}
-# One headline operation count per stressor for the table (the sum of these keys).
-HEADLINE = {
-    "swap": ("swapon", "swapoff"),
-    "hog": ("touches", "verifies", "rewrites"),
-    "fork": ("forks", "vforks", "clones", "clone_vm", "quick_forks"),
-    "mmap": ("maps", "munmaps", "munmap_partial", "mprotects", "mlocks", "munlocks", "mremap_grow",
-             "mremap_shrink", "mremap_moved", "mremap_fixed", "pageout", "cold", "dontneed", "willneed"),
-    "module": ("notifier_register", "gup_calls", "walk_tables"),
-    "procwalk": ("smaps", "smaps_rollup", "pagemap", "numa_maps", "maps", "status", "clear_refs"),
-    "remote": ("vm_reads", "vm_writes", "mem_reads", "mem_writes"),
-    "locked": ("map_locked", "map_populate", "map_shared", "mlockall", "munlockall", "mlock_onfault", "munlocks",
-               "mremaps", "munmaps"),
-    "thp": ("maps", "munmaps", "munmap_partial", "mprotects", "dontneed", "mremaps", "pageouts", "collapses"),
-    "ksm": ("maps", "mergeable", "unmergeable", "writes", "pageouts", "forks", "munmaps"),
-    "compact": ("compactions", "node_compactions"),
-    "memcg": ("forks", "pageouts", "max_writes", "reclaims"),
-    "oom": ("victims", "hogs", "kills"),
-    "uffd": ("faults", "dontneed", "pageouts", "remaps"),
-    "numa": ("move_calls", "mbinds", "unbinds", "migrate_calls"),
-    "shmem": ("pageouts", "preads", "pwrites", "punches", "removes", "truncates", "forks", "syncs", "splices",
-              "fadvises", "seeks", "populates", "mremaps", "direct_reads", "sysv_locks",
-              "sysv_attaches"),
-    # storm-run's lines for the swap backends: pages through zram and zswap.
-    "zram": ("reads", "writes"),
-    "zswap": ("zswpout", "zswpin"),
-}
 _KERNEL_BUILT_RE = re.compile(r"build: kernel built \((\d+(?:\.\d+)?)s\)")
-
-
-# ---------------------------------------------------------------- pure parts
-
-def loadavg() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def per_minute(count: float, seconds: float) -> float | None:
-    return round(count * 60.0 / seconds, 2) if seconds and seconds > 0 else None
-
-
-def figure(samples: Sequence[float | None], unit: str, load: list[list[float]], note: str = "") -> dict:
-    """A measured figure: median of the samples, with the 1/5/15-min load at each sample's start."""
-    values = [s for s in samples if s is not None]
-    return {"median": round(statistics.median(values), 3) if values else None, "unit": unit,
-            "samples": [round(s, 3) for s in values], "n": len(values), "loadavg": load, "note": note}
-
-
-def storm_seconds(data: dict) -> float:
-    return float(data.get("storm", {}).get("duration_s") or 0)
-
-
-def intensity(data: dict) -> dict[str, dict[str, float | None]]:
-    """verdict.json data -> {stressor: {op: per guest minute}}, each over its own duration_ms if given."""
-    result: dict[str, dict[str, float | None]] = {}
-    for name, values in data.get("storm", {}).get("counts", {}).items():
-        if name in ("cpu", "phases"):   # storm-run's CPU split and phases: time, not operations
-            continue
-        seconds = values.get("duration_ms", 0) / 1000 if isinstance(values.get("duration_ms"), int) else 0
-        seconds = seconds or storm_seconds(data)
-        ops = {k: per_minute(v, seconds) for k, v in values.items()
-               if k not in META_KEYS and isinstance(v, int) and not isinstance(v, bool)}
-        base = name.split(".")[0]
-        if base in HEADLINE:
-            ops["ops"] = per_minute(sum(values.get(k, 0) for k in HEADLINE[base]
-                                        if isinstance(values.get(k), int)), seconds)
-        result[name] = ops
-    return result
-
-
-def thoroughness(data: dict) -> dict[str, float | None]:
-    """Lock dependency chains and target-lock acquisitions per guest minute of storm,
-    and the distinct lock classes the storm acquired."""
-    coverage = data.get("lock_coverage") or {}
-    seconds = storm_seconds(data)
-    chains = coverage.get("new_dependency_chains")
-    targets = coverage.get("targets") or {}
-    acquisitions = sum(t.get("acquisitions", 0) for t in targets.values()) if targets else None
-    classes = coverage.get("classes_acquired")
-    return {"chains_per_min": per_minute(chains, seconds) if chains is not None else None,
-            "acquisitions_per_min": per_minute(acquisitions, seconds) if acquisitions is not None else None,
-            "classes": float(classes) if classes is not None else None}
-
-
-# The thoroughness figures of each storm: (what, how it is counted, its key in thoroughness(), unit).
-THOROUGHNESS = (("new lock dependency chains", "/ guest min", "chains_per_min", "/min"),
-                ("target-lock acquisitions", "/ guest min", "acquisitions_per_min", "/min"),
-                ("distinct lock classes acquired", "in the storm", "classes", "classes"))
-# The yardsticks, run in the same guest for the same time as ours: (label, storm, extra guest binaries).
-YARDSTICKS = (("seed-paths", "seed-paths", False), ("stress-ng", "stress-ng", True),
-              ("stress-ng vm class", "stress-ng-vm", True))
-
-
-def comparison(figures: dict) -> dict:
-    """Per thoroughness figure: ours (the default storm) and each yardstick's median, and ours over each."""
-    out = {}
-    for what, per, _, _ in THOROUGHNESS:
-        ours = figures.get(f"ours: {what} {per}", {}).get("median")
-        row: dict[str, float | None] = {"ours": ours}
-        for label, _, _ in YARDSTICKS:
-            theirs = figures.get(f"{label}: {what} {per}", {}).get("median")
-            row[label] = theirs
-            row[f"ours_over_{label.replace(' ', '_')}"] = ratio(ours, theirs)
-        out[what] = row
-    return out
-
-
-def ratio(ours: float | None, theirs: float | None) -> float | None:
-    if ours is None or not theirs:
-        return None
-    return round(ours / theirs, 2)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
-    return str(value)
-
-
-def rows(bench: dict) -> list[tuple[str, str, str, str, str]]:
-    """(figure, median, unit, n, load at start) rows, in the order of the report."""
-    out = []
-    for key, fig in bench.get("figures", {}).items():
-        load = fig.get("loadavg") or []
-        first = load[0] if load and isinstance(load[0], list) else load
-        shown_load = "/".join(f"{x:.1f}" for x in first) if first else "?"
-        if len(load) > 1 and isinstance(load[0], list):
-            shown_load += f" .. {load[-1][0]:.1f}"
-        out.append((key, _fmt(fig.get("median")), fig.get("unit", ""), str(fig.get("n", "")), shown_load))
-    return out
-
-
-def render_table(bench: dict) -> str:
-    """A plain-text table of every figure, machine facts on top."""
-    m = bench.get("machine", {})
-    head = (f"bench {bench.get('date', '?')}  arch={bench.get('arch', '?')}  cores={m.get('cores')}  "
-            f"mem={m.get('memory_mb')} MiB  accel={','.join(m.get('accels', []))}  qemu={m.get('qemu_version')}  "
-            f"repeat={bench.get('repeat')}")
-    table = [("figure", "median", "unit", "n", "loadavg 1/5/15 at start")] + rows(bench)
-    widths = [max(len(r[i]) for r in table) for i in range(5)]
-    lines = [head]
-    for index, row in enumerate(table):
-        lines.append("  ".join(cell.rjust(widths[i]) if i in (1, 3) else cell.ljust(widths[i])
-                               for i, cell in enumerate(row)).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    for what, cmp in bench.get("comparison", {}).items():
-        for label, _, _ in YARDSTICKS:
-            if cmp.get(label) is not None:
-                lines.append(f"ours / {label}, {what}: {_fmt(cmp.get('ours'))} / {_fmt(cmp.get(label))} = "
-                             f"{_fmt(cmp.get('ours_over_' + label.replace(' ', '_')))}x")
-    for note in bench.get("notes", []):
-        lines.append(f"note: {note}")
-    for missing in bench.get("unmeasured", []):
-        lines.append(f"NOT MEASURED: {missing}")
-    return "\n".join(lines)
-
-
-def markdown_table(bench: dict) -> str:
-    """The same rows as a Markdown table (for the README)."""
-    lines = ["| figure | median | unit | n | loadavg 1/5/15 at start |", "|---|---:|---|---:|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows(bench)]
-    return "\n".join(lines)
-
-
-def _split_case(text: str) -> str:
-    """A tests/data/reports file: a header of expectations, a blank line, then the console text."""
-    header, sep, body = text.partition("\n\n")
-    return body if sep and header.lstrip().startswith(("#", "TITLE")) else text
-
-
-def generate_log(dest: Path, target_bytes: int, data_dir: Path = DATA_DIR) -> dict:
-    """A long console log: recorded consoles as the background, a recorded report every ~20 KB.
-
-    Deterministic; returns {bytes, reports_inserted}.
-    """
-    consoles = [p.read_text(errors="replace") for p in sorted((data_dir / "consoles").glob("*.log"))]
-    reports = [_split_case(p.read_text(errors="replace")) for p in sorted((data_dir / "reports").iterdir())
-               if p.is_file()]
-    if not consoles or not reports:
-        raise HarnessError(f"no recorded logs under {data_dir}")
-    background = [ln + "\n" for c in consoles for ln in c.splitlines()]
-    written = inserted = 0
-    index = 0
-    with open(dest, "w") as handle:
-        while written < target_bytes:
-            chunk = "".join(background[(index * 97 + i) % len(background)] for i in range(200))
-            report = reports[index % len(reports)]
-            block = chunk + report + ("" if report.endswith("\n") else "\n")
-            handle.write(block)
-            written += len(block.encode())
-            inserted += 1
-            index += 1
-    return {"bytes": written, "reports_inserted": inserted}
-
-
-# ------------------------------------------------------------ measurements
-
-def ccache_stats() -> dict[str, int]:
-    """ccache's counters (`ccache --print-stats`) for the harness's cache dir; {} without ccache."""
-    tool = shutil.which("ccache")
-    if not tool:
-        return {}
-    env = dict(os.environ, CCACHE_DIR=os.environ.get("CCACHE_DIR") or str(cache_root() / "ccache"))
-    proc = subprocess.run([tool, "--print-stats"], capture_output=True, text=True, env=env, check=False)
-    counters = {}
-    for line in proc.stdout.splitlines():
-        name, _, value = line.partition("\t")
-        if value.strip().isdigit():
-            counters[name] = int(value)
-    return counters
 
 
 def _stage(message: str) -> None:
@@ -263,15 +67,6 @@ def _memory_mb() -> int:
     except OSError:
         pass
     return 0
-
-
-def _repeat(count: int, measure: Callable[[], float | None]) -> tuple[list[float | None], list[list[float]]]:
-    samples: list[float | None] = []
-    loads: list[list[float]] = []
-    for _ in range(count):
-        loads.append(loadavg())
-        samples.append(measure())
-    return samples, loads
 
 
 class Bench:
@@ -296,103 +91,8 @@ class Bench:
         _stage(f"could not measure {key}: {why}")
         write_json(self.out_dir / "bench.json", self.result)
 
-    # -- kernel build
-    def _kernel_inputs(self):
-        from harness.configs import load_arch, load_profile
-        from harness.kernel import source
-
-        return (source.resolve(None, self.kernel_version), load_arch(self.arch), load_profile(self.profile))
-
-    def build_warm(self):
-        from harness.kernel import build
-
-        src, arch, profile = self._kernel_inputs()
-        log_file = self.out_dir / "build.log"
-
-        def once() -> float | None:
-            started = time.monotonic()
-            kernel = build.build_kernel(src, arch, profile, log_file)
-            return time.monotonic() - started if kernel.cached else None
-        samples, loads = _repeat(self.repeat, once)
-        self.put("kernel build, warm (no change)", figure(samples, "s", loads,
-                 "build_kernel with nothing changed: the merged config's key hits the artifact cache"))
-        return build.build_kernel(src, arch, profile, log_file)
-
-    def build_incremental(self, kernel) -> None:
-        """touch mm/swapfile.c in the unpacked tree and let ensure_tree run make in the O= dir.
-
-        The touched file's content is unchanged, so ccache would answer; CCACHE_RECACHE makes
-        it compile for real, as after an edit. The artifact cache entry is left alone.
-        """
-        from harness.kernel import build
-
-        touched = kernel.source.path / "mm" / "swapfile.c"
-        stamp = kernel.out_dir / ".harness-key"
-        log_file = self.out_dir / "build.log"
-
-        def once(touch: bool) -> float | None:
-            if not touched.is_file() or not stamp.is_file():
-                return None
-            key = stamp.read_text()
-            config_text = (kernel.out_dir / ".config").read_text()
-            if touch:
-                os.utime(touched)
-            stamp.unlink()   # ensure_tree runs make again when its stamp is gone
-            os.environ["CCACHE_RECACHE"] = "1"
-            started = time.monotonic()
-            try:
-                with build.tree_lock(kernel.out_dir):
-                    build.ensure_tree(kernel.source, kernel.arch, kernel.out_dir, config_text, key, log_file)
-            finally:
-                os.environ.pop("CCACHE_RECACHE", None)
-            return time.monotonic() - started
-        samples, loads = _repeat(self.repeat, lambda: once(False))
-        self.put("kernel make in the O= dir, nothing changed", figure(
-            samples, "s", loads, "what a rebuild costs without the artifact cache: olddefconfig + make"))
-        samples, loads = _repeat(self.repeat, lambda: once(True))
-        self.put("kernel rebuild after touching mm/swapfile.c", figure(
-            samples, "s", loads, "olddefconfig + make bzImage vmlinux modules in the O= dir; "
-            "the touched file really recompiled (CCACHE_RECACHE)"))
-
-    def build_second_tree(self, kernel) -> None:
-        """The same source copied to another path under the cache and built in that tree's
-        own, empty O= directory: what a bisect fixture, a zoo tree or a second clone costs
-        when ccache answers for the first tree's objects (harness.kernel.build.layout_root).
-        ccache's hits and misses during the build are noted beside the figure."""
-        from harness.kernel import build
-        from harness.kernel import source as kernel_source
-
-        root = cache_root() / "bench-second-tree"
-        tree = root / "src" / kernel.source.path.name
-        log_file = self.out_dir / "build.log"
-        config_text = kernel.config.read_text()
-        stats: list[dict[str, int]] = []
-
-        def once() -> float | None:
-            shutil.rmtree(root, ignore_errors=True)
-            tree.parent.mkdir(parents=True)
-            subprocess.run(["cp", "-a", str(kernel.source.path), str(tree)], check=True)
-            second = kernel_source.from_tree(tree)
-            out = build.out_dir_for(second, kernel.arch, kernel.profile)
-            before = ccache_stats()
-            started = time.monotonic()
-            try:
-                with build.tree_lock(out):
-                    build.ensure_tree(second, kernel.arch, out, config_text, "bench-second-tree", log_file)
-                return time.monotonic() - started
-            finally:
-                after = ccache_stats()
-                stats.append({k: after.get(k, 0) - before.get(k, 0) for k in after})
-                shutil.rmtree(root, ignore_errors=True)
-        samples, loads = _repeat(1, once)   # a full make each: one sample
-        hits = sum(s.get("direct_cache_hit", 0) + s.get("preprocessed_cache_hit", 0) for s in stats)
-        misses = sum(s.get("cache_miss", 0) for s in stats)
-        self.put("kernel build, second tree of the same source", figure(
-            samples, "s", loads, f"a copy at another path, its own empty O= tree; ccache {hits} hits, "
-            f"{misses} misses"))
-
     # -- runs
-    def _make_boot_test(self, label: str, env_extra: dict) -> tuple[float, dict, str]:
+    def _make_boot_test(self, label: str, env_extra: dict) -> tuple[float, RunRecord, str]:
         run_root = self.runs_dir / label
         run_root.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, MMLOCK_RESULTS=str(run_root), **env_extra)
@@ -406,11 +106,10 @@ class Bench:
                                   env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
         wall = time.monotonic() - started
         verdict = run_root / "latest" / "verdict.json"
-        data = json.loads(verdict.read_text()) if verdict.is_file() else {}
-        data["_make_exit"] = proc.returncode
-        return wall, data, log_path.read_text(errors="replace")
+        record = RunRecord.load(verdict) if verdict.is_file() else RunRecord(reason=f"make exited {proc.returncode}")
+        return wall, record, log_path.read_text(errors="replace")
 
-    def _yardstick_run(self, storm: str, accel: str, stress_ng: bool) -> tuple[dict, dict[str, int], str]:
+    def _yardstick_run(self, storm: str, accel: str, stress_ng: bool) -> tuple[RunRecord, dict[str, int], str]:
         """Another storm in the same guest (kernel, image, accel) for the same time as ours;
         with stress_ng, Debian's stress-ng run as a person runs it (harness.yardstick): its
         bogo ops, and why its swap stressor's work does not count ("" when it does)."""
@@ -421,50 +120,51 @@ class Bench:
                              storm=storm, accel=accel, label=f"bench-{storm}",
                              results_dir=str(self.runs_dir / storm))
         if not stress_ng:
-            return execute(request).data, {}, ""
+            return execute(request).record, {}, ""
         run = yardstick.run(request, storm)
         self.result.setdefault("yardstick_swap", {}).setdefault(storm, []).append(
-            {"run_id": run.data.get("run_id"), **run.evidence()})
-        return run.data, run.bogo, run.swap_problem()
+            {"run_id": run.record.run_id, **run.evidence()})
+        return run.record, run.bogo, run.swap_problem()
 
     def storms(self, accels: list[str]) -> None:
-        ours_runs: list[tuple[float, dict, list[float]]] = []
-        others: dict[str, list[tuple[dict, dict[str, int], list[float]]]] = {label: [] for label, _, _ in YARDSTICKS}
+        ours_runs: list[tuple[float, RunRecord, list[float]]] = []
+        others: dict[str, list[tuple[RunRecord, dict[str, int], list[float]]]] = {
+            label: [] for label, _, _ in YARDSTICKS}
         for rep in range(self.repeat):
             _stage(f"storm {rep + 1}/{self.repeat}: make boot-test (ours)")
             load = loadavg()
             wall, data, _ = self._make_boot_test("ours", {})
-            if data.get("storm", {}).get("ended_how") == "completed":
+            if data.storm_facts.ended_how == "completed":
                 ours_runs.append((wall, data, load))
             else:
-                _stage(f"ours: run did not complete ({data.get('verdict')}: {data.get('reason')})")
+                _stage(f"ours: run did not complete ({data.verdict}: {data.reason})")
             for label, storm, stress_ng in YARDSTICKS:
                 _stage(f"storm {rep + 1}/{self.repeat}: {label} in the same guest")
                 load = loadavg()
                 try:
-                    sdata, bogo, problem = self._yardstick_run(storm, data.get("accel") or "auto", stress_ng)
+                    sdata, bogo, problem = self._yardstick_run(storm, data.accel or "auto", stress_ng)
                 except HarnessError as exc:
                     _stage(f"{label} run failed: {exc}")
                     continue
                 if problem:
                     # A yardstick that did not swap is a crippled peer: no figure, no ratio.
                     _stage(f"{label}: not counted: {problem}")
-                    self.result["notes"].append(f"{label} run {sdata.get('run_id')} not counted: {problem}")
-                elif sdata.get("storm", {}).get("ended_how") == "completed":
+                    self.result["notes"].append(f"{label} run {sdata.run_id} not counted: {problem}")
+                elif sdata.storm_facts.ended_how == "completed":
                     others[label].append((sdata, bogo, load))
                 else:
-                    _stage(f"{label}: run did not complete ({sdata.get('verdict')}: {sdata.get('reason')})")
+                    _stage(f"{label}: run did not complete ({sdata.verdict}: {sdata.reason})")
         theirs = others["stress-ng"]
-        self.result["runs"] = {"ours": [d.get("run_id") for _, d, _ in ours_runs],
-                               **{label: [d.get("run_id") for d, _, _ in runs] for label, runs in others.items()}}
+        self.result["runs"] = {"ours": [d.run_id for _, d, _ in ours_runs],
+                               **{label: [d.run_id for d, _, _ in runs] for label, runs in others.items()}}
         if ours_runs:
-            self.result["real_storm_log"] = str(self.runs_dir / "ours" / ours_runs[0][1]["run_id"] / "console.log")
+            self.result["real_storm_log"] = str(self.runs_dir / "ours" / ours_runs[0][1].run_id / "console.log")
         loads = [x[2] for x in ours_runs]
         self.put("make boot-test, warm (end to end)", figure([w for w, _, _ in ours_runs], "s", loads,
                  f"build (cached) + boot + {storm_seconds(ours_runs[0][1]) if ours_runs else '?'} s storm + verdict"))
         boots: dict[str, list] = {}
         for _, data, load in ours_runs:
-            boots.setdefault(str(data.get("accel")), []).append((data["durations"]["boot_s"], load))
+            boots.setdefault(str(data.accel), []).append((data.durations.boot_s, load))
         # (not stress-ng's boots: its initramfs is 33 MB bigger)
         for accel in accels:
             if accel not in boots:
@@ -479,7 +179,7 @@ class Bench:
             for name, ops in intensity(data).items():
                 if "ops" in ops:
                     per_stressor.setdefault(name, []).append(ops["ops"])
-            swap = data["storm"]["counts"].get("swap", {})
+            swap = data.storm_facts.counts.get("swap", {})
             if "swapoff" in swap:
                 seconds = swap.get("duration_ms", 0) / 1000 or storm_seconds(data)
                 swapoffs.append(per_minute(swap["swapoff"], seconds))
@@ -509,25 +209,27 @@ class Bench:
                     if theirs and name not in bogo_rows:
                         self.result["notes"].append(f"stress-ng's {name} stressor reported no metrics")
         self.result["comparison"] = comparison(self.result["figures"])
-        self.result["targets"] = {"ours": [d.get("lock_coverage", {}).get("targets") for _, d, _ in ours_runs],
-                                  **{label: [d.get("lock_coverage", {}).get("targets") for d, _, _ in runs]
+        self.result["targets"] = {"ours": [d.coverage.targets for _, d, _ in ours_runs],
+                                  **{label: [d.coverage.targets for d, _, _ in runs]
                                      for label, runs in others.items()}}
         write_json(self.out_dir / "bench.json", self.result)
 
     def _boot_only(self, accel: str) -> list:
+        """Boots alone (no storm) under an accelerator ours did not use, in this process."""
+        from harness.run import RunRequest, execute
+
         pairs = []
+        request = RunRequest(arch=self.arch, accel=accel, kernel_version=self.kernel_version, profile=self.profile,
+                             storm_enabled=False, label="boot", results_dir=str(self.runs_dir / f"boot-{accel}"))
         for _ in range(self.repeat):
             load = loadavg()
-            run_root = self.runs_dir / f"boot-{accel}"
-            env = dict(os.environ, MMLOCK_RESULTS=str(run_root))
-            subprocess.run([sys.executable, "-m", "harness", "boot", "--arch", self.arch, "--accel", accel,
-                            "--kernel-version", self.kernel_version, "--profile", self.profile],
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-            verdict = run_root / "latest" / "verdict.json"
-            if verdict.is_file():
-                data = json.loads(verdict.read_text())
-                if data.get("kernel", {}).get("release"):
-                    pairs.append((data["durations"]["boot_s"], load))
+            try:
+                record = execute(request).record
+            except HarnessError as exc:
+                _stage(f"boot ({accel}) failed: {exc}")
+                continue
+            if record.kernel and record.kernel.release:
+                pairs.append((record.durations.boot_s, load))
         return pairs
 
     # -- cold
@@ -542,7 +244,7 @@ class Bench:
             self.put("kernel build, cold (empty ccache + cache)", figure(
                 [float(match.group(1))] if match else [], "s", [load],
                 "build_kernel alone (the source unpack and image build are not in it)"))
-            ok = bool(data.get("storm", {}).get("ended_how") == "completed")
+            ok = data.storm_facts.ended_how == "completed"
             self.put("make boot-test, cold (end to end)", figure([wall] if ok else [], "s", [load],
                      "source unpack + kernel + image (dropbear too) + boot + storm"))
         finally:
@@ -589,7 +291,7 @@ class Bench:
                 started = time.monotonic()
                 parse_file(real)
                 return (time.monotonic() - started) * 1000
-            samples, loads = _repeat(self.repeat, once)
+            samples, loads = repeat_samples(self.repeat, once)
             size = Path(real).stat().st_size
             self.put(f"parse a real storm console.log ({size / 1e3:.0f} KB)", figure(
                 samples, "ms", loads, "our first storm's console.log (the storm's own output goes over ssh)"))
@@ -623,7 +325,7 @@ def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: b
 
     def warm() -> None:
         _stage("kernel build, warm")
-        kernel_box.append(bench.build_warm())
+        kernel_box.append(bench_builds.build_warm(bench))
         accel, reason = qemu.choose_accel("auto", load_arch(arch), kernel_box[0].image)
         facts["kvm"] = reason
         if accel == "kvm":
@@ -632,12 +334,12 @@ def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: b
     steps.append(("kernel build, warm", warm))
     def rebuild() -> None:
         _stage("kernel rebuild after a touch")
-        bench.build_incremental(kernel_box[0])
+        bench_builds.build_incremental(bench, kernel_box[0])
 
     steps.append(("kernel rebuild", rebuild))
     def second_tree() -> None:
         _stage("kernel build, second tree of the same source")
-        bench.build_second_tree(kernel_box[0])
+        bench_builds.build_second_tree(bench, kernel_box[0])
 
     steps.append(("second tree", second_tree))
     steps.append(("storms", lambda: bench.storms(facts["accels"])))

@@ -19,19 +19,16 @@ from harness.errors import ConfigError, HarnessError
 
 def trial_from_outcome(outcome) -> Trial:
     """A run.RunOutcome -> Trial; Ctrl-C inside the run is passed on, not turned into a skip."""
-    data = outcome.data
-    if data.get("interrupted"):
+    record = outcome.record
+    if record.interrupted:
         raise KeyboardInterrupt("interrupted during a run")
-    reports = data.get("reports") or []
-    primary = [r for r in reports if r.get("primary")]
-    ordered = primary + [r for r in reports if r not in primary]
-    durations = data.get("durations") or {}
-    build_s = float(durations.get("build_s") or 0.0)
-    total_s = float(durations.get("total_s") or 0.0)
-    return Trial(verdict=outcome.verdict.verdict, titles=tuple(r["title"] for r in ordered),
-                 alt_titles=tuple(a for r in reports for a in r.get("alt_titles") or ()),
+    primary = [r for r in record.reports if r.primary]
+    ordered = primary + [r for r in record.reports if r not in primary]
+    build_s, total_s = float(record.durations.build_s or 0.0), float(record.durations.total_s or 0.0)
+    return Trial(verdict=outcome.verdict.verdict, titles=tuple(r.title for r in ordered),
+                 alt_titles=tuple(a for r in record.reports for a in r.alt_titles),
                  build_s=round(build_s, 1), run_s=round(max(0.0, total_s - build_s), 1),
-                 run_id=data.get("run_id") or outcome.run_dir.name, reason=outcome.verdict.reason)
+                 run_id=record.run_id or outcome.run_dir.name, reason=outcome.verdict.reason)
 
 
 def harness_trial(template, tree: Path, log: TextIO) -> Callable[[str], Trial]:

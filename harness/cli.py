@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 import traceback
@@ -151,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with a culprit named, revert it on BAD (a commit on no branch) and run that as "
                              "many times as a step: fixed, still-fails or does-not-apply (default on)")
 
+    one = sub.add_parser("run-request", help="one run of a RunRequest given as JSON (what a matrix cell runs)")
+    one.add_argument("request", help="the request's JSON (RunRequest.to_json)")
+
     matrix = sub.add_parser("matrix", help="run arches x kernel versions; summary.json, junit.xml, summary.html")
     matrix.add_argument("--arches", default="", help="space/comma separated (default: every arch)")
     matrix.add_argument("--kernel-versions", default="6.1", help="space/comma separated")
@@ -244,29 +248,26 @@ def print_outcome(outcome: RunOutcome) -> int:
     """What `run` and `boot` print about a finished run; the exit code."""
     from harness.report.model import printable
 
-    data = outcome.data
+    storm, coverage = outcome.record.storm_facts, outcome.record.coverage
     for report in outcome.verdict.reports:
         lines = f" (console.log:{report.start_line}-{report.end_line})" if report.start_line else ""
         print(f"  report: {printable(report.title)}{lines}")
-    counts = data.get("storm", {}).get("counts", {})
-    for name, values in counts.items():
+    for name, values in storm.counts.items():
         shown = " ".join(f"{k}={v}" for k, v in values.items())
         print(printable(f"  storm {name}: {shown}"))
-    for part, why in data.get("storm", {}).get("left_out", {}).items():
+    for part, why in (storm.left_out or {}).items():
         print(f"  note: {part} left out: {why}")
-    coverage = data.get("lock_coverage", {})
-    never = coverage.get("never_taken")
-    if never:
-        print(f"  warning: target locks never taken: {', '.join(never)}")
-    for target, why in coverage.get("not_in_kernel", {}).items():
+    if coverage.never_taken:
+        print(f"  warning: target locks never taken: {', '.join(coverage.never_taken)}")
+    for target, why in (coverage.not_in_kernel or {}).items():
         print(f"  note: target lock {target} {why}")
-    modes = coverage.get("modes", {})
+    modes = coverage.modes or {}
     chains = [f"{name}={v['new_chains']}" for name, v in modes.items() if v.get("new_chains") is not None]
     if chains:
         print(f"  new lock chains after each start: {' '.join(chains)}")
-    if coverage.get("mode_chains_stopped"):
-        print(f"  note: chain sampling stopped {coverage['mode_chains_stopped']}")
-    for name in coverage.get("modes_without_targets", []):
+    if coverage.mode_chains_stopped:
+        print(f"  note: chain sampling stopped {coverage.mode_chains_stopped}")
+    for name in coverage.modes_without_targets or []:
         print(f"  warning: mode {name} took none of its target locks ({', '.join(modes[name]['targets'])})")
     print(f"results: {outcome.run_dir}")
     print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): "
@@ -275,13 +276,16 @@ def print_outcome(outcome: RunOutcome) -> int:
 
 
 def _cmd_shell(args: argparse.Namespace) -> int:
-    from harness.channel.ssh import interactive
-    from harness.run import execute
+    from harness.channel.shell import interactive
+    from harness.run import held
 
-    used: list[str] = []
-    outcome = execute(_request(args, storm_enabled=False, label="shell",
-                               session=lambda channel: used.append(interactive(channel))))
-    print(f"shell: {used[0] if used else 'none (the guest never came up)'}; results: {outcome.run_dir}")
+    used = "none (the guest never came up)"
+    with held(_request(args, storm_enabled=False, label="shell")) as run:
+        if run.session is not None:
+            used = interactive(run.session.channel)
+    outcome = run.outcome
+    assert outcome is not None
+    print(f"shell: {used}; results: {outcome.run_dir}")
     print(f"verdict: {outcome.verdict.verdict} (exit {outcome.verdict.exit_code}): {outcome.verdict.reason}")
     return outcome.verdict.exit_code
 
@@ -346,14 +350,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.run import RunRequest, check_options
 
         kvers = args.kernel_versions.replace(",", " ").split()
+        template = RunRequest(profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
+                              accel=args.accel, leave_out=args.leave_out)
         for kver in kvers:   # the cells' shared values, before any cell starts
-            check_options(RunRequest(kernel_version=kver, profile=args.profile, storm=args.storm,
-                                     seed=args.seed, duration=args.duration, accel=args.accel,
-                                     leave_out=args.leave_out))
-        extra = ["--profile", args.profile, "--storm", args.storm, "--seed", str(args.seed),
-                 "--accel", args.accel] + (["--duration", str(args.duration)] if args.duration else []) \
-            + (["--leave-out", ",".join(args.leave_out)] if args.leave_out else [])
-        return run_matrix(args.arches.replace(",", " ").split(), kvers, args.jobs or default_jobs(), extra)
+            check_options(dataclasses.replace(template, kernel_version=kver))
+        return run_matrix(args.arches.replace(",", " ").split(), kvers, args.jobs or default_jobs(), template)
     if args.command == "module-check":
         from harness.modcheck import run_module_check
 
@@ -377,6 +378,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.report.cli import parse_command
 
         return parse_command(args.logs, args.json)
+    if args.command == "run-request":
+        from harness.run import RunRequest, execute
+
+        return print_outcome(execute(RunRequest.from_json(json.loads(args.request))))
     return _cmd_run(args, storm_enabled=args.command == "run")
 
 

@@ -13,12 +13,15 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 
 from harness import kcidb
 from harness.configs import arch_names, load_arch
 from harness.errors import EXIT_INFRA, VERDICT_NAMES, ConfigError
 from harness.kernel.source import KNOWN_VERSIONS
+from harness.plan import RunRequest
+from harness.record import LockCoverage, RunRecord
 from harness.report.model import printable
 from harness.results import junit_xml, results_root, write_json
 
@@ -68,25 +71,28 @@ class Children:
             proc.terminate()
 
 
-def _cell(arch: str, kver: str, out: Path, extra: list[str], children: Children) -> dict:
+def _cell(arch: str, kver: str, out: Path, template: RunRequest, children: Children) -> dict:
+    """One cell: the template's run for this arch and kernel version, in a child process
+    of its own (its Ctrl-C, its stdout: harness.log), the request handed over as JSON."""
     cell_dir = out / "cells" / f"{arch}-{kver}"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, MMLOCK_RESULTS=str(cell_dir))
+    request = replace(template, arch=arch, kernel_version=kver, results_dir=str(cell_dir))
     started = time.monotonic()
     with open(cell_dir / "harness.log", "w") as log:
-        proc = children.run([sys.executable, "-m", "harness", "run", "--arch", arch, "--kernel-version", kver,
-                             *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = children.run([sys.executable, "-m", "harness", "run-request", json.dumps(request.to_json())],
+                            stdout=log, stderr=subprocess.STDOUT)
     verdict_file = cell_dir / "latest" / "verdict.json"
-    data = json.loads(verdict_file.read_text()) if verdict_file.is_file() else {}
-    coverage = data.get("lock_coverage", {})
+    record = RunRecord.load(verdict_file) if verdict_file.is_file() else None
+    coverage = record.coverage if record else LockCoverage()
     return {
         "arch": arch, "kernel": kver,
-        "verdict": data.get("verdict") or VERDICT_NAMES.get(proc.returncode, "infra-error"),
-        "exit_code": proc.returncode, "titles": [r["title"] for r in data.get("reports", [])],
-        "accel": data.get("accel"), "durations": data.get("durations", {"total_s": time.monotonic() - started}),
-        "lock_coverage": {"never_taken": coverage.get("never_taken"),
-                          "not_in_kernel": sorted(coverage.get("not_in_kernel", {})),
-                          "dependency_chains": coverage.get("dependency_chains")},
+        "verdict": (record and record.verdict) or VERDICT_NAMES.get(proc.returncode, "infra-error"),
+        "exit_code": proc.returncode, "titles": record.titles() if record else [],
+        "accel": record.accel if record else None,
+        "durations": record.durations.to_json() if record else {"total_s": time.monotonic() - started},
+        "lock_coverage": {"never_taken": coverage.never_taken,
+                          "not_in_kernel": sorted(coverage.not_in_kernel or {}),
+                          "dependency_chains": coverage.dependency_chains},
         "run_dir": str((cell_dir / "latest").resolve()) if (cell_dir / "latest").exists() else str(cell_dir),
         "log": str(cell_dir / "harness.log"),
     }
@@ -185,7 +191,7 @@ def matrix_kcidb(rows: list[dict], out: Path) -> dict:
     return kcidb.document(parts)
 
 
-def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str]) -> int:
+def run_matrix(arches: list[str], kvers: list[str], jobs: int, template: RunRequest) -> int:
     valid = arch_names()
     for arch in arches:
         load_arch(arch)  # unknown names list the valid ones
@@ -209,7 +215,7 @@ def run_matrix(arches: list[str], kvers: list[str], jobs: int, extra: list[str])
             running[(arch, kver)] = time.monotonic()
         _say(f"matrix: {_clock(started)} start {arch} {kver}")
         try:
-            return _cell(arch, kver, out, extra, children)
+            return _cell(arch, kver, out, template, children)
         finally:
             with lock:
                 running.pop((arch, kver), None)

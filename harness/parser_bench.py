@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.bench import DATA_DIR, _split_case, figure, loadavg
+from harness.bench_figures import DATA_DIR, _split_case, figure, loadavg
 from harness.configs import REPO_ROOT
 from harness.errors import HarnessError
 from harness.report import parse_text

@@ -6,24 +6,24 @@
         assert guest.run("uname -r").output.startswith("6.1")
 
 `guest` boots the default image of --guest-arch (x86_64) once per session
-(--guest-scope changes that) through the one run of harness.run with no
-storm, over SSH when sshd comes up and the serial console otherwise, and
-yields a Guest with .run(cmd, timeout) and .fetch(path). At teardown the
-guest is powered off and the run's verdict checked: a kernel report seen
-while the tests ran fails the teardown, naming the report and console.log.
+(--guest-scope changes that) through the one run of harness.run held open
+(`with held(...)`: no thread, no callback) with no storm, over SSH when sshd
+comes up and the serial console otherwise, and yields a Guest with
+.run(cmd, timeout) and .fetch(path). At teardown the guest is powered off and
+the run's verdict checked: a kernel report seen while the tests ran fails the
+teardown, naming the report and console.log.
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import replace
 from pathlib import Path
 from typing import Literal, cast
 
 import pytest
 
+from harness.boot import Session
 from harness.channel.base import ChannelClosed, CommandResult
-from harness.channel.ssh import StormChannel, pump_console
-from harness.run import RunOutcome, RunRequest, execute
+from harness.channel.fallback import StormChannel, pump_console
+from harness.run import RunRequest, held
 
 Scope = Literal["session", "package", "module", "class", "function"]
 SCOPES: tuple[Scope, ...] = ("session", "package", "module", "class", "function")
@@ -41,82 +41,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class Guest:
     """What a test gets: commands and files of one booted guest."""
 
-    def __init__(self, booted: BootedGuest) -> None:
-        self._booted = booted
+    def __init__(self, session: Session, run_dir: Path) -> None:
+        self._session: Session | None = session
+        self.run_dir = run_dir
 
     @property
     def channel(self) -> str:
         """"ssh" or "console": what carries the next command."""
-        return self._booted.channel.name if self._booted.channel else "none"
-
-    @property
-    def run_dir(self) -> Path | None:
-        return self._booted.run_dir
+        return self._session.channel.name if self._session else "none"
 
     def _channel(self) -> StormChannel:
-        if self._booted.channel is None:
+        if self._session is None:
             raise ChannelClosed("the guest is not up (it never booted, or it is gone)")
-        return self._booted.channel
+        pump_console(self._session.console)   # console.log as it arrived between the tests' commands
+        return self._session.channel
 
     def run(self, cmd: str, timeout: float = 60.0) -> CommandResult:
-        with self._booted.lock:
-            return self._channel().run(cmd, timeout)
+        return self._channel().run(cmd, timeout)
 
     def fetch(self, path: str, timeout: float = 60.0) -> bytes:
-        with self._booted.lock:
-            return self._channel().fetch(path, timeout)
+        return self._channel().fetch(path, timeout)
 
-
-class BootedGuest:
-    """harness.run.execute in a thread, held at its session hook until stop()."""
-
-    def __init__(self, request: RunRequest) -> None:
-        self.request = replace(request, storm_enabled=False, session=self._session)
-        self.lock = threading.Lock()
-        self.ready = threading.Event()
-        self.release = threading.Event()
-        self.channel: StormChannel | None = None
-        self.outcome: RunOutcome | None = None
-        self.error: BaseException | None = None
-        self.run_dir: Path | None = None
-        self.thread = threading.Thread(target=self._main, name="mmlock-guest", daemon=True)
-
-    def _session(self, channel: StormChannel) -> None:
-        self.channel = channel
-        self.ready.set()
-        # Keep console.log written as it arrives while the tests are between commands.
-        while not self.release.wait(0.5):
-            with self.lock:
-                pump_console(channel.console)
-
-    def _main(self) -> None:
-        try:
-            self.outcome = execute(self.request)
-            self.run_dir = self.outcome.run_dir
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            self.ready.set()
-
-    def start(self) -> Guest:
-        self.thread.start()
-        self.ready.wait()
-        if self.channel is None:
-            self.thread.join()
-            if self.error:
-                raise RuntimeError(f"guest did not boot: {self.error}") from self.error
-            verdict = self.outcome.verdict if self.outcome else None
-            raise RuntimeError(f"guest did not boot: {verdict.verdict if verdict else '?'}: "
-                               f"{verdict.reason if verdict else ''} ({self.run_dir})")
-        self.run_dir = self.channel.setup.run_dir if self.channel.setup else None
-        return Guest(self)
-
-    def stop(self, timeout: float = 300.0) -> RunOutcome | None:
-        self.release.set()
-        self.thread.join(timeout)
-        if self.error:
-            raise self.error
-        return self.outcome
+    def _gone(self) -> None:
+        self._session = None
 
 
 def _scope(fixture_name: str, config: pytest.Config) -> Scope:
@@ -126,13 +73,20 @@ def _scope(fixture_name: str, config: pytest.Config) -> Scope:
 @pytest.fixture(scope=_scope)
 def guest(request: pytest.FixtureRequest):
     config = request.config
-    booted = BootedGuest(RunRequest(arch=config.getoption("--guest-arch"),
-                                    accel=config.getoption("--guest-accel"),
-                                    profile=config.getoption("--guest-profile"), label="pytest"))
-    yield booted.start()
-    outcome = booted.stop()
-    if outcome is not None and outcome.verdict.exit_code != 0:
+    ask = RunRequest(arch=config.getoption("--guest-arch"), accel=config.getoption("--guest-accel"),
+                     profile=config.getoption("--guest-profile"), label="pytest", storm_enabled=False)
+    with held(ask) as run:
+        booted = run.session is not None
+        if run.session is not None:
+            guest = Guest(run.session, run.session.console.log_handle.path.parent)
+            yield guest
+            guest._gone()
+    outcome = run.outcome
+    assert outcome is not None
+    if not booted:
+        raise RuntimeError(f"guest did not boot: {outcome.verdict.verdict}: {outcome.verdict.reason} "
+                           f"({outcome.run_dir})")
+    if outcome.verdict.exit_code != 0:
         titles = "; ".join(r.title for r in outcome.verdict.reports) or outcome.verdict.reason
         pytest.fail(f"guest run {outcome.run_dir.name}: {outcome.verdict.verdict}: {titles} "
                     f"(see {outcome.run_dir / 'console.log'})", pytrace=False)
-

@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from harness import kcidb
 from harness.configs import REPO_ROOT
+from harness.record import RunRecord
 from harness.report.model import printable
 from harness.verdict import Verdict
 
@@ -74,17 +75,22 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def run_kcidb(run_dir: Path, data: dict) -> dict:
-    """The run directory's verdict.json data as a KCIDB document, its files linked relative to it."""
+def run_kcidb(run_dir: Path, record: RunRecord) -> dict:
+    """The run directory's record as a KCIDB document, its files linked relative to it."""
     names = [p.name for p in run_dir.iterdir() if p.is_file()] if run_dir.is_dir() else []
-    return kcidb.document([kcidb.from_run(data, names)])
+    return kcidb.document([kcidb.from_run(record.to_json(), names)])
 
 
-def write_run_files(run_dir: Path, arch: str, verdict: Verdict, data: dict) -> None:
+def write_verdict(run_dir: Path, record: RunRecord) -> None:
+    """verdict.json: the one place it is written (RunRecord.load reads it back)."""
+    write_json(run_dir / "verdict.json", record.to_json())
+
+
+def write_run_files(run_dir: Path, arch: str, verdict: Verdict, record: RunRecord) -> None:
     """What a finished run leaves beside its console.log: verdict.json, junit.xml, kcidb.json."""
-    write_json(run_dir / "verdict.json", data)
-    (run_dir / "junit.xml").write_text(run_junit(run_dir.name, arch, verdict, data["durations"]["total_s"]))
-    write_json(run_dir / "kcidb.json", run_kcidb(run_dir, data))
+    write_verdict(run_dir, record)
+    (run_dir / "junit.xml").write_text(run_junit(run_dir.name, arch, verdict, record.durations.total_s))
+    write_json(run_dir / "kcidb.json", run_kcidb(run_dir, record))
 
 
 def junit_xml(suite: str, cases: list[dict]) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from harness import yamlfile
 from harness.configs import CONFIG_DIR
 from harness.errors import ConfigError
+from harness.record import RunRecord
 from harness.results import junit_xml, results_root, write_json
 from harness.run import RunRequest, execute, load_request
 
@@ -57,13 +58,12 @@ def load_cases(path: Path = CONFIG_DIR / "selftest.yaml") -> list[Case]:
     return cases
 
 
-def judge(case: Case, data: dict, arch: str = "") -> dict:
-    """{expected, got, ok} for one case from its verdict.json data."""
-    reports = data.get("reports", [])
-    primary = next((r for r in reports if r.get("primary")), reports[0] if reports else None)
-    got = {"verdict": data.get("verdict"), "kind": primary["kind"] if primary else None,
-           "title": primary["title"] if primary else None,
-           "corrupted": bool(primary and primary.get("corrupted")), "run_id": data.get("run_id")}
+def judge(case: Case, record: RunRecord, arch: str = "") -> dict:
+    """{expected, got, ok} for one case from its run's record."""
+    primary = next((r for r in record.reports if r.primary), record.reports[0] if record.reports else None)
+    got = {"verdict": record.verdict, "kind": primary.kind if primary else None,
+           "title": primary.title if primary else None,
+           "corrupted": bool(primary and primary.corrupted), "run_id": record.run_id}
     title_prefix = case.title_for(arch)
     expected = {"verdict": case.verdict, "kind": case.kind, "title": title_prefix}
     ok = got["verdict"] == case.verdict
@@ -99,13 +99,13 @@ def run_selftest(arch: str, profile: str, kernel_src: str | None, kernel_version
     for case in cases:
         print(f"selftest: {case.name} ...", file=sys.stderr, flush=True)
         outcome = execute(requests[case.name])
-        cell = judge(case, outcome.data, arch)
+        cell = judge(case, outcome.record, arch)
         summary[case.name] = cell
         mark = "ok" if cell["ok"] else "WRONG"
         print(f"selftest: {case.name}: {mark}: got {cell['got']['verdict']} "
               f"{cell['got']['kind'] or ''} {cell['got']['title'] or ''}".rstrip(), flush=True)
         junit_cases.append({"name": case.name, "classname": f"selftest.{arch}",
-                            "time": outcome.data["durations"]["total_s"],
+                            "time": outcome.record.durations.total_s,
                             "verdict": "pass" if cell["ok"] else "fail",
                             "message": f"expected {cell['expected']}, got {cell['got']}"})
         write_json(out_dir / "summary.json", summary)

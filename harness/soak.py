@@ -37,16 +37,16 @@ def run_soak(runs: int, request: RunRequest) -> int:
     titles: Counter[str] = Counter()
     for index in range(runs):
         outcome = execute(dataclasses.replace(request, seed=request.seed + index, label="soak"))
-        data = outcome.data
-        run_titles = [r["title"] for r in data.get("reports", [])]
+        record = outcome.record
+        run_titles = record.titles()
         titles.update(run_titles)
-        rows.append({"run_id": data["run_id"], "seed": request.seed + index, "verdict": data["verdict"],
-                     "titles": run_titles, "total_s": data["durations"]["total_s"],
-                     **({"stopped_early": data["stopped_early"]} if data.get("stopped_early") else {})})
+        rows.append({"run_id": record.run_id, "seed": request.seed + index, "verdict": record.verdict,
+                     "titles": run_titles, "total_s": record.durations.total_s,
+                     **({"stopped_early": record.stopped_early.to_json()} if record.stopped_early else {})})
         passed = sum(1 for r in rows if r["verdict"] == "pass")
-        print(printable(f"soak: [{index + 1}/{runs}] {data['verdict']} {'; '.join(run_titles)} "
+        print(printable(f"soak: [{index + 1}/{runs}] {record.verdict} {'; '.join(run_titles)} "
                         f"({passed}/{index + 1} passed)"), file=sys.stderr, flush=True)
-        if data.get("interrupted"):   # Ctrl-C ends the soak, not just the run it hit
+        if record.interrupted:   # Ctrl-C ends the soak, not just the run it hit
             print(f"soak: interrupted after {index + 1} of {runs} runs", file=sys.stderr, flush=True)
             break
     passed = sum(1 for r in rows if r["verdict"] == "pass")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from typing import TextIO, cast
 
@@ -51,3 +52,8 @@ def safe_stdio() -> Iterator[None]:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+
+
+def say(message: str) -> None:
+    """A run's progress line on stderr, stamped: `[HH:MM:SS] build: kernel`."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

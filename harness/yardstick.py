@@ -14,7 +14,8 @@ import shutil
 from dataclasses import dataclass, field, replace
 
 from harness.host import ensure_packages
-from harness.run import RunRequest, execute
+from harness.record import RunRecord
+from harness.run import RunRequest, held
 
 STRESS_NG_YAML = "/tmp/stress-ng.yaml"   # where the stress-ng storms tell it to write
 STORMS = ("stress-ng", "stress-ng-vm")
@@ -51,16 +52,16 @@ def parse_vmstat(text: str) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class YardstickRun:
-    """One stress-ng storm: the run's verdict.json data, stress-ng's bogo ops per
+    """One stress-ng storm: the run's record, stress-ng's bogo ops per
     stressor, and the guest's swap counters after it."""
 
-    data: dict
+    record: RunRecord
     bogo: dict[str, int] = field(default_factory=dict)
     vmstat: dict[str, int] = field(default_factory=dict)
 
     @property
     def completed(self) -> bool:
-        return self.data.get("storm", {}).get("ended_how") == "completed"
+        return self.record.storm_facts.ended_how == "completed"
 
     def swap_problem(self) -> str:
         """Why this run's swap stressor cannot count as having swapped, or "" when it did."""
@@ -85,14 +86,13 @@ def run(request: RunRequest, storm: str = "stress-ng") -> YardstickRun:
     if storm not in STORMS:
         raise ValueError(f"not a stress-ng storm: {storm}")
     ensure_packages(["stress-ng"])
-    fetched: dict[str, str] = {}
-
-    def session(channel) -> None:
-        fetched["yaml"] = channel.run(f"cat {STRESS_NG_YAML}", 60).output
-        fetched["vmstat"] = channel.run("cat /proc/vmstat", 60).output
-
     binary = shutil.which("stress-ng") or "/usr/bin/stress-ng"
-    outcome = execute(replace(request, storm=storm, inject=None, storm_enabled=True, session=session,
-                              guest_binaries=(*request.guest_binaries, binary)))
-    return YardstickRun(outcome.data, parse_stress_ng_yaml(fetched.get("yaml", "")),
+    fetched: dict[str, str] = {}
+    with held(replace(request, storm=storm, inject=None, storm_enabled=True,
+                      guest_binaries=(*request.guest_binaries, binary))) as run:
+        if run.session is not None:
+            fetched["yaml"] = run.session.run(f"cat {STRESS_NG_YAML}", 60).output
+            fetched["vmstat"] = run.session.run("cat /proc/vmstat", 60).output
+    assert run.outcome is not None
+    return YardstickRun(run.outcome.record, parse_stress_ng_yaml(fetched.get("yaml", "")),
                         parse_vmstat(fetched.get("vmstat", "")))

@@ -30,6 +30,7 @@ from harness.configs import CONFIG_DIR, load_storm, run_profile
 from harness.errors import ConfigError, InfraError
 from harness.host import require_tool
 from harness.kernel import source as kernel_source
+from harness.record import RunRecord
 from harness.report.model import printable
 from harness.results import results_root, write_json
 from harness.run import RunRequest, execute, load_request
@@ -152,25 +153,25 @@ def apply_case(tree: Path, case: ZooCase | None) -> None:
         _git(tree, "apply", "-p1", str(case.patch))
 
 
-def _first_caught(data: dict, case: ZooCase) -> tuple[bool, str]:
+def _first_caught(record: RunRecord, case: ZooCase) -> tuple[bool, str]:
     """Did the run report this bug? (caught, the title it gave, or the first one)."""
-    titles = [r["title"] for r in data.get("reports", []) if r.get("primary", True)]
+    titles = record.titles(primary_only=True)
     for title in titles:
         if case.expect.search(title):
             return True, title
     return False, titles[0] if titles else ""
 
 
-def side(data: dict, case: ZooCase) -> dict:
+def side(record: RunRecord, case: ZooCase) -> dict:
     """One run's column of the zoo table."""
-    caught, title = _first_caught(data, case)
-    verdict = data.get("verdict")
-    return {"run_id": data.get("run_id"), "verdict": verdict,
+    caught, title = _first_caught(record, case)
+    verdict = record.verdict
+    return {"run_id": record.run_id, "verdict": verdict,
             "result": "build-error" if verdict == "build-error" else
                       "caught" if caught else "other-report" if title else
                       "infra-error" if verdict in ("infra-error", "boot-failure", "config-error") else "missed",
-            "title": printable(title), "first_report_s": data.get("storm", {}).get("first_report_s"),
-            "storm_s": data.get("durations", {}).get("storm_s")}
+            "title": printable(title), "first_report_s": record.storm_facts.first_report_s,
+            "storm_s": record.durations.storm_s}
 
 
 def run_case(case: ZooCase, base: RunRequest, tree: Path, yardstick: bool) -> dict:
@@ -185,12 +186,12 @@ def run_case(case: ZooCase, base: RunRequest, tree: Path, yardstick: bool) -> di
                       preempt=case.options.get("preempt", base.preempt),
                       faults=tuple(case.options.get("faults", base.faults)))
     started = time.monotonic()
-    ours = side(execute(request).data, case)
+    ours = side(execute(request).record, case)
     row: dict = {"case": case.name, "fix": case.fix, "upstream": case.upstream, "needs": case.needs,
                  "options": case.options, "ours": ours}
     if yardstick and ours["result"] != "build-error":
         theirs = peer.run(replace(request, storm="stress-ng", leave_out=()))
-        row["stress_ng"] = {**side(theirs.data, case), **theirs.evidence()}
+        row["stress_ng"] = {**side(theirs.record, case), **theirs.evidence()}
     row["wall_s"] = round(time.monotonic() - started, 1)
     row["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return row

@@ -6,7 +6,7 @@ every place guest text enters: the ready line's kernel release, plain console
 lines, stressor result lines (names, keys, reason=), hence a stressor-failure
 title and the verdict's reason; and an "sshd" on the forwarded port whose banner
 is hostile (paramiko quotes it in its error). The run goes through the real
-stages from the boot on (boot_and_storm, parse, decide, the results writer,
+stages from the boot on (boot.boot_and_storm, parse, decide, the results writer,
 the CLI's printing under the terminal boundary), then the matrix page and a
 bisection whose BAD runs end with the hostile title.
 
@@ -89,15 +89,17 @@ def hostile_sshd(lines: int = 101) -> int:
 
 
 def main(work: Path) -> int:
-    from harness import cli, configs, run
+    from harness import boot, cli, configs, run
     from harness.bisect import Bisection
     from harness.bisect_policy import Policy, Trial
     from harness.channel import ssh
     from harness.matrix import render_html
+    from harness.plan import plan
+    from harness.record import Draft, RunRecord
     from harness.report import parse_file
     from harness.report.model import printable
     from harness.results import junit_xml, write_json
-    from harness.terminal import safe_stdio
+    from harness.terminal import safe_stdio, say
     from harness.verdict import decide
 
     with safe_stdio():
@@ -109,14 +111,13 @@ def main(work: Path) -> int:
         ssh.CONNECT_TIMEOUT_S["tcg"] = 5.0     # the hostile sshd is refused at once; no need to wait 60s
         setup = ssh.SshSetup(True, hostile_sshd(), ssh.generate_keys(), run_dir=run_dir)
         storm = configs.load_storm("swapoff-fork-mmap")
-        data: dict = {"run_id": run_dir.name, "arch": "x86_64", "kernel": {}, "storm": {"name": storm.name},
-                      "durations": {"total_s": 1.0}, "lock_coverage": {}, "reports": []}
-        run._stage(f"hostile guest: {len(HOSTILE)} payloads")
-        ending = run.boot_and_storm([sys.executable, str(REPO / "tests" / "fake_qemu.py"), str(log)], run_dir,
-                                    run_dir / "console.log", "tcg", run.RunRequest(duration=5), storm, 5, data,
-                                    setup)
+        draft = Draft(RunRecord.from_json({"run_id": run_dir.name, "arch": "x86_64", "storm": {"name": storm.name},
+                                           "durations": {"total_s": 1.0}, "lock_coverage": {}, "reports": []}))
+        say(f"hostile guest: {len(HOSTILE)} payloads")
+        ending = boot.boot_and_storm([sys.executable, str(REPO / "tests" / "fake_qemu.py"), str(log)], run_dir,
+                                     run_dir / "console.log", "tcg", plan(run.RunRequest(duration=5)), draft, setup)
         raw = decide(parse_file(run_dir / "console.log"), ending)
-        verdict, written = run._write_results(run_dir, "x86_64", raw, data)
+        verdict, written = run._write_results(run_dir, "x86_64", raw, draft)
         cli.print_outcome(run.RunOutcome(run_dir, verdict, written))
 
         # the matrix page and JUnit, from the raw titles (not the already escaped verdict.json)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import bench
+from harness.record import RunRecord
 from harness.report import parse_file
 
-DATA = {
+DATA = RunRecord.from_json({
     "storm": {"duration_s": 30, "counts": {
         "swap": {"areas": 3, "swapon": 8, "swapoff": 6, "swapoff_ms": 5949, "errors": 0, "seed": 1001,
                  "duration_ms": 24000},
@@ -16,7 +17,7 @@ DATA = {
     "lock_coverage": {"targets": {"mmap_lock": {"acquisitions": 900, "contentions": 3},
                                   "swap_lock": {"acquisitions": 100, "contentions": 0}},
                       "new_dependency_chains": 150, "classes_acquired": 412},
-}
+})
 
 STRESS_NG_YAML = """---
 system-info:
@@ -53,7 +54,7 @@ def test_intensity_uses_each_stressors_own_duration_and_skips_settings():
 def test_thoroughness_per_guest_minute_and_ratio():
     got = bench.thoroughness(DATA)
     assert got == {"chains_per_min": 300.0, "acquisitions_per_min": 2000.0, "classes": 412.0}
-    assert bench.thoroughness({"storm": {"duration_s": 30}}) == {"chains_per_min": None,
+    assert bench.thoroughness(RunRecord.from_json({"storm": {"duration_s": 30}})) == {"chains_per_min": None,
                                                                 "acquisitions_per_min": None, "classes": None}
     assert bench.ratio(300.0, 150.0) == 2.0
     assert bench.ratio(300.0, 0) is None and bench.ratio(None, 3.0) is None

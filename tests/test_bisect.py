@@ -284,17 +284,19 @@ def test_trial_from_outcome_and_ctrl_c_inside_a_run(tmp_path):
     from types import SimpleNamespace
 
     from harness.bisect_cmd import trial_from_outcome
+    from harness.record import RunRecord
 
     data = {"run_id": "r1", "reports": [
         {"title": "WARNING in foo", "primary": False, "alt_titles": []},
         {"title": TARGET, "primary": True, "alt_titles": ["possible deadlock in enable_swap_info"]}],
         "durations": {"build_s": 12.5, "total_s": 80.0}}
-    outcome = SimpleNamespace(data=data, run_dir=tmp_path, verdict=SimpleNamespace(verdict="fail", reason="x"))
+    outcome = SimpleNamespace(record=RunRecord.from_json(data), run_dir=tmp_path,
+                              verdict=SimpleNamespace(verdict="fail", reason="x"))
     trial = trial_from_outcome(outcome)
     assert trial.primary == TARGET and "WARNING in foo" in trial.titles
     assert trial.build_s == 12.5 and trial.run_s == 67.5
     assert "possible deadlock in enable_swap_info" in trial.alt_titles
-    data["interrupted"] = True
+    outcome.record = RunRecord.from_json({**data, "interrupted": True})
     with pytest.raises(KeyboardInterrupt):
         trial_from_outcome(outcome)
 

@@ -57,7 +57,11 @@ def test_guest_reaches_nothing_but_its_forwarded_ssh(tmp_path, monkeypatch):
         seen["after"] = channel.run("echo still-here", 30).output.strip()
 
     started = time.monotonic()
-    outcome = run.execute(run.RunRequest(arch="x86_64", storm_enabled=False, label="isolation", session=inside))
+    with run.held(run.RunRequest(arch="x86_64", storm_enabled=False, label="isolation")) as booted:
+        if booted.session is not None:
+            inside(booted.session.channel)
+    outcome = booted.outcome
+    assert outcome is not None
     accepted = []
     try:
         while True:

@@ -4,7 +4,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness import configs, run
+from harness import boot, machine, run
+from harness.plan import plan
+from harness.record import Draft, RunRecord
 from harness.report import parse_file
 from harness.verdict import decide
 
@@ -15,15 +17,13 @@ FAKE = Path(__file__).parent / "fake_qemu.py"
 def _run(tmp_path, log_name, mode="normal", storm_seconds=5, boot_timeout=None, monkeypatch=None,
          inactivity=None):
     if boot_timeout and monkeypatch:
-        monkeypatch.setitem(run.BOOT_TIMEOUT_S, "tcg", boot_timeout)
-    storm = configs.load_storm("swapoff-fork-mmap")
-    request = run.RunRequest(duration=storm_seconds, inactivity_s=inactivity)
-    data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
+        monkeypatch.setitem(boot.BOOT_TIMEOUT_S, "tcg", boot_timeout)
+    planned = plan(run.RunRequest(duration=storm_seconds, inactivity_s=inactivity))
+    draft = Draft(RunRecord())
     argv = [sys.executable, str(FAKE), str(DATA / log_name), mode]
     console_log = tmp_path / "console.log"
-    ending = run.boot_and_storm(argv, tmp_path, console_log, "tcg", request, storm, storm_seconds, data,
-                                pc_re=configs.load_arch("x86_64").monitor_pc)
-    return ending, decide(parse_file(console_log), ending), data, console_log
+    ending = boot.boot_and_storm(argv, tmp_path, console_log, "tcg", planned, draft)
+    return ending, decide(parse_file(console_log), ending), draft.record.to_json(), console_log
 
 
 def test_clean_run_passes_and_log_is_complete(tmp_path):
@@ -50,9 +50,9 @@ def test_lockdep_splat_in_storm_fails(tmp_path):
 
 def _dumped(data, console_log):
     """The state dump reached the console: sysrq w/t/d by break, then the monitor; each
-    vCPU's pc read from run.PC_SAMPLES register dumps."""
+    vCPU's pc read from machine.PC_SAMPLES register dumps."""
     assert data["dump"]["done"] == ["sysrq wtd", "info cpus", "info registers -a"]
-    assert data["dump"]["pcs"] == [["ffffffff81a2b3c4", "ffffffff8100d1e0"]] * run.PC_SAMPLES
+    assert data["dump"]["pcs"] == [["ffffffff81a2b3c4", "ffffffff8100d1e0"]] * machine.PC_SAMPLES
     text = console_log.read_text(errors="replace")
     for header in ("Show Blocked State", "Show State", "Show Locks Held"):
         assert f"sysrq: {header}" in text
@@ -61,8 +61,8 @@ def _dumped(data, console_log):
 
 def test_guest_hang_in_storm_is_a_fail_and_qemu_is_killed(tmp_path, monkeypatch):
     """Heartbeats keep coming (the storm is stuck, the guest is not): the storm deadline ends it."""
-    monkeypatch.setattr(run.storm_stage, "STORM_GRACE_S", 3)
-    monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
+    monkeypatch.setattr(boot.storm_stage, "STORM_GRACE_S", 3)
+    monkeypatch.setattr(machine, "DUMP_TIMEOUT_S", 2)
     ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="hang-in-storm",
                                               storm_seconds=1, inactivity=2)
     assert ending.storm == "timeout" and ending.killed_by_harness
@@ -74,7 +74,7 @@ def test_guest_hang_in_storm_is_a_fail_and_qemu_is_killed(tmp_path, monkeypatch)
 def test_silent_guest_mid_storm_ends_at_the_inactivity_limit(tmp_path, monkeypatch):
     """No output and no heartbeat: the run ends after the inactivity limit, long before the
     storm's own deadline, with the state dump in console.log."""
-    monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
+    monkeypatch.setattr(machine, "DUMP_TIMEOUT_S", 2)
     started = time.monotonic()
     ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="silent-in-storm",
                                               storm_seconds=600, inactivity=3)
@@ -95,7 +95,7 @@ def test_qemu_killed_mid_storm_is_infra_error(tmp_path):
 
 def test_silent_guest_is_boot_failure(tmp_path, monkeypatch):
     """A guest stuck in boot is dumped like one stuck in the storm, then killed."""
-    monkeypatch.setattr(run, "DUMP_TIMEOUT_S", 2)
+    monkeypatch.setattr(machine, "DUMP_TIMEOUT_S", 2)
     ending, verdict, data, console_log = _run(tmp_path, "x86_64-clean.log", mode="silent", boot_timeout=3,
                                               monkeypatch=monkeypatch)
     assert not ending.reached_ready

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import configs, qemu, run
+from harness import boot, configs, machine, qemu, run
 from harness.errors import InfraError
+from harness.plan import plan
+from harness.record import Draft, RunRecord
 from harness.report import parse_file
 from harness.verdict import decide
 
@@ -44,10 +46,8 @@ def _interrupted(argv: list[str], env: dict, check) -> None:
 
 
 def _boot(tmp_path, argv):
-    storm = configs.load_storm("swapoff-fork-mmap")
-    data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
-    return run.boot_and_storm(argv, tmp_path, tmp_path / "console.log", "tcg", run.RunRequest(duration=5),
-                              storm, 5, data)
+    return boot.boot_and_storm(argv, tmp_path, tmp_path / "console.log", "tcg", plan(run.RunRequest(duration=5)),
+                               Draft(RunRecord()))
 
 
 def test_qemu_binary_missing_is_infra_error(tmp_path):
@@ -171,10 +171,10 @@ def test_hard_frozen_guest_ends_at_the_inactivity_limit_with_a_monitor_dump(tmp_
     assert "inactivity limit 20s" in data["reason"]
     assert data["dump"]["done"] == ["sysrq wtd", "info cpus", "info registers -a"]
     # Each vCPU's pc, named in vmlinux as an oops names a frame (or said to be outside it).
-    assert len(data["dump"]["pcs"]) == run.PC_SAMPLES and all(len(s) == 2 for s in data["dump"]["pcs"])
+    assert len(data["dump"]["pcs"]) == machine.PC_SAMPLES and all(len(s) == 2 for s in data["dump"]["pcs"])
     # GCC's clones keep their suffix in the symbol name: rcu_lock_acquire.constprop.0+0x23/0x25.
     frame = re.compile(r"\w+(\.\w+)*\+0x[0-9a-f]+/0x[0-9a-f]+( \(.*\))?|[0-9a-f]+ \(not kernel text\)")
-    assert [len(places) for places in data["dump"]["where"]] == [run.PC_SAMPLES] * 2
+    assert [len(places) for places in data["dump"]["where"]] == [machine.PC_SAMPLES] * 2
     assert all(frame.fullmatch(p) for places in data["dump"]["where"] for p in places), data["dump"]["where"]
     assert "vCPUs at cpu0 " in data["reason"] and ", cpu1 " in data["reason"]
     assert data["storm"]["wall_s"] < 100, "ended by the inactivity limit, not the storm deadline"

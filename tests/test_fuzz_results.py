@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 
 from harness import run
 from harness.matrix import render_html
+from harness.record import Draft, RunRecord
 from harness.report.model import Report, printable
 from harness.verdict import Verdict
 from tests.test_hostile_guest import assert_clean_bytes, assert_clean_text, check_html, strings
@@ -64,7 +65,7 @@ def _write(run_dir, text: str):
     data = {"run_id": run_dir.name, "arch": "x86_64", "kernel": {"release": text}, "reports": [],
             "storm": {"counts": {every: {every: every}}}, "ssh": {"error": every, "guest_log": every},
             "durations": {"total_s": 1.0}}
-    return run._write_results(run_dir, every, verdict, data)
+    return run._write_results(run_dir, every, verdict, Draft(RunRecord.from_json(data)))
 
 
 def test_files_are_valid_for_any_text(tmp_path):

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import configs, run
+from harness import boot, run
 from harness.bisect_cmd import harness_trial
 from harness.bisect_git import SKIP
 from harness.bisect_policy import Policy, judge
+from harness.plan import plan
+from harness.record import Draft, RunRecord
 from tests.hostile_tree import make_tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,12 +99,11 @@ def test_exception_in_boot_or_storm_leaves_no_qemu_and_keeps_the_console(tmp_pat
     log = tmp_path / "replayed.log"
     log.write_bytes(CLEAN.read_bytes())
     monkeypatch.setenv("MMLOCK_FAULT", f"raise:{stage}")
-    storm = configs.load_storm("swapoff-fork-mmap")
-    data = {"kernel": {}, "storm": {}, "durations": {}, "lock_coverage": {}}
+    draft = Draft(RunRecord())
     with pytest.raises(RuntimeError, match=f"injected fault at stage {stage}"):
-        run.boot_and_storm([sys.executable, str(FAKE), str(log)], tmp_path, tmp_path / "console.log", "tcg",
-                           run.RunRequest(duration=5), storm, 5, data)
-    assert data["stage"] == stage
+        boot.boot_and_storm([sys.executable, str(FAKE), str(log)], tmp_path, tmp_path / "console.log", "tcg",
+                            plan(run.RunRequest(duration=5)), draft, enter=lambda step: run.enter_stage(step, draft))
+    assert draft.record.stage == stage
     assert not _fake_qemu_alive(log), "QEMU (the fake) was stopped"
     kept = (tmp_path / "console.log").read_text(errors="replace")
     if stage == "storm":

@@ -19,6 +19,7 @@ import kcidb_io
 import pytest
 
 from harness import kcidb, matrix, run
+from harness.record import RunRecord
 from harness.report import parse_file
 from harness.results import run_kcidb
 from harness.verdict import Ending, decide
@@ -129,7 +130,7 @@ def test_a_failing_run_has_its_report_titles_as_issues_and_incidents(tmp_path):
     run_dir = tmp_path / "20261206-120000-x86_64-run"
     data = failing_run_data(run_dir)
     assert data["verdict"] == "fail" and data["reports"]
-    document = validate(run_kcidb(run_dir, data))
+    document = validate(run_kcidb(run_dir, RunRecord.from_json(data)))
     (build,), (test,) = document["builds"], document["tests"]
     assert build["status"] == "PASS" and test["status"] == "FAIL"
     assert test["log_url"] == "file:console.log" and build["config_url"] == "file:kernel.config"
@@ -145,7 +146,7 @@ def test_a_failing_run_has_its_report_titles_as_issues_and_incidents(tmp_path):
     other = tmp_path / "other"
     data2 = failing_run_data(other)
     data2["storm"]["seed"] = 7
-    document2 = validate(run_kcidb(other, data2))
+    document2 = validate(run_kcidb(other, RunRecord.from_json(data2)))
     assert document2["issues"][0]["id"] == document["issues"][0]["id"]
     assert document2["incidents"][0]["id"] != document["incidents"][0]["id"]
 
@@ -153,7 +154,7 @@ def test_a_failing_run_has_its_report_titles_as_issues_and_incidents(tmp_path):
 def test_guest_titles_are_made_printable(tmp_path):
     data = failing_run_data(tmp_path / "run")
     data["reports"][0]["title"] = "possible deadlock in evil\x1b[2J\x00\x07"
-    document = validate(run_kcidb(tmp_path / "run", data))
+    document = validate(run_kcidb(tmp_path / "run", RunRecord.from_json(data)))
     assert document["issues"][0]["comment"] == r"possible deadlock in evil\x1b[2J\x00\x07"   # shown escaped
     assert document["incidents"][0]["comment"] == r"possible deadlock in evil\x1b[2J\x00\x07"
 

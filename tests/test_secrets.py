@@ -6,9 +6,9 @@ import stat
 import sys
 from pathlib import Path
 
-from harness import image, run
+from harness import boot, image, run
 from harness.channel import ssh
-from harness.channel.serial import SerialConsole
+from harness.machine import Machine
 
 FAKE = Path(__file__).parent / "fake_qemu.py"
 CLEAN = Path(__file__).parent / "data" / "consoles" / "x86_64-clean.log"
@@ -52,7 +52,7 @@ def test_overlay_with_the_host_key_is_private_and_stripped_after_the_run(tmp_pat
     key_text = overlay[ssh.HOST_KEY_FILE].strip().encode()
     assert key_text in initramfs.read_bytes()
 
-    run.strip_secrets(base, initramfs, overlay, secret)
+    boot.strip_secrets(base, initramfs, overlay, secret)
     kept = initramfs.read_bytes()
     assert key_text not in kept and base64.b64decode(key_text) not in kept
     assert ssh.HOST_KEY_FILE not in cpio_members(kept)
@@ -74,10 +74,7 @@ def test_serial_fetch_sends_the_path_as_one_quoted_word(tmp_path):
     """The fake QEMU runs each line under a real /bin/sh: an unquoted path would run `touch`."""
     name = "a b;touch pwned;$(touch pwned2)`touch pwned3`'x\"*"
     (tmp_path / name).write_bytes(b"\x00\x01payload\xff")
-    console = SerialConsole([sys.executable, str(FAKE), str(CLEAN)], tmp_path / "console.log", cwd=tmp_path)
-    try:
-        console.expect(run.READY_RE, 30)
-        assert console.fetch(name, 30) == b"\x00\x01payload\xff"
-    finally:
-        console.close(grace_s=0)
+    with Machine.start([sys.executable, str(FAKE), str(CLEAN)], tmp_path, tmp_path / "console.log") as machine:
+        machine.wait_ready(run.READY_RE, 30)
+        assert machine.console.fetch(name, 30) == b"\x00\x01payload\xff"
     assert not list(tmp_path.glob("pwned*"))

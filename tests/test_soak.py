@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 from harness import soak
 from harness.errors import EXIT_INFRA
+from harness.record import RunRecord
 from harness.run import RunRequest
 
 
@@ -15,7 +16,7 @@ def _fake_execute(verdicts, seen):
         data = {"run_id": f"r{index}", "verdict": verdict, "reports": [], "durations": {"total_s": 1.0}}
         if interrupted:
             data["interrupted"] = True
-        return SimpleNamespace(data=data)
+        return SimpleNamespace(record=RunRecord.from_json(data))
     return execute
 
 
@@ -46,7 +47,7 @@ def _titled_execute(per_run_titles, seen):
         titles = per_run_titles[index]
         data = {"run_id": f"r{index}", "verdict": "fail" if titles else "pass",
                 "reports": [{"title": t} for t in titles], "durations": {"total_s": 1.0}}
-        return SimpleNamespace(data=data)
+        return SimpleNamespace(record=RunRecord.from_json(data))
     return execute
 
 

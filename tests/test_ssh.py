@@ -17,7 +17,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness.channel import ChannelClosed, CommandTimeout, ssh
+from harness.channel import ChannelClosed, CommandTimeout, fallback, shell, ssh
 from harness.channel.base import CommandResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,10 +83,9 @@ def test_mmlock_ssh_0_disables_networking(tmp_path, monkeypatch):
     setup = ssh.prepare(tmp_path)
     assert not setup.enabled and setup.port == 0
     assert setup.overlay_files() == {"etc/harness/net.env": "NET=0\n"}
-    data: dict = {}
-    channel = ssh.open_for_run(object(), setup, "tcg", data)
-    assert channel.name == "console" and data["channel"] == "console"
-    assert "MMLOCK_SSH=0" in data["ssh"]["reason"]
+    channel = fallback.open_for_run(object(), setup, "tcg")
+    assert channel.name == "console" and channel.opened_over == "console"
+    assert "MMLOCK_SSH=0" in channel.facts()["reason"] and "_t0" not in channel.facts()
 
 
 # -- the port ------------------------------------------------------------------------
@@ -313,7 +312,7 @@ class LocalConsole:
 def test_storm_channel_recovers_the_interrupted_command_over_the_console(sshd):
     console = LocalConsole(sshd.env)
     record: dict = {}
-    channel = ssh.StormChannel(console, _connect(sshd), record)
+    channel = fallback.StormChannel(console, _connect(sshd), record)
     channel.ssh.idle = channel._idle
     assert channel.run("echo over ssh", 10).output == "over ssh\n" and console.commands == []
     threading.Timer(1.0, sshd.kill_all).start()
@@ -332,7 +331,7 @@ def test_storm_channel_recovers_the_interrupted_command_over_the_console(sshd):
 @real_sshd
 def test_storm_channel_reports_qemu_exit_as_channel_closed(sshd):
     console = LocalConsole(sshd.env)
-    channel = ssh.StormChannel(console, _connect(sshd), {})
+    channel = fallback.StormChannel(console, _connect(sshd), {})
     console.alive = False
     threading.Timer(0.5, sshd.kill_all).start()
     with pytest.raises(ChannelClosed, match="QEMU exited"):
@@ -343,7 +342,7 @@ def test_storm_channel_reports_qemu_exit_as_channel_closed(sshd):
 def test_fault_hook_kills_sshd_through_the_console(sshd):
     console = LocalConsole(sshd.env)
     record: dict = {}
-    channel = ssh.StormChannel(console, _connect(sshd), record, fault="kill-sshd:1")
+    channel = fallback.StormChannel(console, _connect(sshd), record, fault="kill-sshd:1")
     channel.ssh.idle = channel._idle
     original = console.send_line
 
@@ -371,7 +370,7 @@ def test_paramiko_interactive_shell(sshd):
     channel = _connect(sshd)
     out = io.BytesIO()
     with _pipe_with("echo shell-$((40+2))\nexit\n") as stdin:
-        ssh._paramiko_shell(channel, stdin, out, lambda: None)
+        shell._paramiko_shell(channel, stdin, out, lambda: None)
     assert b"shell-42" in out.getvalue()
     channel.close()
 
@@ -382,7 +381,7 @@ def test_console_interactive_shell_sends_lines_until_exit(tmp_path):
     console = LocalConsole(dict(os.environ))
     out = io.BytesIO()
     with _pipe_with("echo one\nexit\necho never\n") as stdin:
-        ssh._console_shell(console, stdin, out)
+        shell._console_shell(console, stdin, out)
     assert console.lines == ["stty echo 2>/dev/null", "echo one"]
     assert b"serial console" in out.getvalue()
 
@@ -391,7 +390,7 @@ def test_console_interactive_shell_sends_lines_until_exit(tmp_path):
 def test_qemu_that_cannot_bind_its_port_is_restarted_on_another(tmp_path):
     import shutil as _shutil
 
-    from harness.channel.serial import SerialConsole
+    from harness.machine import Machine
 
     qemu = _shutil.which("qemu-system-x86_64")
     if not qemu:
@@ -404,12 +403,12 @@ def test_qemu_that_cannot_bind_its_port_is_restarted_on_another(tmp_path):
             "-netdev", f"user,id=n,hostfwd=tcp:127.0.0.1:{setup.port}-:22"]
     (tmp_path / "qemu-cmdline.txt").write_text(" ".join(argv) + "\n")
     old_port = setup.port
-    console, new_argv = ssh.start_console(SerialConsole, argv, tmp_path / "console.log", tmp_path, setup)
+    machine = Machine.start(argv, tmp_path, tmp_path / "console.log", setup)
     try:
-        assert setup.port != old_port and console.alive
-        assert f"127.0.0.1:{setup.port}-:22" in new_argv[-1]
+        assert setup.port != old_port and machine.alive
+        assert f"127.0.0.1:{setup.port}-:22" in machine.argv[-1]
         assert f":{setup.port}-:22" in (tmp_path / "qemu-cmdline.txt").read_text()
         assert f"[127.0.0.1]:{setup.port} " in (tmp_path / "ssh" / "known_hosts").read_text()
     finally:
-        console.close(grace_s=0)
+        machine.stop(grace_s=0)
         taken.close()

@@ -1,4 +1,5 @@
 """Verdict classification: who is at fault, and the exit code CI and bisect rely on."""
+from harness.record import RunRecord
 from harness.report.model import Report
 from harness.verdict import Ending, decide
 
@@ -100,17 +101,17 @@ def test_selftest_judge_rejects_wrong_kind_and_corrupted_titles():
 
     cases = {c.name: c for c in load_cases()}
     assert set(cases) >= {"clean", "abba", "hung-task", "soft-lockup", "rcu-stall", "panic"}
-    good = {"verdict": "fail", "reports": [{"kind": "rcu-stall", "title": "INFO: rcu detected stall in f",
-                                            "primary": True, "corrupted": False}]}
+    good = RunRecord.from_json({"verdict": "fail", "reports": [
+        {"kind": "rcu-stall", "title": "INFO: rcu detected stall in f", "primary": True, "corrupted": False}]})
     assert judge(cases["rcu-stall"], good)["ok"]
-    corrupted = {"verdict": "fail", "reports": [{"kind": "rcu-stall", "title": "INFO: rcu detected stall in corrupted",
-                                                 "primary": True, "corrupted": True}]}
+    corrupted = RunRecord.from_json({"verdict": "fail", "reports": [
+        {"kind": "rcu-stall", "title": "INFO: rcu detected stall in corrupted", "primary": True, "corrupted": True}]})
     assert not judge(cases["rcu-stall"], corrupted)["ok"]
     assert not judge(cases["rcu-stall"], corrupted, "x86_64")["ok"]
     assert judge(cases["rcu-stall"], corrupted, "aarch64")["ok"]   # no remote backtrace on arm64 6.1
     assert not judge(cases["hung-task"], corrupted, "aarch64")["ok"]
     assert not judge(cases["abba"], good)["ok"]
-    assert judge(cases["clean"], {"verdict": "pass", "reports": []})["ok"]
+    assert judge(cases["clean"], RunRecord.from_json({"verdict": "pass", "reports": []}))["ok"]
     assert not judge(cases["clean"], good)["ok"]
 
 
@@ -120,7 +121,8 @@ def test_selftest_title_prefix_can_differ_per_arch():
     case = {c.name: c for c in load_cases()}["null-deref"]
 
     def data(title):
-        return {"verdict": "fail", "reports": [{"kind": "oops", "title": title, "primary": True, "corrupted": False}]}
+        return RunRecord.from_json({"verdict": "fail", "reports": [
+            {"kind": "oops", "title": title, "primary": True, "corrupted": False}]})
 
     null = data("BUG: unable to handle kernel NULL pointer dereference in null_thread")
     paging = data("BUG: unable to handle kernel paging request in null_thread")

@@ -5,6 +5,7 @@ import pytest
 
 from harness import configs, storm, yardstick
 from harness.errors import ConfigError
+from harness.record import RunRecord, StormFacts
 
 
 @pytest.mark.parametrize("name", yardstick.STORMS)
@@ -35,7 +36,7 @@ VMSTAT = "nr_free_pages 1000\npswpin 120\npswpout 4711\nswap_ra 3\n"
 
 
 def test_a_yardstick_that_swapped_is_counted():
-    run = yardstick.YardstickRun({"storm": {"ended_how": "completed"}}, {"swap": 12, "fork": 300},
+    run = yardstick.YardstickRun(RunRecord(storm=StormFacts(ended_how="completed")), {"swap": 12, "fork": 300},
                                  yardstick.parse_vmstat(VMSTAT))
     assert run.vmstat == {"pswpin": 120, "pswpout": 4711}
     assert run.completed and run.swap_problem() == ""
@@ -49,6 +50,6 @@ def test_a_yardstick_that_swapped_is_counted():
     ({"swap": 5}, "pswpout 0\n", "wrote no page to swap"),
 ])
 def test_a_yardstick_that_did_not_swap_says_why(bogo, vmstat, problem):
-    run = yardstick.YardstickRun({}, bogo, yardstick.parse_vmstat(vmstat))
+    run = yardstick.YardstickRun(RunRecord(), bogo, yardstick.parse_vmstat(vmstat))
     assert problem in run.swap_problem()
     assert run.evidence()["swapped"] is False and problem in run.evidence()["swap_problem"]

@@ -11,6 +11,7 @@ import pytest
 from harness import zoo
 from harness.errors import ConfigError
 from harness.kernel import source as kernel_source
+from harness.record import RunRecord
 from harness.report.model import Report
 from harness.timeline import STORM_BEGIN, first_report_s
 
@@ -117,9 +118,9 @@ def test_the_work_tree_applies_a_case_and_returns_to_its_base(tmp_path, monkeypa
     assert zoo.zoo_tree(source) == tree and (tree / "marker").exists()
 
 
-def _data(verdict: str, titles: list[str], first: float | None = None) -> dict:
-    return {"run_id": "r", "verdict": verdict, "storm": {"first_report_s": first},
-            "reports": [{"title": t, "primary": True} for t in titles], "durations": {"storm_s": 60.0}}
+def _data(verdict: str, titles: list[str], first: float | None = None) -> RunRecord:
+    return RunRecord.from_json({"run_id": "r", "verdict": verdict, "storm": {"first_report_s": first},
+            "reports": [{"title": t, "primary": True} for t in titles], "durations": {"storm_s": 60.0}})
 
 
 @pytest.mark.parametrize("verdict, titles, result, title", [

@@ -1,13 +1,13 @@
-"""The serial console: QEMU's stdio chardev under pexpect.
+"""The serial console: framing over QEMU's stdio chardev, read with pexpect.
 
 Every byte goes to console.log as it arrives (unbuffered file, written by
 pexpect's logfile_read before anyone interprets it). Commands are framed by
 a random marker and their exit status, never by guessing prompts; the
 marker is split with quotes in what we type, so the echo never matches.
 
-The chardev is a mux shared with the QEMU monitor (Ctrl-A c switches,
-Ctrl-A b sends a serial break): a guest whose shell is stuck still answers
-Magic SysRq through a break, and QEMU itself answers monitor commands.
+The QEMU process behind the stream (start, SysRq and monitor through the
+mux, kill, exit status) is harness.machine's; this module only reads and
+writes the stream.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import logging
 import re
 import secrets
 import shlex
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,27 +68,20 @@ class ConsoleLog:
             self.error = self.error or exc
 
 
-MUX_ESCAPE = b"\x01"            # QEMU's mux escape, Ctrl-A
-MONITOR_PROMPT = re.compile(rb"\(qemu\) ")
 IDLE_SLICE_S = 2.0              # how often a long wait checks for silence and runs idle hooks
 
 
 class SerialConsole:
+    """The guest's console on a spawned QEMU's stdio (Machine spawns it; `on_eof` lets
+    the machine collect QEMU's exit status when the stream ends)."""
+
     name = "console"
 
-    def __init__(self, argv: list[str], console_log: Path, env: dict | None = None,
-                 cwd: Path | None = None) -> None:
-        self.log_handle = ConsoleLog(console_log)
-        self.started = time.monotonic()
-        # Pipes, not a pty: QEMU puts a tty stdio into OPOST|ONLCR mode,
-        # which would turn the guest's \r\n into \r\r\n on the way to us;
-        # with pipes console.log is byte for byte what the guest sent.
-        try:
-            self.child = PopenSpawn(argv, env=env, cwd=str(cwd) if cwd else None, timeout=None,
-                                    maxread=65536, searchwindowsize=16384)
-        except (OSError, pexpect.ExceptionPexpect) as exc:
-            self.log_handle.close()
-            raise ChannelClosed(f"cannot start {argv[0]}: {exc}") from None
+    def __init__(self, child: PopenSpawn, log_handle: ConsoleLog,
+                 on_eof: Callable[[], None] = lambda: None) -> None:
+        self.child = child
+        self.log_handle = log_handle
+        self.on_eof = on_eof
         self.child.logfile_read = self.log_handle
         self.child.delaybeforesend = None
         # While set, a wait that sees nothing from the guest for this long ends
@@ -124,7 +116,7 @@ class SerialConsole:
                 break
             except pexpect.EOF:
                 self.check_log()
-                self._reap()
+                self.on_eof()
                 raise ChannelClosed("QEMU exited") from None
             except pexpect.TIMEOUT:
                 self.check_log()
@@ -142,37 +134,33 @@ class SerialConsole:
         while time.monotonic() < deadline and self.silent_for() < quiet_s:
             try:
                 self.child.expect([pexpect.EOF], timeout=min(0.5, max(0.0, deadline - time.monotonic())))
-                self._reap()
+                self.on_eof()
                 return
             except pexpect.TIMEOUT:
                 continue
 
-    # -- out of band: SysRq by serial break, the QEMU monitor ----------------
-    def sysrq(self, keys: str, quiet_s: float = 2.0, timeout: float = 30.0) -> None:
-        """Magic SysRq without the guest's shell: a serial break, then the key."""
-        for key in keys:
-            self._send_raw(MUX_ESCAPE + b"b")
-            time.sleep(0.2)
-            self._send_raw(key.encode())
-            self.settle(quiet_s, timeout)
-
-    def monitor(self, command: str, timeout: float = 20.0) -> str:
-        """One QEMU monitor command through the mux; its output (also in console.log)."""
-        self._send_raw(MUX_ESCAPE + b"c")
-        try:
-            self.expect(MONITOR_PROMPT, timeout)
-            self._send_raw(command.encode() + b"\n")
-            self.expect(MONITOR_PROMPT, timeout)
-            return self._text(self.child.before)
-        finally:
-            if self.alive:
-                self._send_raw(MUX_ESCAPE + b"c")
-
-    def _send_raw(self, data: bytes) -> None:
+    def send_raw(self, data: bytes) -> None:
+        """Bytes as they are: the mux's Ctrl-A sequences too (harness.machine)."""
         try:
             self.child.send(data)
         except OSError as exc:
             raise ChannelClosed(f"console write failed: {exc}") from None
+
+    def before(self) -> str:
+        """What came before the last match, as text."""
+        return self._text(self.child.before)
+
+    def pump(self) -> bytes:
+        """Read what has arrived (and so log it) while nobody else reads."""
+        data = b""
+        try:
+            while True:
+                chunk = self.child.read_nonblocking(65536, 0.01)
+                if not chunk:
+                    return data
+                data += chunk
+        except Exception:
+            return data
 
     def check_log(self) -> None:
         """Stop the run, loudly, once console.log cannot be written."""
@@ -186,19 +174,11 @@ class SerialConsole:
             self.child.expect([pexpect.EOF], timeout=timeout)
         except pexpect.TIMEOUT:
             return
-        self._reap()
-
-    def _reap(self) -> None:
-        """EOF comes first and the exit status a moment later: wait for it,
-        so a QEMU that died on its own is not taken for one we killed."""
-        try:
-            self.child.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        self.on_eof()
 
     # -- commands ----------------------------------------------------------
     def send_line(self, text: str) -> None:
-        self._send_raw(text.encode() + b"\n")
+        self.send_raw(text.encode() + b"\n")
 
     def run(self, command: str, timeout: float) -> CommandResult:
         token = "MMLOCK" + secrets.token_hex(6)
@@ -236,38 +216,7 @@ class SerialConsole:
             return data.decode(errors="replace").replace("\r\n", "\n").replace("\r", "")
         return ""
 
-    # -- lifetime ----------------------------------------------------------
     @property
     def alive(self) -> bool:
+        """Whether the process at the stream's far end still runs."""
         return self.child.proc.poll() is None
-
-    def exit_status(self) -> tuple[int | None, int | None]:
-        """(exit status, signal) of QEMU once it has ended; (None, None) while running."""
-        code = self.child.proc.poll()
-        if code is None:
-            return None, None
-        return (code, None) if code >= 0 else (None, -code)
-
-    def kill(self) -> None:
-        if self.alive:
-            self.child.proc.kill()
-            self.child.proc.wait()
-
-    def close(self, grace_s: float = 5.0) -> None:
-        """Keep reading until QEMU ends (or grace_s), kill it if needed, flush the log."""
-        if self.log_handle.closed:
-            return
-        try:
-            if self.alive and grace_s > 0:
-                self.drain(grace_s)
-        finally:   # whatever went wrong above (a bug of ours too), QEMU does not outlive the run
-            try:
-                self.kill()
-                self.drain(5)  # what QEMU wrote before it died is still in the pipe
-            finally:
-                try:
-                    self.child.proc.stdin.close()
-                except OSError:
-                    pass
-                self.log_handle.flush()
-                self.log_handle.close()

@@ -2,7 +2,8 @@
 
 The serial console stays the record of what the kernel printed; commands
 go over SSH when it is up, so their output never interleaves with kernel
-messages. Per run the host makes two fresh ed25519 keys: the client's (its
+messages (channel/fallback.py: SSH while it lasts, then the console;
+channel/shell.py: a person's shell). Per run the host makes two fresh ed25519 keys: the client's (its
 public half is the guest's authorized_keys) and dropbear's host key (so the
 client pins it; no trust on first use, no passwords). QEMU forwards a free
 127.0.0.1 port to the guest's port 22.
@@ -16,36 +17,24 @@ of the run, recording why. A QEMU that exited is ChannelClosed as before.
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import logging
 import os
-import re
 import secrets
 import select
 import shlex
-import shutil
 import socket
 import struct
-import subprocess
-import sys
-import termios
-import threading
 import time
-import tty
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.channel.base import ChannelClosed, CommandResult, CommandTimeout, GuestSilent
-
-if TYPE_CHECKING:
-    from harness.channel.serial import SerialConsole
 
 log = logging.getLogger(__name__)
 
@@ -281,23 +270,6 @@ class SshChannel:
         self.transport.close()
 
 
-# -- the channel a run uses: SSH while it lasts, then the console -----------------
-def pump_console(console: object) -> bytes:
-    """Read what the console has (pexpect writes it to console.log) while nobody else does."""
-    child = getattr(console, "child", None)
-    if child is None:
-        return b""
-    data = b""
-    try:
-        while True:
-            chunk = child.read_nonblocking(65536, 0.01)
-            if not chunk:
-                return data
-            data += chunk
-    except Exception:
-        return data
-
-
 @dataclass
 class SshSetup:
     """What a run prepares before boot: keys, port, and whether to use SSH at all."""
@@ -314,6 +286,13 @@ class SshSetup:
     def secret_files(self) -> tuple[str, ...]:
         """The overlay's private files: mode 0600, and stripped from the results' copy after the run."""
         return (HOST_KEY_FILE,) if self.enabled and self.keys else ()
+
+    def repick_port(self) -> None:
+        """Another free port (QEMU could not bind this one), and known_hosts for it."""
+        self.port = free_port()
+        if self.keys:
+            where = (self.run_dir or Path(".")) / "ssh"
+            self.key_file, self.known_hosts = write_client_files(self.keys, where, self.port)
 
     def overlay_files(self) -> dict[str, str]:
         files = {"etc/harness/net.env": f"NET={1 if self.enabled else 0}\n"}
@@ -334,253 +313,3 @@ def prepare(run_dir: Path, net_device: str = "virtio-net-pci") -> SshSetup:
     key_file, known = write_client_files(keys, run_dir / "ssh", port)
     return SshSetup(True, port, keys, key_file, known, fault=os.environ.get("MMLOCK_SSH_FAULT", ""),
                     run_dir=run_dir)
-
-
-QEMU_START_S = 1.0      # a hostfwd that cannot bind ends QEMU within this, before any output
-PORT_ATTEMPTS = 3
-
-
-def start_console(factory: Callable[..., SerialConsole], argv: list[str], console_log: Path, run_dir: Path,
-                  setup: SshSetup | None) -> tuple[SerialConsole, list[str]]:
-    """Start QEMU (factory: SerialConsole); if it ends at once with status 1 and
-    no output while forwarding a port, take the port as taken by someone else:
-    pick another, rewrite the argv (and qemu-cmdline.txt, repro.sh, known_hosts)
-    and start again. Returns the console and the argv that runs."""
-    for attempt in range(1, PORT_ATTEMPTS + 1):
-        console = factory(argv, console_log, cwd=run_dir)
-        if setup is None or not setup.enabled or attempt == PORT_ATTEMPTS:
-            return console, argv
-        deadline = time.monotonic() + QEMU_START_S
-        while time.monotonic() < deadline and getattr(console, "alive", True):
-            time.sleep(0.05)
-        failed_at_once = (not getattr(console, "alive", True) and console.exit_status()[0] == 1
-                          and (not console_log.exists() or console_log.stat().st_size == 0))
-        if not failed_at_once:
-            return console, argv
-        console.close(grace_s=0)
-        old = f"hostfwd=tcp:{HOST}:{setup.port}-:22"
-        setup.port = free_port()
-        new = f"hostfwd=tcp:{HOST}:{setup.port}-:22"
-        log.warning("QEMU ended at once; taking %s as a port clash and retrying with %s", old, new)
-        argv = [arg.replace(old, new) for arg in argv]
-        for name in ("qemu-cmdline.txt", "repro.sh"):
-            path = run_dir / name
-            if path.is_file():
-                path.write_text(path.read_text().replace(old, new))
-        if setup.keys:
-            setup.key_file, setup.known_hosts = write_client_files(setup.keys, run_dir / "ssh", setup.port)
-    return console, argv
-
-
-@dataclass
-class StormChannel:
-    """The Channel a run hands to the storm: SSH, and the console once SSH is gone."""
-
-    console: SerialConsole
-    ssh: SshChannel | None
-    record: dict = field(default_factory=dict)    # data["ssh"] of verdict.json
-    fault: str = ""
-    setup: SshSetup | None = None
-    _fault_done: bool = False
-
-    @property
-    def name(self) -> str:
-        return "ssh" if self.ssh is not None else "console"
-
-    def _fall_back(self, reason: str, lost_at: float) -> None:
-        log.warning("ssh: %s; the console carries the rest of the run", reason)
-        self.record["fallback"] = {"reason": reason, "at_s": round(lost_at - self.record.get("_t0", 0), 2)}
-        if self.ssh is not None:
-            self.ssh.close()
-        self.ssh = None
-
-    def _console_alive(self, grace_s: float = 1.0) -> bool:
-        """A guest that died takes the SSH connection with it: give QEMU a moment to exit."""
-        end = time.monotonic() + grace_s
-        while time.monotonic() < end:
-            if not getattr(self.console, "alive", True):
-                return False
-            pump_console(self.console)
-            time.sleep(0.1)
-        return getattr(self.console, "alive", True)
-
-    def _idle(self) -> None:
-        pump_console(self.console)
-        idle = getattr(self.console, "idle", None)
-        if idle is not None:
-            idle()   # the console's hooks and its silence limit (GuestSilent)
-        match = re.fullmatch(r"kill-sshd:(\d+(?:\.\d+)?)", self.fault)
-        if match and not self._fault_done and self.ssh is not None:
-            started = self.record.get("_command_started", time.monotonic())
-            if time.monotonic() - started >= float(match.group(1)):
-                self._fault_done = True
-                self.record["fault"] = f"killall dropbear sent on the console after {match.group(1)}s"
-                self.record["fault_at_s"] = round(time.monotonic() - self.record.get("_t0", 0), 2)
-                self.console.send_line("killall dropbear")
-
-    def run(self, command: str, timeout: float) -> CommandResult:
-        if self.ssh is not None:
-            self.record["_command_started"] = time.monotonic()
-            try:
-                return self.ssh.run(command, timeout)
-            except SshLost as exc:
-                lost_at = time.monotonic()
-                if not self._console_alive():
-                    raise ChannelClosed(f"QEMU exited ({exc})") from None
-                self._fall_back(str(exc), lost_at)
-                if exc.command_id:
-                    left = max(5.0, timeout - (time.monotonic() - exc.started))
-                    return self._recover(exc.command_id, command, left)
-        return self.console.run(command, timeout)
-
-    def _recover(self, command_id: str, command: str, timeout: float) -> CommandResult:
-        """The command outlived its SSH connection: wait for it over the console."""
-        started = time.monotonic()
-        result = self.console.run(f"mmlock-cmd wait {command_id} {int(timeout)}", timeout + 30)
-        output = result.output
-        if f"MMLOCK-CMD: running {command_id}" in output:
-            raise CommandTimeout(f"command timed out after {timeout:.0f}s: {command}",
-                                 output.replace(f"MMLOCK-CMD: running {command_id}", ""))
-        if f"MMLOCK-CMD: unknown {command_id}" in output:
-            self.record["fallback"]["rerun"] = command[:200]
-            return self.console.run(command, timeout)
-        self.record["fallback"]["recovered"] = command[:200]
-        return CommandResult(result.status, output, time.monotonic() - started)
-
-    def fetch(self, path: str, timeout: float = 60.0) -> bytes:
-        if self.ssh is not None:
-            try:
-                return self.ssh.fetch(path, timeout)
-            except SshLost as exc:
-                lost_at = time.monotonic()
-                if not self._console_alive():
-                    raise ChannelClosed(f"QEMU exited ({exc})") from None
-                self._fall_back(str(exc), lost_at)
-        return self.console.fetch(path, timeout)
-
-    def close(self) -> None:
-        if self.ssh is not None:
-            self.ssh.close()
-        for key in [k for k in self.record if k.startswith("_")]:
-            del self.record[key]
-
-
-def open_for_run(console: SerialConsole, setup: SshSetup | None, accel: str, data: dict) -> StormChannel:
-    """After the ready marker: the run's channel, SSH if sshd answers in time. Never raises
-    for SSH trouble (the console is the fallback); records it all in data["ssh"] and
-    data["channel"]."""
-    record: dict = {"enabled": bool(setup and setup.enabled), "_t0": time.monotonic()}
-    data["ssh"] = record
-    channel = StormChannel(console, None, record, setup.fault if setup else "", setup)
-    if setup is None or not setup.enabled or setup.keys is None:
-        record["reason"] = setup.reason if setup else "not prepared"
-        data["channel"] = "console"
-        return channel
-    record["port"] = setup.port
-    started = time.monotonic()
-    try:
-        channel.ssh = SshChannel.connect(setup.port, setup.keys, CONNECT_TIMEOUT_S.get(accel, 60.0),
-                                         alive=lambda: getattr(console, "alive", True),
-                                         idle=lambda: pump_console(console))
-        channel.ssh.idle = channel._idle
-        record["up_s"] = round(time.monotonic() - started, 2)
-        data["channel"] = "ssh"
-        log.info("ssh: sshd up %.1fs after the ready marker (port %d)", record["up_s"], setup.port)
-    except ChannelClosed as exc:
-        record["error"] = str(exc)
-        data["channel"] = "console"
-        log.warning("ssh: %s; using the console", exc)
-        if getattr(console, "alive", False):
-            try:   # the guest's side of the story, for verdict.json
-                record["guest_log"] = console.run("cat /tmp/net-up.log /tmp/dropbear.log 2>&1 | tail -n 20",
-                                                  20).output[-2000:]
-            except (ChannelClosed, CommandTimeout):
-                pass
-    return channel
-
-
-# -- an interactive shell in the guest (`python -m harness shell`) ----------------
-def interactive(channel: StormChannel, stdin: TextIO | None = None, stdout: BinaryIO | None = None) -> str:
-    """OpenSSH's ssh with the run's key if installed, else a paramiko shell,
-    else the serial console; console.log keeps recording. Returns which."""
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout.buffer
-    setup, console = channel.setup, channel.console
-    if channel.ssh is not None and setup and setup.key_file and shutil.which("ssh"):
-        stop = threading.Event()
-
-        def pump() -> None:
-            while not stop.wait(POLL_S):
-                pump_console(console)
-
-        argv = ["ssh", "-i", str(setup.key_file), "-p", str(setup.port),
-                "-o", f"UserKnownHostsFile={setup.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-                "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", f"{USER}@{HOST}"]
-        print(f"[more shells while this one lives: {shlex.join(argv)}]", file=sys.stderr, flush=True)
-        thread = threading.Thread(target=pump, daemon=True)
-        thread.start()
-        try:
-            subprocess.call(argv)
-        finally:
-            stop.set()
-            thread.join()
-        return "ssh"
-    if channel.ssh is not None:
-        _paramiko_shell(channel.ssh, stdin, stdout, lambda: pump_console(console))
-        return "paramiko"
-    _console_shell(console, stdin, stdout)
-    return "console"
-
-
-@contextlib.contextmanager
-def _raw_tty(stdin: TextIO) -> Iterator[None]:
-    if not stdin.isatty():
-        yield
-        return
-    saved = termios.tcgetattr(stdin.fileno())
-    tty.setraw(stdin.fileno())
-    try:
-        yield
-    finally:
-        termios.tcsetattr(stdin.fileno(), termios.TCSADRAIN, saved)
-
-
-def _paramiko_shell(ssh: SshChannel, stdin: TextIO, stdout: BinaryIO, idle: Callable[[], object]) -> None:
-    size = shutil.get_terminal_size((80, 24))
-    chan = ssh.transport.open_session(timeout=30)
-    chan.get_pty(os.environ.get("TERM", "vt100"), size.columns, size.lines)
-    chan.invoke_shell()
-    inputs: list = [chan, stdin]
-    with _raw_tty(stdin):
-        while not chan.closed:
-            ready, _, _ = select.select(inputs, [], [], POLL_S)
-            if chan in ready:
-                data = chan.recv(65536)
-                if not data:
-                    break
-                stdout.write(data)
-                stdout.flush()
-            if stdin in ready:
-                data = os.read(stdin.fileno(), 4096)
-                if data:
-                    chan.sendall(data)
-                else:   # end of our input: the guest's shell sees it and ends
-                    chan.shutdown_write()
-                    inputs.remove(stdin)
-            idle()
-    chan.close()
-
-
-def _console_shell(console: SerialConsole, stdin: TextIO, stdout: BinaryIO) -> None:
-    """Line mode on the serial console: kernel messages interleave, as they do there."""
-    stdout.write(b"[serial console: one line at a time; end with Ctrl-D or 'exit']\n")
-    console.send_line("stty echo 2>/dev/null")
-    while getattr(console, "alive", True):
-        ready, _, _ = select.select([stdin], [], [], POLL_S)
-        stdout.write(pump_console(console))
-        stdout.flush()
-        if stdin in ready:
-            line = stdin.readline()
-            if not line or line.strip() == "exit":
-                return
-            console.send_line(line.rstrip("\n"))

@@ -200,7 +200,7 @@ def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: P
 
 
 def _configured(source: KernelSource, arch: Arch, out: Path, config_text: str,
-                log_file: Path) -> tuple[list[str], dict]:
+                log_file: Path, extra_env: dict[str, str] | None = None) -> tuple[list[str], dict]:
     """Write the .config into the O= tree (only if it differs), run olddefconfig
     and check it kept the config; return the make command line and environment."""
     out.mkdir(parents=True, exist_ok=True)
@@ -211,7 +211,7 @@ def _configured(source: KernelSource, arch: Arch, out: Path, config_text: str,
         config_path.write_text(config_text)
     cc = f"{arch.cross_compile}gcc"
     ccache_env, ccache_vars = ccache_settings(source, out)
-    env = build_env(**ccache_env)
+    env = build_env(**ccache_env, **(extra_env or {}))
     if shutil.which("ccache"):
         cc = f"ccache {cc}"
     else:
@@ -231,14 +231,15 @@ def tree_is_built(arch: Arch, out: Path, key: str) -> bool:
 
 
 def ensure_tree(source: KernelSource, arch: Arch, out: Path, config_text: str, key: str,
-                log_file: Path) -> None:
-    """Bring the O= tree to this config and source, incrementally."""
+                log_file: Path, extra_env: dict[str, str] | None = None) -> None:
+    """Bring the O= tree to this config and source, incrementally (extra_env: for make,
+    e.g. the bench's CCACHE_RECACHE)."""
     if tree_is_built(arch, out, key):
         return
     count_file = out / ".harness-objects"
     expected = int(count_file.read_text()) if count_file.is_file() else 0
     print(f"build: {arch.name} {source.origin} ({source.version}) in {out}", file=sys.stderr, flush=True)
-    base, env = _configured(source, arch, out, config_text, log_file)
+    base, env = _configured(source, arch, out, config_text, log_file, extra_env)
     done = _run_make(base + [arch.image_target, "vmlinux", "modules"], source.path, log_file, expected, env)
     if done > expected:
         count_file.write_text(str(done))
