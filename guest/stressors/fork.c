@@ -52,10 +52,6 @@ static const char *const keys[K_NR] = {
 	"quick_kills",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
-
 #define CHILD_STACK	(64 * 1024)
 #define EXIT_CORRUPT	3
 #define EXIT_EXEC	127

@@ -24,10 +24,6 @@ static const char *const keys[K_NR] = {
 	"rewrites", "sweeps", "pageouts", "corruptions",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
-
 struct hog_arg {
 	size_t pages_per_worker;
 	uint64_t seed;

@@ -32,10 +32,6 @@ static const char *const keys[K_NR] = {
 	"pages_sharing_max", "full_scans", "corruptions",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
-
 #define KSM_DIR		"/sys/kernel/mm/ksm"
 #define NR_SAME		8	/* distinct shared contents */
 

@@ -32,9 +32,6 @@ static const char *const keys[K_NR] = {
 	"corruptions",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
 #ifndef MCL_ONFAULT
 #define MCL_ONFAULT	4
 #endif

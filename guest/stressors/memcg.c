@@ -43,10 +43,6 @@ static const char *const keys[K_NR] = {
 	"corruptions",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
-
 struct memcg_arg {
 	size_t npages;		/* per member */
 	uint64_t seed;

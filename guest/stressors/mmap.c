@@ -29,9 +29,6 @@
 #ifndef MADV_COLD
 #define MADV_COLD	20
 #endif
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
 #ifndef MREMAP_MAYMOVE
 #define MREMAP_MAYMOVE	1
 #endif

@@ -9,6 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/mman.h>
+
+/* Newer than some libcs' headers: the values are the kernel's ABI. */
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
 
 #define MMSTRESS_MAX_KEYS	40
 #define MMSTRESS_MAX_SWAP	16

@@ -36,10 +36,6 @@ static const char *const keys[K_NR] = {
 	"corruptions",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
-
 /* linux/mempolicy.h, without libnuma. */
 #define POL_DEFAULT	0
 #define POL_PREFERRED	1

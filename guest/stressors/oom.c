@@ -38,10 +38,6 @@ static const char *const keys[K_NR] = {
 	"oom_events", "oom_kills", "corruptions",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
-
 #define MAX_KIDS	3
 
 struct oom_arg {

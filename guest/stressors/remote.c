@@ -35,10 +35,6 @@ static const char *const keys[K_NR] = {
 	"child_touches", "corruptions",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
-
 #define MAX_PAGES	16	/* per remote access */
 #define CHILD_LIFE_MS	3000
 

@@ -55,9 +55,6 @@ static const char *const keys[K_NR] = {
 	"rewrites", "swap_kb_max", "corruptions",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
 #ifndef MADV_REMOVE
 #define MADV_REMOVE	9
 #endif

@@ -59,9 +59,6 @@
 #ifndef SWAP_FLAG_PRIO_MASK
 #define SWAP_FLAG_PRIO_MASK	0x7fff
 #endif
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT		21
-#endif
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC		0x01021994
 #endif

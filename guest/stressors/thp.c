@@ -50,9 +50,6 @@ static const struct {
 
 #define NR_VMSTAT	(sizeof(vmstat_keys) / sizeof(vmstat_keys[0]))
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE	25
 #endif

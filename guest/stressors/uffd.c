@@ -43,10 +43,6 @@ static const char *const keys[K_NR] = {
 	"corruptions",
 };
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT	21
-#endif
-
 #define REMAP_PAGES	64
 
 struct uffd_arg {
