@@ -203,7 +203,8 @@ def table(rows: list[dict]) -> str:
             return "-"
         when = f" {part['first_report_s']:.1f}s" if part.get("first_report_s") is not None else ""
         swapped = "" if part.get("swapped", True) else " (did not swap)"
-        return f"{part['result']}{when}{swapped}"
+        earlier = " (earlier run)" if part.get("earlier_run") else ""
+        return f"{part['result']}{when}{swapped}{earlier}"
     lines = [f"{'case':32} {'needs':13} {'ours':22} {'stress-ng':28} title (ours)"]
     for row in rows:
         lines.append(f"{row['case']:32} {row['needs']:13} {cell(row['ours']):22} "
@@ -228,6 +229,7 @@ def run_zoo(names: tuple[str, ...], base: RunRequest, yardstick: bool = True) ->
     out.mkdir(parents=True, exist_ok=True)
     # A run of some cases (CASES=) updates their rows; the others' stay as they were.
     earlier = previous_rows(out / "summary.json", base, {case.name for case in cases})
+    kept_yardsticks = {} if yardstick else earlier_yardsticks(out / "summary.json", base)
     rows: list[dict] = []
     with exclusive(cache_root() / "zoo" / f".{source.path.name}.lock"):
         tree = zoo_tree(source)
@@ -235,6 +237,8 @@ def run_zoo(names: tuple[str, ...], base: RunRequest, yardstick: bool = True) ->
             for index, case in enumerate(cases, 1):
                 print(f"zoo: [{index}/{len(cases)}] {case.name}: {case.fix}", file=sys.stderr, flush=True)
                 rows.append(run_case(case, base, tree, yardstick))
+                if case.name in kept_yardsticks:
+                    rows[-1]["stress_ng"] = kept_yardsticks[case.name]
                 ours = rows[-1]["ours"]
                 print(f"zoo: [{index}/{len(cases)}] {case.name}: ours {ours['result']} {ours['title']}",
                       file=sys.stderr, flush=True)
@@ -247,16 +251,30 @@ def run_zoo(names: tuple[str, ...], base: RunRequest, yardstick: bool = True) ->
     return 3 if unfinished else 0
 
 
-def previous_rows(path: Path, base: RunRequest, now: set[str]) -> list[dict]:
-    """The rows of an earlier summary.json of the same arch and kernel version, but
-    for the cases run now; [] when there is none or it does not read."""
+def _old_rows(path: Path, base: RunRequest) -> list[dict]:
+    """The rows of an earlier summary.json of the same arch and kernel version; [] when
+    there is none or it does not read."""
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
     if (old.get("arch"), old.get("kernel_version")) != (base.arch, base.kernel_version):
         return []
-    return [row for row in old.get("rows", []) if row.get("case") not in now and row.get("case") in case_names()]
+    return [row for row in old.get("rows", []) if isinstance(row, dict)]
+
+
+def previous_rows(path: Path, base: RunRequest, now: set[str]) -> list[dict]:
+    """The rows of an earlier summary.json of the same arch and kernel version, but
+    for the cases run now; [] when there is none or it does not read."""
+    return [row for row in _old_rows(path, base) if row.get("case") not in now and row.get("case") in case_names()]
+
+
+def earlier_yardsticks(path: Path, base: RunRequest) -> dict[str, dict]:
+    """{case: its stress-ng side from an earlier summary.json}, marked with that run's date:
+    what a run without the yardstick (YARDSTICK=0) keeps in its rows, since stress-ng and
+    the case's kernel are what they were."""
+    return {row["case"]: {**row["stress_ng"], "earlier_run": row.get("date", "")}
+            for row in _old_rows(path, base) if isinstance(row.get("stress_ng"), dict)}
 
 
 def merged(earlier: list[dict], rows: list[dict]) -> list[dict]:

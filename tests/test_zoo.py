@@ -180,6 +180,20 @@ def test_a_run_of_some_cases_keeps_the_other_rows(tmp_path):
     assert zoo.previous_rows(path, RunRequest(arch="aarch64"), set()) == []
 
 
+def test_a_run_without_the_yardstick_keeps_stress_ngs_earlier_result(tmp_path):
+    from harness.run import RunRequest
+
+    path = tmp_path / "summary.json"
+    name = zoo.case_names()[0]
+    row = {"case": name, "date": "2026-12-06 21:00:00", "ours": {"result": "missed"},
+           "stress_ng": {"result": "missed", "swapped": True}}
+    path.write_text(__import__("json").dumps({"arch": "x86_64", "kernel_version": "6.1",
+                                              "rows": [row, {"case": "other", "ours": {}}]}))
+    kept = zoo.earlier_yardsticks(path, RunRequest(arch="x86_64", kernel_version="6.1"))
+    assert kept == {name: {"result": "missed", "swapped": True, "earlier_run": "2026-12-06 21:00:00"}}
+    assert zoo.earlier_yardsticks(path, RunRequest(arch="aarch64", kernel_version="6.1")) == {}
+
+
 @pytest.mark.skipif(not kernel_source.tarball_for("6.1").is_file(),
                     reason="linux-source-6.1 not installed (`make deps` installs it)")
 def test_each_fix_for_a_bug_the_harness_found_applies_exactly_to_debians_source():
