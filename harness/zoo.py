@@ -274,7 +274,7 @@ def earlier_yardsticks(path: Path, base: RunRequest) -> dict[str, dict]:
     what a run without the yardstick (YARDSTICK=0) keeps in its rows, since stress-ng and
     the case's kernel are what they were."""
     return {row["case"]: {**row["stress_ng"], "earlier_run": row.get("date", "")}
-            for row in _old_rows(path, base) if isinstance(row.get("stress_ng"), dict)}
+            for row in _old_rows(path, base) if row.get("case") and isinstance(row.get("stress_ng"), dict)}
 
 
 def merged(earlier: list[dict], rows: list[dict]) -> list[dict]:
