@@ -21,13 +21,13 @@ log = logging.getLogger(__name__)
 # dependencies, the default kernel source, the guest userland, caching.
 COMMON_PACKAGES = (
     "make", "gcc", "libc6-dev", "bc", "bison", "flex", "libelf-dev", "libssl-dev",
-    "cpio", "kmod", "xz-utils", "ccache", "busybox-static", "binutils", "patch",
+    "cpio", "kmod", "xz-utils", "lz4", "ccache", "busybox-static", "binutils", "patch",
 )
 
 # tool -> package, for the error a user sees when a tool is missing.
 TOOL_PACKAGES = {
     "make": "make", "gcc": "gcc", "bc": "bc", "bison": "bison", "flex": "flex",
-    "ccache": "ccache", "cpio": "cpio", "xz": "xz-utils", "git": "git",
+    "ccache": "ccache", "cpio": "cpio", "xz": "xz-utils", "lz4": "lz4", "git": "git",
     "qemu-system-x86_64": "qemu-system-x86", "qemu-system-i386": "qemu-system-x86",
     "qemu-system-aarch64": "qemu-system-arm", "qemu-system-arm": "qemu-system-arm",
     "qemu-system-riscv64": "qemu-system-misc", "qemu-system-ppc64": "qemu-system-ppc",

@@ -182,6 +182,8 @@ def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: P
             entry = store.lookup(key)   # built by another run while this one waited?
             cached = entry is not None
             if entry is None:
+                if "\nCONFIG_KERNEL_LZ4=y" in config_text:
+                    require_tool("lz4")   # the image's compressor: a clear error, not make's
                 ensure_tree(source, arch, out, config_text, key, log_file)
                 entry = store.publish(key, {
                     "image": out / arch.image_path,
