@@ -19,6 +19,10 @@ CONFIG_TMPFS=y
 CONFIG_MODULES=y
 CONFIG_DEBUG_FS=y
 CONFIG_EXT2_FS=y
+CONFIG_UNIX=y
+CONFIG_EPOLL=y
+CONFIG_FUTEX=y
+CONFIG_SYSVIPC=y
 CONFIG_PROC_PAGE_MONITOR=y
 # CONFIG_CROSS_MEMORY_ATTACH is not set
 # CONFIG_TRANSPARENT_HUGEPAGE is not set
@@ -53,6 +57,9 @@ def test_default_storm_on_a_seed_only_kernel_names_each_mode_and_option():
     assert problems["zram"] == ["CONFIG_ZRAM"] and problems["zswap"] == ["CONFIG_ZSWAP"]
     assert problems["swap_files on ext4"] == ["CONFIG_EXT4_FS"]
     assert "mode swap" not in problems and "mode procwalk" not in problems and "mode hog" not in problems
+    assert "mode uaccess" not in problems   # base.config's options: every kernel the harness builds
+    problems = dict(requires.unmet(spec, LOCKDEP_ONLY.replace("CONFIG_UNIX=y", ""), requires.load()))
+    assert problems["mode uaccess"] == ["CONFIG_UNIX"]
 
 
 @pytest.mark.parametrize("profile", ["lockdep", "kasan"])

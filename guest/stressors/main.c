@@ -97,6 +97,9 @@ static const struct mode modes[] = {
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
 	  OPT_DIR,
 	  "[--workers N] [--mb M | --percent P] [--dir D]" },
+	{ "uaccess", mode_uaccess,
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_DIR,
+	  "[--workers N] [--dir D]" },
 };
 
 #define NR_MODES (sizeof(modes) / sizeof(modes[0]))

@@ -172,5 +172,6 @@ int mode_oom(struct opts *o);
 int mode_uffd(struct opts *o);
 int mode_numa(struct opts *o);
 int mode_shmem(struct opts *o);
+int mode_uaccess(struct opts *o);
 
 #endif

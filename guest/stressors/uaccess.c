@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * uaccess: user copies that fault while the kernel holds another
+ * subsystem's lock.  Each worker keeps patterned source pages and a
+ * receive buffer, pages both out (MADV_PAGEOUT) before most operations,
+ * and hands them to system calls that copy to or from user memory under
+ * locks of their own:
+ *
+ *   pipe write/read          pipe->mutex
+ *   vmsplice into a pipe     GUP of swapped pages, then pipe->mutex
+ *   unix stream send/recv    u->iolock, the socket lock
+ *   SysV msgsnd/msgrcv       the message queue's copies
+ *   /proc seq_file reads     m->lock (and mmap_lock for maps and smaps)
+ *   getdents64               the directory's i_rwsem (tmpfs, ext4, procfs)
+ *   file pwrite/pread        i_rwsem, invalidate_lock, the page lock
+ *   write from the file's    a fault on a page of the file being written
+ *   own shared mapping
+ *   epoll_wait               ep->mtx while the events are copied out
+ *   futex wait, bad value    a swapped futex word (private and shared)
+ *
+ * Every such fault swaps the page back in (swap cache, zswap, zram, the
+ * page lock, the memcg) with the other subsystem's lock held: the lock
+ * chains from the rest of the kernel into the mm, where lock-order
+ * inversions against mmap_lock have shipped before.  What goes through a
+ * pipe, socket, message queue or file comes back checked page by page.
+ *
+ * --dir D puts each worker's file and directory on D (a disk filesystem);
+ * without it they go on /tmp.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "mmstress.h"
+
+enum {
+	K_WORKERS, K_PIPE, K_VMSPLICE, K_UNIX, K_MSG, K_PROC, K_GETDENTS,
+	K_FILE, K_FILE_SELF, K_EPOLL, K_FUTEX, K_PAGEOUTS, K_SWAPPED_BUFS,
+	K_PAGES_CHECKED, K_CORRUPTIONS, K_NR
+};
+
+static const char *const keys[K_NR] = {
+	"workers", "pipe", "vmsplice", "unix", "msg", "proc", "getdents",
+	"file", "file_self", "epoll", "futex", "pageouts", "swapped_bufs",
+	"pages_checked", "corruptions",
+};
+
+#define SRC_PAGES	16	/* a pipe holds 16 pages by default */
+#define FILE_PAGES	32
+#define DIR_ENTRIES	48
+#define MSG_MAX		8192	/* under the default msgmax */
+
+struct ua_arg {
+	const char *dir;
+	uint64_t seed;
+};
+
+struct ua {
+	int idx;
+	struct rng rng;
+	uint64_t salt;
+	uint32_t gen;
+	char *src;		/* SRC_PAGES patterned pages */
+	char *dst;		/* SRC_PAGES receive pages */
+	char *fmap;		/* the file, MAP_SHARED */
+	int pipe[2], sock[2], file, dirfd, ep, msq;
+	char dirpath[200], path[256];
+};
+
+static int failed(const char *what, int err, const char *feature)
+{
+	if (err == ENOSYS || err == EAFNOSUPPORT)
+		note_missing(what, err, feature);
+	else if (err == ENOMEM || err == EINTR || err == EAGAIN ||
+		 err == ENOSPC)
+		note_transient();
+	else
+		note_error(what, err);
+	return sh->errors ? -1 : 0;
+}
+
+/* Page a buffer out, counting when its first page really went to swap. */
+static void pageout(char *buf, size_t pages)
+{
+	uint64_t pm;
+
+	if (madvise(buf, pages * page_size, MADV_PAGEOUT))
+		return;
+	stat_add(K_PAGEOUTS, 1);
+	if (!pagemap_entry(buf, &pm) && (pm >> 62 & 1))
+		stat_add(K_SWAPPED_BUFS, 1);
+}
+
+/* New source contents (a new generation), then both buffers out. */
+static void refill(struct ua *u, size_t n)
+{
+	size_t i;
+
+	u->gen++;
+	for (i = 0; i < n; i++)
+		pat_fill(u->src + i * page_size, i, u->gen, u->salt);
+	if (rng_chance(&u->rng, 80))
+		pageout(u->src, n);
+	if (rng_chance(&u->rng, 80))
+		pageout(u->dst, n);
+}
+
+static void check(struct ua *u, const char *how, size_t n)
+{
+	uint64_t got, want;
+	char who[64];
+	size_t i;
+	long w;
+
+	for (i = 0; i < n; i++) {
+		w = pat_check(u->dst + i * page_size, i, u->gen, u->salt,
+			      &got, &want);
+		stat_add(K_PAGES_CHECKED, 1);
+		if (w < 0)
+			continue;
+		stat_add(K_CORRUPTIONS, 1);
+		snprintf(who, sizeof(who), "uaccess worker %d (%s)", u->idx,
+			 how);
+		note_corruption(who, u->dst + i * page_size, 1, i, u->gen,
+				u->salt, w, got, want);
+	}
+}
+
+/* Move n pages from src to dst through a write side and a read side. */
+static int round_trip(struct ua *u, int wfd, int rfd, size_t n,
+		      const char *how, int use_vmsplice)
+{
+	size_t len = n * page_size, done = 0;
+	ssize_t r;
+
+	while (done < len) {
+		if (use_vmsplice) {
+			struct iovec iov = { u->src + done, len - done };
+
+			r = vmsplice(wfd, &iov, 1, 0);
+		} else {
+			r = write(wfd, u->src + done, len - done);
+		}
+		if (r < 0)
+			return failed(use_vmsplice ? "vmsplice" : how, errno,
+				      "");
+		done += (size_t)r;
+	}
+	for (done = 0; done < len; done += (size_t)r) {
+		r = read(rfd, u->dst + done, len - done);
+		if (r <= 0) {
+			if (r == 0)
+				note_errorf("uaccess worker %d: %s ended early",
+					    u->idx, how);
+			return r < 0 ? failed(how, errno, "") : -1;
+		}
+	}
+	check(u, how, n);
+	return 0;
+}
+
+static int op_msg(struct ua *u)
+{
+	size_t n = MSG_MAX / page_size ? MSG_MAX / page_size : 1;
+	ssize_t r;
+
+	/* mtype is the last word of the page before each buffer. */
+	refill(u, n);
+	if (msgsnd(u->msq, u->src - sizeof(long), n * page_size, IPC_NOWAIT))
+		return failed("msgsnd", errno, "CONFIG_SYSVIPC");
+	r = msgrcv(u->msq, u->dst - sizeof(long), n * page_size, 0,
+		   IPC_NOWAIT);
+	if (r < 0)
+		return failed("msgrcv", errno, "CONFIG_SYSVIPC");
+	if ((size_t)r != n * page_size) {
+		note_errorf("uaccess worker %d: msgrcv returned %zd of %zu bytes",
+			    u->idx, r, n * page_size);
+		return -1;
+	}
+	check(u, "msgsnd/msgrcv", n);
+	return 0;
+}
+
+static int op_proc(struct ua *u)
+{
+	static const char *const files[] = {
+		"/proc/self/maps", "/proc/self/smaps_rollup", "/proc/self/status",
+		"/proc/self/numa_maps", "/proc/vmstat", "/proc/meminfo",
+		"/proc/swaps", "/proc/self/smaps",
+	};
+	const char *file = files[rng_below(&u->rng, 8)];
+	ssize_t r;
+	int fd;
+
+	pageout(u->dst, SRC_PAGES);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : failed(file, errno, "");
+	do {
+		r = read(fd, u->dst, SRC_PAGES * page_size);
+	} while (r > 0 && !should_stop());
+	close(fd);
+	return r < 0 ? failed(file, errno, "") : 0;
+}
+
+static int op_getdents(struct ua *u)
+{
+	const char *where = rng_chance(&u->rng, 25) ? "/proc" : u->dirpath;
+	long r;
+	int fd;
+
+	pageout(u->dst, SRC_PAGES);
+	fd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return failed(where, errno, "");
+	do {
+		r = syscall(SYS_getdents64, fd, u->dst,
+			    (1 + rng_below(&u->rng, 4)) * page_size);
+	} while (r > 0 && !should_stop());
+	close(fd);
+	return r < 0 ? failed("getdents64", errno, "") : 0;
+}
+
+static int op_file(struct ua *u)
+{
+	size_t n = 1 + rng_below(&u->rng, SRC_PAGES);
+	off_t off = (off_t)(rng_below(&u->rng, FILE_PAGES - n + 1) * page_size);
+	ssize_t r;
+
+	refill(u, n);
+	r = pwrite(u->file, u->src, n * page_size, off);
+	if (r != (ssize_t)(n * page_size))
+		return r < 0 ? failed("pwrite", errno, "") : 0;
+	if (rng_chance(&u->rng, 30) && fdatasync(u->file))
+		return failed("fdatasync", errno, "");
+	r = pread(u->file, u->dst, n * page_size, off);
+	if (r != (ssize_t)(n * page_size))
+		return r < 0 ? failed("pread", errno, "") : 0;
+	check(u, "file pwrite/pread", n);
+	return 0;
+}
+
+/*
+ * write() whose source is the file's own shared mapping, at other pages:
+ * the copy faults on a page of the file it is writing, paged out first.
+ */
+static int op_file_self(struct ua *u)
+{
+	size_t n = 1 + rng_below(&u->rng, FILE_PAGES / 2);
+	size_t from = rng_below(&u->rng, FILE_PAGES / 2 - n + 1);
+	size_t to = FILE_PAGES / 2 + rng_below(&u->rng, FILE_PAGES / 2 - n + 1);
+	char *want = u->dst;
+	ssize_t r;
+
+	if (n > SRC_PAGES)
+		n = SRC_PAGES;
+	memcpy(want, u->fmap + from * page_size, n * page_size);
+	pageout(u->fmap, FILE_PAGES);
+	r = pwrite(u->file, u->fmap + from * page_size, n * page_size,
+		   (off_t)(to * page_size));
+	if (r != (ssize_t)(n * page_size))
+		return r < 0 ? failed("pwrite from own mapping", errno, "") : 0;
+	stat_add(K_PAGES_CHECKED, n);
+	if (memcmp(u->fmap + to * page_size, want, n * page_size)) {
+		stat_add(K_CORRUPTIONS, 1);
+		note_errorf("uaccess worker %d: pages %zu-%zu of its file differ from pages %zu-%zu written from its own mapping",
+			    u->idx, to, to + n - 1, from, from + n - 1);
+		return -1;
+	}
+	return 0;
+}
+
+static int op_epoll(struct ua *u)
+{
+	struct epoll_event *ev = (void *)u->dst;
+	char c = 'e';
+	int r;
+
+	pageout(u->dst, 1);
+	if (write(u->pipe[1], &c, 1) != 1)
+		return failed("write (epoll pipe)", errno, "");
+	r = epoll_wait(u->ep, ev, (int)(page_size / sizeof(*ev)), 0);
+	if (r < 0)
+		return failed("epoll_wait", errno, "CONFIG_EPOLL");
+	if (r != 1 || ev[0].data.u32 != 0x5eed) {
+		note_errorf("uaccess worker %d: epoll_wait gave %d events (data %#x), want 1",
+			    u->idx, r, r > 0 ? ev[0].data.u32 : 0);
+		return -1;
+	}
+	if (read(u->pipe[0], &c, 1) != 1)
+		return failed("read (epoll pipe)", errno, "");
+	return 0;
+}
+
+static int op_futex(struct ua *u)
+{
+	int shared = rng_chance(&u->rng, 50);
+	uint32_t *word = shared ? (void *)u->fmap : (void *)u->src;
+	uint32_t wrong = *word + 1;
+	long r;
+
+	pageout(shared ? u->fmap : u->src, 1);
+	r = syscall(SYS_futex, word,
+		    shared ? FUTEX_WAIT : FUTEX_WAIT | FUTEX_PRIVATE_FLAG,
+		    wrong, NULL, NULL, 0);
+	if (r == 0 || errno != EAGAIN)
+		return r ? failed("futex", errno, "CONFIG_FUTEX") : 0;
+	return 0;
+}
+
+static int one_op(struct ua *u)
+{
+	size_t n = 1 + rng_below(&u->rng, SRC_PAGES);
+
+	switch (rng_below(&u->rng, 11)) {
+	case 0:
+		refill(u, n);
+		stat_add(K_PIPE, 1);
+		return round_trip(u, u->pipe[1], u->pipe[0], n, "pipe", 0);
+	case 1:
+		refill(u, n);
+		stat_add(K_VMSPLICE, 1);
+		return round_trip(u, u->pipe[1], u->pipe[0], n, "vmsplice", 1);
+	case 2:
+		refill(u, n);
+		stat_add(K_UNIX, 1);
+		return round_trip(u, u->sock[0], u->sock[1], n, "unix socket", 0);
+	case 3:
+		stat_add(K_MSG, 1);
+		return op_msg(u);
+	case 4:
+	case 5:
+		stat_add(K_PROC, 1);
+		return op_proc(u);
+	case 6:
+		stat_add(K_GETDENTS, 1);
+		return op_getdents(u);
+	case 7:
+		stat_add(K_FILE, 1);
+		return op_file(u);
+	case 8:
+		stat_add(K_FILE_SELF, 1);
+		return op_file_self(u);
+	case 9:
+		stat_add(K_EPOLL, 1);
+		return op_epoll(u);
+	default:
+		stat_add(K_FUTEX, 1);
+		return op_futex(u);
+	}
+}
+
+static int setup(struct ua *u, const char *dir)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0x5eed };
+	size_t buf = (SRC_PAGES + 1) * page_size;
+	char name[300];
+	int i, fd;
+
+	/* A page before each buffer holds msgsnd's mtype word. */
+	u->src = mmap(NULL, buf, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	u->dst = mmap(NULL, buf, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u->src == MAP_FAILED || u->dst == MAP_FAILED)
+		return failed("mmap (uaccess buffers)", errno, "");
+	u->src += page_size;
+	u->dst += page_size;
+	*(long *)(u->src - sizeof(long)) = 1;
+	if (pipe2(u->pipe, O_CLOEXEC))
+		return failed("pipe2", errno, "");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u->sock))
+		return failed("socketpair(AF_UNIX)", errno, "CONFIG_UNIX");
+	u->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (u->ep < 0)
+		return failed("epoll_create1", errno, "CONFIG_EPOLL");
+	if (epoll_ctl(u->ep, EPOLL_CTL_ADD, u->pipe[0], &ev))
+		return failed("epoll_ctl", errno, "CONFIG_EPOLL");
+	u->msq = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	if (u->msq < 0)
+		return failed("msgget", errno, "CONFIG_SYSVIPC");
+
+	snprintf(u->dirpath, sizeof(u->dirpath), "%s/mmstress-uaccess-%d-%d",
+		 dir, (int)getpid(), u->idx);
+	if (mkdir(u->dirpath, 0700) && errno != EEXIST)
+		return failed(u->dirpath, errno, "");
+	for (i = 0; i < DIR_ENTRIES; i++) {
+		snprintf(name, sizeof(name), "%s/entry-with-a-longer-name-%03d",
+			 u->dirpath, i);
+		fd = open(name, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return failed(name, errno, "");
+		close(fd);
+	}
+	snprintf(u->path, sizeof(u->path), "%s/file", u->dirpath);
+	u->file = open(u->path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	if (u->file < 0)
+		return failed(u->path, errno, "");
+	if (ftruncate(u->file, (off_t)(FILE_PAGES * page_size)))
+		return failed("ftruncate", errno, "");
+	u->fmap = mmap(NULL, FILE_PAGES * page_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, u->file, 0);
+	if (u->fmap == MAP_FAILED)
+		return failed("mmap (uaccess file)", errno, "");
+	for (i = 0; i < FILE_PAGES; i++)
+		pat_fill(u->fmap + (size_t)i * page_size, (uint64_t)i, 0,
+			 u->salt);
+	return 0;
+}
+
+static void teardown(struct ua *u)
+{
+	char name[300];
+	int i;
+
+	if (u->msq >= 0)
+		msgctl(u->msq, IPC_RMID, NULL);
+	if (u->fmap && u->fmap != MAP_FAILED)
+		munmap(u->fmap, FILE_PAGES * page_size);
+	if (u->file >= 0)
+		close(u->file);
+	if (!u->dirpath[0])
+		return;
+	unlink(u->path);
+	for (i = 0; i < DIR_ENTRIES; i++) {
+		snprintf(name, sizeof(name), "%s/entry-with-a-longer-name-%03d",
+			 u->dirpath, i);
+		unlink(name);
+	}
+	rmdir(u->dirpath);
+}
+
+static int uaccess_worker(int idx, void *varg)
+{
+	struct ua_arg *arg = varg;
+	struct ua u;
+
+	memset(&u, 0, sizeof(u));
+	u.idx = idx;
+	u.file = u.msq = -1;
+	rng_init(&u.rng, arg->seed, (uint64_t)idx + 1);
+	u.salt = rng_next(&u.rng);
+	if (!setup(&u, arg->dir)) {
+		while (!should_stop() && !sh->errors)
+			if (one_op(&u) < 0)
+				break;
+	}
+	teardown(&u);
+	return 0;
+}
+
+int mode_uaccess(struct opts *o)
+{
+	long workers = o->workers > 0 ? o->workers : 1;
+	struct ua_arg arg;
+
+	stat_add(K_WORKERS, (unsigned long)workers);
+	arg.dir = o->dir ? o->dir : "/tmp";
+	arg.seed = o->seed;
+	run_workers((int)workers, uaccess_worker, &arg);
+	return report(o->mode, keys, K_NR);
+}
