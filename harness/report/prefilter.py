@@ -17,6 +17,7 @@ needs.
 """
 from __future__ import annotations
 
+import heapq
 import re
 
 NEEDLES: tuple[str | re.Pattern, ...] = (
@@ -52,33 +53,26 @@ _NOWHERE = 1 << 62
 
 class Finder:
     """The next needle position in one text, each needle searched at most
-    once per occurrence (its next position is remembered)."""
+    once per occurrence (its next position is remembered, in a heap)."""
 
     def __init__(self, text: str, needles: tuple[str | re.Pattern, ...] = NEEDLES) -> None:
         self.text = text
         self.needles = needles
-        self.next_at = [-1] * len(needles)  # -1: not searched from here yet
+        self.heap = [(-1, i) for i in range(len(needles))]  # (next position, needle); -1: not searched
         self.best = -1  # the answer for every pos up to it
 
     def next(self, pos: int) -> int:
         """The smallest position >= pos where a needle starts, or -1."""
         if pos <= self.best:
             return -1 if self.best == _NOWHERE else self.best
-        best = _NOWHERE
-        text = self.text
-        for i, at in enumerate(self.next_at):
-            if at < pos:
-                needle = self.needles[i]
-                if isinstance(needle, str):
-                    found = text.find(needle, pos)
-                else:
-                    match = needle.search(text, pos)
-                    found = match.start() if match is not None else -1
-                at = self.next_at[i] = found if found >= 0 else _NOWHERE
-            if at < best:
-                best = at
-        if best == _NOWHERE:
-            self.best = _NOWHERE
-            return -1
-        self.best = best
-        return best
+        heap, text = self.heap, self.text
+        while heap[0][0] < pos:
+            needle = self.needles[heap[0][1]]
+            if isinstance(needle, str):
+                found = text.find(needle, pos)
+            else:
+                match = needle.search(text, pos)
+                found = match.start() if match is not None else -1
+            heapq.heapreplace(heap, (found if found >= 0 else _NOWHERE, heap[0][1]))
+        self.best = heap[0][0]
+        return -1 if self.best == _NOWHERE else self.best
