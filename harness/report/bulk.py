@@ -93,9 +93,13 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
             region = text[pos:stop - 1]
         else:  # (the prefix after a '\n': sre finds that with memchr, a '^' it tries everywhere)
             region = _PLAIN_PREFIX_NL.sub("\n", text[_PLAIN_PREFIX.match(text, pos).end():stop - 1])
-        # ('? ' and the powerpc suffix are C-speed tests; most lines have neither.)
-        texts = [t for t in region.split("\n")
-                 if not (("? " in t or t.endswith(_UNRELIABLE)) and _questionable(t))]
+        # split_line's questionable frames are left out, each with the '\n' before it.
+        kept = "\n" + region
+        if "? " in region:
+            kept = _QUESTIONABLE_FRAME.sub("", kept)
+        if _UNRELIABLE in region:
+            kept = _UNRELIABLE_FRAME.sub("", kept)
+        texts = kept[1:].split("\n") if kept else []
         for rep in wanting:
             if rep.room > 0:
                 taken = texts[:rep.room]
@@ -165,13 +169,7 @@ _PLAIN_PREFIX_NL = re.compile("\n" + _PLAIN_PREFIX.pattern)
 # (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
 MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ") \
     + INFO_WITH_STACK
-_QUESTIONABLE_START = re.compile(r"(?:\[<[0-9a-f]+>\])? ?\? ")
-
-
+# split_line's questionable frames, after a '\n': x86 ' ? func', powerpc '(unreliable)'.
+_QUESTIONABLE_FRAME = re.compile(r"\n(?:\[<[0-9a-f]+>\])? ?\? (?![^\n]*<EOI>)[^\n]*")
 _UNRELIABLE = " (unreliable)"
-
-
-def _questionable(text: str) -> bool:
-    """split_line's questionable frame (x86 ' ? func', powerpc '(unreliable)')."""
-    return (("? " in text and _QUESTIONABLE_START.match(text) is not None)
-            or text.endswith(_UNRELIABLE)) and "<EOI>" not in text
+_UNRELIABLE_FRAME = re.compile(r"\n(?![^\n]*<EOI>)[^\n]* \(unreliable\)(?=\n|\Z)")
