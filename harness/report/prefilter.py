@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import re
 
+_REPLAYING = "** replaying previous"
 NEEDLES: tuple[str | re.Pattern, ...] = (
     re.compile("B(?:UG|ooting the kernel)"),  # BUG:, kernel BUG, Kernel BUG, BUG kmalloc-
     re.compile("W(?:ARNING:|atchdog detected hard LOCKUP)"),
@@ -32,16 +33,18 @@ NEEDLES: tuple[str | re.Pattern, ...] = (
     re.compile("SYZFA"),
     "stack segment: ", "invalid opcode: ", "Alignment trap:", "unregister_netdevice: waiting for",
     # Not a header, but the scanner must see it: printk re-prints a torn line.
-    "** replaying previous",
+    _REPLAYING,
 )
-# The same needles over undecoded bytes (all are ASCII, and a decoded
+# The header needles over undecoded bytes (all are ASCII, and a decoded
 # piece holds a needle exactly when its bytes do): a piece of log with
-# none of them need not be decoded at all.
-_BYTE_NEEDLES = tuple(n.encode() if isinstance(n, str) else re.compile(n.pattern.encode()) for n in NEEDLES)
+# none of them, read while no report is open, need not be decoded at all
+# (a torn-line replay there has no report to drop).
+_BYTE_NEEDLES = tuple(n.encode() if isinstance(n, str) else re.compile(n.pattern.encode())
+                      for n in NEEDLES if n is not _REPLAYING)
 
 
 def has_needle(piece: bytes) -> bool:
-    """Does any needle occur in the piece?"""
+    """Does any header needle occur in the piece?"""
     return any((n in piece) if isinstance(n, bytes) else n.search(piece) is not None for n in _BYTE_NEEDLES)
 
 
