@@ -31,7 +31,8 @@ NEEDLES: tuple[str | re.Pattern, ...] = (
     re.compile("error: (?:(?<=divide error: )|(?<=divide_error: )|(?<=fatal error: )runtime)"),
     re.compile("VFS: (?:Close: file count is 0|Busy inodes after unmount)"),
     re.compile("SYZFA"),
-    "stack segment: ", "invalid opcode: ", "Alignment trap:", "unregister_netdevice: waiting for",
+    re.compile("in(?:valid opcode: |t3: )"),
+    "stack segment: ", "Alignment trap:", "unregister_netdevice: waiting for",
     # Not a header, but the scanner must see it: printk re-prints a torn line.
     _REPLAYING,
 )
