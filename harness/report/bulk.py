@@ -92,7 +92,9 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
         if context == NO_PREFIX:
             region = text[pos:stop - 1]
         else:  # (the prefix after a '\n': sre finds that with memchr, a '^' it tries everywhere)
-            region = _PLAIN_PREFIX_NL.sub("\n", text[_PLAIN_PREFIX.match(text, pos).end():stop - 1])
+            first = _PLAIN_PREFIX.match(text, pos)
+            assert first is not None  # the line's context came from this prefix
+            region = _PLAIN_PREFIX_NL.sub("\n", text[first.end():stop - 1])
         # split_line's questionable frames are left out, each with the '\n' before it.
         kept = "\n" + region
         if "? " in region:

@@ -351,12 +351,12 @@ def _finish(rep: _Open, first_of_title: dict[str, tuple[int, int]], described: _
         kind=facts.kind,
         start_line=rep.start,
         end_line=end,
-        frames=() if folded else facts.frames,
+        frames=() if folded else facts.frames or (),
         alt_titles=facts.alt_titles,
         corrupted=bool(facts.reason),
         corrupted_reason=facts.reason,
         frame=facts.frame,
-        guilty_file="" if folded else facts.guilty_file,
+        guilty_file="" if folded else facts.guilty_file or "",
         extra=extra,
     )
 
