@@ -87,7 +87,8 @@ _DIVIDE = _simple("divide error: ", "divide error in {0}", StackSpec(parts=(RIP,
 _DIVIDE_ = _simple("divide_error: ", "divide error in {0}", StackSpec(parts=(RIP,)))
 _INVALID_OP = _simple("invalid opcode: ", "invalid opcode in {0}", StackSpec(parts=(RIP,)))
 # x86 hit a breakpoint instruction in kernel text ('int3: 0000 [#1]'): text
-# patching (jump labels, static calls, ftrace) gone wrong.
+# patching (jump labels, static calls, ftrace) gone wrong. Its type stays
+# UNKNOWN (no row in titles.py): no stored syzkaller source says which it is.
 _INT3 = _simple("int3: ", "int3 in {0}", fault_trace())
 _RUST = Group("rust_kernel: panicked", (
     Format(rx(r"rust_kernel: panicked"), report=rx(r"rust_kernel: panicked at [^\n]*?\n(.+?)\n"),
