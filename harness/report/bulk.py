@@ -12,6 +12,7 @@ agree, which the golden and conformance tests check on every case.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -44,25 +45,25 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
         context = NO_PREFIX
     wanting: list[_Open] = []
     active: _Open | None = None
-    limit = MAX_SPAN * 2
+    oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
+    cpu = context.startswith("[C")
     for rep in self.open:
-        if rep.context == context:
+        if rep.context == context or (cpu and rep.cpu_traceback):  # _Open.wants
             if not rep.frozen:
                 if active is not None:
                     return pos
                 active = rep
             wanting.append(rep)
-        elif rep.cpu_traceback and context.startswith("[C"):
-            return pos
-        else:
-            limit = min(limit, rep.last_content + MAX_SPAN - self.lineno)
+        elif rep.last_content < oldest:
+            oldest = rep.last_content
+    limit = oldest + MAX_SPAN - self.lineno
     if limit <= 0:
         return pos
     hit = finder.next(pos)
     stop = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
-    other = _other_prefix(context).search(text, pos, stop)
-    if other is not None:
-        stop = other.start()
+    other = _other_prefix(context).first(text, pos, stop)
+    if other >= 0:
+        stop = other
     at = markers.next(pos)
     if 0 <= at < stop:
         stop = text.rfind("\n", pos, at) + 1
@@ -76,24 +77,31 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
     quiet: list[int] = []  # indexes of the lines that are not report content
     if active is not None:
         run, counted, at = active.gap, pos, 0
-        not_content = NOT_CONTENT_BARE if context == NO_PREFIX else NOT_CONTENT
-        for match in not_content.finditer(text, pos, stop - 1):
-            at += text.count("\n", counted, match.start())
-            counted = match.start()
+        not_content = _NOT_CONTENT_BARE if context == NO_PREFIX else _NOT_CONTENT
+        for start in not_content.every(text, pos, stop - 1):
+            at += text.count("\n", counted, start)
+            counted = start
             run = run + 1 if at == (quiet[-1] + 1 if quiet else 0) else 1
             if run > MAX_GAP:  # the line that closes it is fed alone
-                stop, lines = match.start(), at
+                stop, lines = start, at
                 break
             quiet.append(at)
         if not lines:
             return pos
     if wanting:
-        region = text[pos:stop - 1]
-        if context != NO_PREFIX:
-            region = _PLAIN_PREFIX.sub("", region)
-        # ('? ' and the powerpc suffix are C-speed tests; most lines have neither.)
-        texts = [t for t in region.split("\n")
-                 if not (("? " in t or t.endswith(_UNRELIABLE)) and _questionable(t))]
+        if context == NO_PREFIX:
+            region = text[pos:stop - 1]
+        else:  # (the prefix after a '\n': sre finds that with memchr, a '^' it tries everywhere)
+            first = _PLAIN_PREFIX.match(text, pos)
+            assert first is not None  # the line's context came from this prefix
+            region = _PLAIN_PREFIX_NL.sub("\n", text[first.end():stop - 1])
+        # split_line's questionable frames are left out, each with the '\n' before it.
+        kept = "\n" + region
+        if "? " in region:
+            kept = _QUESTIONABLE_FRAME.sub("", kept)
+        if _UNRELIABLE in region:
+            kept = _UNRELIABLE_FRAME.sub("", kept)
+        texts = kept[1:].split("\n") if kept else []
         for rep in wanting:
             if rep.room > 0:
                 taken = texts[:rep.room]
@@ -105,7 +113,7 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
             quiet.pop()
             last -= 1
         if last >= 0:
-            active.last_content = self.claimed[context] = self.lineno + 1 + last
+            active.last_content = self.claimed[active.context] = self.lineno + 1 + last
             active.gap = lines - 1 - last
         else:
             active.gap += lines
@@ -113,32 +121,57 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
     return stop
 
 
+class _LineStarts:
+    """A regex that matches only at line starts ('(?m)^...'), searched as
+    '\\n...' past the first line: sre finds a leading literal with memchr
+    but tries a leading '^' at every position, 2-3 times slower."""
+
+    def __init__(self, pattern: str) -> None:
+        assert pattern.startswith("(?m)^")
+        self.at_start = re.compile(pattern)
+        self.after_newline = re.compile("(?m)\n" + pattern[len("(?m)^"):])
+
+    def first(self, text: str, pos: int, endpos: int) -> int:
+        """The first line start in [pos, endpos] where it matches (pos is a
+        line start), or -1."""
+        if self.at_start.match(text, pos, endpos) is not None:
+            return pos
+        match = self.after_newline.search(text, pos, endpos)
+        return -1 if match is None else match.start() + 1
+
+    def every(self, text: str, pos: int, endpos: int) -> Iterator[int]:
+        """Every such line start, in order."""
+        if self.at_start.match(text, pos, endpos) is not None:
+            yield pos
+        for match in self.after_newline.finditer(text, pos, endpos):
+            yield match.start() + 1
+
+
+_NOT_CONTENT = _LineStarts(NOT_CONTENT.pattern)
+_NOT_CONTENT_BARE = _LineStarts(NOT_CONTENT_BARE.pattern)
+
+
 @lru_cache(maxsize=1024)
-def _other_prefix(context: str) -> re.Pattern:
+def _other_prefix(context: str) -> _LineStarts:
     """A line start whose printk prefix is not the plain one of `context`
     (for lines without one: a line that may have one, or a dropped marker)."""
     if context == NO_PREFIX:
-        return re.compile(r"(?m)^(?=\*\* |[^\n]*\[ *[0-9]+\.[0-9]+\])")
+        return _LineStarts(r"(?m)^(?=\*\* |[^\n]*\[ *[0-9]+\.[0-9]+\])")
     caller = r"\[ *" + re.escape(context[1:-1]) + r"\]" if context.startswith("[") \
         else r"(?!\[ *[CT][0-9]+\])"
-    return re.compile(r"(?m)^(?!\[ *[0-9]+\.[0-9]+\]" + caller + ")")
+    return _LineStarts(r"(?m)^(?!\[ *[0-9]+\.[0-9]+\]" + caller + ")")
 
 
 _PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
 
 
-_PLAIN_PREFIX = re.compile(r"(?m)^\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?")
+_PLAIN_PREFIX = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?")
+_PLAIN_PREFIX_NL = re.compile("\n" + _PLAIN_PREFIX.pattern)
 # Lines the bulk path leaves to feed(): they may end, close or widen a report.
 # (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
 MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ") \
     + INFO_WITH_STACK
-_QUESTIONABLE_START = re.compile(r"(?:\[<[0-9a-f]+>\])? ?\? ")
-
-
+# split_line's questionable frames, after a '\n': x86 ' ? func', powerpc '(unreliable)'.
+_QUESTIONABLE_FRAME = re.compile(r"\n(?:\[<[0-9a-f]+>\])? ?\? (?![^\n]*<EOI>)[^\n]*")
 _UNRELIABLE = " (unreliable)"
-
-
-def _questionable(text: str) -> bool:
-    """split_line's questionable frame (x86 ' ? func', powerpc '(unreliable)')."""
-    return (("? " in text and _QUESTIONABLE_START.match(text) is not None)
-            or text.endswith(_UNRELIABLE)) and "<EOI>" not in text
+_UNRELIABLE_FRAME = re.compile(r"\n(?![^\n]*<EOI>)[^\n]* \(unreliable\)(?=\n|\Z)")

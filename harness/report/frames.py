@@ -61,9 +61,33 @@ class _Skip:
         return hit
 
 
+class _SkipBoth(_Skip):
+    """The shared skip list or a format's own: two regexes, so that the
+    long shared one is compiled once (about 12 ms), not once per format."""
+
+    __slots__ = ("shared",)
+
+    def __init__(self, shared: _Skip, extra: re.Pattern) -> None:
+        super().__init__(extra)
+        self.shared = shared
+
+    def __call__(self, name: str) -> bool:
+        hit = self.seen.get(name)
+        if hit is None:
+            if len(self.seen) >= self.MAX_SEEN:
+                self.seen.clear()
+            hit = self.seen[name] = self.shared(name) or self.regex.search(name) is not None
+        return hit
+
+
+@lru_cache(maxsize=1)
+def _shared_skip() -> _Skip:
+    return _Skip(re.compile("|".join(SKIP_FRAMES)))
+
+
 @lru_cache(maxsize=256)
 def _skip_re(extra: tuple[str, ...]) -> _Skip:
-    return _Skip(re.compile("|".join(SKIP_FRAMES + extra)))
+    return _SkipBoth(_shared_skip(), re.compile("|".join(extra))) if extra else _shared_skip()
 
 
 def _append(frames: list[str], match: re.Match | None, skipped: _Skip) -> None:

@@ -4,7 +4,8 @@ Serial consoles add noise that must not reach the report matchers: a
 trailing '\\r', a `[  12.345678]` timestamp, an optional printk caller id
 (`[T123]` for a task, `[C1]` for a CPU in interrupt context), a syslog level
 `<4>`, the `** N printk messages dropped **` marker glued in front of the
-next line, and sometimes a getty `login: ` or shell `/ # ` prompt the kernel wrote after.
+next line, and sometimes a getty `login: ` or shell `/ # ` prompt (or any other
+output) the kernel wrote after.
 The caller id is kept as the line's *context*: with CONFIG_PRINTK_CALLER a
 report's own lines can be told apart from lines other CPUs interleave.
 """
@@ -23,6 +24,10 @@ _PREFIX = re.compile(
     r"\[ *[0-9]+\.[0-9]+\]"
     r"(\[ *[CT][0-9]+\])? ?"
 )
+# A printk prefix after other output on the same line (a userspace write the
+# serial console interleaved, '...service [0m.[  288.564375][T21583] WARNING:'):
+# the kernel's own six-digit timestamp and the space after it, anywhere.
+_MIDLINE_PREFIX = re.compile(r"^.*?(?:<[0-9]+>)?\[ *[0-9]+\.[0-9]{6}\](\[ *[CT][0-9]+\])? ")
 # The kernel has no timestamp but the dropped-messages marker still glues on.
 _DROPPED = re.compile(r"^\*\* [0-9]+ printk messages dropped \*\* ")
 # A stack frame the unwinder is not sure about (x86 ` ? func+0x1/0x2`).
@@ -56,7 +61,7 @@ def split_line(raw: str) -> Line:
     if "[" not in raw:
         match = None
     else:
-        match = _PREFIX.match(raw)
+        match = _PREFIX.match(raw) or _MIDLINE_PREFIX.match(raw)
     if match is None:
         dropped = _DROPPED.match(raw)
         if dropped is not None:

@@ -34,6 +34,8 @@ class Merger:
         self.seen_any = False
         self.out: list[Report] = []
         self.first: dict[str, int] = {}
+        # Per kept report, what its later namesakes add (applied by result()).
+        self.folded: list[tuple[int, bool]] = []
 
     def add(self, rep: Report) -> None:
         primary = True
@@ -54,9 +56,15 @@ class Merger:
         if index is None:
             self.first[rep.title] = len(self.out)
             self.out.append(rep)
+            self.folded.append((0, False))
             return
-        kept = self.out[index]
-        self.out[index] = replace(kept, count=kept.count + rep.count, primary=kept.primary or rep.primary)
+        count, primary = self.folded[index]
+        self.folded[index] = (count + rep.count, primary or rep.primary)
+
+    def result(self) -> list[Report]:
+        """The reports so far, each with its namesakes' count folded in."""
+        return [rep if not count else replace(rep, count=rep.count + count, primary=rep.primary or primary)
+                for rep, (count, primary) in zip(self.out, self.folded, strict=True)]
 
 
 def order_key(rep: Report) -> tuple[int, int]:
@@ -70,7 +78,7 @@ def finalize_ordered(reports: Iterable[Report]) -> list[Report]:
     merger = Merger()
     for rep in reports:
         merger.add(rep)
-    return merger.out
+    return merger.result()
 
 
 def finalize(reports: Iterable[Report]) -> list[Report]:

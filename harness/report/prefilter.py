@@ -17,8 +17,10 @@ needs.
 """
 from __future__ import annotations
 
+import heapq
 import re
 
+_REPLAYING = "** replaying previous"
 NEEDLES: tuple[str | re.Pattern, ...] = (
     re.compile("B(?:UG|ooting the kernel)"),  # BUG:, kernel BUG, Kernel BUG, BUG kmalloc-
     re.compile("W(?:ARNING:|atchdog detected hard LOCKUP)"),
@@ -29,18 +31,21 @@ NEEDLES: tuple[str | re.Pattern, ...] = (
     re.compile("error: (?:(?<=divide error: )|(?<=divide_error: )|(?<=fatal error: )runtime)"),
     re.compile("VFS: (?:Close: file count is 0|Busy inodes after unmount)"),
     re.compile("SYZFA"),
-    "stack segment: ", "invalid opcode: ", "Alignment trap:", "unregister_netdevice: waiting for",
+    re.compile("in(?:valid opcode: |t3: )"),
+    "stack segment: ", "Alignment trap:", "unregister_netdevice: waiting for",
     # Not a header, but the scanner must see it: printk re-prints a torn line.
-    "** replaying previous",
+    _REPLAYING,
 )
-# The same needles over undecoded bytes (all are ASCII, and a decoded
+# The header needles over undecoded bytes (all are ASCII, and a decoded
 # piece holds a needle exactly when its bytes do): a piece of log with
-# none of them need not be decoded at all.
-_BYTE_NEEDLES = tuple(n.encode() if isinstance(n, str) else re.compile(n.pattern.encode()) for n in NEEDLES)
+# none of them, read while no report is open, need not be decoded at all
+# (a torn-line replay there has no report to drop).
+_BYTE_NEEDLES = tuple(n.encode() if isinstance(n, str) else re.compile(n.pattern.encode())
+                      for n in NEEDLES if n is not _REPLAYING)
 
 
 def has_needle(piece: bytes) -> bool:
-    """Does any needle occur in the piece?"""
+    """Does any header needle occur in the piece?"""
     return any((n in piece) if isinstance(n, bytes) else n.search(piece) is not None for n in _BYTE_NEEDLES)
 
 
@@ -52,33 +57,26 @@ _NOWHERE = 1 << 62
 
 class Finder:
     """The next needle position in one text, each needle searched at most
-    once per occurrence (its next position is remembered)."""
+    once per occurrence (its next position is remembered, in a heap)."""
 
     def __init__(self, text: str, needles: tuple[str | re.Pattern, ...] = NEEDLES) -> None:
         self.text = text
         self.needles = needles
-        self.next_at = [-1] * len(needles)  # -1: not searched from here yet
+        self.heap = [(-1, i) for i in range(len(needles))]  # (next position, needle); -1: not searched
         self.best = -1  # the answer for every pos up to it
 
     def next(self, pos: int) -> int:
         """The smallest position >= pos where a needle starts, or -1."""
         if pos <= self.best:
             return -1 if self.best == _NOWHERE else self.best
-        best = _NOWHERE
-        text = self.text
-        for i, at in enumerate(self.next_at):
-            if at < pos:
-                needle = self.needles[i]
-                if isinstance(needle, str):
-                    found = text.find(needle, pos)
-                else:
-                    match = needle.search(text, pos)
-                    found = match.start() if match is not None else -1
-                at = self.next_at[i] = found if found >= 0 else _NOWHERE
-            if at < best:
-                best = at
-        if best == _NOWHERE:
-            self.best = _NOWHERE
-            return -1
-        self.best = best
-        return best
+        heap, text = self.heap, self.text
+        while heap[0][0] < pos:
+            needle = self.needles[heap[0][1]]
+            if isinstance(needle, str):
+                found = text.find(needle, pos)
+            else:
+                match = needle.search(text, pos)
+                found = match.start() if match is not None else -1
+            heapq.heapreplace(heap, (found if found >= 0 else _NOWHERE, heap[0][1]))
+        self.best = heap[0][0]
+        return -1 if self.best == _NOWHERE else self.best

@@ -9,6 +9,7 @@ Skip patterns are regex searches over a frame name.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 SKIP_FRAMES: tuple[str, ...] = (
     # syzkaller: reporting, sanitizer and allocator machinery.
@@ -92,6 +93,7 @@ STRIP_PREFIXES: tuple[str, ...] = (
 _PREFIX_STARTS = frozenset(p[0] for p in STRIP_PREFIXES)
 
 
+@lru_cache(maxsize=1 << 14)  # frame names repeat from report to report
 def strip_frame(name: str) -> str:
     if name[:1] not in _PREFIX_STARTS:
         return name

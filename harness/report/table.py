@@ -122,6 +122,10 @@ _BUG = Group("BUG:", (
                                  "truncate_inode_pages", "page_frag_free", "alloc", "vmap",
                                  "page_owner"))),
     Format(rx(r"BUG: Bad page map"), fmt="BUG: Bad page map"),
+    # Named after the first work item the busy-workqueue dump shows in flight, when it shows one.
+    Format(rx(r"BUG: workqueue lockup"),
+           report=rx(r"BUG: workqueue lockup(?:.*\n)+?\s*in-flight: [0-9]+:([a-zA-Z0-9_]+)"),
+           fmt="BUG: workqueue lockup in {0}", no_stack=True, kind="hang"),
     Format(rx(r"BUG: workqueue lockup"), fmt="BUG: workqueue lockup", no_stack=True, kind="hang"),
     Format(rx(r"BUG: sleeping function called from invalid context at (.*)"),
            fmt="BUG: sleeping function called from invalid context in {1}", stack=trace()),

@@ -18,6 +18,11 @@ _REPLACEMENTS = (
     # Anything that looks like an address.
     (re.compile(r"([^a-zA-Z0])(?:0x)?[0-9a-f]{6,}"), r"\1ADDR"),
     (re.compile(r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})"), "IP"),
+    # IPv6 addresses (as the kernel's %pI6/%pI6c print them): eight groups,
+    # or fewer around one '::'. Before :LINE and NUM would take them apart.
+    (re.compile(r"(?<![\w:])(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}"
+                r"|(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,5})?"
+                r"|::[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})(?![\w:])"), "IPV6ADDR"),
     (re.compile(r"(\.\w+)(:[0-9]+)+"), r"\1:LINE"),
     # 'ip6_fragment+0x1052/0x2d80' -> 'ip6_fragment': offsets are not stable.
     (re.compile(r"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+"), r"\1"),
