@@ -166,12 +166,11 @@ def _parent_dirs(names: list[str]) -> list[str]:
 
 def build_image(kernel: KernelBuild, log_file: Path, binaries: tuple[str, ...] = ()) -> GuestImage:
     """The guest image for this kernel; binaries: host programs to add (with their
-    libraries), beside any named in $MMLOCK_GUEST_BINARIES."""
+    libraries): the request's guest_binaries (a yardstick's, and MMLOCK_GUEST_BINARIES's)."""
     arch = kernel.arch
     busybox = busybox_for(arch, log_file)
     extra = userland.guest_files(arch, log_file)   # static dropbear, net-up, mmlock-cmd
-    from_env = [b for b in os.environ.get(EXTRA_BINARIES_ENV, "").split(":") if b]
-    extra.update(extra_binary_files(arch, list(dict.fromkeys([*from_env, *binaries]))))
+    extra.update(extra_binary_files(arch, list(dict.fromkeys(binaries))))
     key = content_key(IMAGE_RECIPE, kernel.key, file_sha256(busybox),
                       *(f"{name}:{mode:o}:{file_sha256(path)}" for name, (path, mode) in sorted(extra.items())),
                       tree_key(GUEST_DIR, _sources("init") + _sources("module") + _sources("stressors")))

@@ -45,6 +45,13 @@ class RunRequest:
     stagger_s: int | None = None         # seconds between stressor starts; None: the storm's own
     preempt: str = "full"                # the kernel's preemption model (configs.PREEMPT_MODELS)
     faults: tuple[str, ...] = ()         # fault-injection kinds for the storm (configs.FAULT_KINDS)
+    # The harness's own reliability hooks (set from MMLOCK_FAULT, MMLOCK_SSH, MMLOCK_SSH_FAULT
+    # at the command line's edge, harness.options): raise:STAGE (a bug of ours at that stage)
+    # or freeze:SECONDS (every vCPU stopped that far into the storm); SSH or the console only;
+    # kill-sshd:SECONDS (the SSH fallback's self-test).
+    harness_fault: str = ""
+    ssh: bool = True
+    ssh_fault: str = ""
 
     def to_json(self) -> dict:
         """The request for a child process (`python -m harness run-request JSON`: a matrix cell)."""

@@ -78,12 +78,12 @@ class Held:
 STAGES = ("load", "build", "image", "boot", "storm", "parse", "verdict", "results")
 
 
-def enter_stage(stage: str, draft: Draft) -> None:
+def enter_stage(stage: str, draft: Draft, fault: str = "") -> None:
     """Note the stage a run has reached (an internal error names it), and raise
-    there when MMLOCK_FAULT=raise:STAGE asks (reliability tests: a bug of ours
-    at that stage must end as an infra error with everything kept)."""
+    there when the request's harness_fault (MMLOCK_FAULT) is raise:STAGE (reliability
+    tests: a bug of ours at that stage must end as an infra error with everything kept)."""
     draft.set(stage=stage)
-    if os.environ.get("MMLOCK_FAULT", "") == f"raise:{stage}":
+    if fault == f"raise:{stage}":
         raise RuntimeError(f"injected fault at stage {stage} (MMLOCK_FAULT=raise:{stage})")
 
 
@@ -136,7 +136,7 @@ def held(request: RunRequest) -> Iterator[Held]:
     stopped, the log flushed, the verdict written; it is not raised again."""
     started = time.monotonic()
     try:
-        enter_stage("load", Draft(RunRecord()))
+        enter_stage("load", Draft(RunRecord()), request.harness_fault)
         planned = plan(request)
     except HarnessError:
         raise
@@ -156,7 +156,7 @@ def held(request: RunRequest) -> Iterator[Held]:
         say(f"storm: {part} left out: {why}")
 
     def enter(stage: str) -> None:
-        enter_stage(stage, draft)
+        enter_stage(stage, draft, request.harness_fault)
 
     try:
         built = build(planned, run_dir, draft, enter)
@@ -185,7 +185,7 @@ def held(request: RunRequest) -> Iterator[Held]:
         verdict = _internal(exc, draft, run_dir)
     run.session = None
     draft.durations(total_s=round(time.monotonic() - started, 2))
-    run.outcome = RunOutcome(run_dir, *_write_results(run_dir, arch.name, verdict, draft))
+    run.outcome = RunOutcome(run_dir, *_write_results(run_dir, arch.name, verdict, draft, request.harness_fault))
     if not yielded:
         yield run
 
@@ -204,7 +204,8 @@ def _internal(exc: Exception, draft: Draft, run_dir: Path) -> Verdict:
     return Verdict("infra-error", InfraError.exit_code, reason)
 
 
-def _write_results(run_dir: Path, arch: str, verdict: Verdict, draft: Draft) -> tuple[Verdict, RunRecord]:
+def _write_results(run_dir: Path, arch: str, verdict: Verdict, draft: Draft,
+                   fault: str = "") -> tuple[Verdict, RunRecord]:
     """verdict.json and junit.xml from the run's record, every guest string through printable
     (results.safe); the record returned is what was written. A results disk that is full, or
     a bug in the writing, must not cost the verdict on stdout."""
@@ -214,7 +215,7 @@ def _write_results(run_dir: Path, arch: str, verdict: Verdict, draft: Draft) -> 
         if record.stopped_early and draft.header_at is not None:
             draft.set(stopped_early=dataclasses.replace(
                 record.stopped_early, header_to_verdict_s=round(time.monotonic() - draft.header_at, 2)))
-        enter_stage("results", draft)
+        enter_stage("results", draft, fault)
         record = RunRecord.from_json(results.safe(draft.record.to_json()))
         verdict = dataclasses.replace(verdict, reason=record.reason)
         results.write_run_files(run_dir, arch, verdict, record)
@@ -244,4 +245,4 @@ def _failed_before_start(request: RunRequest, exc: Exception, started: float) ->
     draft = Draft(RunRecord(run_id=run_dir.name, arch=request.arch, complete=False, stage="load",
                             durations=Durations(total_s=round(time.monotonic() - started, 2))))
     verdict = _internal(exc, draft, run_dir)
-    return RunOutcome(run_dir, *_write_results(run_dir, request.arch, verdict, draft))
+    return RunOutcome(run_dir, *_write_results(run_dir, request.arch, verdict, draft, request.harness_fault))

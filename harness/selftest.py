@@ -5,7 +5,7 @@ run.execute, nothing more.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import yamlfile
@@ -77,8 +77,10 @@ def judge(case: Case, record: RunRecord, arch: str = "") -> dict:
     return {"expected": expected, "got": got, "ok": ok}
 
 
-def run_selftest(arch: str, profile: str, kernel_src: str | None, kernel_version: str, accel: str,
-                 only: list[str] | None = None) -> int:
+def run_selftest(template: RunRequest, only: list[str] | None = None) -> int:
+    """Each case of configs/selftest.yaml (or @only those) as @template's run with the case's
+    storm, duration and injection: did the verdict name what was injected?"""
+    arch = template.arch
     cases = load_cases()
     if only:
         unknown = sorted(set(only) - {c.name for c in cases})
@@ -86,9 +88,8 @@ def run_selftest(arch: str, profile: str, kernel_src: str | None, kernel_version
             raise ConfigError(f"unknown self-test case(s) {', '.join(unknown)}; valid: "
                               f"{', '.join(c.name for c in cases)}")
         cases = [c for c in cases if c.name in only]
-    requests = {case.name: RunRequest(arch=arch, kernel_src=kernel_src, kernel_version=kernel_version,
-                                      profile=profile, storm=case.storm, duration=case.duration_s,
-                                      accel=accel, inject=case.inject, label=f"selftest-{case.name}")
+    requests = {case.name: replace(template, storm=case.storm, duration=case.duration_s, inject=case.inject,
+                                   label=f"selftest-{case.name}")
                 for case in cases}
     for request in requests.values():
         load_request(request)   # every case's values before the first build
