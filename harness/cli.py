@@ -297,7 +297,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench":
         from harness.bench import run_bench
 
-        return run_bench(args.arch, args.kernel_version, args.profile, args.repeat, args.cold, args.log_mb)
+        return run_bench(_request(args), args.repeat, args.cold, args.log_mb)
     if args.command == "parse":
         from harness.report.cli import parse_command
 

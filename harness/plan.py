@@ -39,6 +39,7 @@ class RunRequest:
     # Host binaries copied into the guest with their libraries (a yardstick's stress-ng).
     guest_binaries: tuple[str, ...] = ()
     results_dir: str | None = None       # where the run directory goes; None: results_root()
+    cache_dir: str | None = None         # a cache of its own (bench's cold sample); None: MMLOCK_CACHE's
     # End the storm at the first complete kernel report (harness.watch): the run has
     # its answer; verdict.json says stopped_early and when.
     stop_on_report: bool = False

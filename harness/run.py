@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import results
+from harness import cache, results
 from harness.boot import BOOT_TIMEOUT_S, INACTIVITY_S, READY_RE, BootFailed, Session, boot, machine_files, storm
 from harness.build_stage import build, preempt_model
 from harness.errors import HarnessError, InfraError
@@ -134,6 +134,12 @@ def held(request: RunRequest) -> Iterator[Held]:
     """plan, build, boot, storm; the block; power off, judge, results. Whatever the block
     raises (Ctrl-C, SIGTERM, a bug) ends the run the way it would end a storm: QEMU
     stopped, the log flushed, the verdict written; it is not raised again."""
+    with cache.rooted(request.cache_dir), _held(request) as run:
+        yield run
+
+
+@contextlib.contextmanager
+def _held(request: RunRequest) -> Iterator[Held]:
     started = time.monotonic()
     try:
         enter_stage("load", Draft(RunRecord()), request.harness_fault)

@@ -85,3 +85,19 @@ def test_every_command_takes_its_run_options_from_one_declaration():
             assert actions[name].option_strings[0] == declared.flag, (command, name)
             assert actions[name].default == declared.kwargs.get("default"), (command, name)
         assert set(names) <= {f.name for f in dataclasses.fields(RunRequest)}
+
+
+def test_a_request_with_a_cache_of_its_own_fills_that_one(tmp_path, monkeypatch):
+    """bench's cold sample: the request names the cache; the environment's is left alone."""
+    from harness import cache, run
+
+    tree, _, env = make_tree(tmp_path)
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.setenv("MMLOCK_CACHE", env["MMLOCK_CACHE"])
+    own = tmp_path / "own-cache"
+    outcome = run.execute(RunRequest(kernel_src=str(tree), accel="tcg", label="boot", cache_dir=str(own),
+                                     results_dir=str(tmp_path / "results")))
+    assert outcome.verdict.verdict == "build-error"
+    assert own.is_dir() and any(own.iterdir())
+    assert not Path(env["MMLOCK_CACHE"]).exists() or not any(Path(env["MMLOCK_CACHE"]).iterdir())
+    assert cache.cache_root() == Path(env["MMLOCK_CACHE"])   # the run's cache ended with the run
