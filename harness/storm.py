@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import yamlfile
 from harness.channel import Channel, ChannelClosed, CommandTimeout, GuestSilent
-from harness.configs import CONFIG_DIR, FAULT_KINDS, Storm
-from harness.errors import ConfigError, InfraError
+from harness.configs import FAULT_KINDS, LockTarget, Storm
+from harness.configs import load_lock_targets as lock_targets
+from harness.errors import InfraError
 from harness.host import require_tool, run_logged
 from harness.watch import ReportSeen
 
@@ -216,46 +216,6 @@ def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
         if verdict == "not ok":
             failures.append(f"{unique}: {values.get('reason', 'failed')}")
     return counts, failures
-
-
-@dataclass(frozen=True)
-class LockTarget:
-    """A target's lockdep class names; with `after`, only the classes of those names
-    that lockdep saw taken directly under that class (a generic name such as
-    "&p->lock" belongs to swap_info_struct only where it nests in swap_lock)."""
-    names: tuple[str, ...]
-    after: str = ""
-    gone_from: str = ""   # a kernel release without the lock (the target is not expected there)
-    why_gone: str = ""
-
-
-def lock_targets(config_dir: Path = CONFIG_DIR, names: tuple[str, ...] = ()) -> dict[str, LockTarget]:
-    """Target lock classes by name: the storm's own list, else locks.yaml's default list."""
-    path = config_dir / "locks.yaml"
-    top = yamlfile.Fields(yamlfile.load(path), path)
-    targets = top.sub("targets")
-    every: dict[str, LockTarget] = {}
-    for name in targets.data:
-        if isinstance(targets.data[name], dict):
-            entry = targets.sub(name)
-            gone_from = why_gone = ""
-            if "gone" in entry.data:
-                gone = entry.sub("gone")
-                gone_from, why_gone = gone.get("from", str), gone.get("why", str)
-                gone.finish()
-            every[name] = LockTarget(entry.str_list("names"), entry.get("after", str, "") or "",
-                                     gone_from, why_gone)
-            entry.finish()
-        else:
-            every[name] = LockTarget(targets.str_list(name))
-    default = top.str_list("default")
-    targets.finish()
-    top.finish()
-    wanted = names or default
-    unknown = [n for n in wanted if n not in every]
-    if unknown:
-        raise ConfigError(f"{path}: unknown lock target(s) {', '.join(unknown)}; known: {', '.join(every)}")
-    return {name: every[name] for name in wanted}
 
 
 # lock_stat prints a class name cut to 37 characters (fewer with a #version or
