@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 GUEST_DIR = REPO_ROOT / "guest"
 IMAGE_RECIPE = "image-v1"
+# guest/init programs in every image's bin/ (the storm, its lock figures, INJECT=).
+GUEST_SCRIPTS = ("storm-run", "lock-classes", "lock-nested", "mmlock-inject")
 # Extra dynamic host binaries for the guest (bench puts Debian's stress-ng
 # there): host paths separated by ':'; each goes to bin/<name> with its ld.so
 # and shared libraries at the paths ldd names. Part of the image's key.
@@ -211,7 +213,8 @@ def _pack_image(store: Store, key: str, kernel: KernelBuild, work: Path, busybox
         cpio.char_device("dev/null", 1, 3, 0o666)
         cpio.file_from("bin/busybox", busybox, 0o755)
         cpio.file_from("init", GUEST_DIR / "init" / "init", 0o755)
-        cpio.file_from("bin/storm-run", GUEST_DIR / "init" / "storm-run", 0o755)
+        for script in GUEST_SCRIPTS:
+            cpio.file_from(f"bin/{script}", GUEST_DIR / "init" / script, 0o755)
         cpio.file_from("bin/mmstress", stressors, 0o755)
         cpio.file_from("lib/modules/mmlock.ko", module, 0o644)
         for name, (path, mode) in sorted(extra.items()):

@@ -311,25 +311,12 @@ def lock_coverage(classes: dict[str, dict[str, int]], chains_before: int | None,
     return coverage
 
 
-# Every lock class the storm took: busybox awk in the guest prints
-# "lockclass <acquisitions> <contentions> <name>" for each /proc/lock_stat
-# class line ("name[-R|-W]: " and 12 numbers: the 2nd contentions, the 8th
-# acquisitions) that has any, a few hundred short lines. The counters were
-# zeroed when the storm began.
-CLASSES_CMD = ("awk 'NF >= 13 && $(NF-12) ~ /:$/ && $(NF-4) + $(NF-10) > 0 { n = $0; sub(/: .*/, \"\", n); "
-               "sub(/^ */, \"\", n); print \"lockclass\", $(NF-4), $(NF-10), n }' /proc/lock_stat")
+# Every lock class the storm took, and the classes lockdep saw taken directly under
+# the wanted ones: guest/init/lock-classes and lock-nested (busybox awk in the guest).
+CLASSES_CMD = "lock-classes"
+NESTED_CMD = "lock-nested"
 _CLASS_LINE_RE = re.compile(r"^lockclass (\d+) (\d+) (.+?)(?:-[RW])?\s*$", re.M)
 TOP_CLASSES = 20
-# The classes lockdep saw taken directly under each wanted class, in one pass over
-# /proc/lockdep (a read walks every class: seconds on a loaded TCG guest). Its
-# blocks are "<key> FD: .. BD: .. ....: <name>", then " -> [<key>] <name>" lines;
-# the wanted names (they may hold spaces) come one per line from WANT_FILE, and
-# each line out is "nested <wanted> @@ <class under it>".
-WANT_FILE = "/tmp/mmlock-nested-want"
-_NESTED_CMD = ("awk 'NR == FNR { want[$0] = 1; next } /^[0-9a-f]+ FD:/ { n = $0; "
-               "sub(/^[0-9a-f]+ FD: *[0-9]+ BD: *[0-9]+ [^:]*: /, \"\", n); f = (n in want); "
-               "next } f && / -> \\[/ { sub(/^ -> \\[[^]]*\\] /, \"\"); print \"nested\", n \" @@ \" $0 }' "
-               f"{WANT_FILE} /proc/lockdep")
 
 
 def classes_acquired(output: str) -> dict[str, dict[str, int]]:
@@ -348,7 +335,7 @@ def nested_under(channel: Channel, names: set[str], timeout: float) -> dict[str,
     found: dict[str, set[str]] = {name: set() for name in wanted}
     if not wanted:
         return found
-    command = f"printf '%s\\n' {' '.join(shlex.quote(n) for n in wanted)} > {WANT_FILE} && {_NESTED_CMD} 2>/dev/null"
+    command = f"{NESTED_CMD} {' '.join(shlex.quote(n) for n in wanted)} 2>/dev/null"
     for line in channel.run(command, timeout).output.splitlines():
         owner, sep, name = line[len("nested "):].partition(" @@ ")
         if line.startswith("nested ") and sep and owner in found:
