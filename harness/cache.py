@@ -31,7 +31,7 @@ def cache_root() -> Path:
 @contextlib.contextmanager
 def rooted(root: str | None) -> Iterator[None]:
     """The cache at @root for a run's stages (bench's cold sample: an empty cache); None: the
-    usual one. The request says where, not the environment: nothing writes os.environ."""
+    usual one. The request says where, not an environment variable written for the run."""
     if root is None:
         yield
         return

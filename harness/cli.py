@@ -64,6 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     options.add(selftest, options.SELFTEST)
     selftest.add_argument("--cases", default="", help="comma-separated subset of configs/selftest.yaml cases")
 
+    _add_bisect(sub)
+
+    one = sub.add_parser("run-request", help="one run of a RunRequest given as JSON (what a matrix cell runs)")
+    one.add_argument("request", help="the request's JSON (RunRequest.to_json)")
+
+    _add_campaigns(sub)
+
+    parse = sub.add_parser("parse", help="find kernel reports in saved console logs (no QEMU needed)")
+    parse.add_argument("--json", action="store_true", help="JSON array, one object per file")
+    parse.add_argument("logs", nargs="+", metavar="LOG")
+    return parser
+
+
+def _add_bisect(sub: argparse._SubParsersAction) -> None:
     bisect = sub.add_parser("bisect", help="git bisect a kernel tree with a storm as the test (`make bisect`)")
     options.add(bisect)
     bisect.add_argument("--good", required=True, help="a revision without the bug (an ancestor of --bad)")
@@ -86,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with a culprit named, revert it on BAD (a commit on no branch) and run that as "
                              "many times as a step: fixed, still-fails or does-not-apply (default on)")
 
-    one = sub.add_parser("run-request", help="one run of a RunRequest given as JSON (what a matrix cell runs)")
-    one.add_argument("request", help="the request's JSON (RunRequest.to_json)")
 
+def _add_campaigns(sub: argparse._SubParsersAction) -> None:
+    """The commands that run many runs, or none: matrix, module-check, soak, zoo, bench."""
     matrix = sub.add_parser("matrix", help="run arches x kernel versions; summary.json, junit.xml, summary.html")
     matrix.add_argument("--arches", default="", help="space/comma separated (default: every arch)")
     matrix.add_argument("--kernel-versions", default="6.1", help="space/comma separated")
@@ -119,11 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cold", action=argparse.BooleanOptionalAction, default=True,
                        help="also a cold build and boot-test in a scratch cache (default on; 6-10 min more)")
     bench.add_argument("--log-mb", type=positive_int, default=200, help="size of the generated parser log")
-
-    parse = sub.add_parser("parse", help="find kernel reports in saved console logs (no QEMU needed)")
-    parse.add_argument("--json", action="store_true", help="JSON array, one object per file")
-    parse.add_argument("logs", nargs="+", metavar="LOG")
-    return parser
 
 
 def _cmd_deps(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ a command took into its RunRequest.
 The environment is read here and only here (`environment()`), once per command:
 the harness's own reliability hooks (MMLOCK_FAULT, MMLOCK_SSH, MMLOCK_SSH_FAULT) and
 extra guest binaries (MMLOCK_GUEST_BINARIES) become request fields; no stage reads
-os.environ for them.
+the environment for them.
 """
 from __future__ import annotations
 
