@@ -150,16 +150,9 @@ def _held(request: RunRequest) -> Iterator[Held]:
         yield Held(None, outcome=_failed_before_start(request, exc, started))
         return
     arch = planned.arch
-    run_dir = results.new_run_dir(arch.name, request.label,
-                                  Path(request.results_dir) if request.results_dir else None)
-    results.point_latest(run_dir)
-    draft = Draft(_new_record(run_dir, planned))
+    run_dir, draft = _open_books(planned)
     run = Held(planned)
     yielded = False
-    say(f"run {run_dir.name}: arch={arch.name} profile={planned.profile.name} storm={planned.storm.name} "
-        f"duration={planned.duration}s seed={request.seed}")
-    for part, why in planned.storm.left_out:
-        say(f"storm: {part} left out: {why}")
 
     def enter(stage: str) -> None:
         enter_stage(stage, draft, request.harness_fault)
@@ -194,6 +187,18 @@ def _held(request: RunRequest) -> Iterator[Held]:
     run.outcome = RunOutcome(run_dir, *_write_results(run_dir, arch.name, verdict, draft, request.harness_fault))
     if not yielded:
         yield run
+
+
+def _open_books(planned: Plan) -> tuple[Path, Draft]:
+    """The run's directory (results/latest pointing at it) and its draft record, said aloud."""
+    request, arch = planned.request, planned.arch
+    run_dir = results.new_run_dir(arch.name, request.label, Path(request.results_dir) if request.results_dir else None)
+    results.point_latest(run_dir)
+    say(f"run {run_dir.name}: arch={arch.name} profile={planned.profile.name} storm={planned.storm.name} "
+        f"duration={planned.duration}s seed={request.seed}")
+    for part, why in planned.storm.left_out:
+        say(f"storm: {part} left out: {why}")
+    return run_dir, Draft(_new_record(run_dir, planned))
 
 
 def _internal(exc: Exception, draft: Draft, run_dir: Path) -> Verdict:
