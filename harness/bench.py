@@ -1,7 +1,8 @@
 """`make bench`: how fast and how thorough the harness is on this machine.
 
 A composition: kernel builds go through harness.kernel.build, storms through
-`make boot-test` (ours) and run.execute (Debian's stress-ng as a yardstick),
+the boot-test's RunRequest in a child `harness run-request` (ours, end to end)
+and run.execute (Debian's stress-ng as a yardstick),
 parsing through harness.report. Each figure is a median over REPEAT
 samples with the load average at its start; machine facts sit beside them
 in results/bench/bench.json. Numbers never fail the bench; a figure that
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from harness import bench_builds
@@ -48,6 +50,7 @@ from harness.bench_figures import (  # noqa: F401  (bench.X: the names its tests
 )
 from harness.configs import REPO_ROOT
 from harness.errors import EXIT_INFRA, HarnessError
+from harness.plan import RunRequest
 from harness.record import RunRecord
 from harness.results import results_root, write_json
 from harness.yardstick import parse_stress_ng_yaml  # noqa: F401  (bench's own name for it, in its tests)
@@ -70,13 +73,15 @@ def _memory_mb() -> int:
 
 
 class Bench:
-    def __init__(self, arch: str, kernel_version: str, profile: str, repeat: int, cold: bool, log_mb: int,
-                 out_dir: Path) -> None:
-        self.arch, self.kernel_version, self.profile = arch, kernel_version, profile
+    def __init__(self, template: RunRequest, repeat: int, cold: bool, log_mb: int, out_dir: Path) -> None:
+        """@template: the command's run options (arch, kernel version, profile and what the
+        environment set); every run of the bench is a request made from it."""
+        self.template = template
+        self.arch, self.kernel_version, self.profile = template.arch, template.kernel_version, template.profile
         self.repeat, self.cold, self.log_mb, self.out_dir = repeat, cold, log_mb, out_dir
         self.runs_dir = out_dir / "runs"
-        self.result: dict = {"arch": arch, "repeat": repeat, "cold": cold, "profile": profile,
-                             "kernel_version": kernel_version, "figures": {}, "notes": [], "unmeasured": [],
+        self.result: dict = {"arch": self.arch, "repeat": repeat, "cold": cold, "profile": self.profile,
+                             "kernel_version": self.kernel_version, "figures": {}, "notes": [], "unmeasured": [],
                              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     # -- bookkeeping
@@ -92,21 +97,24 @@ class Bench:
         write_json(self.out_dir / "bench.json", self.result)
 
     # -- runs
-    def _make_boot_test(self, label: str, env_extra: dict) -> tuple[float, RunRecord, str]:
-        run_root = self.runs_dir / label
+    def boot_test_request(self, label: str, cache_dir: str | None = None) -> RunRequest:
+        return replace(self.template, label="run", results_dir=str(self.runs_dir / label), cache_dir=cache_dir)
+
+    def _boot_test(self, label: str, cache_dir: str | None = None) -> tuple[float, RunRecord, str]:
+        """What `make boot-test` runs (the CLI's run with its defaults), end to end in a child
+        `harness run-request` of its own: the wall time includes the interpreter's start, as a
+        person's would. @cache_dir: a cache of its own (the cold sample)."""
+        request = self.boot_test_request(label, cache_dir)
+        run_root = Path(str(request.results_dir))
         run_root.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, MMLOCK_RESULTS=str(run_root), **env_extra)
-        for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
-            env.pop(var, None)
         log_path = run_root / "harness.log"
         started = time.monotonic()
         with open(log_path, "a") as log:
-            proc = subprocess.run(["make", "-C", str(REPO_ROOT), "boot-test", f"ARCH={self.arch}",
-                                   f"KERNEL_VERSION={self.kernel_version}", f"PROFILE={self.profile}"],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+            proc = subprocess.run([sys.executable, "-m", "harness", "run-request", json.dumps(request.to_json())],
+                                  cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, check=False)
         wall = time.monotonic() - started
         verdict = run_root / "latest" / "verdict.json"
-        record = RunRecord.load(verdict) if verdict.is_file() else RunRecord(reason=f"make exited {proc.returncode}")
+        record = RunRecord.load(verdict) if verdict.is_file() else RunRecord(reason=f"run exited {proc.returncode}")
         return wall, record, log_path.read_text(errors="replace")
 
     def _yardstick_run(self, storm: str, accel: str, stress_ng: bool) -> tuple[RunRecord, dict[str, int], str]:
@@ -114,11 +122,10 @@ class Bench:
         with stress_ng, Debian's stress-ng run as a person runs it (harness.yardstick): its
         bogo ops, and why its swap stressor's work does not count ("" when it does)."""
         from harness import yardstick
-        from harness.run import RunRequest, execute
+        from harness.run import execute
 
-        request = RunRequest(arch=self.arch, kernel_version=self.kernel_version, profile=self.profile,
-                             storm=storm, accel=accel, label=f"bench-{storm}",
-                             results_dir=str(self.runs_dir / storm))
+        request = replace(self.template, storm=storm, accel=accel, label=f"bench-{storm}",
+                          results_dir=str(self.runs_dir / storm))
         if not stress_ng:
             return execute(request).record, {}, ""
         run = yardstick.run(request, storm)
@@ -131,9 +138,9 @@ class Bench:
         others: dict[str, list[tuple[RunRecord, dict[str, int], list[float]]]] = {
             label: [] for label, _, _ in YARDSTICKS}
         for rep in range(self.repeat):
-            _stage(f"storm {rep + 1}/{self.repeat}: make boot-test (ours)")
+            _stage(f"storm {rep + 1}/{self.repeat}: boot-test (ours, harness run-request)")
             load = loadavg()
-            wall, data, _ = self._make_boot_test("ours", {})
+            wall, data, _ = self._boot_test("ours")
             if data.storm_facts.ended_how == "completed":
                 ours_runs.append((wall, data, load))
             else:
@@ -216,11 +223,11 @@ class Bench:
 
     def _boot_only(self, accel: str) -> list:
         """Boots alone (no storm) under an accelerator ours did not use, in this process."""
-        from harness.run import RunRequest, execute
+        from harness.run import execute
 
         pairs = []
-        request = RunRequest(arch=self.arch, accel=accel, kernel_version=self.kernel_version, profile=self.profile,
-                             storm_enabled=False, label="boot", results_dir=str(self.runs_dir / f"boot-{accel}"))
+        request = replace(self.template, accel=accel, storm_enabled=False, label="boot",
+                          results_dir=str(self.runs_dir / f"boot-{accel}"))
         for _ in range(self.repeat):
             load = loadavg()
             try:
@@ -234,12 +241,12 @@ class Bench:
 
     # -- cold
     def cold_boot_test(self) -> None:
-        """`make boot-test` with an empty cache (ccache included): cold e2e and cold kernel build."""
+        """The boot-test with an empty cache (ccache included): cold e2e and cold kernel build."""
         scratch = Path(tempfile.mkdtemp(prefix="mmlock-bench-cold-", dir=Path.home() / ".cache"))
         try:
-            _stage(f"cold: make boot-test with MMLOCK_CACHE={scratch} (a full kernel build)")
+            _stage(f"cold: boot-test with a cache of its own, {scratch} (a full kernel build)")
             load = loadavg()
-            wall, data, output = self._make_boot_test("cold", {"MMLOCK_CACHE": str(scratch)})
+            wall, data, output = self._boot_test("cold", cache_dir=str(scratch))
             match = _KERNEL_BUILT_RE.search(output)
             self.put("kernel build, cold (empty ccache + cache)", figure(
                 [float(match.group(1))] if match else [], "s", [load],
@@ -312,13 +319,14 @@ class Bench:
         return facts
 
 
-def run_bench(arch: str, kernel_version: str, profile: str, repeat: int, cold: bool, log_mb: int) -> int:
+def run_bench(template: RunRequest, repeat: int, cold: bool, log_mb: int) -> int:
     from harness import qemu
     from harness.configs import load_arch
 
     out_dir = results_root() / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    bench = Bench(arch, kernel_version, profile, repeat, cold, log_mb, out_dir)
+    bench = Bench(template, repeat, cold, log_mb, out_dir)
+    arch = template.arch
     facts = bench.machine()
     steps: list[tuple[str, Callable[[], object]]] = []
     kernel_box: list = []

@@ -14,7 +14,6 @@ exception and on SIGTERM (harness.signals makes it one).
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 import time
@@ -123,7 +122,8 @@ def machine_files(plan: Plan, built: Built, run_dir: Path) -> Iterator[tuple[lis
     swap_devices = [qemu.guest_disk(i) for i in range(storm.swap_devices)]
     swapfs_dev = qemu.guest_disk(storm.swap_devices) if storm.has_fs_disk else ""
     lines = storm_stage.plan_lines(storm, duration, request.seed, swap_devices)
-    ssh_setup = ssh_channel.prepare(run_dir, arch.net_device)   # per-run keys and forwarded port
+    # per-run keys and forwarded port
+    ssh_setup = ssh_channel.prepare(run_dir, arch.net_device, enabled=request.ssh, fault=request.ssh_fault)
     overlay = {
         "etc/harness/storm.plan": "\n".join(lines) + "\n",
         "etc/harness/run.env": storm_stage.run_env(storm, duration, request.seed, swapfs_dev, request.faults),
@@ -225,7 +225,7 @@ def storm(session: Session, plan: Plan) -> None:
         return
     say(f"storm: {storm_spec.name} for {duration}s")
     session.machine.enter(Lifecycle.STORMING)
-    console.idle_hooks += fault_hooks(session.machine)
+    console.idle_hooks += fault_hooks(session.machine, request.harness_fault)
     watch = ReportWatch(console.log_handle.path, console.silent_for) if request.stop_on_report else None
     if watch is not None:
         console.idle_hooks.append(watch.hook)
@@ -277,10 +277,10 @@ def dump_guest_state(machine: Machine, draft: Draft, stage: str, pc_re: str = ""
     draft.set(dump=machine.dump_state(pc_re))
 
 
-def fault_hooks(machine: Machine) -> list[Callable[[], None]]:
-    """MMLOCK_FAULT=freeze:SECONDS (reliability tests): stop every vCPU through the
-    monitor that many seconds into the storm, a guest hung so hard nothing answers."""
-    match = re.fullmatch(r"freeze:(\d+(?:\.\d+)?)", os.environ.get("MMLOCK_FAULT", ""))
+def fault_hooks(machine: Machine, fault: str) -> list[Callable[[], None]]:
+    """A harness_fault (MMLOCK_FAULT) of freeze:SECONDS (reliability tests): stop every vCPU
+    through the monitor that many seconds into the storm, a guest hung so hard nothing answers."""
+    match = re.fullmatch(r"freeze:(\d+(?:\.\d+)?)", fault)
     if not match:
         return []
     started = time.monotonic()

@@ -17,13 +17,29 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+_ROOT: list[Path] = []   # a run's own cache (RunRequest.cache_dir) while it runs
+
 
 def cache_root() -> Path:
-    root = os.environ.get("MMLOCK_CACHE") or os.path.join(
+    root = _ROOT[-1] if _ROOT else os.environ.get("MMLOCK_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mmlock-harness")
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def rooted(root: str | None) -> Iterator[None]:
+    """The cache at @root for a run's stages (bench's cold sample: an empty cache); None: the
+    usual one. The request says where, not an environment variable written for the run."""
+    if root is None:
+        yield
+        return
+    _ROOT.append(Path(root))
+    try:
+        yield
+    finally:
+        _ROOT.pop()
 
 
 @contextlib.contextmanager

@@ -14,91 +14,26 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
+from harness import options
 from harness.errors import EXIT_INFRA, ConfigError, HarnessError
+from harness.options import empty_is_none, parts, positive_int
 from harness.signals import interrupt_name, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from harness.run import RunOutcome, RunRequest
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def _empty_is_none(text: str) -> str | None:
-    return text or None
-
-
 def _runs(text: str) -> int | None:
     if text in ("", "auto"):
         return None
-    return _positive_int(text)
-
-
-def _parts(text: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(text.replace(",", " ").split()))
+    return positive_int(text)
 
 
 def _request(args: argparse.Namespace, **fields) -> RunRequest:
-    """The RunRequest of a command's run options; @fields set the rest."""
-    from harness.run import RunRequest
+    """The RunRequest of a command's run options (harness.options); @fields set the rest."""
+    from harness import options
 
-    options = dict(arch=args.arch, kernel_src=args.kernel_src, kernel_version=args.kernel_version,
-                   profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
-                   accel=args.accel, inject=args.inject, inactivity_s=args.inactivity, leave_out=args.leave_out,
-                   stagger_s=args.stagger, preempt=args.preempt, faults=args.faults)
-    request = RunRequest(**{**options, **fields})
-    if args.stop_on_report is not None:   # the user's word over the command's default
-        request = dataclasses.replace(request, stop_on_report=args.stop_on_report)
-    return request
-
-
-def _add_run_options(parser: argparse.ArgumentParser, storm: bool = True) -> None:
-    parser.add_argument("--arch", default="x86_64", help="guest architecture (configs/arches/*.yaml)")
-    parser.add_argument("--kernel-src", type=_empty_is_none, default=None,
-                        help="kernel tree to build out-of-tree (default: Debian's linux-source tarball)")
-    parser.add_argument("--kernel-version", default="6.1",
-                        help="Debian linux-source version when --kernel-src is not given")
-    parser.add_argument("--profile", default="lockdep", help="debug profile (configs/kernel/profiles.yaml)")
-    if storm:
-        parser.add_argument("--storm", default="swapoff-fork-mmap", help="storm (configs/storms/*.yaml)")
-        parser.add_argument("--seed", type=_int, default=1, help="seed for the stressors' RNGs")
-        parser.add_argument("--duration", type=_positive_int, default=None,
-                            help="storm length in seconds (default: the storm's own)")
-        parser.add_argument("--accel", default="auto", help="auto, kvm or tcg (auto proves KVM works first)")
-        parser.add_argument("--inject", default=None,
-                            help="trigger a known kernel report in the guest before the storm (self-test)")
-        parser.add_argument("--inactivity-timeout", type=_positive_int, default=None, dest="inactivity",
-                            help="seconds of guest silence (no console output, no storm heartbeat) taken "
-                                 "as a hang (default: 120 under TCG, 60 under KVM)")
-        parser.add_argument("--leave-out", type=_parts, default=(), metavar="PARTS",
-                            help="storm parts not to run, space/comma separated: stressor modes, module, "
-                                 "zram, zswap, swap-files (narrowing a failure down)")
-        parser.add_argument("--preempt", default="full", metavar="MODEL",
-                            help="the kernel's preemption model: none, voluntary or full (default full; "
-                                 "none and voluntary are kernels of their own)")
-        parser.add_argument("--faults", type=_parts, default=(), metavar="KINDS",
-                            help="fault injection for the storm's own tasks, space/comma separated: slab, "
-                                 "page, io (a kernel with fault injection; knobs in the storm's faults:)")
-        parser.add_argument("--stagger", type=_int, default=None, metavar="SECONDS",
-                            help="start the stressors this far apart and count each mode's new lock chains "
-                                 "(default: the storm's own; the default storm starts every mode at once)")
-        parser.add_argument("--stop-on-report", action=argparse.BooleanOptionalAction, default=None,
-                            help="end the storm at the first complete kernel report (default: on for bisect, "
-                                 "soak and zoo, off for run)")
+    return options.request(args, **fields)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,38 +48,51 @@ def build_parser() -> argparse.ArgumentParser:
     deps.add_argument("--packages", default="", help="more Debian packages (e.g. chromium for the page tests)")
 
     build = sub.add_parser("build", help="build (or fetch from cache) the kernel and the guest image")
-    _add_run_options(build, storm=False)
+    options.add(build, options.BUILD)
 
     boot = sub.add_parser("boot", help="build, boot to the ready marker, power off: no storm")
-    _add_run_options(boot)
+    options.add(boot)
 
     run = sub.add_parser("run", help="build, boot, storm, verdict (what `make boot-test` calls)")
-    _add_run_options(run)
+    options.add(run)
 
     shell = sub.add_parser("shell", help="boot the default image and open a shell in the guest "
                                          "(SSH when up, else the serial console)")
-    _add_run_options(shell)
+    options.add(shell)
 
     selftest = sub.add_parser("selftest", help="inject every fault kind, one boot each; check the verdicts")
-    _add_run_options(selftest, storm=False)
-    selftest.add_argument("--accel", default="auto")
+    options.add(selftest, options.SELFTEST)
     selftest.add_argument("--cases", default="", help="comma-separated subset of configs/selftest.yaml cases")
 
+    _add_bisect(sub)
+
+    one = sub.add_parser("run-request", help="one run of a RunRequest given as JSON (what a matrix cell runs)")
+    one.add_argument("request", help="the request's JSON (RunRequest.to_json)")
+
+    _add_campaigns(sub)
+
+    parse = sub.add_parser("parse", help="find kernel reports in saved console logs (no QEMU needed)")
+    parse.add_argument("--json", action="store_true", help="JSON array, one object per file")
+    parse.add_argument("logs", nargs="+", metavar="LOG")
+    return parser
+
+
+def _add_bisect(sub: argparse._SubParsersAction) -> None:
     bisect = sub.add_parser("bisect", help="git bisect a kernel tree with a storm as the test (`make bisect`)")
-    _add_run_options(bisect)
+    options.add(bisect)
     bisect.add_argument("--good", required=True, help="a revision without the bug (an ancestor of --bad)")
     bisect.add_argument("--bad", required=True, help="a revision with the bug")
     bisect.add_argument("--runs", type=_runs, default=None,
                         help="storms per step: a number, or auto (default: from the rate at BAD)")
-    bisect.add_argument("--title", type=_empty_is_none, default=None,
+    bisect.add_argument("--title", type=empty_is_none, default=None,
                         help="the report title to bisect (default: the one BAD produces)")
     bisect.add_argument("--other-report", choices=("skip", "bad"), default="skip",
                         help="a step with a different report: skip it (default) or call it bad")
-    bisect.add_argument("--hits", type=_positive_int, default=1,
+    bisect.add_argument("--hits", type=positive_int, default=1,
                         help="sightings of the target that make a step bad (default 1)")
-    bisect.add_argument("--bad-runs", type=_positive_int, default=3,
+    bisect.add_argument("--bad-runs", type=positive_int, default=3,
                         help="adaptive runs: storms at BAD to estimate the reproduction rate (default 3)")
-    bisect.add_argument("--max-runs", type=_positive_int, default=8,
+    bisect.add_argument("--max-runs", type=positive_int, default=8,
                         help="adaptive runs: at most this many storms per step (default 8)")
     bisect.add_argument("--verify-good", action="store_true",
                         help="run GOOD first and stop if it is not clean")
@@ -152,52 +100,39 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with a culprit named, revert it on BAD (a commit on no branch) and run that as "
                              "many times as a step: fixed, still-fails or does-not-apply (default on)")
 
-    one = sub.add_parser("run-request", help="one run of a RunRequest given as JSON (what a matrix cell runs)")
-    one.add_argument("request", help="the request's JSON (RunRequest.to_json)")
 
+def _add_campaigns(sub: argparse._SubParsersAction) -> None:
+    """The commands that run many runs, or none: matrix, module-check, soak, zoo, bench."""
     matrix = sub.add_parser("matrix", help="run arches x kernel versions; summary.json, junit.xml, summary.html")
     matrix.add_argument("--arches", default="", help="space/comma separated (default: every arch)")
     matrix.add_argument("--kernel-versions", default="6.1", help="space/comma separated")
-    matrix.add_argument("--jobs", type=_positive_int, default=None, help="cells at once (default from cores/memory)")
-    matrix.add_argument("--profile", default="lockdep")
-    matrix.add_argument("--storm", default="swapoff-fork-mmap")
-    matrix.add_argument("--duration", type=_positive_int, default=None)
-    matrix.add_argument("--seed", type=_int, default=1)
-    matrix.add_argument("--accel", default="auto")
-    matrix.add_argument("--leave-out", type=_parts, default=(), metavar="PARTS",
-                        help="storm parts not to run in any cell (as for run)")
+    matrix.add_argument("--jobs", type=positive_int, default=None, help="cells at once (default from cores/memory)")
+    options.add(matrix, options.MATRIX)
 
     modcheck = sub.add_parser("module-check", help="build the test module warning-free against arches x kernel "
                               "versions (modules_prepare where no kernel is built)")
     modcheck.add_argument("--arches", default="", help="space/comma separated (default: every arch)")
     modcheck.add_argument("--kernel-versions", default="6.1 6.12", help="space/comma separated")
-    modcheck.add_argument("--profile", default="lockdep")
+    options.add(modcheck, options.MODULE_CHECK)
 
     soak = sub.add_parser("soak", help="N clean storms in a row; pass count and any flaky report")
-    _add_run_options(soak)
-    soak.add_argument("--runs", type=_positive_int, default=20)
+    options.add(soak)
+    soak.add_argument("--runs", type=positive_int, default=20)
 
     zoo = sub.add_parser("zoo", help="undo real historical mm-locking fixes one at a time; our storm and "
                                      "stress-ng on each kernel (`make zoo`)")
-    _add_run_options(zoo)
-    zoo.add_argument("--cases", type=_parts, default=(), metavar="CASES",
+    options.add(zoo)
+    zoo.add_argument("--cases", type=parts, default=(), metavar="CASES",
                      help="space/comma separated configs/zoo cases (default: all)")
     zoo.add_argument("--yardstick", action=argparse.BooleanOptionalAction, default=True,
                      help="also run stress-ng on each case's kernel (default on)")
 
     bench = sub.add_parser("bench", help="build, boot, storm and parser figures on this machine (`make bench`)")
-    bench.add_argument("--arch", default="x86_64")
-    bench.add_argument("--kernel-version", default="6.1")
-    bench.add_argument("--profile", default="lockdep")
-    bench.add_argument("--repeat", type=_positive_int, default=3, help="samples per figure (median; default 3)")
+    options.add(bench, options.BENCH)
+    bench.add_argument("--repeat", type=positive_int, default=3, help="samples per figure (median; default 3)")
     bench.add_argument("--cold", action=argparse.BooleanOptionalAction, default=True,
                        help="also a cold build and boot-test in a scratch cache (default on; 6-10 min more)")
-    bench.add_argument("--log-mb", type=_positive_int, default=200, help="size of the generated parser log")
-
-    parse = sub.add_parser("parse", help="find kernel reports in saved console logs (no QEMU needed)")
-    parse.add_argument("--json", action="store_true", help="JSON array, one object per file")
-    parse.add_argument("logs", nargs="+", metavar="LOG")
-    return parser
+    bench.add_argument("--log-mb", type=positive_int, default=200, help="size of the generated parser log")
 
 
 def _cmd_deps(args: argparse.Namespace) -> int:
@@ -228,7 +163,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     log_file = log_dir / f"{arch.name}-{profile.name}.log"
     log_file.write_text("")
     kernel = build.build_kernel(src, arch, profile, log_file)
-    guest = image.build_image(kernel, log_file)
+    guest = image.build_image(kernel, log_file, options.environment()["guest_binaries"])
     print(f"kernel:    {kernel.image} ({'cached' if kernel.cached else 'built'}, {kernel.duration_s:.1f}s)")
     print(f"vmlinux:   {kernel.vmlinux}")
     print(f"config:    {kernel.config}")
@@ -339,19 +274,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "selftest":
         from harness.selftest import run_selftest
 
-        return run_selftest(args.arch, args.profile, args.kernel_src, args.kernel_version, args.accel,
-                            [c for c in args.cases.split(",") if c])
+        return run_selftest(_request(args), [c for c in args.cases.split(",") if c])
     if args.command == "shell":
         return _cmd_shell(args)
     if args.command == "bisect":
         return _cmd_bisect(args)
     if args.command == "matrix":
         from harness.matrix import default_jobs, run_matrix
-        from harness.run import RunRequest, check_options
+        from harness.run import check_options
 
         kvers = args.kernel_versions.replace(",", " ").split()
-        template = RunRequest(profile=args.profile, storm=args.storm, seed=args.seed, duration=args.duration,
-                              accel=args.accel, leave_out=args.leave_out)
+        template = _request(args)
         for kver in kvers:   # the cells' shared values, before any cell starts
             check_options(dataclasses.replace(template, kernel_version=kver))
         return run_matrix(args.arches.replace(",", " ").split(), kvers, args.jobs or default_jobs(), template)
@@ -373,7 +306,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench":
         from harness.bench import run_bench
 
-        return run_bench(args.arch, args.kernel_version, args.profile, args.repeat, args.cold, args.log_mb)
+        return run_bench(_request(args), args.repeat, args.cold, args.log_mb)
     if args.command == "parse":
         from harness.report.cli import parse_command
 

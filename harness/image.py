@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 GUEST_DIR = REPO_ROOT / "guest"
 IMAGE_RECIPE = "image-v1"
+# guest/init programs in every image's bin/ (the storm, its lock figures, INJECT=).
+GUEST_SCRIPTS = ("storm-run", "lock-classes", "lock-nested", "mmlock-inject")
 # Extra dynamic host binaries for the guest (bench puts Debian's stress-ng
 # there): host paths separated by ':'; each goes to bin/<name> with its ld.so
 # and shared libraries at the paths ldd names. Part of the image's key.
@@ -166,12 +168,11 @@ def _parent_dirs(names: list[str]) -> list[str]:
 
 def build_image(kernel: KernelBuild, log_file: Path, binaries: tuple[str, ...] = ()) -> GuestImage:
     """The guest image for this kernel; binaries: host programs to add (with their
-    libraries), beside any named in $MMLOCK_GUEST_BINARIES."""
+    libraries): the request's guest_binaries (a yardstick's, and MMLOCK_GUEST_BINARIES's)."""
     arch = kernel.arch
     busybox = busybox_for(arch, log_file)
     extra = userland.guest_files(arch, log_file)   # static dropbear, net-up, mmlock-cmd
-    from_env = [b for b in os.environ.get(EXTRA_BINARIES_ENV, "").split(":") if b]
-    extra.update(extra_binary_files(arch, list(dict.fromkeys([*from_env, *binaries]))))
+    extra.update(extra_binary_files(arch, list(dict.fromkeys(binaries))))
     key = content_key(IMAGE_RECIPE, kernel.key, file_sha256(busybox),
                       *(f"{name}:{mode:o}:{file_sha256(path)}" for name, (path, mode) in sorted(extra.items())),
                       tree_key(GUEST_DIR, _sources("init") + _sources("module") + _sources("stressors")))
@@ -212,7 +213,8 @@ def _pack_image(store: Store, key: str, kernel: KernelBuild, work: Path, busybox
         cpio.char_device("dev/null", 1, 3, 0o666)
         cpio.file_from("bin/busybox", busybox, 0o755)
         cpio.file_from("init", GUEST_DIR / "init" / "init", 0o755)
-        cpio.file_from("bin/storm-run", GUEST_DIR / "init" / "storm-run", 0o755)
+        for script in GUEST_SCRIPTS:
+            cpio.file_from(f"bin/{script}", GUEST_DIR / "init" / script, 0o755)
         cpio.file_from("bin/mmstress", stressors, 0o755)
         cpio.file_from("lib/modules/mmlock.ko", module, 0o644)
         for name, (path, mode) in sorted(extra.items()):

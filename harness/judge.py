@@ -7,11 +7,11 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.binutils import locate, symbolize
 from harness.build_stage import Built
 from harness.configs import Arch
 from harness.record import Draft, Symbolized
-from harness.report import parse_file, symbolize
-from harness.report.symbols import locate
+from harness.report import parse_file
 from harness.timeline import first_report_s
 from harness.verdict import Ending, Verdict, decide
 

@@ -84,13 +84,9 @@ class Exports:
                 or _RESOLVED_ELSEWHERE_RE.match(symbol) is not None)
 
 
-# Kbuild's SRCARCH for an ARCH= that is not a directory of its own.
-_SRCARCH = {"i386": "x86", "x86_64": "x86", "sparc32": "sparc", "sparc64": "sparc", "parisc64": "parisc"}
-
-
-def exported_for(source_dir: Path, kernel_arch: str) -> Exports:
-    """What the generic code and arch/<SRCARCH of `kernel_arch`> export."""
-    arch_dir = f"arch/{_SRCARCH.get(kernel_arch, kernel_arch)}/"
+def exported_for(source_dir: Path, srcarch: str) -> Exports:
+    """What the generic code and arch/<srcarch> (the arch's kernel_srcarch) export."""
+    arch_dir = f"arch/{srcarch}/"
     names, patterns = set(), set()
     for path, name in source_exports(source_dir):
         if path.startswith("arch/") and not path.startswith(arch_dir):
@@ -135,7 +131,7 @@ def check_cell(arch_name: str, version: str, profile_name: str, out: Path) -> di
             module = compile_module(tree, arch, out / "work" / f"{arch_name}-{version}", log_file,
                                     f"{source.version} {arch_name}", extra)
         if cell["tree"] != "built":
-            missing = unexported(undefined_symbols(module, arch), exported_for(source.path, arch.kernel_arch))
+            missing = unexported(undefined_symbols(module, arch), exported_for(source.path, arch.kernel_srcarch))
             if missing:
                 raise BuildError(f"test module uses symbols {source.version} does not export for {arch_name}"
                                  f" (no EXPORT_SYMBOL line in the source): {', '.join(missing)}")

@@ -9,16 +9,24 @@ from pathlib import Path
 from typing import Any
 
 from harness import qemu, requires
-from harness.configs import Arch, Profile, Storm, load_arch, load_storm, run_profile
+from harness.configs import REPO_ROOT, Arch, Profile, Storm, load_arch, load_storm, run_profile
 from harness.errors import ConfigError
 from harness.kernel import source as kernel_source
 
-INJECTIONS = {
-    # name -> guest command; module kinds go through its debugfs file.
-    "sysrq-crash": "echo c > /proc/sysrq-trigger",
-}
-MODULE_INJECTIONS = ("abba", "recursive", "atomic-sleep", "smp-processor-id", "warn", "bug",
-                     "null-deref", "hung-task", "soft-lockup", "rcu-stall", "panic")
+# INJECT= kinds: the guest's injector (guest/init/mmlock-inject) lists them; sysrq
+# kinds take no SECONDS, the test module's may.
+INJECTOR = REPO_ROOT / "guest" / "init" / "mmlock-inject"
+
+
+def _injector_kinds(variable: str) -> tuple[str, ...]:
+    match = re.search(rf'^{variable}="([^"]*)"$', INJECTOR.read_text(), re.M)
+    if match is None:
+        raise ConfigError(f"{INJECTOR}: no {variable}= line")
+    return tuple(match.group(1).split())
+
+
+INJECTIONS = _injector_kinds("SYSRQ_KINDS")
+MODULE_INJECTIONS = _injector_kinds("MODULE_KINDS")
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,20 @@ class RunRequest:
     # Host binaries copied into the guest with their libraries (a yardstick's stress-ng).
     guest_binaries: tuple[str, ...] = ()
     results_dir: str | None = None       # where the run directory goes; None: results_root()
+    cache_dir: str | None = None         # a cache of its own (bench's cold sample); None: MMLOCK_CACHE's
     # End the storm at the first complete kernel report (harness.watch): the run has
     # its answer; verdict.json says stopped_early and when.
     stop_on_report: bool = False
     stagger_s: int | None = None         # seconds between stressor starts; None: the storm's own
     preempt: str = "full"                # the kernel's preemption model (configs.PREEMPT_MODELS)
     faults: tuple[str, ...] = ()         # fault-injection kinds for the storm (configs.FAULT_KINDS)
+    # The harness's own reliability hooks (set from MMLOCK_FAULT, MMLOCK_SSH, MMLOCK_SSH_FAULT
+    # at the command line's edge, harness.options): raise:STAGE (a bug of ours at that stage)
+    # or freeze:SECONDS (every vCPU stopped that far into the storm); SSH or the console only;
+    # kill-sshd:SECONDS (the SSH fallback's self-test).
+    harness_fault: str = ""
+    ssh: bool = True
+    ssh_fault: str = ""
 
     def to_json(self) -> dict:
         """The request for a child process (`python -m harness run-request JSON`: a matrix cell)."""
@@ -76,14 +92,10 @@ def guest_command_for(inject: str) -> str:
     """KIND or KIND:SECONDS -> the guest command that triggers it."""
     kind, _, seconds = inject.partition(":")
     if seconds and not re.fullmatch(r"[0-9]{1,6}", seconds):   # not isdigit(): it takes '²' and '٣'
-
         raise ConfigError(f"injection '{inject}': seconds must be a whole number")
-    if kind in INJECTIONS and not seconds:
-        return INJECTIONS[kind]
-    if kind in MODULE_INJECTIONS:
-        arg = f"{kind} {seconds}" if seconds else kind
-        return f"insmod /lib/modules/mmlock.ko 2>/dev/null; echo {arg} > /sys/kernel/debug/mmlock/inject"
-    valid = ", ".join(list(INJECTIONS) + list(MODULE_INJECTIONS))
+    if (kind in INJECTIONS and not seconds) or kind in MODULE_INJECTIONS:
+        return f"mmlock-inject {kind} {seconds}".rstrip()
+    valid = ", ".join(INJECTIONS + MODULE_INJECTIONS)
     raise ConfigError(f"unknown injection '{inject}'; valid: {valid}")
 
 

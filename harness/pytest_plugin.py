@@ -20,6 +20,7 @@ from typing import Literal, cast
 
 import pytest
 
+from harness import options
 from harness.boot import Session
 from harness.channel.base import ChannelClosed, CommandResult
 from harness.channel.fallback import StormChannel, pump_console
@@ -73,7 +74,8 @@ def _scope(fixture_name: str, config: pytest.Config) -> Scope:
 @pytest.fixture(scope=_scope)
 def guest(request: pytest.FixtureRequest):
     config = request.config
-    ask = RunRequest(arch=config.getoption("--guest-arch"), accel=config.getoption("--guest-accel"),
+    ask = RunRequest(**options.environment(), arch=config.getoption("--guest-arch"),
+                     accel=config.getoption("--guest-accel"),
                      profile=config.getoption("--guest-profile"), label="pytest", storm_enabled=False)
     with held(ask) as run:
         booted = run.session is not None

@@ -7,37 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-from harness import yamlfile
-from harness.configs import CONFIG_DIR, Arch, Storm, load_storm, parse_fragment
+from harness.configs import Arch, Requirements, Storm, load_storm, parse_fragment
+from harness.configs import load_requirements as load
 from harness.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Requirements:
-    modes: dict[str, tuple[str, ...]]    # mmstress mode -> options ("A|B": either)
-    storm: dict[str, tuple[str, ...]]    # storm feature -> options
-    path: Path
-
-
-def load(config_dir: Path = CONFIG_DIR) -> Requirements:
-    path = config_dir / "kernel" / "requires.yaml"
-    top = yamlfile.Fields(yamlfile.load(path), path)
-    tables = []
-    for key in ("modes", "storm"):
-        sub = top.sub(key)
-        table = {name: sub.str_list(name) for name in sub.data}
-        sub.finish()
-        for name, options in table.items():
-            for alternative in (o for option in options for o in option.split("|")):
-                if not alternative.startswith("CONFIG_") or not alternative[7:].replace("_", "").isalnum():
-                    raise ConfigError(f"{sub.where(name)}: not a kconfig option name: {alternative!r}")
-        tables.append(table)
-    top.finish()
-    return Requirements(tables[0], tables[1], path)
-
 
 # Modes that need the storm's NUMA nodes from the arch's QEMU machine.
 NODE_MODES = ("numa",)

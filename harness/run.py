@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import results
+from harness import cache, results
 from harness.boot import BOOT_TIMEOUT_S, INACTIVITY_S, READY_RE, BootFailed, Session, boot, machine_files, storm
 from harness.build_stage import build, preempt_model
 from harness.errors import HarnessError, InfraError
@@ -78,12 +78,12 @@ class Held:
 STAGES = ("load", "build", "image", "boot", "storm", "parse", "verdict", "results")
 
 
-def enter_stage(stage: str, draft: Draft) -> None:
+def enter_stage(stage: str, draft: Draft, fault: str = "") -> None:
     """Note the stage a run has reached (an internal error names it), and raise
-    there when MMLOCK_FAULT=raise:STAGE asks (reliability tests: a bug of ours
-    at that stage must end as an infra error with everything kept)."""
+    there when the request's harness_fault (MMLOCK_FAULT) is raise:STAGE (reliability
+    tests: a bug of ours at that stage must end as an infra error with everything kept)."""
     draft.set(stage=stage)
-    if os.environ.get("MMLOCK_FAULT", "") == f"raise:{stage}":
+    if fault == f"raise:{stage}":
         raise RuntimeError(f"injected fault at stage {stage} (MMLOCK_FAULT=raise:{stage})")
 
 
@@ -134,9 +134,15 @@ def held(request: RunRequest) -> Iterator[Held]:
     """plan, build, boot, storm; the block; power off, judge, results. Whatever the block
     raises (Ctrl-C, SIGTERM, a bug) ends the run the way it would end a storm: QEMU
     stopped, the log flushed, the verdict written; it is not raised again."""
+    with cache.rooted(request.cache_dir), _held(request) as run:
+        yield run
+
+
+@contextlib.contextmanager
+def _held(request: RunRequest) -> Iterator[Held]:
     started = time.monotonic()
     try:
-        enter_stage("load", Draft(RunRecord()))
+        enter_stage("load", Draft(RunRecord()), request.harness_fault)
         planned = plan(request)
     except HarnessError:
         raise
@@ -144,19 +150,12 @@ def held(request: RunRequest) -> Iterator[Held]:
         yield Held(None, outcome=_failed_before_start(request, exc, started))
         return
     arch = planned.arch
-    run_dir = results.new_run_dir(arch.name, request.label,
-                                  Path(request.results_dir) if request.results_dir else None)
-    results.point_latest(run_dir)
-    draft = Draft(_new_record(run_dir, planned))
+    run_dir, draft = _open_books(planned)
     run = Held(planned)
     yielded = False
-    say(f"run {run_dir.name}: arch={arch.name} profile={planned.profile.name} storm={planned.storm.name} "
-        f"duration={planned.duration}s seed={request.seed}")
-    for part, why in planned.storm.left_out:
-        say(f"storm: {part} left out: {why}")
 
     def enter(stage: str) -> None:
-        enter_stage(stage, draft)
+        enter_stage(stage, draft, request.harness_fault)
 
     try:
         built = build(planned, run_dir, draft, enter)
@@ -185,9 +184,21 @@ def held(request: RunRequest) -> Iterator[Held]:
         verdict = _internal(exc, draft, run_dir)
     run.session = None
     draft.durations(total_s=round(time.monotonic() - started, 2))
-    run.outcome = RunOutcome(run_dir, *_write_results(run_dir, arch.name, verdict, draft))
+    run.outcome = RunOutcome(run_dir, *_write_results(run_dir, arch.name, verdict, draft, request.harness_fault))
     if not yielded:
         yield run
+
+
+def _open_books(planned: Plan) -> tuple[Path, Draft]:
+    """The run's directory (results/latest pointing at it) and its draft record, said aloud."""
+    request, arch = planned.request, planned.arch
+    run_dir = results.new_run_dir(arch.name, request.label, Path(request.results_dir) if request.results_dir else None)
+    results.point_latest(run_dir)
+    say(f"run {run_dir.name}: arch={arch.name} profile={planned.profile.name} storm={planned.storm.name} "
+        f"duration={planned.duration}s seed={request.seed}")
+    for part, why in planned.storm.left_out:
+        say(f"storm: {part} left out: {why}")
+    return run_dir, Draft(_new_record(run_dir, planned))
 
 
 def _internal(exc: Exception, draft: Draft, run_dir: Path) -> Verdict:
@@ -204,7 +215,8 @@ def _internal(exc: Exception, draft: Draft, run_dir: Path) -> Verdict:
     return Verdict("infra-error", InfraError.exit_code, reason)
 
 
-def _write_results(run_dir: Path, arch: str, verdict: Verdict, draft: Draft) -> tuple[Verdict, RunRecord]:
+def _write_results(run_dir: Path, arch: str, verdict: Verdict, draft: Draft,
+                   fault: str = "") -> tuple[Verdict, RunRecord]:
     """verdict.json and junit.xml from the run's record, every guest string through printable
     (results.safe); the record returned is what was written. A results disk that is full, or
     a bug in the writing, must not cost the verdict on stdout."""
@@ -214,7 +226,7 @@ def _write_results(run_dir: Path, arch: str, verdict: Verdict, draft: Draft) -> 
         if record.stopped_early and draft.header_at is not None:
             draft.set(stopped_early=dataclasses.replace(
                 record.stopped_early, header_to_verdict_s=round(time.monotonic() - draft.header_at, 2)))
-        enter_stage("results", draft)
+        enter_stage("results", draft, fault)
         record = RunRecord.from_json(results.safe(draft.record.to_json()))
         verdict = dataclasses.replace(verdict, reason=record.reason)
         results.write_run_files(run_dir, arch, verdict, record)
@@ -244,4 +256,4 @@ def _failed_before_start(request: RunRequest, exc: Exception, started: float) ->
     draft = Draft(RunRecord(run_id=run_dir.name, arch=request.arch, complete=False, stage="load",
                             durations=Durations(total_s=round(time.monotonic() - started, 2))))
     verdict = _internal(exc, draft, run_dir)
-    return RunOutcome(run_dir, *_write_results(run_dir, request.arch, verdict, draft))
+    return RunOutcome(run_dir, *_write_results(run_dir, request.arch, verdict, draft, request.harness_fault))

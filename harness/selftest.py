@@ -5,57 +5,14 @@ run.execute, nothing more.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 
-from harness import yamlfile
-from harness.configs import CONFIG_DIR
+from harness.configs import SelftestCase as Case
+from harness.configs import load_selftest_cases as load_cases
 from harness.errors import ConfigError
 from harness.record import RunRecord
 from harness.results import junit_xml, results_root, write_json
 from harness.run import RunRequest, execute, load_request
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    inject: str | None
-    storm: str
-    duration_s: int | None
-    verdict: str
-    kind: str | None
-    title: str | None
-    # Arches whose kernel cannot give this report a function (an honest
-    # "in corrupted", as syzkaller titles it): the title prefix still counts.
-    corrupted_ok: tuple[str, ...] = ()
-    # (arch, title prefix) where the kernel words the same fault otherwise.
-    title_on: tuple[tuple[str, str], ...] = ()
-
-    def title_for(self, arch: str) -> str | None:
-        return dict(self.title_on).get(arch, self.title)
-
-
-def load_cases(path: Path = CONFIG_DIR / "selftest.yaml") -> list[Case]:
-    top = yamlfile.Fields(yamlfile.load(path), path)
-    cases_map = top.sub("cases")
-    cases = []
-    for name in cases_map.data:
-        entry = cases_map.sub(name)
-        expect = entry.sub("expect")
-        title_on: list[tuple[str, str]] = []
-        if "title_on" in expect.data:
-            per_arch = expect.sub("title_on")
-            title_on = [(arch, per_arch.get(arch, str)) for arch in per_arch.data]
-            per_arch.finish()
-        cases.append(Case(name=name, inject=entry.get("inject", str, None), storm=entry.get("storm", str, "selftest"),
-                          duration_s=entry.get("duration_s", int, None), verdict=expect.get("verdict", str),
-                          kind=expect.get("kind", str, None), title=expect.get("title", str, None),
-                          corrupted_ok=expect.str_list("corrupted_ok_on", []), title_on=tuple(title_on)))
-        expect.finish()
-        entry.finish()
-    cases_map.finish()
-    top.finish()
-    return cases
 
 
 def judge(case: Case, record: RunRecord, arch: str = "") -> dict:
@@ -77,8 +34,10 @@ def judge(case: Case, record: RunRecord, arch: str = "") -> dict:
     return {"expected": expected, "got": got, "ok": ok}
 
 
-def run_selftest(arch: str, profile: str, kernel_src: str | None, kernel_version: str, accel: str,
-                 only: list[str] | None = None) -> int:
+def run_selftest(template: RunRequest, only: list[str] | None = None) -> int:
+    """Each case of configs/selftest.yaml (or @only those) as @template's run with the case's
+    storm, duration and injection: did the verdict name what was injected?"""
+    arch = template.arch
     cases = load_cases()
     if only:
         unknown = sorted(set(only) - {c.name for c in cases})
@@ -86,9 +45,8 @@ def run_selftest(arch: str, profile: str, kernel_src: str | None, kernel_version
             raise ConfigError(f"unknown self-test case(s) {', '.join(unknown)}; valid: "
                               f"{', '.join(c.name for c in cases)}")
         cases = [c for c in cases if c.name in only]
-    requests = {case.name: RunRequest(arch=arch, kernel_src=kernel_src, kernel_version=kernel_version,
-                                      profile=profile, storm=case.storm, duration=case.duration_s,
-                                      accel=accel, inject=case.inject, label=f"selftest-{case.name}")
+    requests = {case.name: replace(template, storm=case.storm, duration=case.duration_s, inject=case.inject,
+                                   label=f"selftest-{case.name}")
                 for case in cases}
     for request in requests.values():
         load_request(request)   # every case's values before the first build

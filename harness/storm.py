@@ -11,23 +11,29 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import yamlfile
 from harness.channel import Channel, ChannelClosed, CommandTimeout, GuestSilent
-from harness.configs import CONFIG_DIR, FAULT_KINDS, Storm
-from harness.errors import ConfigError, InfraError
+from harness.configs import FAULT_KINDS, Storm
+from harness.configs import load_lock_targets as lock_targets
+from harness.errors import InfraError
 from harness.host import require_tool, run_logged
+from harness.lock_figures import (  # noqa: F401  (storm.X: the names its callers and tests use)
+    TOP_CLASSES,
+    chain_sampling_stopped,
+    class_figures,
+    class_matches,
+    classes_acquired,
+    lock_coverage,
+    parse_lock_stat,
+    parse_mode_chains,
+    release_at_least,
+)
 from harness.watch import ReportSeen
 
 log = logging.getLogger(__name__)
 
 _KTAP_RE = re.compile(r"^(not ok|ok) \d+ (\S+)(?: # (.*))?$")
 _KV_RE = re.compile(r'([A-Za-z_][\w.]*)=("[^"]*"|\S+)')
-_LOCK_STAT_RE = re.compile(r"^\s*(.+?)(?:-([RW]))?:\s+((?:[\d.]+\s+){11}[\d.]+)\s*$")
 _CHAINS_RE = re.compile(r"dependency chains:\s+(\d+)")
-# storm-run, with a stagger: the chain count before and after each stressor's start.
-_STEP_RE = re.compile(r"^MMLOCK-HARNESS: chains step=(\S+) mode=(\S+) before=(\d*) after=(\d*)\s*$")
-# ... and where it stopped sampling because one sample took too long.
-_CHAINS_OFF_RE = re.compile(r"^MMLOCK-HARNESS: chains off step=(\S+) mode=(\S+) sample_ms=(\d+)\s*$", re.M)
 STORM_GRACE_S = 240  # swapoff of a full disk under TCG can take minutes
 
 
@@ -162,38 +168,6 @@ def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "", faults
             f"STAGGER_S={storm.stagger_s}\nFAULTS=\"{fault_env(storm, faults)}\"\n")
 
 
-def parse_mode_chains(output: str, names: list[str]) -> list[dict[str, object]]:
-    """storm-run's chain samples around each start -> [{step, mode, new_chains}]: the
-    lockdep dependency chains that appeared in the stagger after that start (the new
-    mode's paths, and what it newly meets of those already running). Step 0 is the
-    test module, "end" everything after the last start."""
-    steps: list[dict[str, object]] = []
-    for line in output.splitlines():
-        match = _STEP_RE.match(line.strip())
-        if not match:
-            continue
-        step, mode, before, after = match.groups()
-        new = int(after) - int(before) if before and after else None
-        steps.append({"step": step, "mode": _step_name(step, mode, names), "new_chains": new})
-    return steps
-
-
-def _step_name(step: str, mode: str, names: list[str]) -> str:
-    return names[int(step) - 1] if step.isdigit() and 0 < int(step) <= len(names) else mode
-
-
-def chain_sampling_stopped(output: str, names: list[str], stagger_s: int) -> str:
-    """Why storm-run stopped sampling chains between starts, or "" if it did not:
-    the modes started after that have no new_chains of their own."""
-    match = _CHAINS_OFF_RE.search(output)
-    if not match:
-        return ""
-    step, mode, sample_ms = match.groups()
-    return (f"after {_step_name(step, mode, names)}: one /proc/lockdep_stats read took {sample_ms} ms, "
-            f"longer than the {stagger_s}s stagger; the later starts kept their schedule unsampled "
-            f"(their chains are counted under 'all')")
-
-
 def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
     """KTAP result lines -> {stressor: {key: value}}, and the names that said 'not ok'."""
     counts: dict[str, dict[str, object]] = {}
@@ -218,190 +192,22 @@ def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
     return counts, failures
 
 
-@dataclass(frozen=True)
-class LockTarget:
-    """A target's lockdep class names; with `after`, only the classes of those names
-    that lockdep saw taken directly under that class (a generic name such as
-    "&p->lock" belongs to swap_info_struct only where it nests in swap_lock)."""
-    names: tuple[str, ...]
-    after: str = ""
-    gone_from: str = ""   # a kernel release without the lock (the target is not expected there)
-    why_gone: str = ""
-
-
-def lock_targets(config_dir: Path = CONFIG_DIR, names: tuple[str, ...] = ()) -> dict[str, LockTarget]:
-    """Target lock classes by name: the storm's own list, else locks.yaml's default list."""
-    path = config_dir / "locks.yaml"
-    top = yamlfile.Fields(yamlfile.load(path), path)
-    targets = top.sub("targets")
-    every: dict[str, LockTarget] = {}
-    for name in targets.data:
-        if isinstance(targets.data[name], dict):
-            entry = targets.sub(name)
-            gone_from = why_gone = ""
-            if "gone" in entry.data:
-                gone = entry.sub("gone")
-                gone_from, why_gone = gone.get("from", str), gone.get("why", str)
-                gone.finish()
-            every[name] = LockTarget(entry.str_list("names"), entry.get("after", str, "") or "",
-                                     gone_from, why_gone)
-            entry.finish()
-        else:
-            every[name] = LockTarget(targets.str_list(name))
-    default = top.str_list("default")
-    targets.finish()
-    top.finish()
-    wanted = names or default
-    unknown = [n for n in wanted if n not in every]
-    if unknown:
-        raise ConfigError(f"{path}: unknown lock target(s) {', '.join(unknown)}; known: {', '.join(every)}")
-    return {name: every[name] for name in wanted}
-
-
-# lock_stat prints a class name cut to 37 characters (fewer with a #version or
-# /subclass), then "#N" when several keys share the name, "/N" for a subclass.
-_CLASS_SUFFIX_RE = re.compile(r"(?:#\d+)?(?:/\d+)?$")
-_CUT_AT = 33
-
-
-def class_matches(cls: str, names: tuple[str, ...]) -> bool:
-    """Is this lock_stat class one of these names, any #version or /subclass of it,
-    or a name lock_stat cut short?"""
-    base = _CLASS_SUFFIX_RE.sub("", cls)
-    return any(base == name or (len(base) >= _CUT_AT and name.startswith(base)) for name in names)
-
-
-def parse_lock_stat(text: str) -> dict[str, dict[str, int]]:
-    """/proc/lock_stat -> {class name: {acquisitions, contentions}} (R and W summed)."""
-    classes: dict[str, dict[str, int]] = {}
-    for line in text.splitlines():
-        match = _LOCK_STAT_RE.match(line)
-        if not match or match.group(1).strip().startswith(("class name", "-", ".")):
-            continue
-        numbers = match.group(3).split()
-        entry = classes.setdefault(match.group(1).strip(), {"acquisitions": 0, "contentions": 0})
-        entry["contentions"] += int(float(numbers[1]))
-        entry["acquisitions"] += int(float(numbers[7]))
-    return classes
-
-
-def release_at_least(release: str, version: str) -> bool:
-    """Is kernel release "6.12.117" (or "6.12.0-rc3+") at least version "6.12"?"""
-    def numbers(text: str) -> tuple[int, ...]:
-        return tuple(int(n) for n in re.findall(r"\d+", text.split("-")[0])[:3])
-    have = numbers(release)
-    return bool(have) and have >= numbers(version)
-
-
-def lock_coverage(classes: dict[str, dict[str, int]], chains_before: int | None, chains_after: int | None,
-                  targets: dict[str, LockTarget], storm_targets: tuple[str, ...] | None = None,
-                  mode_targets: dict[str, tuple[str, ...]] | None = None,
-                  mode_chains: list[dict[str, object]] | None = None,
-                  nested: dict[str, set[str]] | None = None, kernel_release: str = "",
-                  chains_stopped: str = "") -> dict[str, object]:
-    """Acquisitions of each target class; never_taken among storm_targets (all targets when
-    None). Per mode: its new chains (staggered storms) and which of its own targets the
-    storm took; a mode whose targets were all untouched is listed in modes_without_targets.
-    classes: {lock_stat class: {acquisitions, contentions}}; nested: {class: the classes
-    lockdep saw taken directly under it}, for targets with `after`. A target gone from
-    kernel_release on (locks.yaml `gone`) is listed in not_in_kernel, not as never taken."""
-    per_target: dict[str, dict[str, object]] = {}
-    acquired: dict[str, int] = {}
-    gone = {t: f"not in {spec.gone_from} and later: {spec.why_gone}" for t, spec in targets.items()
-            if spec.gone_from and kernel_release and release_at_least(kernel_release, spec.gone_from)}
-    for target, spec in targets.items():
-        mine = sorted(c for c in classes if class_matches(c, spec.names)
-                      and (not spec.after or c in (nested or {}).get(spec.after, set())))
-        acquired[target] = sum(classes[c]["acquisitions"] for c in mine)
-        per_target[target] = {"acquisitions": acquired[target],
-                              "contentions": sum(classes[c]["contentions"] for c in mine), "classes": mine}
-    never = sorted(t for t, n in acquired.items() if n == 0 and t not in gone
-                   and (storm_targets is None or t in storm_targets))
-    coverage: dict[str, object] = {
-        "available": bool(classes),
-        "targets": per_target,
-        # An empty lock_stat says nothing about the storm: lockdep switches
-        # itself off at its first report (or any oops), and stops counting.
-        "never_taken": never if classes else [],
-        "classes_seen": len(classes),
-    }
-    if gone:
-        coverage["not_in_kernel"] = gone
-    if not classes:
-        coverage["unavailable_reason"] = ("/proc/lock_stat had no lock class: lockdep is off "
-                                          "(an earlier report turns it off) or LOCK_STAT is not set")
-    if chains_after is not None:
-        coverage["dependency_chains"] = chains_after
-        if chains_before is not None:
-            coverage["new_dependency_chains"] = chains_after - chains_before
-    modes: dict[str, dict[str, object]] = {}
-    for step in mode_chains or []:
-        modes[str(step["mode"])] = {"new_chains": step["new_chains"]}
-    without = []
-    for mode, wanted in (mode_targets or {}).items():
-        taken = [t for t in wanted if acquired.get(t, 0) > 0]
-        modes.setdefault(mode, {}).update({"targets": list(wanted), "targets_taken": taken})
-        if classes and not taken and any(t not in gone for t in wanted):
-            without.append(mode)
-    if modes:
-        coverage["modes"] = modes
-        coverage["modes_without_targets"] = without
-    if chains_stopped:
-        coverage["mode_chains_stopped"] = chains_stopped
-    return coverage
-
-
-# Every lock class the storm took: busybox awk in the guest prints
-# "lockclass <acquisitions> <contentions> <name>" for each /proc/lock_stat
-# class line ("name[-R|-W]: " and 12 numbers: the 2nd contentions, the 8th
-# acquisitions) that has any, a few hundred short lines. The counters were
-# zeroed when the storm began.
-CLASSES_CMD = ("awk 'NF >= 13 && $(NF-12) ~ /:$/ && $(NF-4) + $(NF-10) > 0 { n = $0; sub(/: .*/, \"\", n); "
-               "sub(/^ */, \"\", n); print \"lockclass\", $(NF-4), $(NF-10), n }' /proc/lock_stat")
-_CLASS_LINE_RE = re.compile(r"^lockclass (\d+) (\d+) (.+?)(?:-[RW])?\s*$", re.M)
-TOP_CLASSES = 20
-# The classes lockdep saw taken directly under each wanted class, in one pass over
-# /proc/lockdep (a read walks every class: seconds on a loaded TCG guest). Its
-# blocks are "<key> FD: .. BD: .. ....: <name>", then " -> [<key>] <name>" lines;
-# the wanted names (they may hold spaces) come one per line from WANT_FILE, and
-# each line out is "nested <wanted> @@ <class under it>".
-WANT_FILE = "/tmp/mmlock-nested-want"
-_NESTED_CMD = ("awk 'NR == FNR { want[$0] = 1; next } /^[0-9a-f]+ FD:/ { n = $0; "
-               "sub(/^[0-9a-f]+ FD: *[0-9]+ BD: *[0-9]+ [^:]*: /, \"\", n); f = (n in want); "
-               "next } f && / -> \\[/ { sub(/^ -> \\[[^]]*\\] /, \"\"); print \"nested\", n \" @@ \" $0 }' "
-               f"{WANT_FILE} /proc/lockdep")
-
-
-def classes_acquired(output: str) -> dict[str, dict[str, int]]:
-    """CLASSES_CMD's output -> {class: {acquisitions, contentions}}, R and W of a class summed."""
-    classes: dict[str, dict[str, int]] = {}
-    for acquisitions, contentions, name in _CLASS_LINE_RE.findall(output):
-        entry = classes.setdefault(name, {"acquisitions": 0, "contentions": 0})
-        entry["acquisitions"] += int(acquisitions)
-        entry["contentions"] += int(contentions)
-    return classes
-
-
+# Every lock class the storm took, and the classes lockdep saw taken directly under
+# the wanted ones: guest/init/lock-classes and lock-nested (busybox awk in the guest).
+CLASSES_CMD = "lock-classes"
+NESTED_CMD = "lock-nested"
 def nested_under(channel: Channel, names: set[str], timeout: float) -> dict[str, set[str]]:
     """{class: the classes lockdep saw taken directly under it}, for these classes."""
     wanted = sorted(n for n in names if n)
     found: dict[str, set[str]] = {name: set() for name in wanted}
     if not wanted:
         return found
-    command = f"printf '%s\\n' {' '.join(shlex.quote(n) for n in wanted)} > {WANT_FILE} && {_NESTED_CMD} 2>/dev/null"
+    command = f"{NESTED_CMD} {' '.join(shlex.quote(n) for n in wanted)} 2>/dev/null"
     for line in channel.run(command, timeout).output.splitlines():
         owner, sep, name = line[len("nested "):].partition(" @@ ")
         if line.startswith("nested ") and sep and owner in found:
             found[owner].add(name.strip())
     return found
-
-
-def class_figures(classes: dict[str, dict[str, int]]) -> dict[str, object]:
-    """How many classes the storm acquired, and the busiest of them."""
-    taken = {name: v["acquisitions"] for name, v in classes.items() if v["acquisitions"]}
-    top = sorted(taken.items(), key=lambda item: (-item[1], item[0]))[:TOP_CLASSES]
-    return {"classes_acquired": len(taken),
-            "top_classes": [{"class": name, "acquisitions": count} for name, count in top]}
 
 
 def _chains(channel: Channel, timeout: float) -> int | None:

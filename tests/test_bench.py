@@ -144,3 +144,15 @@ def test_parser_bench_logs_are_dense_and_quiet(tmp_path: Path):
     assert parse_file(tmp_path / "quiet.log") == [], "the quiet log holds no report"
     got = parser_bench.parse_in_worker(tmp_path / "quiet.log")
     assert got["reports"] == 0 and got["cpu_seconds"] > 0 and got["max_rss_kb"] > 0
+
+
+def test_the_boot_test_sample_is_the_commands_request_not_a_make_child(tmp_path):
+    from harness.plan import RunRequest
+
+    template = RunRequest(arch="aarch64", kernel_version="6.12", profile="kasan", ssh=False)
+    sample = bench.Bench(template, 1, True, 1, tmp_path)
+    warm, cold = sample.boot_test_request("ours"), sample.boot_test_request("cold", "/scratch")
+    assert (warm.arch, warm.kernel_version, warm.profile, warm.ssh, warm.label) == (
+        "aarch64", "6.12", "kasan", False, "run")
+    assert warm.results_dir == str(tmp_path / "runs" / "ours") and warm.cache_dir is None
+    assert cold.cache_dir == "/scratch" and RunRequest.from_json(cold.to_json()) == cold

@@ -1,5 +1,6 @@
 """Compositions hand a typed RunRequest to the run, never rebuilt argv or a changed
 os.environ: a matrix cell is the template request as JSON to `harness run-request`."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -50,3 +51,53 @@ def test_run_request_exits_with_the_runs_code(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "harness", "run-request", json.dumps(request.to_json())],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "no-such-arch" in proc.stderr, proc.stderr
+
+
+def test_the_environment_is_read_once_at_the_edge_into_request_fields(monkeypatch):
+    from harness import options
+    from harness.cli import build_parser
+
+    monkeypatch.setenv("MMLOCK_FAULT", "freeze:15")
+    monkeypatch.setenv("MMLOCK_SSH", "0")
+    monkeypatch.setenv("MMLOCK_SSH_FAULT", "kill-sshd:6")
+    monkeypatch.setenv("MMLOCK_GUEST_BINARIES", "/bin/true::/bin/false")
+    request = options.request(build_parser().parse_args(["soak", "--stagger", "3", "--inactivity-timeout", "9"]))
+    assert (request.harness_fault, request.ssh, request.ssh_fault, request.guest_binaries) == (
+        "freeze:15", False, "kill-sshd:6", ("/bin/true", "/bin/false"))
+    assert (request.stagger_s, request.inactivity_s) == (3, 9)
+    # a request handed on (a matrix cell's JSON) carries them; no stage reads them again
+    assert RunRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
+
+
+def test_every_command_takes_its_run_options_from_one_declaration():
+    from harness import options
+    from harness.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    for command, names in (("run", options.RUN), ("boot", options.RUN), ("shell", options.RUN),
+                           ("bisect", options.RUN), ("soak", options.RUN), ("zoo", options.RUN),
+                           ("matrix", options.MATRIX), ("bench", options.BENCH), ("build", options.BUILD),
+                           ("selftest", options.SELFTEST), ("module-check", options.MODULE_CHECK)):
+        actions = {a.dest: a for a in sub[command]._actions}
+        for name in names:
+            declared = options.OPTIONS[name]
+            assert actions[name].option_strings[0] == declared.flag, (command, name)
+            assert actions[name].default == declared.kwargs.get("default"), (command, name)
+        assert set(names) <= {f.name for f in dataclasses.fields(RunRequest)}
+
+
+def test_a_request_with_a_cache_of_its_own_fills_that_one(tmp_path, monkeypatch):
+    """bench's cold sample: the request names the cache; the environment's is left alone."""
+    from harness import cache, run
+
+    tree, _, env = make_tree(tmp_path)
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.setenv("MMLOCK_CACHE", env["MMLOCK_CACHE"])
+    own = tmp_path / "own-cache"
+    outcome = run.execute(RunRequest(kernel_src=str(tree), accel="tcg", label="boot", cache_dir=str(own),
+                                     results_dir=str(tmp_path / "results")))
+    assert outcome.verdict.verdict == "build-error"
+    assert own.is_dir() and any(own.iterdir())
+    assert not Path(env["MMLOCK_CACHE"]).exists() or not any(Path(env["MMLOCK_CACHE"]).iterdir())
+    assert cache.cache_root() == Path(env["MMLOCK_CACHE"])   # the run's cache ended with the run

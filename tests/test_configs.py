@@ -244,3 +244,28 @@ def test_preempt_model_is_read_from_the_built_config():
     assert preempt_model("CONFIG_PREEMPT_NONE=y\n# CONFIG_PREEMPT is not set\n") == "none"
     assert preempt_model("CONFIG_PREEMPT_BUILD=y\nCONFIG_PREEMPT=y\n") == "full"
     assert preempt_model("CONFIG_PREEMPT_VOLUNTARY=y\n") == "voluntary"
+
+
+def test_the_tables_load_through_the_registry_with_file_line_and_key(config_dir):
+    """locks.yaml, requires.yaml and selftest.yaml: configs' loaders, the same errors as an arch's."""
+    assert "swap_lock" in configs.load_lock_targets(config_dir)
+    assert configs.load_requirements(config_dir).modes and configs.load_selftest_cases(config_dir / "selftest.yaml")
+    _break(config_dir, "selftest.yaml", "    duration_s: 30\n", "    duration_s: thirty\n")
+    with pytest.raises(ConfigError, match=r"selftest\.yaml:\d+: key 'cases\.clean\.duration_s': expected int"):
+        configs.load_selftest_cases(config_dir / "selftest.yaml")
+    _break(config_dir, "locks.yaml", "default: [mmap_lock,", "default: [no_such_lock, mmap_lock,")
+    with pytest.raises(ConfigError, match=r"locks\.yaml:\d+: key 'default': unknown lock target\(s\) no_such_lock"):
+        configs.load_lock_targets(config_dir)
+    _break(config_dir, "kernel/requires.yaml", "uffd: [CONFIG_USERFAULTFD]", "uffd: CONFIG_USERFAULTFD")
+    with pytest.raises(ConfigError, match=r"requires\.yaml:\d+: key 'modes\.uffd': expected list"):
+        configs.load_requirements(config_dir)
+
+
+def test_an_arch_names_its_kbuild_srcarch(config_dir):
+    """No second table of arch facts: SRCARCH is the arch's YAML (kernel_srcarch, default kernel_arch)."""
+    assert {name: configs.load_arch(name).kernel_srcarch for name in configs.arch_names()} == {
+        "aarch64": "arm64", "arm": "arm", "i386": "x86", "ppc64le": "powerpc", "riscv64": "riscv",
+        "s390x": "s390", "x86_64": "x86"}
+    _break(config_dir, "arches/arm.yaml", "kernel_arch: arm\n", "kernel_arch: arm\nkernel_srcarch: [arm]\n")
+    with pytest.raises(ConfigError, match=r"arm\.yaml:\d+: key 'kernel_srcarch': expected str"):
+        configs.load_arch("arm", config_dir)

@@ -53,3 +53,18 @@ def test_slug_matches_githubs():
     assert _slug("6.1: a boot deadlock in the RCU Tasks self test (patched)") == \
         "61-a-boot-deadlock-in-the-rcu-tasks-self-test-patched"
     assert _slug("Leaving parts out: LEAVE_OUT") == "leaving-parts-out-leave_out"
+
+
+def test_the_layout_map_names_every_module_once_and_each_is_small():
+    """docs/layout.md: every module of harness/ in one of its tables, none twice; each <= 400 lines."""
+    text = (ROOT / "docs" / "layout.md").read_text()
+    named = re.findall(r"`([a-z_]+(?:\.py|/))`", "\n".join(line.split("|")[1] for line in text.splitlines()
+                                                             if line.startswith("| `")))
+    harness = ROOT / "harness"
+    packages = {p.name + "/" for p in harness.iterdir() if (p / "__init__.py").is_file()}
+    modules = {p.name for p in harness.glob("*.py") if p.name != "__init__.py"} | packages
+    assert sorted(named) == sorted(set(named)), "a module in two rooms"
+    assert set(named) == modules, (sorted(modules - set(named)), sorted(set(named) - modules))
+    long = {str(p.relative_to(ROOT)): n for p in harness.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long

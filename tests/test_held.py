@@ -24,7 +24,6 @@ CLEAN = Path(__file__).parent / "data" / "consoles" / "x86_64-clean.log"
 def fake_stages(tmp_path, monkeypatch):
     """build -> a Built that names nothing real; machine_files -> the fake QEMU's argv, no SSH."""
     monkeypatch.setenv("MMLOCK_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("MMLOCK_SSH", "0")
 
     def build(plan, run_dir, data, enter):
         enter("build")

@@ -98,11 +98,12 @@ def _fake_qemu_alive(log: Path) -> list[str]:
 def test_exception_in_boot_or_storm_leaves_no_qemu_and_keeps_the_console(tmp_path, monkeypatch, stage):
     log = tmp_path / "replayed.log"
     log.write_bytes(CLEAN.read_bytes())
-    monkeypatch.setenv("MMLOCK_FAULT", f"raise:{stage}")
     draft = Draft(RunRecord())
+    fault = f"raise:{stage}"
     with pytest.raises(RuntimeError, match=f"injected fault at stage {stage}"):
         boot.boot_and_storm([sys.executable, str(FAKE), str(log)], tmp_path, tmp_path / "console.log", "tcg",
-                            plan(run.RunRequest(duration=5)), draft, enter=lambda step: run.enter_stage(step, draft))
+                            plan(run.RunRequest(duration=5, harness_fault=fault)), draft,
+                            enter=lambda step: run.enter_stage(step, draft, fault))
     assert draft.record.stage == stage
     assert not _fake_qemu_alive(log), "QEMU (the fake) was stopped"
     kept = (tmp_path / "console.log").read_text(errors="replace")
@@ -116,8 +117,7 @@ def test_a_bisect_trial_that_hits_a_bug_of_ours_is_skipped_not_bad(tmp_path, mon
     tree, started, env = make_tree(tmp_path)
     monkeypatch.setenv("MMLOCK_RESULTS", env["MMLOCK_RESULTS"])
     monkeypatch.setenv("MMLOCK_CACHE", env["MMLOCK_CACHE"])
-    monkeypatch.setenv("MMLOCK_FAULT", "raise:build")
-    trial = harness_trial(run.RunRequest(), tree, io.StringIO())
+    trial = harness_trial(run.RunRequest(harness_fault="raise:build"), tree, io.StringIO())
     step = judge("abc", trial, "possible deadlock in f", 2, Policy(runs=2))
     assert step.verdict == SKIP, step   # git bisect skip, exit 125 in `git bisect run` terms
     assert step.note.startswith("infra-error: internal error in stage build: RuntimeError")

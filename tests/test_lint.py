@@ -51,3 +51,27 @@ def test_actionlint_catches_an_action_on_a_deprecated_runtime(tmp_path):
     old.write_text(WORKFLOW.read_text().replace("actions/checkout@v7", "actions/checkout@v4"))
     proc = _run([_tool("actionlint"), "-no-color", str(old)])
     assert proc.returncode == 1 and 'runtime "node20" is deprecated' in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_report_and_verdict_run_no_process():
+    """ARCHITECTURE.md's rule: report/ and verdict.py work on a saved log on a machine with no
+    QEMU and no toolchain. Symbolisation gets its binutils handed in (harness.binutils)."""
+    import ast
+
+    harness = Path(__file__).resolve().parent.parent / "harness"
+    runners = {"subprocess", "pexpect", "paramiko", "multiprocessing"}
+    stages = {"harness." + name for name in ("qemu", "machine", "channel", "kernel", "image", "host", "binutils",
+                                             "boot", "build_stage", "run", "storm", "userland")}
+    for path in [*sorted((harness / "report").glob("*.py")), harness / "verdict.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Call):
+                assert getattr(node.func, "attr", "") not in ("system", "popen", "execv", "spawnv", "fork"), \
+                    f"{path.name}:{node.lineno} runs a process"
+            for name in names:
+                assert name.split(".")[0] not in runners, f"{path.name} imports {name}"
+                assert not any(name == s or name.startswith(s + ".") for s in stages), f"{path.name} imports {name}"

@@ -89,11 +89,7 @@ def test_a_run_writes_the_verdict_json_the_old_runner_wrote(tmp_path, monkeypatc
     tree, _, env = make_tree(tmp_path)
     for key in ("PATH", "MMLOCK_RESULTS", "MMLOCK_CACHE"):
         monkeypatch.setenv(key, env[key])
-    if RUNS[name]:
-        monkeypatch.setenv("MMLOCK_FAULT", RUNS[name])
-    else:
-        monkeypatch.delenv("MMLOCK_FAULT", raising=False)
-    outcome = run.execute(run.RunRequest(kernel_src=str(tree), accel="tcg", label="boot"))
+    outcome = run.execute(run.RunRequest(kernel_src=str(tree), accel="tcg", label="boot", harness_fault=RUNS[name]))
     new = json.loads((outcome.run_dir / "verdict.json").read_text())
     golden = VERDICTS / f"{name}.json"
     if os.environ.get("MMLOCK_UPDATE_GOLDEN") == "1":

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import parse_file, symbolize
-from harness.report.symbols import locate, read_section_symbols, read_symbols
+from harness.binutils import locate, read_section_symbols, read_symbols, symbolize
+from harness.report import parse_file
 
 SOURCE = """\
 static volatile int sink;

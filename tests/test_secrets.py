@@ -38,8 +38,7 @@ def _setup(tmp_path):
     return setup, base, overlay
 
 
-def test_overlay_with_the_host_key_is_private_and_stripped_after_the_run(tmp_path, monkeypatch):
-    monkeypatch.delenv("MMLOCK_SSH", raising=False)
+def test_overlay_with_the_host_key_is_private_and_stripped_after_the_run(tmp_path):
     setup, base, overlay = _setup(tmp_path)
     secret = setup.secret_files()
     assert secret == (ssh.HOST_KEY_FILE,)
@@ -63,9 +62,8 @@ def test_overlay_with_the_host_key_is_private_and_stripped_after_the_run(tmp_pat
     assert setup.keys.client_private.split("\n")[1] not in kept.decode(errors="replace")
 
 
-def test_without_ssh_nothing_is_secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("MMLOCK_SSH", "0")
-    setup = ssh.prepare(tmp_path, "virtio-net-pci")
+def test_without_ssh_nothing_is_secret(tmp_path):
+    setup = ssh.prepare(tmp_path, "virtio-net-pci", enabled=False)
     assert setup.secret_files() == ()
     assert ssh.HOST_KEY_FILE not in setup.overlay_files()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from harness import options
 from harness.channel import ChannelClosed, CommandTimeout, fallback, shell, ssh
 from harness.channel.base import CommandResult
 
@@ -63,8 +64,7 @@ def test_client_files_are_private_and_pin_the_host_key(tmp_path):
     assert paramiko.Ed25519Key.from_private_key_file(str(key_file)).get_base64() == keys.pkey().get_base64()
 
 
-def test_prepare_makes_keys_port_and_net_env(tmp_path, monkeypatch):
-    monkeypatch.delenv("MMLOCK_SSH", raising=False)
+def test_prepare_makes_keys_port_and_net_env(tmp_path):
     setup = ssh.prepare(tmp_path)
     assert setup.enabled and 1024 <= setup.port < 65536 and setup.keys
     files = setup.overlay_files()
@@ -72,15 +72,14 @@ def test_prepare_makes_keys_port_and_net_env(tmp_path, monkeypatch):
     assert (tmp_path / "ssh" / "id_ed25519").is_file()
 
 
-def test_an_arch_without_a_network_device_gets_no_ssh(tmp_path, monkeypatch):
-    monkeypatch.delenv("MMLOCK_SSH", raising=False)
+def test_an_arch_without_a_network_device_gets_no_ssh(tmp_path):
     setup = ssh.prepare(tmp_path, net_device="")
     assert not setup.enabled and setup.port == 0 and "network device" in setup.reason
 
 
 def test_mmlock_ssh_0_disables_networking(tmp_path, monkeypatch):
     monkeypatch.setenv("MMLOCK_SSH", "0")
-    setup = ssh.prepare(tmp_path)
+    setup = ssh.prepare(tmp_path, enabled=options.environment()["ssh"])
     assert not setup.enabled and setup.port == 0
     assert setup.overlay_files() == {"etc/harness/net.env": "NET=0\n"}
     channel = fallback.open_for_run(object(), setup, "tcg")

@@ -5,6 +5,10 @@ import subprocess
 import pytest
 
 from harness import configs, storm
+from harness.errors import ConfigError
+
+GUEST_INIT = configs.REPO_ROOT / "guest" / "init"
+
 
 
 def _busybox() -> str:
@@ -102,8 +106,8 @@ def test_classes_acquired_counts_each_class_once_with_busybox_awk(tmp_path):
     spaced = "       (work_completion)(&(&wb->dwork)->work):" + "            1" * 12 + "\n"
     path = tmp_path / "lock_stat"
     path.write_text(LOCK_STAT + idle + spaced)
-    command = storm.CLASSES_CMD.replace("/proc/lock_stat", str(path))
-    out = subprocess.run([busybox, "sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([busybox, "sh", str(GUEST_INIT / storm.CLASSES_CMD), str(path)], capture_output=True,
+                         text=True, check=True).stdout
     classes = storm.classes_acquired("noise\n" + out)
     assert {name: v["acquisitions"] for name, v in classes.items()} == {
         "&mm->mmap_lock": 5000 + 7000, "swap_lock": 120, "mm_all_locks_mutex": 33,
@@ -171,7 +175,9 @@ def test_nested_classes_read_from_proc_lockdep_with_busybox_awk(tmp_path):
 
         def run(self, command, timeout):
             self.commands += 1
-            command = command.replace("/proc/lockdep", str(path)).replace(storm.WANT_FILE, str(tmp_path / "want"))
+            assert command.startswith(storm.NESTED_CMD + " ")
+            command = (f"LOCKDEP={path} WANT={tmp_path / 'want'} {busybox} sh {GUEST_INIT / storm.NESTED_CMD}"
+                       + command[len(storm.NESTED_CMD):])
             out = subprocess.run([busybox, "sh", "-c", command], capture_output=True, text=True, timeout=timeout)
             return CommandResult(out.returncode, out.stdout, 0.0)
     shell = Local()
@@ -183,7 +189,7 @@ def test_nested_classes_read_from_proc_lockdep_with_busybox_awk(tmp_path):
     assert shell.commands == 1, "one read of /proc/lockdep for every class"
 
 
-STORM_RUN = configs.REPO_ROOT / "guest" / "init" / "storm-run"
+STORM_RUN = GUEST_INIT / "storm-run"
 
 
 def _storm_run_block(first: str, last: str) -> str:
@@ -311,3 +317,26 @@ def test_staggered_lines_start_on_schedule_from_processes_forked_up_front(tmp_pa
     starts = [float((tmp_path / f"stressor.{i}.out").read_text().split()[0]) * 1000 - first for i in (1, 2, 3)]
     for i, started in enumerate(starts, 1):
         assert i * 1000 - 50 <= started <= i * 1000 + 600, starts
+
+
+def test_inject_kinds_are_the_guest_injectors_and_the_modules(tmp_path):
+    """INJECT= kinds come from guest/init/mmlock-inject; each module kind is one mmlock.c knows,
+    and the injector writes the kind (and its seconds) where the module reads it."""
+    from harness import plan
+
+    module = (configs.REPO_ROOT / "guest" / "module" / "mmlock.c").read_text()
+    assert plan.INJECTIONS == ("sysrq-crash",) and "abba" in plan.MODULE_INJECTIONS
+    for kind in plan.MODULE_INJECTIONS:
+        assert f'"{kind}"' in module, kind
+    assert plan.guest_command_for("hung-task:30") == "mmlock-inject hung-task 30"
+    assert plan.guest_command_for("sysrq-crash") == "mmlock-inject sysrq-crash"
+    with pytest.raises(ConfigError, match="valid: sysrq-crash, abba"):
+        plan.guest_command_for("sysrq-crash:5")
+    script = (GUEST_INIT / "mmlock-inject").read_text().replace("/sys/kernel/debug/mmlock/inject",
+                                                                  str(tmp_path / "inject"))
+    (tmp_path / "inject-script").write_text(script.replace("insmod ", "true "))
+    proc = subprocess.run([_busybox(), "sh", str(tmp_path / "inject-script"), "hung-task", "30"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and (tmp_path / "inject").read_text() == "hung-task 30\n", proc.stderr
+    proc = subprocess.run([_busybox(), "sh", str(tmp_path / "inject-script"), "nope"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "valid: sysrq-crash abba" in proc.stderr

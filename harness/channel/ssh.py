@@ -301,15 +301,15 @@ class SshSetup:
         return files
 
 
-def prepare(run_dir: Path, net_device: str = "virtio-net-pci") -> SshSetup:
-    """Keys and a port for one run. MMLOCK_SSH=0 keeps the guest's network down,
-    as does an arch without a network device."""
-    if os.environ.get("MMLOCK_SSH", "1") == "0":
+def prepare(run_dir: Path, net_device: str = "virtio-net-pci", *, enabled: bool = True,
+            fault: str = "") -> SshSetup:
+    """Keys and a port for one run. A request without SSH (MMLOCK_SSH=0) keeps the guest's
+    network down, as does an arch without a network device. @fault: the request's ssh_fault."""
+    if not enabled:
         return SshSetup(False, reason="disabled (MMLOCK_SSH=0)", run_dir=run_dir)
     if not net_device:
         return SshSetup(False, reason="the arch has no network device", run_dir=run_dir)
     keys = generate_keys(f"mmlock-harness-{run_dir.name}")
     port = free_port()
     key_file, known = write_client_files(keys, run_dir / "ssh", port)
-    return SshSetup(True, port, keys, key_file, known, fault=os.environ.get("MMLOCK_SSH_FAULT", ""),
-                    run_dir=run_dir)
+    return SshSetup(True, port, keys, key_file, known, fault=fault, run_dir=run_dir)

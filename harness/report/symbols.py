@@ -10,14 +10,17 @@ function's offset is all addr2line needs); other modules' frames are left
 alone.
 Two streaming passes over the log (collect, then rewrite) keep memory
 bounded by the number of distinct frames, not by the log size.
+
+Pure, like the rest of report/: the binutils that read vmlinux are a
+`Binutils` the caller hands in (harness/binutils.py runs the host's); this
+module reads their output.
 """
 from __future__ import annotations
 
 import bisect
-import os
 import re
-import subprocess
 from collections.abc import Iterator
+from typing import Protocol
 
 from .reader import iter_file_lines
 
@@ -32,36 +35,42 @@ _SRC_ROOT = re.compile(r"^.*?/((?:arch|block|certs|crypto|drivers|fs|include|ini
 _BATCH = 512
 
 
-def _tool(addr2line: str, name: str) -> str:
-    """The sibling binutils tool: 'aarch64-linux-gnu-addr2line' -> '...-nm'."""
-    if addr2line.endswith("addr2line"):
-        return addr2line[: -len("addr2line")] + name
-    return name
-
-
 Symbols = dict[str, list[tuple[int, int, str]]]
 
 
-def read_symbols(vmlinux: str, nm: str = "nm") -> Symbols:
-    """Text symbols: name -> [(address, size, "")], several for static duplicates."""
-    proc = subprocess.run([nm, "-S", "--defined-only", vmlinux], capture_output=True,
-                          text=True, check=True)
+class Binutils(Protocol):
+    """What symbolisation asks of binutils; each returns the tool's standard output."""
+
+    def text_symbols(self, vmlinux: str) -> str:
+        """`nm -S --defined-only VMLINUX`."""
+        ...
+
+    def object_symbols(self, obj: str) -> str:
+        """`objdump -t OBJ` (a relocatable .ko)."""
+        ...
+
+    def addr2line(self, obj: str, section: str, pcs: list[int]) -> str:
+        """`addr2line -a -f -i [-j SECTION] -e OBJ PC...`."""
+        ...
+
+
+def parse_nm(text: str) -> Symbols:
+    """`nm -S` output -> text symbols: name -> [(address, size, "")], several for static duplicates."""
     symbols: Symbols = {}
-    for line in proc.stdout.splitlines():
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) == 4 and parts[2] in "tTwW":
             symbols.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16), ""))
     return symbols
 
 
-def read_section_symbols(obj: str, objdump: str = "objdump") -> Symbols:
-    """Function symbols of a relocatable object (a .ko): name -> [(offset,
-    size, section)]. Their values are offsets into their own section
+def parse_objdump(text: str) -> Symbols:
+    """`objdump -t` output of a relocatable object (a .ko) -> function symbols: name ->
+    [(offset, size, section)]. Their values are offsets into their own section
     (.text, .text.unlikely, .init.text ...), so addr2line needs the section
     too (`-j`)."""
-    proc = subprocess.run([objdump, "-t", obj], capture_output=True, text=True, check=True)
     symbols: Symbols = {}
-    for line in proc.stdout.splitlines():
+    for line in text.splitlines():
         # "0000000000000000 l     F .text.unlikely\t000000000000003a null_thread";
         # ppc64 ELFv2 puts st_other ("0x60", the local entry offset) before the name.
         head, tab, tail = line.partition("\t")
@@ -94,7 +103,7 @@ def _clean(path: str, strip: str | None, module: str = "") -> str:
     return path[match.start(1):] if match else path
 
 
-def _resolve(pcs: list[Pc], vmlinux: str, addr2line: str,
+def _resolve(pcs: list[Pc], obj: str, tools: Binutils,
              strip: str | None, module: str = "") -> dict[Pc, list[tuple[str, str]]]:
     """pc -> [(function, file:line)], innermost inlined function first."""
     out: dict[Pc, list[tuple[str, str]]] = {}
@@ -102,14 +111,9 @@ def _resolve(pcs: list[Pc], vmlinux: str, addr2line: str,
     for section, address in pcs:
         by_section.setdefault(section, []).append(address)
     for section, addresses in sorted(by_section.items()):
-        where = ["-j", section] if section else []
         for i in range(0, len(addresses), _BATCH):
-            batch = addresses[i:i + _BATCH]
-            proc = subprocess.run([addr2line, "-a", "-f", "-i", *where, "-e", vmlinux]
-                                  + [hex(pc) for pc in batch], capture_output=True, text=True,
-                                  check=True)
             current: Pc | None = None
-            lines = proc.stdout.splitlines()
+            lines = tools.addr2line(obj, section, addresses[i:i + _BATCH]).splitlines()
             k = 0
             while k < len(lines):
                 if lines[k].startswith("0x"):
@@ -134,10 +138,9 @@ def _frames(line: str) -> Iterator[tuple[re.Match, bool]]:
 class _Object:
     """vmlinux or one module: its text symbols and the frames resolved in it."""
 
-    def __init__(self, path: str, addr2line: str, strip: str | None, module: str = "") -> None:
-        self.path, self.module, self.strip, self.addr2line = path, module, strip, addr2line
-        self.symbols = (read_section_symbols(path, _tool(addr2line, "objdump")) if module
-                        else read_symbols(path, _tool(addr2line, "nm")))
+    def __init__(self, path: str, tools: Binutils, strip: str | None, module: str = "") -> None:
+        self.path, self.module, self.strip, self.tools = path, module, strip, tools
+        self.symbols = parse_objdump(tools.object_symbols(path)) if module else parse_nm(tools.text_symbols(path))
         self.wanted: set[Pc] = set()
         self.resolved: dict[Pc, list[tuple[str, str]]] = {}
 
@@ -145,21 +148,18 @@ class _Object:
         return _pc(self.symbols, match.group(1), int(match.group(2), 16), int(match.group(3), 16), exact)
 
     def resolve(self) -> None:
-        self.resolved = _resolve(sorted(self.wanted), self.path, self.addr2line, self.strip, self.module)
+        self.resolved = _resolve(sorted(self.wanted), self.path, self.tools, self.strip, self.module)
 
 
-def symbolize(log_path: str, vmlinux: str, out_path: str, addr2line: str = "addr2line",
+def symbolize(log_path: str, vmlinux: str, out_path: str, tools: Binutils,
               strip: str | None = None, modules: dict[str, str] | None = None) -> int:
     """Write `log_path` to `out_path` with frames resolved; return how many
     frame lines were annotated. `modules` maps a module name to its .ko
-    (with debug info) for `[name]` frames. Raises OSError / CalledProcessError
-    when the files or the binutils tools are unusable."""
-    for path in [vmlinux, *(modules or {}).values()]:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(path)
-    objects = {"": _Object(vmlinux, addr2line, strip)}
+    (with debug info) for `[name]` frames. Whatever @tools raise (the files
+    or the tools unusable) passes."""
+    objects = {"": _Object(vmlinux, tools, strip)}
     for name, path in (modules or {}).items():
-        objects[name] = _Object(path, addr2line, strip, module=name)
+        objects[name] = _Object(path, tools, strip, module=name)
 
     def located(line: str) -> Iterator[tuple[re.Match, _Object, Pc | None]]:
         for match, exact in _frames(line):
@@ -194,14 +194,13 @@ def symbolize(log_path: str, vmlinux: str, out_path: str, addr2line: str = "addr
     return annotated
 
 
-def locate(vmlinux: str, addresses: list[int], addr2line: str = "addr2line",
-           strip: str | None = None) -> dict[int, str]:
+def locate(vmlinux: str, addresses: list[int], tools: Binutils, strip: str | None = None) -> dict[int, str]:
     """Exact pcs (a stalled vCPU's, read from QEMU's monitor) named the way an
     oops names them: `func+0xoff/0xsize`, then the innermost source line
     (and the inlined function it is in, when that is not func). A pc in no
     text symbol of vmlinux (user space, firmware) is left out."""
     table = sorted((start, size, name) for name, entries in
-                   read_symbols(vmlinux, _tool(addr2line, "nm")).items()
+                   parse_nm(tools.text_symbols(vmlinux)).items()
                    for start, size, _ in entries if size)
     starts = [start for start, _, _ in table]
     named: dict[int, str] = {}
@@ -210,7 +209,7 @@ def locate(vmlinux: str, addresses: list[int], addr2line: str = "addr2line",
         if i >= 0 and address < table[i][0] + table[i][1]:
             start, size, name = table[i]
             named[address] = f"{name}+0x{address - start:x}/0x{size:x}"
-    lines = _resolve([("", a) for a in sorted(named)], vmlinux, addr2line, strip)
+    lines = _resolve([("", a) for a in sorted(named)], vmlinux, tools, strip)
     for address in named:
         entries = lines.get(("", address))
         if entries:
