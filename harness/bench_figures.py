@@ -41,7 +41,8 @@ HEADLINE = {
     "shmem": ("pageouts", "preads", "pwrites", "punches", "removes", "truncates", "forks", "syncs", "splices",
               "fadvises", "seeks", "populates", "mremaps", "direct_reads", "sysv_locks",
               "sysv_attaches"),
-    "uaccess": ("pipe", "vmsplice", "unix", "msg", "proc", "getdents", "file", "file_self", "epoll", "futex"),
+    "uaccess": ("pipe", "vmsplice", "unix", "msg", "proc", "getdents", "file", "file_self", "epoll", "futex", "tcp",
+                "pty"),
     # storm-run's lines for the swap backends: pages through zram and zswap.
     "zram": ("reads", "writes"),
     "zswap": ("zswpout", "zswpin"),

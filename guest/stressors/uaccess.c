@@ -7,6 +7,9 @@
  * locks of their own:
  *
  *   pipe write/read          pipe->mutex
+ *   TCP over loopback        the socket lock (lock_sock) around each copy
+ *   pty master to slave      the tty's write lock, n_tty's read lock and
+ *                            termios_rwsem
  *   vmsplice into a pipe     GUP of swapped pages, then pipe->mutex
  *   unix stream send/recv    u->iolock, the socket lock
  *   SysV msgsnd/msgrcv       the message queue's copies
@@ -32,29 +35,36 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "mmstress.h"
 
 enum {
 	K_WORKERS, K_PIPE, K_VMSPLICE, K_UNIX, K_MSG, K_PROC, K_GETDENTS,
-	K_FILE, K_FILE_SELF, K_EPOLL, K_FUTEX, K_PAGEOUTS, K_SWAPPED_BUFS,
+	K_FILE, K_FILE_SELF, K_EPOLL, K_FUTEX, K_TCP, K_PTY, K_PAGEOUTS,
+	K_SWAPPED_BUFS,
 	K_PAGES_CHECKED, K_CORRUPTIONS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "pipe", "vmsplice", "unix", "msg", "proc", "getdents",
-	"file", "file_self", "epoll", "futex", "pageouts", "swapped_bufs",
+	"file", "file_self", "epoll", "futex", "tcp", "pty", "pageouts",
+	"swapped_bufs",
 	"pages_checked", "corruptions",
 };
 
@@ -76,7 +86,7 @@ struct ua {
 	char *src;		/* SRC_PAGES patterned pages */
 	char *dst;		/* SRC_PAGES receive pages */
 	char *fmap;		/* the file, MAP_SHARED */
-	int pipe[2], sock[2], file, dirfd, ep, msq;
+	int pipe[2], sock[2], tcp[2], pty[2], file, ep, msq;
 	char dirpath[200], path[256];
 };
 
@@ -170,6 +180,115 @@ static int round_trip(struct ua *u, int wfd, int rfd, size_t n,
 	}
 	check(u, how, n);
 	return 0;
+}
+
+/*
+ * The same through a non-blocking pair whose buffers may hold less than
+ * n pages (a pty's line discipline keeps 4 KiB): write and read in turn.
+ */
+static int pump(struct ua *u, int wfd, int rfd, size_t n, const char *how)
+{
+	size_t len = n * page_size, sent = 0, got = 0;
+	struct pollfd p[2];
+	uint64_t until = now_ms() + 10000;
+	ssize_t r;
+
+	while (got < len) {
+		if (sent < len) {
+			r = write(wfd, u->src + sent, len - sent);
+			if (r > 0)
+				sent += (size_t)r;
+			else if (r < 0 && errno != EAGAIN)
+				return failed(how, errno, "");
+		}
+		r = read(rfd, u->dst + got, len - got);
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		if (r == 0 || (r < 0 && errno != EAGAIN))
+			return r ? failed(how, errno, "") : -1;
+		if (now_ms() > until) {
+			note_errorf("uaccess worker %d: %s moved %zu of %zu bytes in 10 s",
+				    u->idx, how, got, len);
+			return -1;
+		}
+		p[0].fd = rfd;
+		p[0].events = POLLIN;
+		p[1].fd = wfd;
+		p[1].events = sent < len ? POLLOUT : 0;
+		poll(p, 2, 100);
+	}
+	check(u, how, n);
+	return 0;
+}
+
+/* lo up (the storm's guest has it up unless NET=0): TCP needs it. */
+static int loopback_up(void)
+{
+	struct ifreq ifr;
+	int fd, ret = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr))
+		ret = -errno;
+	else if (!(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+			ret = -errno;
+	}
+	close(fd);
+	return ret;
+}
+
+static int tcp_pair(int sv[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	int l, err;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	err = loopback_up();
+	if (err)
+		return err;
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return -errno;
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &alen)) {
+		err = -errno;
+		close(l);
+		return err;
+	}
+	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (sv[0] < 0 || (connect(sv[0], (struct sockaddr *)&a, sizeof(a)) &&
+			  errno != EINPROGRESS)) {
+		err = -errno;
+		close(l);
+		return err;
+	}
+	sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	err = sv[1] < 0 ? -errno : 0;
+	close(l);
+	return err;
+}
+
+static int pty_pair(int pv[2])
+{
+	struct termios t;
+
+	pv[0] = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (pv[0] < 0 || grantpt(pv[0]) || unlockpt(pv[0]))
+		return -errno;
+	pv[1] = open(ptsname(pv[0]), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (pv[1] < 0 || tcgetattr(pv[1], &t))
+		return -errno;
+	cfmakeraw(&t);
+	return tcsetattr(pv[1], TCSANOW, &t) ? -errno : 0;
 }
 
 static int op_msg(struct ua *u)
@@ -325,7 +444,7 @@ static int one_op(struct ua *u)
 {
 	size_t n = 1 + rng_below(&u->rng, SRC_PAGES);
 
-	switch (rng_below(&u->rng, 11)) {
+	switch (rng_below(&u->rng, 13)) {
 	case 0:
 		refill(u, n);
 		stat_add(K_PIPE, 1);
@@ -357,6 +476,14 @@ static int one_op(struct ua *u)
 	case 9:
 		stat_add(K_EPOLL, 1);
 		return op_epoll(u);
+	case 10:
+		refill(u, n);
+		stat_add(K_TCP, 1);
+		return pump(u, u->tcp[0], u->tcp[1], n, "tcp over loopback");
+	case 11:
+		refill(u, n);
+		stat_add(K_PTY, 1);
+		return pump(u, u->pty[0], u->pty[1], n, "pty");
 	default:
 		stat_add(K_FUTEX, 1);
 		return op_futex(u);
@@ -392,6 +519,12 @@ static int setup(struct ua *u, const char *dir)
 	u->msq = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 	if (u->msq < 0)
 		return failed("msgget", errno, "CONFIG_SYSVIPC");
+	i = tcp_pair(u->tcp);
+	if (i)
+		return failed("TCP pair over loopback", -i, "CONFIG_INET");
+	i = pty_pair(u->pty);
+	if (i)
+		return failed("pty pair", -i, "CONFIG_UNIX98_PTYS");
 
 	snprintf(u->dirpath, sizeof(u->dirpath), "%s/mmstress-uaccess-%d-%d",
 		 dir, (int)getpid(), u->idx);
