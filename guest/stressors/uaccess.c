@@ -149,65 +149,44 @@ static void check(struct ua *u, const char *how, size_t n)
 	}
 }
 
-/* Move n pages from src to dst through a write side and a read side. */
-static int round_trip(struct ua *u, int wfd, int rfd, size_t n,
-		      const char *how, int use_vmsplice)
-{
-	size_t len = n * page_size, done = 0;
-	ssize_t r;
-
-	while (done < len) {
-		if (use_vmsplice) {
-			struct iovec iov = { u->src + done, len - done };
-
-			r = vmsplice(wfd, &iov, 1, 0);
-		} else {
-			r = write(wfd, u->src + done, len - done);
-		}
-		if (r < 0)
-			return failed(use_vmsplice ? "vmsplice" : how, errno,
-				      "");
-		done += (size_t)r;
-	}
-	for (done = 0; done < len; done += (size_t)r) {
-		r = read(rfd, u->dst + done, len - done);
-		if (r <= 0) {
-			if (r == 0)
-				note_errorf("uaccess worker %d: %s ended early",
-					    u->idx, how);
-			return r < 0 ? failed(how, errno, "") : -1;
-		}
-	}
-	check(u, how, n);
-	return 0;
-}
-
 /*
- * The same through a non-blocking pair whose buffers may hold less than
- * n pages (a pty's line discipline keeps 4 KiB): write and read in turn.
+ * Move n pages from src to dst through a non-blocking pair (write side,
+ * read side), writing and reading in turn: a pty's line discipline holds
+ * only 4 KiB. With use_vmsplice the write side is vmsplice() into a pipe.
  */
-static int pump(struct ua *u, int wfd, int rfd, size_t n, const char *how)
+static int transfer(struct ua *u, int wfd, int rfd, size_t n, const char *how,
+		    int use_vmsplice)
 {
 	size_t len = n * page_size, sent = 0, got = 0;
-	struct pollfd p[2];
 	uint64_t until = now_ms() + 10000;
+	struct pollfd p[2];
+	struct iovec iov;
 	ssize_t r;
 
 	while (got < len) {
 		if (sent < len) {
-			r = write(wfd, u->src + sent, len - sent);
+			iov.iov_base = u->src + sent;
+			iov.iov_len = len - sent;
+			r = use_vmsplice ? vmsplice(wfd, &iov, 1, SPLICE_F_NONBLOCK) :
+					   write(wfd, iov.iov_base, iov.iov_len);
 			if (r > 0)
 				sent += (size_t)r;
 			else if (r < 0 && errno != EAGAIN)
-				return failed(how, errno, "");
+				return failed(use_vmsplice ? "vmsplice" : how,
+					      errno, "");
 		}
 		r = read(rfd, u->dst + got, len - got);
 		if (r > 0) {
 			got += (size_t)r;
 			continue;
 		}
-		if (r == 0 || (r < 0 && errno != EAGAIN))
-			return r ? failed(how, errno, "") : -1;
+		if (r == 0) {
+			note_errorf("uaccess worker %d: %s ended early", u->idx,
+				    how);
+			return -1;
+		}
+		if (errno != EAGAIN)
+			return failed(how, errno, "");
 		if (now_ms() > until) {
 			note_errorf("uaccess worker %d: %s moved %zu of %zu bytes in 10 s",
 				    u->idx, how, got, len);
@@ -448,15 +427,15 @@ static int one_op(struct ua *u)
 	case 0:
 		refill(u, n);
 		stat_add(K_PIPE, 1);
-		return round_trip(u, u->pipe[1], u->pipe[0], n, "pipe", 0);
+		return transfer(u, u->pipe[1], u->pipe[0], n, "pipe", 0);
 	case 1:
 		refill(u, n);
 		stat_add(K_VMSPLICE, 1);
-		return round_trip(u, u->pipe[1], u->pipe[0], n, "vmsplice", 1);
+		return transfer(u, u->pipe[1], u->pipe[0], n, "vmsplice", 1);
 	case 2:
 		refill(u, n);
 		stat_add(K_UNIX, 1);
-		return round_trip(u, u->sock[0], u->sock[1], n, "unix socket", 0);
+		return transfer(u, u->sock[0], u->sock[1], n, "unix socket", 0);
 	case 3:
 		stat_add(K_MSG, 1);
 		return op_msg(u);
@@ -479,11 +458,11 @@ static int one_op(struct ua *u)
 	case 10:
 		refill(u, n);
 		stat_add(K_TCP, 1);
-		return pump(u, u->tcp[0], u->tcp[1], n, "tcp over loopback");
+		return transfer(u, u->tcp[0], u->tcp[1], n, "tcp over loopback", 0);
 	case 11:
 		refill(u, n);
 		stat_add(K_PTY, 1);
-		return pump(u, u->pty[0], u->pty[1], n, "pty");
+		return transfer(u, u->pty[0], u->pty[1], n, "pty", 0);
 	default:
 		stat_add(K_FUTEX, 1);
 		return op_futex(u);
@@ -507,9 +486,10 @@ static int setup(struct ua *u, const char *dir)
 	u->src += page_size;
 	u->dst += page_size;
 	*(long *)(u->src - sizeof(long)) = 1;
-	if (pipe2(u->pipe, O_CLOEXEC))
+	if (pipe2(u->pipe, O_CLOEXEC | O_NONBLOCK))
 		return failed("pipe2", errno, "");
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, u->sock))
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       u->sock))
 		return failed("socketpair(AF_UNIX)", errno, "CONFIG_UNIX");
 	u->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (u->ep < 0)
