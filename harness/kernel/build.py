@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cache import Store, cache_root, content_key, exclusive, file_sha256
-from harness.configs import Arch, Profile
+from harness.configs import Arch, Profile, parse_fragment
 from harness.errors import BuildError, InfraError
 from harness.host import build_env, require_tool
 from harness.kernel.config import make_vars, merged_config
@@ -182,7 +182,7 @@ def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: P
             entry = store.lookup(key)   # built by another run while this one waited?
             cached = entry is not None
             if entry is None:
-                if "\nCONFIG_KERNEL_LZ4=y" in config_text:
+                if parse_fragment(config_text).get("CONFIG_KERNEL_LZ4") == "y":
                     require_tool("lz4")   # the image's compressor: a clear error, not make's
                 ensure_tree(source, arch, out, config_text, key, log_file)
                 entry = store.publish(key, {
