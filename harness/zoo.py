@@ -189,6 +189,11 @@ def run_case(case: ZooCase, base: RunRequest, tree: Path, yardstick: bool) -> di
     ours = side(execute(request).record, case)
     row: dict = {"case": case.name, "fix": case.fix, "upstream": case.upstream, "needs": case.needs,
                  "options": case.options, "ours": ours}
+    if case.needs != "default" and ours["result"] != "build-error":
+        # The same kernel source with the default storm, profile and model: what
+        # the capability adds is the difference between the two runs.
+        plain = replace(base, kernel_src=str(tree), label=f"zoo-{case.name}-default", results_dir=str(runs))
+        row["default"] = side(execute(plain).record, case)
     if yardstick and ours["result"] != "build-error":
         theirs = peer.run(replace(request, storm="stress-ng", leave_out=()))
         row["stress_ng"] = {**side(theirs.record, case), **theirs.evidence()}
@@ -205,10 +210,10 @@ def table(rows: list[dict]) -> str:
         swapped = "" if part.get("swapped", True) else " (did not swap)"
         earlier = " (earlier run)" if part.get("earlier_run") else ""
         return f"{part['result']}{when}{swapped}{earlier}"
-    lines = [f"{'case':32} {'needs':13} {'ours':22} {'stress-ng':28} title (ours)"]
+    lines = [f"{'case':32} {'needs':13} {'ours':22} {'default storm':22} {'stress-ng':28} title (ours)"]
     for row in rows:
         lines.append(f"{row['case']:32} {row['needs']:13} {cell(row['ours']):22} "
-                     f"{cell(row.get('stress_ng')):28} {row['ours']['title']}")
+                     f"{cell(row.get('default')):22} {cell(row.get('stress_ng')):28} {row['ours']['title']}")
     return "\n".join(lines)
 
 

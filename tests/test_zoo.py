@@ -145,6 +145,19 @@ def test_the_table_says_when_the_yardstick_did_not_swap():
     assert "caught 2.2s" in text and "missed (did not swap)" in text
 
 
+def test_a_capability_case_shows_the_default_storm_beside_it():
+    """A case whose needs are beyond the default storm has both runs in its row:
+    what the capability adds is their difference."""
+    rows = [{"case": "k", "needs": "kasan", "ours": {"result": "caught", "first_report_s": 9.0, "title": "t"},
+             "default": {"result": "missed", "first_report_s": None},
+             "stress_ng": {"result": "missed", "first_report_s": None, "swapped": True}},
+            {"case": "d", "needs": "default", "ours": {"result": "missed", "first_report_s": None, "title": ""}}]
+    lines = zoo.table(rows).splitlines()
+    assert "default storm" in lines[0]
+    assert re.search(r"^k\s+kasan\s+caught 9.0s\s+missed\s+missed\s+t$", lines[1])
+    assert re.search(r"^d\s+default\s+missed\s+-\s+-", lines[2])
+
+
 def _report(line: int, primary: bool = True) -> Report:
     return Report(title="t", type="WARNING", kind="warning", start_line=line, end_line=line + 1, primary=primary)
 

@@ -5,7 +5,9 @@
  * shmem) and moves it between the guest's nodes: move_pages(2) of random
  * pages to random nodes, mbind(2) of sub-ranges with MPOL_MF_MOVE (bind,
  * interleave or preferred: splits the VMA and migrates what is there),
- * mbind back to the default policy (the VMAs merge again), and
+ * home nodes set on ranges that start and end inside bound VMAs
+ * (set_mempolicy_home_node(2) splits them as it walks them), mbind back
+ * to the default policy (the VMAs merge again), and
  * migrate_pages(2) of the whole worker now and then; meanwhile it pages
  * windows out (migration meets swap entries) and verifies and rewrites
  * random pages.  Needs two online nodes: on one node there is nothing to
@@ -24,14 +26,16 @@
 
 enum {
 	K_WORKERS, K_MB, K_NODES, K_MOVE_CALLS, K_PAGES_MOVED, K_MOVE_ENOENT,
-	K_MOVE_BUSY, K_MBINDS, K_UNBINDS, K_MIGRATE_CALLS, K_MIGRATE_LEFT,
+	K_MOVE_BUSY, K_MBINDS, K_UNBINDS, K_HOME_NODES, K_MIGRATE_CALLS,
+	K_MIGRATE_LEFT,
 	K_PAGEOUTS, K_TOUCHES, K_REWRITES, K_MIGRATED, K_VMSTAT_EVENTS,
 	K_CORRUPTIONS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "mb", "nodes", "move_calls", "pages_moved", "move_enoent",
-	"move_busy", "mbinds", "unbinds", "migrate_calls", "migrate_left",
+	"move_busy", "mbinds", "unbinds", "home_nodes", "migrate_calls",
+	"migrate_left",
 	"pageouts", "touches", "rewrites", "migrated", "vmstat_events",
 	"corruptions",
 };
@@ -42,6 +46,9 @@ static const char *const keys[K_NR] = {
 #define POL_BIND	2
 #define POL_INTERLEAVE	3
 #define POL_MF_MOVE	(1 << 1)
+#ifndef __NR_set_mempolicy_home_node
+#define __NR_set_mempolicy_home_node 450	/* every arch's table since 5.17 */
+#endif
 #define MOVE_PAGES_MAX	64
 #define MAX_NODES	(8 * (int)sizeof(unsigned long))
 
@@ -87,6 +94,58 @@ static int missing(const char *what, int err)
 	if (err == ENOSYS) {
 		note_missing(what, ENOSYS, "CONFIG_NUMA");
 		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Bind [start, start + n) to one node, then set a home node on ranges that
+ * begin and end inside it: each call splits the VMAs at its ends (a VMA's
+ * home node is part of its policy) while set_mempolicy_home_node() walks
+ * them, and the next call's other node splits them again.  A VMA of the
+ * range with another policy (an interleave or preferred mbind raced in) is
+ * EOPNOTSUPP, one without a policy ENOENT: both are the call's answer, not
+ * an error.  Nonzero only on an error.
+ */
+static int home_nodes(struct numa_arg *arg, struct rng *rng, char *region,
+		      size_t start, size_t n)
+{
+	unsigned long mask = 1UL << arg->nodes[rng_below(rng,
+					(uint64_t)arg->nnodes)];
+	size_t from, len;
+	int k, home;
+	long r;
+
+	if (do_mbind(region + start * page_size, n * page_size, POL_BIND,
+		     mask, 0)) {
+		if (missing("mbind", errno))
+			return 1;
+		if (errno != ENOMEM) {
+			note_error("mbind(MPOL_BIND)", errno);
+			return 1;
+		}
+		note_transient();
+		return 0;
+	}
+	stat_add(K_MBINDS, 1);
+	for (k = 0; k < 4 && n > 2; k++) {
+		from = start + 1 + rng_below(rng, n - 2);
+		len = 1 + rng_below(rng, start + n - from);
+		home = arg->nodes[rng_below(rng, (uint64_t)arg->nnodes)];
+		r = syscall(__NR_set_mempolicy_home_node,
+			    region + from * page_size, len * page_size,
+			    home, 0);
+		if (r && missing("set_mempolicy_home_node", errno))
+			return 1;
+		if (r && errno != EOPNOTSUPP && errno != ENOENT &&
+		    errno != ENOMEM) {
+			note_error("set_mempolicy_home_node", errno);
+			return 1;
+		}
+		if (r)
+			note_transient();
+		else
+			stat_add(K_HOME_NODES, 1);
 	}
 	return 0;
 }
@@ -180,6 +239,9 @@ static int numa_worker(int idx, void *varg)
 				note_transient();	/* EIO: some not moved */
 			else
 				stat_add(K_MBINDS, 1);
+		} else if (op < 60) {
+			if (home_nodes(arg, &rng, region, start, n))
+				break;
 		} else if (op < 65) {
 			if (do_mbind(region, npages * page_size, POL_DEFAULT,
 				     0, 0)) {
