@@ -31,6 +31,7 @@ from harness.channel.fallback import StormChannel, open_for_run
 from harness.channel.serial import SerialConsole
 from harness.errors import InfraError
 from harness.host import require_tool
+from harness.lock_figures import lock_classes_text
 from harness.machine import DUMP_MONITOR, DUMP_SYSRQ, Lifecycle, Machine
 from harness.plan import Plan, guest_command_for
 from harness.record import Draft, LockCoverage, SshFacts, StoppedEarly
@@ -241,6 +242,8 @@ def storm(session: Session, plan: Plan) -> None:
             f"{seen.complete_at - storm_started:.1f}s into the storm")
     if result.output:   # guest text: printable only, as everything taken from the guest
         (session.run_dir / "storm.log").write_text(results.sanitize_block(result.output))
+    if result.classes:  # class names are guest text too
+        (session.run_dir / "lock-classes.txt").write_text(results.sanitize_block(lock_classes_text(result.classes)))
     session.storm_state, session.note, session.failures = result.ended_how, result.timeout_reason, tuple(
         result.failures)
     draft.storm(**result.to_json())

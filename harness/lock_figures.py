@@ -26,6 +26,13 @@ def classes_acquired(output: str) -> dict[str, dict[str, int]]:
     return classes
 
 
+def lock_classes_text(classes: dict[str, dict[str, int]]) -> str:
+    """lock-classes.txt: every class the storm took, busiest first, one a line:
+    acquisitions, contentions and the class name, tab-separated."""
+    rows = sorted(classes.items(), key=lambda item: (-item[1]["acquisitions"], item[0]))
+    return "".join(f"{v['acquisitions']}\t{v['contentions']}\t{name}\n" for name, v in rows)
+
+
 def class_figures(classes: dict[str, dict[str, int]]) -> dict[str, object]:
     """How many classes the storm acquired, and the busiest of them."""
     taken = {name: v["acquisitions"] for name, v in classes.items() if v["acquisitions"]}

@@ -51,6 +51,7 @@ class StormResult:
     lock_coverage: dict[str, object] = field(default_factory=dict)
     mode_chains: list[dict[str, object]] = field(default_factory=list)
     output: str = ""                  # storm-run's own output (the stressors' lines and details): storm.log
+    classes: dict[str, dict[str, int]] = field(default_factory=dict)   # lock-classes.txt
 
     def to_json(self) -> dict:
         return {"name": self.name, "duration_s": self.duration_s, "seed": self.seed,
@@ -240,6 +241,7 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int, kernel_r
         if "MMLOCK-HARNESS: storm-end" not in out.output:
             result.failures.append("storm-run: no storm-end marker")
         classes = classes_acquired(channel.run(f"{CLASSES_CMD} 2>/dev/null", 60).output)
+        result.classes = classes
         chains_after = _chains(channel, 30)
         nested = nested_under(channel, {t.after for t in targets.values()}, 60) if classes else {}
         result.lock_coverage = lock_coverage(classes, chains_before, chains_after, targets, storm_targets,

@@ -120,6 +120,12 @@ def test_classes_acquired_counts_each_class_once_with_busybox_awk(tmp_path):
     assert figures["classes_acquired"] == 4
     assert figures["top_classes"][0] == {"class": "&mm->mmap_lock", "acquisitions": 12000}
     assert [c["class"] for c in figures["top_classes"]][1:3] == ["swap_lock", "mm_all_locks_mutex"]
+    # lock-classes.txt: the same table, busiest first, one class a line
+    from harness.lock_figures import lock_classes_text
+    lines = lock_classes_text(classes).splitlines()
+    assert lines[0] == "12000\t20\t&mm->mmap_lock" and len(lines) == 4
+    assert lines[-1] == "1\t" + str(classes["(work_completion)(&(&wb->dwork)->work)"]["contentions"]) \
+        + "\t(work_completion)(&(&wb->dwork)->work)"
 
 
 def test_a_target_name_covers_every_class_lockdep_gives_it():
