@@ -210,9 +210,9 @@ def table(rows: list[dict]) -> str:
         swapped = "" if part.get("swapped", True) else " (did not swap)"
         earlier = " (earlier run)" if part.get("earlier_run") else ""
         return f"{part['result']}{when}{swapped}{earlier}"
-    lines = [f"{'case':32} {'needs':13} {'ours':22} {'default storm':22} {'stress-ng':28} title (ours)"]
+    lines = [f"{'case':36} {'needs':13} {'ours':22} {'default storm':22} {'stress-ng':28} title (ours)"]
     for row in rows:
-        lines.append(f"{row['case']:32} {row['needs']:13} {cell(row['ours']):22} "
+        lines.append(f"{row['case']:36} {row['needs']:13} {cell(row['ours']):22} "
                      f"{cell(row.get('default')):22} {cell(row.get('stress_ng')):28} {row['ours']['title']}")
     return "\n".join(lines)
 

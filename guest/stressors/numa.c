@@ -5,8 +5,9 @@
  * shmem) and moves it between the guest's nodes: move_pages(2) of random
  * pages to random nodes, mbind(2) of sub-ranges with MPOL_MF_MOVE (bind,
  * interleave or preferred: splits the VMA and migrates what is there),
- * home nodes set on ranges that start and end inside bound VMAs
- * (set_mempolicy_home_node(2) splits them as it walks them), mbind back
+ * home nodes set on small ranges of a bound one, cutting it into many
+ * VMAs, and on the whole of it (set_mempolicy_home_node(2) splits and
+ * merges them as it walks them), mbind back
  * to the default policy (the VMAs merge again), and
  * migrate_pages(2) of the whole worker now and then; meanwhile it pages
  * windows out (migration meets swap entries) and verifies and rewrites
@@ -50,6 +51,7 @@ static const char *const keys[K_NR] = {
 #define __NR_set_mempolicy_home_node 450	/* every arch's table since 5.17 */
 #endif
 #define MOVE_PAGES_MAX	64
+#define HOME_CUTS	32	/* home node calls on small ranges per bind */
 #define MAX_NODES	(8 * (int)sizeof(unsigned long))
 
 struct numa_arg {
@@ -99,23 +101,46 @@ static int missing(const char *what, int err)
 }
 
 /*
- * Bind [start, start + n) to one node, then set a home node on ranges that
- * begin and end inside it: each call splits the VMAs at its ends (a VMA's
- * home node is part of its policy) while set_mempolicy_home_node() walks
- * them, and the next call's other node splits them again.  A VMA of the
- * range with another policy (an interleave or preferred mbind raced in) is
- * EOPNOTSUPP, one without a policy ENOENT: both are the call's answer, not
- * an error.  Nonzero only on an error.
+ * Bind [start, start + n) to one node, then set home nodes on it: small
+ * ranges with random nodes cut it into many VMAs (a VMA's home node is part
+ * of its policy, so neighbours with different ones do not merge), and a
+ * call over the whole range walks them all, splitting the ends and merging
+ * the rest back into one as it goes: the VMA tree changes under the walk at
+ * every step.  A VMA of the range with another policy (an interleave or
+ * preferred mbind raced in) is EOPNOTSUPP, one without a policy ENOENT:
+ * both are the call's answer, not an error.  Nonzero only on an error.
  */
+static int home_node_call(struct numa_arg *arg, struct rng *rng, char *addr,
+			  size_t pages)
+{
+	int home = arg->nodes[rng_below(rng, (uint64_t)arg->nnodes)];
+	long r;
+
+	r = syscall(__NR_set_mempolicy_home_node, addr, pages * page_size,
+		    home, 0);
+	if (r && missing("set_mempolicy_home_node", errno))
+		return 1;
+	if (r && errno != EOPNOTSUPP && errno != ENOENT && errno != ENOMEM) {
+		note_error("set_mempolicy_home_node", errno);
+		return 1;
+	}
+	if (r)
+		note_transient();
+	else
+		stat_add(K_HOME_NODES, 1);
+	return 0;
+}
+
 static int home_nodes(struct numa_arg *arg, struct rng *rng, char *region,
 		      size_t start, size_t n)
 {
 	unsigned long mask = 1UL << arg->nodes[rng_below(rng,
 					(uint64_t)arg->nnodes)];
-	size_t from, len;
-	int k, home;
-	long r;
+	size_t from;
+	int k;
 
+	if (n < 8)
+		return 0;
 	if (do_mbind(region + start * page_size, n * page_size, POL_BIND,
 		     mask, 0)) {
 		if (missing("mbind", errno))
@@ -128,24 +153,15 @@ static int home_nodes(struct numa_arg *arg, struct rng *rng, char *region,
 		return 0;
 	}
 	stat_add(K_MBINDS, 1);
-	for (k = 0; k < 4 && n > 2; k++) {
+	for (k = 0; k < HOME_CUTS && !should_stop(); k++) {
 		from = start + 1 + rng_below(rng, n - 2);
-		len = 1 + rng_below(rng, start + n - from);
-		home = arg->nodes[rng_below(rng, (uint64_t)arg->nnodes)];
-		r = syscall(__NR_set_mempolicy_home_node,
-			    region + from * page_size, len * page_size,
-			    home, 0);
-		if (r && missing("set_mempolicy_home_node", errno))
+		if (home_node_call(arg, rng, region + from * page_size,
+				   1 + rng_below(rng, start + n - from)))
 			return 1;
-		if (r && errno != EOPNOTSUPP && errno != ENOENT &&
-		    errno != ENOMEM) {
-			note_error("set_mempolicy_home_node", errno);
+		if ((k & 3) == 3 &&
+		    home_node_call(arg, rng, region + (start + 1) * page_size,
+				   n - 2))
 			return 1;
-		}
-		if (r)
-			note_transient();
-		else
-			stat_add(K_HOME_NODES, 1);
 	}
 	return 0;
 }
@@ -187,7 +203,7 @@ static int numa_worker(int idx, void *varg)
 		n = 1 + rng_below(&rng, 256);
 		if (start + n > npages)
 			n = npages - start;
-		if (op < 35) {
+		if (op < 30) {
 			n = 1 + rng_below(&rng, MOVE_PAGES_MAX);
 			for (k = 0; k < n; k++) {
 				pages[k] = region + rng_below(&rng, npages) *
@@ -217,7 +233,7 @@ static int numa_worker(int idx, void *varg)
 				else if (status[k] < 0)
 					stat_add(K_MOVE_BUSY, 1);
 			}
-		} else if (op < 55) {
+		} else if (op < 45) {
 			static const int modes[] = {
 				POL_BIND, POL_INTERLEAVE, POL_PREFERRED
 			};
@@ -239,17 +255,17 @@ static int numa_worker(int idx, void *varg)
 				note_transient();	/* EIO: some not moved */
 			else
 				stat_add(K_MBINDS, 1);
-		} else if (op < 60) {
+		} else if (op < 62) {
 			if (home_nodes(arg, &rng, region, start, n))
 				break;
-		} else if (op < 65) {
+		} else if (op < 67) {
 			if (do_mbind(region, npages * page_size, POL_DEFAULT,
 				     0, 0)) {
 				note_error("mbind(MPOL_DEFAULT)", errno);
 				break;
 			}
 			stat_add(K_UNBINDS, 1);
-		} else if (op < 68) {
+		} else if (op < 70) {
 			unsigned long from = all, to;
 
 			to = 1UL << arg->nodes[rng_below(&rng,
@@ -264,7 +280,7 @@ static int numa_worker(int idx, void *varg)
 			}
 			stat_add(K_MIGRATE_CALLS, 1);
 			stat_add(K_MIGRATE_LEFT, (unsigned long)r);
-		} else if (op < 78) {
+		} else if (op < 80) {
 			if (!madvise(region + start * page_size,
 				     n * page_size, MADV_PAGEOUT))
 				stat_add(K_PAGEOUTS, 1);

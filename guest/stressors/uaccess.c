@@ -20,6 +20,15 @@
  *   own shared mapping
  *   epoll_wait               ep->mtx while the events are copied out
  *   futex wait, bad value    a swapped futex word (private and shared)
+ *   mm attribute reads       sysfs's active reference and of->mutex, the
+ *                            attribute's own lock (/sys/kernel/mm, nodes,
+ *                            zram and the swap disks, memory cgroups,
+ *                            /proc/sys/vm, /proc's mm tables)
+ *   xattr set/get, rename    the inode's xattr lock and journal, the
+ *                            directory's i_rwsem and rename lock
+ *   hole punched in the      invalidate_lock, i_mmap_rwsem and the page
+ *   mapped file              table lock (unmap_mapping_range), then the
+ *                            refault allocating blocks under the journal
  *
  * Every such fault swaps the page back in (swap cache, zswap, zram, the
  * page lock, the memcg) with the other subsystem's lock held: the lock
@@ -49,6 +58,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -56,15 +66,15 @@
 
 enum {
 	K_WORKERS, K_PIPE, K_VMSPLICE, K_UNIX, K_MSG, K_PROC, K_GETDENTS,
-	K_FILE, K_FILE_SELF, K_EPOLL, K_FUTEX, K_TCP, K_PTY, K_PAGEOUTS,
-	K_SWAPPED_BUFS,
+	K_FILE, K_FILE_SELF, K_EPOLL, K_FUTEX, K_TCP, K_PTY, K_ATTR,
+	K_ATTR_FILES, K_ATTR_DROPPED, K_XATTR, K_RENAME, K_PUNCH, K_PAGEOUTS, K_SWAPPED_BUFS,
 	K_PAGES_CHECKED, K_CORRUPTIONS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "pipe", "vmsplice", "unix", "msg", "proc", "getdents",
-	"file", "file_self", "epoll", "futex", "tcp", "pty", "pageouts",
-	"swapped_bufs",
+	"file", "file_self", "epoll", "futex", "tcp", "pty", "attr",
+	"attr_files", "attr_dropped", "xattr", "rename", "punch", "pageouts", "swapped_bufs",
 	"pages_checked", "corruptions",
 };
 
@@ -72,6 +82,9 @@ static const char *const keys[K_NR] = {
 #define FILE_PAGES	32
 #define DIR_ENTRIES	48
 #define MSG_MAX		8192	/* under the default msgmax */
+#define ATTR_FILES	512
+#define ATTR_DEPTH	3
+#define XATTR_BYTES	1024	/* fits ext4's in-inode or block xattrs */
 
 struct ua_arg {
 	const char *dir;
@@ -87,8 +100,13 @@ struct ua {
 	char *dst;		/* SRC_PAGES receive pages */
 	char *fmap;		/* the file, MAP_SHARED */
 	int pipe[2], sock[2], tcp[2], pty[2], file, ep, msq;
+	int have_xattr;		/* 0 where the filesystem has no user xattrs */
 	char dirpath[200], path[256];
 };
+
+/* The mm attribute files every worker reads from, found once. */
+static char *attr_files[ATTR_FILES];
+static int nr_attr_files;
 
 static int failed(const char *what, int err, const char *feature)
 {
@@ -314,6 +332,183 @@ static int op_proc(struct ua *u)
 	return r < 0 ? failed(file, errno, "") : 0;
 }
 
+/*
+ * Readable regular files under dir (depth levels down), found without
+ * reading any (a read can take a while on a busy guest); symbolic links are
+ * followed only with follow (the disks under /sys/block), never below,
+ * where sysfs links back up its tree.
+ */
+static void find_attrs(const char *dir, int depth, int follow)
+{
+	char path[512];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d)) && nr_attr_files < ATTR_FILES) {
+		if (e->d_name[0] == '.' || strstr(e->d_name, "trace") ||
+		    !strcmp(e->d_name, "subsystem") ||
+		    !strcmp(e->d_name, "device") || !strcmp(e->d_name, "bdi"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (follow ? stat(path, &st) : lstat(path, &st))
+			continue;
+		if (S_ISDIR(st.st_mode) && depth > 0)
+			find_attrs(path, depth - 1, 0);
+		else if (S_ISREG(st.st_mode) && (st.st_mode & 0444))
+			attr_files[nr_attr_files++] = strdup(path);
+	}
+	closedir(d);
+}
+
+static void find_all_attrs(void)
+{
+	static const char *const roots[] = {
+		"/sys/kernel/mm", "/sys/devices/system/node", "/proc/sys/vm",
+		"/sys/block", "/sys/fs/cgroup", "/proc/pressure",
+	};
+	static const char *const files[] = {
+		"/proc/slabinfo", "/proc/zoneinfo", "/proc/pagetypeinfo",
+		"/proc/buddyinfo", "/proc/vmallocinfo", "/proc/diskstats",
+		"/proc/locks", "/proc/self/environ", "/proc/self/cmdline",
+		"/proc/self/stat", "/proc/self/statm", "/proc/self/io",
+		"/proc/self/limits", "/proc/self/mountinfo", "/proc/self/cgroup",
+		"/proc/self/oom_score", "/proc/self/wchan", "/proc/self/stack",
+		"/proc/self/auxv", "/proc/self/sched",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
+		find_attrs(roots[i], ATTR_DEPTH,
+			   !strcmp(roots[i], "/sys/block"));
+	for (i = 0; i < sizeof(files) / sizeof(files[0]) &&
+		    nr_attr_files < ATTR_FILES; i++)
+		if (!access(files[i], R_OK))
+			attr_files[nr_attr_files++] = strdup(files[i]);
+	stat_add(K_ATTR_FILES, (unsigned long)nr_attr_files);
+}
+
+/*
+ * An attribute that answers a read with an error has no show() for it, or
+ * none in this state (EIO, EINVAL, EPERM, EOPNOTSUPP, ENXIO, ENODEV,
+ * EBUSY): it leaves this worker's list.
+ */
+static int attr_refuses(int err)
+{
+	return err == EIO || err == EINVAL || err == EPERM || err == EACCES ||
+	       err == EOPNOTSUPP || err == ENXIO || err == ENODEV ||
+	       err == EBUSY || err == ENOENT;
+}
+
+/* One mm attribute file read whole into the paged-out buffer. */
+static int op_attr(struct ua *u)
+{
+	uint64_t pick;
+	const char *file;
+	ssize_t r;
+	int fd;
+
+	if (!nr_attr_files)
+		return op_proc(u);
+	pick = rng_below(&u->rng, (uint64_t)nr_attr_files);
+	file = attr_files[pick];
+	pageout(u->dst, SRC_PAGES);
+	fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		do {
+			r = read(fd, u->dst, SRC_PAGES * page_size);
+		} while (r > 0 && !should_stop());
+		close(fd);
+		if (r >= 0) {
+			stat_add(K_ATTR, 1);
+			return 0;
+		}
+	}
+	if (!attr_refuses(errno))
+		return failed(file, errno, "");
+	attr_files[pick] = attr_files[--nr_attr_files];
+	stat_add(K_ATTR_DROPPED, 1);
+	return 0;
+}
+
+/*
+ * A user xattr whose value comes from a swapped page and goes back to
+ * another, then a rename of a directory entry and back: the file's xattr
+ * lock and journal, the directory's i_rwsem and the rename lock.
+ */
+static int op_meta(struct ua *u)
+{
+	size_t len = 1 + rng_below(&u->rng, XATTR_BYTES);
+	char from[300], to[300];
+	ssize_t r;
+	int e;
+
+	if (u->have_xattr) {
+		refill(u, 1);
+		if (setxattr(u->path, "user.mmlock", u->src, len, 0)) {
+			if (errno != EOPNOTSUPP)
+				return failed("setxattr", errno, "");
+			u->have_xattr = 0;	/* tmpfs before 6.6: counted out */
+		} else {
+			r = getxattr(u->path, "user.mmlock", u->dst,
+				     XATTR_BYTES);
+			if (r < 0)
+				return failed("getxattr", errno, "");
+			stat_add(K_XATTR, 1);
+			if ((size_t)r != len || memcmp(u->src, u->dst, len)) {
+				stat_add(K_CORRUPTIONS, 1);
+				note_errorf("uaccess worker %d: xattr of %zu bytes read back as %zd bytes that differ",
+					    u->idx, len, r);
+				return -1;
+			}
+		}
+	}
+	e = (int)rng_below(&u->rng, DIR_ENTRIES);
+	snprintf(from, sizeof(from), "%s/entry-with-a-longer-name-%03d",
+		 u->dirpath, e);
+	snprintf(to, sizeof(to), "%s/renamed-entry-%03d", u->dirpath, e);
+	if (rename(from, to) || rename(to, from))
+		return failed("rename", errno, "");
+	stat_add(K_RENAME, 1);
+	return 0;
+}
+
+/*
+ * Punch a hole in the worker's file while its shared mapping is in place:
+ * the mapped pages are unmapped under i_mmap_rwsem and the page table
+ * lock, and the mapping must then read zeros there; writing the pattern
+ * back faults blocks in again under the journal.
+ */
+static int op_punch(struct ua *u)
+{
+	size_t n = 1 + rng_below(&u->rng, FILE_PAGES / 4);
+	size_t at = rng_below(&u->rng, FILE_PAGES - n + 1), i, j;
+	const uint64_t *w;
+
+	if (fallocate(u->file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(at * page_size), (off_t)(n * page_size)))
+		return failed("fallocate(PUNCH_HOLE)", errno, "");
+	stat_add(K_PUNCH, 1);
+	for (i = at; i < at + n; i++) {
+		w = (const uint64_t *)(u->fmap + i * page_size);
+		for (j = 0; j < page_size / sizeof(*w); j++)
+			if (w[j])
+				break;
+		stat_add(K_PAGES_CHECKED, 1);
+		if (j < page_size / sizeof(*w)) {
+			stat_add(K_CORRUPTIONS, 1);
+			note_errorf("uaccess worker %d: page %zu of its file reads word %zu = %#llx after its hole was punched",
+				    u->idx, i, j, (unsigned long long)w[j]);
+			return -1;
+		}
+		pat_fill(u->fmap + i * page_size, (uint64_t)i, 0, u->salt);
+	}
+	return 0;
+}
+
 static int op_getdents(struct ua *u)
 {
 	const char *where = rng_chance(&u->rng, 25) ? "/proc" : u->dirpath;
@@ -423,7 +618,7 @@ static int one_op(struct ua *u)
 {
 	size_t n = 1 + rng_below(&u->rng, SRC_PAGES);
 
-	switch (rng_below(&u->rng, 13)) {
+	switch (rng_below(&u->rng, 16)) {
 	case 0:
 		refill(u, n);
 		stat_add(K_PIPE, 1);
@@ -463,6 +658,12 @@ static int one_op(struct ua *u)
 		refill(u, n);
 		stat_add(K_PTY, 1);
 		return transfer(u, u->pty[0], u->pty[1], n, "pty", 0);
+	case 12:
+		return op_attr(u);
+	case 13:
+		return op_meta(u);
+	case 14:
+		return op_punch(u);
 	default:
 		stat_add(K_FUTEX, 1);
 		return op_futex(u);
@@ -531,6 +732,7 @@ static int setup(struct ua *u, const char *dir)
 	for (i = 0; i < FILE_PAGES; i++)
 		pat_fill(u->fmap + (size_t)i * page_size, (uint64_t)i, 0,
 			 u->salt);
+	u->have_xattr = 1;
 	return 0;
 }
 
@@ -583,6 +785,7 @@ int mode_uaccess(struct opts *o)
 	stat_add(K_WORKERS, (unsigned long)workers);
 	arg.dir = o->dir ? o->dir : "/tmp";
 	arg.seed = o->seed;
+	find_all_attrs();
 	run_workers((int)workers, uaccess_worker, &arg);
 	return report(o->mode, keys, K_NR);
 }
