@@ -84,6 +84,7 @@ static const char *const keys[K_NR] = {
 #define MSG_MAX		8192	/* under the default msgmax */
 #define ATTR_FILES	512
 #define ATTR_DEPTH	3
+#define ATTR_BATCH	4	/* files read per op, one page each */
 #define XATTR_BYTES	1024	/* fits ext4's in-inode or block xattrs */
 
 struct ua_arg {
@@ -403,34 +404,41 @@ static int attr_refuses(int err)
 	       err == EBUSY || err == ENOENT;
 }
 
-/* One mm attribute file read whole into the paged-out buffer. */
+/*
+ * ATTR_BATCH mm attribute files, each read whole into its own page of the
+ * paged-out buffer: each read's first copy faults under that attribute's
+ * locks.
+ */
 static int op_attr(struct ua *u)
 {
 	uint64_t pick;
 	const char *file;
+	size_t k;
 	ssize_t r;
 	int fd;
 
 	if (!nr_attr_files)
 		return op_proc(u);
-	pick = rng_below(&u->rng, (uint64_t)nr_attr_files);
-	file = attr_files[pick];
-	pageout(u->dst, SRC_PAGES);
-	fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd >= 0) {
-		do {
-			r = read(fd, u->dst, SRC_PAGES * page_size);
-		} while (r > 0 && !should_stop());
-		close(fd);
-		if (r >= 0) {
-			stat_add(K_ATTR, 1);
-			return 0;
+	pageout(u->dst, ATTR_BATCH);
+	for (k = 0; k < ATTR_BATCH && nr_attr_files && !should_stop(); k++) {
+		pick = rng_below(&u->rng, (uint64_t)nr_attr_files);
+		file = attr_files[pick];
+		fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			do {
+				r = read(fd, u->dst + k * page_size, page_size);
+			} while (r > 0 && !should_stop());
+			close(fd);
+			if (r >= 0) {
+				stat_add(K_ATTR, 1);
+				continue;
+			}
 		}
+		if (!attr_refuses(errno))
+			return failed(file, errno, "");
+		attr_files[pick] = attr_files[--nr_attr_files];
+		stat_add(K_ATTR_DROPPED, 1);
 	}
-	if (!attr_refuses(errno))
-		return failed(file, errno, "");
-	attr_files[pick] = attr_files[--nr_attr_files];
-	stat_add(K_ATTR_DROPPED, 1);
 	return 0;
 }
 
