@@ -236,7 +236,7 @@ def test_every_header_contains_a_prefilter_needle():
     """A line the pre-filter skips must not be able to open a report."""
     import re
 
-    from harness.report.prefilter import NEEDLES, Finder, has_needle
+    from harness.report.prefilter import NEEDLES, Finder, build_needles, has_needle
     from harness.report.table_oops import CONTINUATION_HEADERS, GROUPS
 
     def hit(text: str) -> bool:
@@ -248,12 +248,16 @@ def test_every_header_contains_a_prefilter_needle():
         assert hit(header.pattern.replace("\\", "")), header.pattern
     text = "quiet line\n[    1.0] BUG: x\nquiet\n[    2.0] Kernel panic - not syncing: y"
     finder = Finder(text)
-    first = finder.next(0)
-    assert text[first:].startswith("BUG: x")
-    second = finder.next(first + 1)  # somewhere in the header's line: all the scanner needs
+    first = finder.next(0)  # somewhere in the header's line: all the scanner needs
+    assert text.rfind("\n", 0, first) + 1 == text.index("[    1.0] BUG: x")
+    second = finder.next(text.index("\n", first))
     assert text.rfind("\n", 0, second) + 1 == text.index("[    2.0] Kernel panic")
     assert finder.next(second + 1) == -1
     assert not has_needle(b"panic=-1 default fault quiet\n" * 3)
+    # A needle matches where its header is, not where its lead character is alone.
+    assert not has_needle(b"Kernel: panic 1 KASAN: BUG-free UG: invalid_opcode: int 3: DEBUG kmalloc\n")
+    # A header without a lead character gets a needle of its own.
+    assert build_needles(["BUG:", "xyz: odd"])[1:] == ("xyz: odd",)
     assert all(has_needle(f"x {header} y".encode()) for header in
                ("Kernel panic", "rust_kernel: panicked", "general protection fault", "divide_error: ",
                 "fatal error: runtime", "PANIC: double fault", "panic: x"))
