@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, MEANINGFUL, take_bulk
+from .bulk import MARKERS, MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, take_bulk
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .describe import describe
 from .frames import stack_names
@@ -139,7 +139,7 @@ class Scanner:
                     continue
             else:
                 if markers is None:
-                    markers = Finder(text, MEANINGFUL)
+                    markers = Finder(text, MARKERS)
                 taken = take_bulk(self, text, pos, end, finder, markers)
                 if taken > pos:
                     pos = taken
