@@ -140,10 +140,16 @@ class Scanner:
             else:
                 if markers is None:
                     markers = Finder(text, MARKERS)
-                taken = take_bulk(self, text, pos, end, finder, markers)
-                if taken > pos:
-                    pos = taken
-                    continue
+                # A header or marker in this very line: feed it (the bulk path would take nothing).
+                near = finder.next(pos)
+                marker = markers.next(pos)
+                if near < 0 or 0 <= marker < near:
+                    near = marker
+                if near < 0 or text.find("\n", pos, near) >= 0:
+                    taken = take_bulk(self, text, pos, end, finder, markers)
+                    if taken > pos:
+                        pos = taken
+                        continue
             nl = text.find("\n", pos)
             if nl < 0:
                 nl = end
