@@ -278,6 +278,14 @@ def test_bulk_path_agrees_with_line_by_line_on_tricky_logs(tmp_path: Path):
         "gap": stamped(body[:5]) + list(noise(80, 5.0)) + stamped(body[5:], 9.0),
         "untimestamped": body,
         "nmi": stamped(body[:5] + ["Sending NMI from CPU 0 to CPUs 1:"]) + stamped(body[5:], caller="[    C1]"),
+        # A report of CPU 1's own and the NMI backtrace's both take CPU 1's lines (two active
+        # reports), with the same gap and with gaps that reach MAX_GAP at different lines.
+        "nmi-two": stamped(body[:5] + ["Sending NMI from CPU 0 to CPUs 1:"])
+        + stamped(["BUG: spinlock lockup suspected on CPU#1"] + body[4:-1] + ["quiet"] * 40 + body[6:-1]
+                  + ["quiet"] * 70 + body[4:], 5.0, caller="[    C1]"),
+        "nmi-gaps": stamped(body[:5] + ["Sending NMI from CPU 0 to CPUs 1:"])
+        + stamped(["quiet"] * 30 + ["BUG: spinlock lockup suspected on CPU#1"] + ["quiet"] * 40 + body[4:-1]
+                  + ["quiet"] * 20 + body[6:], 5.0, caller="[    C1]"),
     }
     for name, lines in logs.items():
         path = tmp_path / f"{name}.log"
