@@ -59,12 +59,12 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
         return pos
     hit = finder.next(pos)
     stop = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
-    other = _other_prefix(context).first(text, pos, stop)
-    if other >= 0:
-        stop = other
     at = markers.next(pos)
     if 0 <= at < stop:
         stop = text.rfind("\n", pos, at) + 1
+    other = _other_prefix(context).first(text, pos, stop)  # (searched up to the nearest hit or marker)
+    if other >= 0:
+        stop = other
     if stop <= pos:
         return pos
     lines = text.count("\n", pos, stop - 1) + 1
