@@ -138,18 +138,13 @@ class Scanner:
                     pos = start
                     continue
             else:
-                if markers is None:
-                    markers = Finder(text, MARKERS)
-                # A header or marker in this very line: feed it (the bulk path would take nothing).
-                near = finder.next(pos)
-                marker = markers.next(pos)
-                if near < 0 or 0 <= marker < near:
-                    near = marker
-                if near < 0 or text.find("\n", pos, near) >= 0:
-                    taken = take_bulk(self, text, pos, end, finder, markers)
-                    if taken > pos:
-                        pos = taken
-                        continue
+                markers = markers or Finder(text, MARKERS)
+                near, marker = finder.next(pos), markers.next(pos)  # in this line: fed, not taken in bulk
+                near = marker if near < 0 or 0 <= marker < near else near
+                if (near < 0 or text.find("\n", pos, near) >= 0) \
+                        and (taken := take_bulk(self, text, pos, end, finder, markers)) > pos:
+                    pos = taken
+                    continue
             nl = text.find("\n", pos)
             if nl < 0:
                 nl = end
@@ -315,8 +310,7 @@ class _Described:
         self.chars = 0
 
     def __call__(self, rep: _Open) -> _Facts:
-        # The lines joined: one string hashes in half the time of a tuple of them.
-        key = (rep.group.header, "\n".join(rep.text))
+        key = (rep.group.header, "\n".join(rep.text))  # (one string hashes faster than a tuple)
         facts = self.facts.get(key)
         if facts is None:
             facts = self.facts[key] = _describe(rep)
