@@ -236,7 +236,7 @@ def test_every_header_contains_a_prefilter_needle():
     """A line the pre-filter skips must not be able to open a report."""
     import re
 
-    from harness.report.prefilter import NEEDLES, Finder, has_needle
+    from harness.report.prefilter import NEEDLES, Finder, build_needles, has_needle
     from harness.report.table_oops import CONTINUATION_HEADERS, GROUPS
 
     def hit(text: str) -> bool:
@@ -248,12 +248,16 @@ def test_every_header_contains_a_prefilter_needle():
         assert hit(header.pattern.replace("\\", "")), header.pattern
     text = "quiet line\n[    1.0] BUG: x\nquiet\n[    2.0] Kernel panic - not syncing: y"
     finder = Finder(text)
-    first = finder.next(0)
-    assert text[first:].startswith("BUG: x")
-    second = finder.next(first + 1)  # somewhere in the header's line: all the scanner needs
+    first = finder.next(0)  # somewhere in the header's line: all the scanner needs
+    assert text.rfind("\n", 0, first) + 1 == text.index("[    1.0] BUG: x")
+    second = finder.next(text.index("\n", first))
     assert text.rfind("\n", 0, second) + 1 == text.index("[    2.0] Kernel panic")
     assert finder.next(second + 1) == -1
     assert not has_needle(b"panic=-1 default fault quiet\n" * 3)
+    # A needle matches where its header is, not where its lead character is alone.
+    assert not has_needle(b"Kernel: panic 1 KASAN: BUG-free UG: invalid_opcode: int 3: DEBUG kmalloc\n")
+    # A header without a lead character gets a needle of its own.
+    assert build_needles(["BUG:", "xyz: odd"])[1:] == ("xyz: odd",)
     assert all(has_needle(f"x {header} y".encode()) for header in
                ("Kernel panic", "rust_kernel: panicked", "general protection fault", "divide_error: ",
                 "fatal error: runtime", "PANIC: double fault", "panic: x"))
@@ -274,6 +278,14 @@ def test_bulk_path_agrees_with_line_by_line_on_tricky_logs(tmp_path: Path):
         "gap": stamped(body[:5]) + list(noise(80, 5.0)) + stamped(body[5:], 9.0),
         "untimestamped": body,
         "nmi": stamped(body[:5] + ["Sending NMI from CPU 0 to CPUs 1:"]) + stamped(body[5:], caller="[    C1]"),
+        # A report of CPU 1's own and the NMI backtrace's both take CPU 1's lines (two active
+        # reports), with the same gap and with gaps that reach MAX_GAP at different lines.
+        "nmi-two": stamped(body[:5] + ["Sending NMI from CPU 0 to CPUs 1:"])
+        + stamped(["BUG: spinlock lockup suspected on CPU#1"] + body[4:-1] + ["quiet"] * 40 + body[6:-1]
+                  + ["quiet"] * 70 + body[4:], 5.0, caller="[    C1]"),
+        "nmi-gaps": stamped(body[:5] + ["Sending NMI from CPU 0 to CPUs 1:"])
+        + stamped(["quiet"] * 30 + ["BUG: spinlock lockup suspected on CPU#1"] + ["quiet"] * 40 + body[4:-1]
+                  + ["quiet"] * 20 + body[6:], 5.0, caller="[    C1]"),
     }
     for name, lines in logs.items():
         path = tmp_path / f"{name}.log"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .content import NOT_CONTENT, NOT_CONTENT_BARE
 from .lines import CONSOLE, NO_PREFIX
-from .prefilter import TIMESTAMPED, Finder
+from .prefilter import TIMESTAMPED, Finder, build_needles
 from .table_oops import INFO_WITH_STACK
 
 if TYPE_CHECKING:
@@ -44,15 +44,13 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
     else:
         context = NO_PREFIX
     wanting: list[_Open] = []
-    active: _Open | None = None
+    active: list[_Open] = []  # the wanting reports not frozen: their gap and end move
     oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
     cpu = context.startswith("[C")
     for rep in self.open:
         if rep.context == context or (cpu and rep.cpu_traceback):  # _Open.wants
             if not rep.frozen:
-                if active is not None:
-                    return pos
-                active = rep
+                active.append(rep)
             wanting.append(rep)
         elif rep.last_content < oldest:
             oldest = rep.last_content
@@ -61,12 +59,12 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
         return pos
     hit = finder.next(pos)
     stop = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
-    other = _other_prefix(context).first(text, pos, stop)
-    if other >= 0:
-        stop = other
     at = markers.next(pos)
     if 0 <= at < stop:
         stop = text.rfind("\n", pos, at) + 1
+    other = _other_prefix(context).first(text, pos, stop)  # (searched up to the nearest hit or marker)
+    if other >= 0:
+        stop = other
     if stop <= pos:
         return pos
     lines = text.count("\n", pos, stop - 1) + 1
@@ -75,8 +73,10 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
         for _ in range(limit):
             stop = text.index("\n", stop) + 1
     quiet: list[int] = []  # indexes of the lines that are not report content
-    if active is not None:
-        run, counted, at = active.gap, pos, 0
+    if active:
+        # Each line adds to every active report's gap or ends it; the
+        # longest gap so far is the first to reach MAX_GAP.
+        run, counted, at = max(rep.gap for rep in active), pos, 0
         not_content = _NOT_CONTENT_BARE if context == NO_PREFIX else _NOT_CONTENT
         for start in not_content.every(text, pos, stop - 1):
             at += text.count("\n", counted, start)
@@ -107,16 +107,17 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
                 taken = texts[:rep.room]
                 rep.text.extend(taken)
                 rep.room -= len(taken)
-    if active is not None:
+    if active:
         last = lines - 1
         while quiet and quiet[-1] == last:
             quiet.pop()
             last -= 1
-        if last >= 0:
-            active.last_content = self.claimed[active.context] = self.lineno + 1 + last
-            active.gap = lines - 1 - last
-        else:
-            active.gap += lines
+        for rep in active:
+            if last >= 0:
+                rep.last_content = self.claimed[rep.context] = self.lineno + 1 + last
+                rep.gap = lines - 1 - last
+            else:
+                rep.gap += lines
     self._skip(text, pos, stop - 1)
     return stop
 
@@ -171,6 +172,9 @@ _PLAIN_PREFIX_NL = re.compile("\n" + _PLAIN_PREFIX.pattern)
 # (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
 MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ") \
     + INFO_WITH_STACK
+# ... as pre-filter needles: all but '\r' and the '=' row hold an 'n', and
+# share its pass (3 passes over a piece of log instead of 9).
+MARKERS = build_needles(MEANINGFUL, leads="n")
 # split_line's questionable frames, after a '\n': x86 ' ? func', powerpc '(unreliable)'.
 _QUESTIONABLE_FRAME = re.compile(r"\n(?:\[<[0-9a-f]+>\])? ?\? (?![^\n]*<EOI>)[^\n]*")
 _UNRELIABLE = " (unreliable)"

@@ -47,19 +47,19 @@ class Merger:
         if rep.kind not in CONSEQUENCE_KINDS:
             self.cause_end = rep.end_line
         self.seen_any = True
+        index = self.first.get(rep.title)
+        if index is not None:  # folded into its namesake: only its count and primary matter
+            count, kept_primary = self.folded[index]
+            self.folded[index] = (count + rep.count, kept_primary or primary)
+            return
         if not primary and rep.kind == "panic" and rep.corrupted_reason == _ALONE:
             # 'Fatal exception' & co. are truncated reports only when alone.
             rep = replace(rep, corrupted=False, corrupted_reason="")
         if rep.primary != primary:
             rep = replace(rep, primary=primary)
-        index = self.first.get(rep.title)
-        if index is None:
-            self.first[rep.title] = len(self.out)
-            self.out.append(rep)
-            self.folded.append((0, False))
-            return
-        count, primary = self.folded[index]
-        self.folded[index] = (count + rep.count, primary or rep.primary)
+        self.first[rep.title] = len(self.out)
+        self.out.append(rep)
+        self.folded.append((0, False))
 
     def result(self) -> list[Report]:
         """The reports so far, each with its namesakes' count folded in."""

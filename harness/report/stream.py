@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, MEANINGFUL, take_bulk
+from .bulk import MARKERS, MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, take_bulk
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .describe import describe
 from .frames import stack_names
@@ -138,10 +138,11 @@ class Scanner:
                     pos = start
                     continue
             else:
-                if markers is None:
-                    markers = Finder(text, MEANINGFUL)
-                taken = take_bulk(self, text, pos, end, finder, markers)
-                if taken > pos:
+                markers = markers or Finder(text, MARKERS)
+                near, marker = finder.next(pos), markers.next(pos)  # in this line: fed, not taken in bulk
+                near = marker if near < 0 or 0 <= marker < near else near
+                if (near < 0 or text.find("\n", pos, near) >= 0) \
+                        and (taken := take_bulk(self, text, pos, end, finder, markers)) > pos:
                     pos = taken
                     continue
             nl = text.find("\n", pos)
@@ -305,15 +306,15 @@ class _Described:
     MAX_CHARS = 8 << 20
 
     def __init__(self) -> None:
-        self.facts: dict[tuple[str, tuple[str, ...]], _Facts] = {}
+        self.facts: dict[tuple[str, str], _Facts] = {}
         self.chars = 0
 
     def __call__(self, rep: _Open) -> _Facts:
-        key = (rep.group.header, tuple(rep.text))
+        key = (rep.group.header, "\n".join(rep.text))  # (one string hashes faster than a tuple)
         facts = self.facts.get(key)
         if facts is None:
             facts = self.facts[key] = _describe(rep)
-            self.chars += sum(map(len, rep.text))
+            self.chars += len(key[1])
             if self.chars > self.MAX_CHARS:
                 self.facts, self.chars = {key: facts}, 0
         return facts
