@@ -42,7 +42,7 @@ HEADLINE = {
               "fadvises", "seeks", "populates", "mremaps", "direct_reads", "sysv_locks",
               "sysv_attaches"),
     "uaccess": ("pipe", "vmsplice", "unix", "msg", "proc", "getdents", "file", "file_self", "epoll", "futex", "tcp",
-                "pty", "attr", "xattr", "rename", "punch"),
+                "pty", "attr", "xattr", "rename", "punch", "ifconf", "winsz", "kmsg"),
     # storm-run's lines for the swap backends: pages through zram and zswap.
     "zram": ("reads", "writes"),
     "zswap": ("zswpout", "zswpin"),

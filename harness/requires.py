@@ -105,6 +105,7 @@ def features(storm: Storm) -> list[str]:
         wanted.append("zram")
     if storm.zswap_pool_percent:
         wanted.append("zswap")
+        wanted += [f"zswap.{zpool}" for zpool in storm.zswap_zpools]
     if storm.numa_nodes > 1:
         wanted.append("numa_nodes")
     return wanted

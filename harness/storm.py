@@ -113,6 +113,8 @@ def kernel_append(storm: Storm) -> str:
     words = storm.append.split()
     if storm.zswap_pool_percent:
         words += ["zswap.enabled=1", f"zswap.max_pool_percent={storm.zswap_pool_percent}"]
+        if storm.zswap_zpools:
+            words.append(f"zswap.zpool={storm.zswap_zpools[0]}")
     return " ".join(words)
 
 
@@ -166,6 +168,7 @@ def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "", faults
             f"HEARTBEAT_S={HEARTBEAT_S}\nSWAPFS_DEV={swapfs_dev}\nSWAPFS_MOUNT={SWAPFS_MOUNT}\n"
             f"SWAPFS_TYPE={storm.swap_file_fs}\nSWAPFS_FILES=\"{files}\"\n"
             f"ZRAM_MB={storm.zram_mb}\nZSWAP={1 if storm.zswap_pool_percent else 0}\n"
+            f"ZSWAP_ZPOOLS=\"{' '.join(storm.zswap_zpools)}\"\nZSWAP_SWITCH_S={storm.zswap_switch_s}\n"
             f"STAGGER_S={storm.stagger_s}\nFAULTS=\"{fault_env(storm, faults)}\"\n")
 
 

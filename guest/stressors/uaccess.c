@@ -14,8 +14,10 @@
  *   unix stream send/recv    u->iolock, the socket lock
  *   SysV msgsnd/msgrcv       the message queue's copies
  *   /proc seq_file reads     m->lock (and mmap_lock for maps and smaps)
- *   getdents64               the directory's i_rwsem (tmpfs, ext4, procfs)
- *   file pwrite/pread        i_rwsem, invalidate_lock, the page lock
+ *   getdents64               the directory's i_rwsem (ext4, tmpfs, procfs,
+ *                            sysfs, cgroupfs, devtmpfs; kernfs's rwsem)
+ *   file pwrite/pread        i_rwsem, invalidate_lock, the page lock (an
+ *                            ext4 file and a tmpfs one)
  *   write from the file's    a fault on a page of the file being written
  *   own shared mapping
  *   epoll_wait               ep->mtx while the events are copied out
@@ -26,6 +28,8 @@
  *                            /proc/sys/vm, /proc's mm tables)
  *   xattr set/get, rename    the inode's xattr lock and journal, the
  *                            directory's i_rwsem and rename lock
+ *   SIOCGIFCONF, TIOCGWINSZ, rtnl_mutex, the tty's winsize_mutex, the
+ *   /dev/kmsg reads          kmsg reader's lock, each held over its copy
  *   hole punched in the      invalidate_lock, i_mmap_rwsem and the page
  *   mapped file              table lock (unmap_mapping_range), then the
  *                            refault allocating blocks under the journal
@@ -67,14 +71,16 @@
 enum {
 	K_WORKERS, K_PIPE, K_VMSPLICE, K_UNIX, K_MSG, K_PROC, K_GETDENTS,
 	K_FILE, K_FILE_SELF, K_EPOLL, K_FUTEX, K_TCP, K_PTY, K_ATTR,
-	K_ATTR_FILES, K_ATTR_DROPPED, K_XATTR, K_RENAME, K_PUNCH, K_PAGEOUTS, K_SWAPPED_BUFS,
+	K_ATTR_FILES, K_ATTR_DROPPED, K_XATTR, K_RENAME, K_PUNCH, K_IFCONF,
+	K_WINSZ, K_KMSG, K_PAGEOUTS, K_SWAPPED_BUFS,
 	K_PAGES_CHECKED, K_CORRUPTIONS, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "pipe", "vmsplice", "unix", "msg", "proc", "getdents",
 	"file", "file_self", "epoll", "futex", "tcp", "pty", "attr",
-	"attr_files", "attr_dropped", "xattr", "rename", "punch", "pageouts", "swapped_bufs",
+	"attr_files", "attr_dropped", "xattr", "rename", "punch", "ifconf",
+	"winsz", "kmsg", "pageouts", "swapped_bufs",
 	"pages_checked", "corruptions",
 };
 
@@ -100,7 +106,7 @@ struct ua {
 	char *src;		/* SRC_PAGES patterned pages */
 	char *dst;		/* SRC_PAGES receive pages */
 	char *fmap;		/* the file, MAP_SHARED */
-	int pipe[2], sock[2], tcp[2], pty[2], file, ep, msq;
+	int pipe[2], sock[2], tcp[2], pty[2], file, tfile, ep, msq;
 	int have_xattr;		/* 0 where the filesystem has no user xattrs */
 	char dirpath[200], path[256];
 };
@@ -519,14 +525,22 @@ static int op_punch(struct ua *u)
 
 static int op_getdents(struct ua *u)
 {
-	const char *where = rng_chance(&u->rng, 25) ? "/proc" : u->dirpath;
+	/* Each filesystem type's directories have an i_rwsem class of their
+	 * own, and sysfs and cgroupfs walk kernfs under its rwsem. */
+	static const char *const dirs[] = {
+		"/proc", "/sys/kernel/mm", "/sys/fs/cgroup", "/dev", "/tmp",
+	};
+	const char *where = u->dirpath;
 	long r;
 	int fd;
 
+	if (rng_chance(&u->rng, 50))
+		where = dirs[rng_below(&u->rng, sizeof(dirs) / sizeof(dirs[0]))];
 	pageout(u->dst, SRC_PAGES);
 	fd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return failed(where, errno, "");
+		return errno == ENOENT && where != u->dirpath ? 0 :
+		       failed(where, errno, "");
 	do {
 		r = syscall(SYS_getdents64, fd, u->dst,
 			    (1 + rng_below(&u->rng, 4)) * page_size);
@@ -539,15 +553,16 @@ static int op_file(struct ua *u)
 {
 	size_t n = 1 + rng_below(&u->rng, SRC_PAGES);
 	off_t off = (off_t)(rng_below(&u->rng, FILE_PAGES - n + 1) * page_size);
+	int fd = u->tfile >= 0 && rng_chance(&u->rng, 50) ? u->tfile : u->file;
 	ssize_t r;
 
 	refill(u, n);
-	r = pwrite(u->file, u->src, n * page_size, off);
+	r = pwrite(fd, u->src, n * page_size, off);
 	if (r != (ssize_t)(n * page_size))
 		return r < 0 ? failed("pwrite", errno, "") : 0;
-	if (rng_chance(&u->rng, 30) && fdatasync(u->file))
+	if (rng_chance(&u->rng, 30) && fdatasync(fd))
 		return failed("fdatasync", errno, "");
-	r = pread(u->file, u->dst, n * page_size, off);
+	r = pread(fd, u->dst, n * page_size, off);
 	if (r != (ssize_t)(n * page_size))
 		return r < 0 ? failed("pread", errno, "") : 0;
 	check(u, "file pwrite/pread", n);
@@ -582,6 +597,47 @@ static int op_file_self(struct ua *u)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Copies to user that the kernel makes with a lock of its own held, into
+ * a paged-out page: SIOCGIFCONF under rtnl_mutex, TIOCGWINSZ under the
+ * tty's winsize_mutex, and /dev/kmsg records under the reader's lock.
+ */
+static int op_locked_copy(struct ua *u)
+{
+	struct ifconf ifc;
+	ssize_t r;
+	int fd;
+
+	pageout(u->dst, 3);
+	switch (rng_below(&u->rng, 3)) {
+	case 0:
+		ifc.ifc_len = (int)page_size;
+		ifc.ifc_buf = u->dst;
+		if (ioctl(u->tcp[0], SIOCGIFCONF, &ifc))
+			return failed("ioctl(SIOCGIFCONF)", errno, "");
+		stat_add(K_IFCONF, 1);
+		return 0;
+	case 1:
+		if (ioctl(u->pty[1], TIOCGWINSZ, u->dst + page_size))
+			return failed("ioctl(TIOCGWINSZ)", errno, "");
+		stat_add(K_WINSZ, 1);
+		return 0;
+	default:
+		fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return failed("/dev/kmsg", errno, "CONFIG_PRINTK");
+		do {	/* EPIPE: a record overwritten meanwhile */
+			r = read(fd, u->dst + 2 * page_size, page_size);
+		} while ((r > 0 || (r < 0 && errno == EPIPE)) &&
+			 !should_stop());
+		close(fd);
+		if (r < 0 && errno != EAGAIN)
+			return failed("read /dev/kmsg", errno, "");
+		stat_add(K_KMSG, 1);
+		return 0;
+	}
 }
 
 static int op_epoll(struct ua *u)
@@ -626,7 +682,7 @@ static int one_op(struct ua *u)
 {
 	size_t n = 1 + rng_below(&u->rng, SRC_PAGES);
 
-	switch (rng_below(&u->rng, 16)) {
+	switch (rng_below(&u->rng, 17)) {
 	case 0:
 		refill(u, n);
 		stat_add(K_PIPE, 1);
@@ -672,6 +728,8 @@ static int one_op(struct ua *u)
 		return op_meta(u);
 	case 14:
 		return op_punch(u);
+	case 15:
+		return op_locked_copy(u);
 	default:
 		stat_add(K_FUTEX, 1);
 		return op_futex(u);
@@ -741,6 +799,15 @@ static int setup(struct ua *u, const char *dir)
 		pat_fill(u->fmap + (size_t)i * page_size, (uint64_t)i, 0,
 			 u->salt);
 	u->have_xattr = 1;
+	/* A second file on tmpfs: shmem's write path and i_rwsem class. */
+	snprintf(name, sizeof(name), "/tmp/mmstress-uaccess-%d-%d",
+		 (int)getpid(), u->idx);
+	u->tfile = open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (u->tfile < 0)
+		return failed(name, errno, "");
+	unlink(name);
+	if (ftruncate(u->tfile, (off_t)(FILE_PAGES * page_size)))
+		return failed("ftruncate (tmpfs)", errno, "");
 	return 0;
 }
 
@@ -755,6 +822,8 @@ static void teardown(struct ua *u)
 		munmap(u->fmap, FILE_PAGES * page_size);
 	if (u->file >= 0)
 		close(u->file);
+	if (u->tfile >= 0)
+		close(u->tfile);
 	if (!u->dirpath[0])
 		return;
 	unlink(u->path);
@@ -773,7 +842,7 @@ static int uaccess_worker(int idx, void *varg)
 
 	memset(&u, 0, sizeof(u));
 	u.idx = idx;
-	u.file = u.msq = -1;
+	u.file = u.tfile = u.msq = -1;
 	rng_init(&u.rng, arg->seed, (uint64_t)idx + 1);
 	u.salt = rng_next(&u.rng);
 	if (!setup(&u, arg->dir)) {

@@ -17,6 +17,10 @@ _COMMAND_RE = re.compile(r"[A-Za-z0-9_./:=,+%@{}-]+(?:\s+[A-Za-z0-9_./:=,+%@{}-]
 SWAP_FILE_FS = ("ext2", "ext4")
 
 
+# zswap's allocators (zswap.zpool=): each needs its own kernel option (requires.yaml).
+ZPOOLS = ("zsmalloc", "zbud", "z3fold")
+
+
 @dataclass(frozen=True)
 class StressorSpec:
     mode: str                   # an mmstress mode, or "" for a `command:` entry
@@ -57,6 +61,10 @@ class Storm:
     zram_priority: int = -1
     # zswap in front of every swap area: its pool limit in percent of RAM; 0 = off.
     zswap_pool_percent: int = 0
+    # zswap's allocators, switched in turn every zswap_switch_s seconds of the storm
+    # (the first from boot); one name and no switching by default.
+    zswap_zpools: tuple[str, ...] = ()
+    zswap_switch_s: int = 0
     # Seconds between the starts of the plan's stressors; storm-run counts the
     # lockdep dependency chains that appear after each start (per-mode chains).
     stagger_s: int = 0
@@ -135,6 +143,8 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         zram_mb=zram.get("size_mb", int, 0),
         zram_priority=zram.get("priority", int, -1),
         zswap_pool_percent=zswap.get("max_pool_percent", int, 0),
+        zswap_zpools=tuple(zswap.str_list("zpools", [])),
+        zswap_switch_s=zswap.get("switch_s", int, 0),
         stagger_s=top.get("stagger_s", int, 0),
         numa_nodes=top.get("numa_nodes", int, 1),
         faults=faults,
@@ -164,6 +174,12 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         raise ConfigError(f"{zram.where('size_mb')}: size_mb must be >= 0 and priority -1..32767")
     if not 0 <= storm.zswap_pool_percent <= 100:
         raise ConfigError(f"{zswap.where('max_pool_percent')}: must be 0..100")
+    unknown = [z for z in storm.zswap_zpools if z not in ZPOOLS]
+    if unknown or len(set(storm.zswap_zpools)) != len(storm.zswap_zpools):
+        raise ConfigError(f"{zswap.where('zpools')}: {', '.join(unknown) or 'a repeated name'}: "
+                          f"each of {', '.join(ZPOOLS)} at most once")
+    if not 0 <= storm.zswap_switch_s <= 600 or (storm.zswap_switch_s and len(storm.zswap_zpools) < 2):
+        raise ConfigError(f"{zswap.where('switch_s')}: 0..600 seconds, and switching needs two zpools")
     if not 1 <= storm.numa_nodes <= 8:
         raise ConfigError(f"{top.where('numa_nodes')}: must be 1..8")
     if not 0 <= storm.stagger_s <= 60:
