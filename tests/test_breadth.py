@@ -179,11 +179,11 @@ def test_staggered_plan_ends_together_and_swaps_on_zram():
 
 def test_zswap_zram_ext4_and_stagger_reach_the_guest():
     spec = configs.load_storm(DEFAULT)
-    assert storm.kernel_append(spec).endswith("zswap.enabled=1 zswap.max_pool_percent=1 zswap.zpool=zsmalloc")
+    assert storm.kernel_append(spec).endswith("zswap.enabled=1 zswap.max_pool_percent=1 zswap.zpool=zbud")
     assert "zswap" not in storm.kernel_append(configs.load_storm("seed-paths"))
     env = storm.run_env(dataclasses.replace(spec, stagger_s=2), 60, 1, "/dev/vdd")
     assert "ZRAM_MB=16\n" in env and "ZSWAP=1\n" in env and "STAGGER_S=2\n" in env
-    assert 'ZSWAP_ZPOOLS="zsmalloc zbud"\n' in env and "ZSWAP_SWITCH_S=10\n" in env
+    assert 'ZSWAP_ZPOOLS="zbud zsmalloc"\n' in env and "ZSWAP_SWITCH_S=10\n" in env
     assert "SWAPFS_TYPE=ext4\n" in env
 
 
