@@ -196,14 +196,38 @@ static void drop_region(struct mm_worker *w, int i)
 	w->r[i] = w->r[--w->nr];
 }
 
+/*
+ * munmap() that said yes must have unmapped: mincore() of the range then
+ * fails with ENOMEM.  A range that is still mapped in full is a kernel that
+ * lost an error on its way out (an unmap that failed half way, say on an
+ * allocation, and returned 0).  ENOMEM from munmap itself is an answer
+ * under memory pressure or fault injection, not an error.  Nonzero when
+ * the caller must keep the region as it was.
+ */
+static int unmap_checked(char *addr, size_t pages, const char *what)
+{
+	unsigned char vec[1024];
+
+	if (munmap(addr, bytes(pages))) {
+		syscall_failed(what, errno, -1);
+		return 1;
+	}
+	if (pages <= sizeof(vec) && !mincore(addr, bytes(pages), vec)) {
+		note_errorf("mmap worker (pid %d): %s of %zu pages at %p returned 0, but they are still mapped",
+			    (int)getpid(), what, pages, (void *)addr);
+		return 1;
+	}
+	return 0;
+}
+
 static void do_munmap(struct mm_worker *w, int i)
 {
 	struct region *r = &w->r[i];
 	size_t start, len;
 
 	if (r->pages < 3 || rng_chance(&w->rng, 40)) {
-		if (munmap(r->addr, bytes(r->pages)))
-			note_error("munmap", errno);
+		if (unmap_checked(r->addr, r->pages, "munmap"))
+			return;
 		stat_add(K_MUNMAPS, 1);
 		drop_region(w, i);
 		return;
@@ -221,10 +245,8 @@ static void do_munmap(struct mm_worker *w, int i)
 			len = 1;
 		if (at + len >= r->pages)
 			return;
-		if (munmap(r->addr + bytes(at), bytes(len))) {
-			note_error("munmap (hole)", errno);
+		if (unmap_checked(r->addr + bytes(at), len, "munmap (hole)"))
 			return;
-		}
 		*hi = *r;
 		hi->addr = r->addr + bytes(at + len);
 		hi->pages = r->pages - at - len;
@@ -233,19 +255,16 @@ static void do_munmap(struct mm_worker *w, int i)
 		w->used -= len;
 		w->nr++;
 	} else if (start == 0) {
-		if (munmap(r->addr, bytes(len))) {
-			note_error("munmap (head)", errno);
+		if (unmap_checked(r->addr, len, "munmap (head)"))
 			return;
-		}
 		r->addr += bytes(len);
 		r->off += len;
 		r->pages -= len;
 		w->used -= len;
 	} else {
-		if (munmap(r->addr + bytes(r->pages - len), bytes(len))) {
-			note_error("munmap (tail)", errno);
+		if (unmap_checked(r->addr + bytes(r->pages - len), len,
+				  "munmap (tail)"))
 			return;
-		}
 		r->pages -= len;
 		w->used -= len;
 	}
