@@ -172,6 +172,21 @@ def run_env(storm: Storm, duration: int, seed: int, swapfs_dev: str = "", faults
             f"STAGGER_S={storm.stagger_s}\nFAULTS=\"{fault_env(storm, faults)}\"\n")
 
 
+def missing_results(storm: Storm, names: list[str], counts: dict[str, dict[str, object]],
+                    output: str) -> list[str]:
+    """The mmstress lines of the plan that printed no result line: a stressor that never
+    ran (its exec failed) or died before its end is a failure, never a quiet pass. Each
+    names what the stressor wrote to stderr, as storm-run passes it on."""
+    specs = [spec for spec in storm.stressors for _ in range(spec.instances)]
+    missing = []
+    for number, (name, spec) in enumerate(zip(names, specs, strict=True), 1):
+        if spec.mode and name not in counts:
+            said = [line.split(": ", 1)[1] for line in output.splitlines()
+                    if line.startswith(f"# stressor {number}: ") and ": " in line]
+            missing.append(f"{name}: no result line ({said[-1] if said else 'nothing on stderr'})")
+    return missing
+
+
 def parse_counts(output: str) -> tuple[dict[str, dict[str, object]], list[str]]:
     """KTAP result lines -> {stressor: {key: value}}, and the names that said 'not ok'."""
     counts: dict[str, dict[str, object]] = {}
@@ -239,6 +254,7 @@ def run_storm(channel: Channel, storm: Storm, duration: int, seed: int, kernel_r
         result.status = out.status
         result.output = out.output
         result.counts, result.failures = parse_counts(out.output)
+        result.failures += missing_results(storm, names, result.counts, out.output)
         result.mode_chains = parse_mode_chains(out.output, names)
         result.ended_how = "completed"
         if "MMLOCK-HARNESS: storm-end" not in out.output:

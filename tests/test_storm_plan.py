@@ -1,4 +1,5 @@
 """Storm plans, op-count lines and lock coverage, without a guest."""
+import dataclasses
 import shutil
 import subprocess
 
@@ -53,6 +54,24 @@ def test_parse_counts_and_failures():
     assert counts["mmap.2"] == {"mprotect": 6}
     assert counts["module"] == {"gup_pages": 40, "mode": "x"}
     assert failures == ["hog: pattern mismatch"]
+
+
+def test_a_stressor_without_a_result_line_is_a_failure_not_a_pass():
+    """A plan line whose mmstress never printed its KTAP line (its exec failed, or it
+    died) fails the storm, naming what it said; a command's line (stress-ng) prints
+    no KTAP line of its own and is not asked for one."""
+    spec = dataclasses.replace(configs.load_storm("seed-paths"), stressors=(
+        configs.StressorSpec("swap", (), 1), configs.StressorSpec("mmap", (), 2),
+        configs.StressorSpec("", (), 1, command="stress-ng --swap 1")))
+    names = storm.stressor_names(spec)
+    output = ("ok 1 swap # swapon=1\nok 1 mmap # maps=3\n"
+              "# stressor 3: /bin/storm-run: exec: line 224: mmstress: Cannot allocate memory\n")
+    counts, failures = storm.parse_counts(output)
+    assert failures == []
+    assert storm.missing_results(spec, names, counts, output) == [
+        "mmap.2: no result line (/bin/storm-run: exec: line 224: mmstress: Cannot allocate memory)"]
+    counts["mmap.2"] = {}
+    assert storm.missing_results(spec, names, counts, output) == []
 
 
 def test_lock_coverage_sums_read_and_write_and_flags_missing_targets():

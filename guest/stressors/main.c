@@ -803,6 +803,18 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "__noop"))
 		return 0;
 
+	/*
+	 * FAULTS=: storm-run asks through the environment, and the stressor
+	 * makes itself fail from here on (its children inherit it): set
+	 * before the exec, a failing exec would end it before it began.
+	 */
+	if (getenv("MMSTRESS_MAKE_IT_FAIL") &&
+	    sys_write_str("/proc/self/make-it-fail", "1") < 0) {
+		fprintf(stderr, "mmstress: /proc/self/make-it-fail: %s\n",
+			strerror(errno));
+		return 1;
+	}
+
 	for (i = 0; argc >= 2 && i < NR_MODES; i++)
 		if (!strcmp(argv[1], modes[i].name))
 			m = &modes[i];
