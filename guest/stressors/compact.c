@@ -64,6 +64,7 @@ int mode_compact(struct opts *o)
 	/* Without CONFIG_VM_EVENT_COUNTERS migrated stays 0. */
 	if (ok0 >= 0)
 		stat_add(K_VMSTAT_EVENTS, 1);
+	faults_begin();
 	while (!should_stop()) {
 		if (compact(COMPACT_MEMORY, K_COMPACTIONS))
 			break;

@@ -515,6 +515,22 @@ static void kill_workers(int sig)
  */
 #define WORKER_GRACE_MS	90000
 
+/*
+ * FAULTS=: storm-run asks through the environment, and the stressor makes
+ * itself fail from where its work begins (its workers and their children
+ * inherit it): not from its exec, which could then fail, nor in its setup
+ * (a failed read of /proc/meminfo is no kernel bug).  Once.
+ */
+void faults_begin(void)
+{
+	static int done;
+
+	if (done++ || !getenv("MMSTRESS_MAKE_IT_FAIL"))
+		return;
+	if (sys_write_str("/proc/self/make-it-fail", "1") < 0)
+		note_error("/proc/self/make-it-fail", errno);
+}
+
 void run_workers(int n, int (*fn)(int idx, void *arg), void *arg)
 {
 	int live = 0, forwarded = 0, killed = 0, i, status;
@@ -527,6 +543,7 @@ void run_workers(int n, int (*fn)(int idx, void *arg), void *arg)
 		return;
 	}
 	nr_workers = n;
+	faults_begin();
 	for (i = 0; i < n; i++) {
 		pid = fork();
 		if (pid < 0) {
@@ -803,17 +820,6 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "__noop"))
 		return 0;
 
-	/*
-	 * FAULTS=: storm-run asks through the environment, and the stressor
-	 * makes itself fail from here on (its children inherit it): set
-	 * before the exec, a failing exec would end it before it began.
-	 */
-	if (getenv("MMSTRESS_MAKE_IT_FAIL") &&
-	    sys_write_str("/proc/self/make-it-fail", "1") < 0) {
-		fprintf(stderr, "mmstress: /proc/self/make-it-fail: %s\n",
-			strerror(errno));
-		return 1;
-	}
 
 	for (i = 0; argc >= 2 && i < NR_MODES; i++)
 		if (!strcmp(argv[1], modes[i].name))

@@ -93,6 +93,7 @@ void note_transient(void);
 void note_error(const char *what, int err);
 void note_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void note_missing(const char *what, int err, const char *feature);
+void faults_begin(void);
 const char *errname(int err);
 int report(const char *mode, const char *const *keys, int nkeys);
 

@@ -560,6 +560,7 @@ int mode_swap(struct opts *o)
 		return report(o->mode, keys, K_NR);
 	}
 
+	faults_begin();
 	while (!should_stop()) {
 		long ms = o->interval_ms / 2 +
 			  (long)rng_below(&rng, (uint64_t)o->interval_ms + 1);
