@@ -517,9 +517,10 @@ static void kill_workers(int sig)
 
 /*
  * FAULTS=: storm-run asks through the environment, and the stressor makes
- * itself fail from where its work begins (its workers and their children
- * inherit it): not from its exec, which could then fail, nor in its setup
- * (a failed read of /proc/meminfo is no kernel bug).  Once.
+ * itself fail from where its work begins, in each worker as it starts (its
+ * children inherit it): not from its exec, its setup or the fork of its
+ * workers, which could then fail (a failed read of /proc/meminfo or fork
+ * of a worker is no kernel bug).  Once a process.
  */
 void faults_begin(void)
 {
@@ -543,15 +544,16 @@ void run_workers(int n, int (*fn)(int idx, void *arg), void *arg)
 		return;
 	}
 	nr_workers = n;
-	faults_begin();
 	for (i = 0; i < n; i++) {
 		pid = fork();
 		if (pid < 0) {
 			note_error("fork (worker)", errno);
 			break;
 		}
-		if (pid == 0)
+		if (pid == 0) {
+			faults_begin();
 			_exit(fn(i, arg) ? 1 : 0);
+		}
 		worker_pids[i] = pid;
 		live++;
 	}
