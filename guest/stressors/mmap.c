@@ -404,16 +404,23 @@ static int open_backing(struct mm_worker *w, const struct mmap_arg *arg,
 			int idx)
 {
 	char path[512];
+	int tries = 0, r;
 
 	snprintf(path, sizeof(path), "%s/mmstress-mmap.%d.%d", arg->dir,
 		 (int)getpid(), idx);
-	w->fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	/* ENOMEM (FAULTS= failing the worker's allocations): try again. */
+	do {
+		w->fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	} while (w->fd < 0 && errno == ENOMEM && ++tries < 100);
 	if (w->fd < 0) {
 		note_errorf("open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	unlink(path);
-	if (ftruncate(w->fd, (off_t)bytes(w->budget))) {
+	do {
+		r = ftruncate(w->fd, (off_t)bytes(w->budget));
+	} while (r && errno == ENOMEM && ++tries < 200);
+	if (r) {
 		note_errorf("ftruncate %s: %s", path, strerror(errno));
 		close(w->fd);
 		w->fd = -1;
