@@ -408,10 +408,12 @@ static int open_backing(struct mm_worker *w, const struct mmap_arg *arg,
 
 	snprintf(path, sizeof(path), "%s/mmstress-mmap.%d.%d", arg->dir,
 		 (int)getpid(), idx);
-	/* ENOMEM (FAULTS= failing the worker's allocations): try again. */
+	/* ENOMEM, ENOSPC (FAULTS= failing the worker's allocations, tmpfs's
+	 * inode among them): try again. */
 	do {
 		w->fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-	} while (w->fd < 0 && errno == ENOMEM && ++tries < 100);
+	} while (w->fd < 0 && (errno == ENOMEM || errno == ENOSPC) &&
+		 ++tries < 100);
 	if (w->fd < 0) {
 		note_errorf("open %s: %s", path, strerror(errno));
 		return -1;
