@@ -18,7 +18,9 @@ def _run(tmp_path, log_name, mode="normal", storm_seconds=5, boot_timeout=None, 
          inactivity=None):
     if boot_timeout and monkeypatch:
         monkeypatch.setitem(boot.BOOT_TIMEOUT_S, "tcg", boot_timeout)
-    planned = plan(run.RunRequest(duration=storm_seconds, inactivity_s=inactivity))
+    # seed-paths: the modes the recorded consoles have a result line for (a planned
+    # mode without one fails the storm).
+    planned = plan(run.RunRequest(duration=storm_seconds, inactivity_s=inactivity, storm="seed-paths"))
     draft = Draft(RunRecord())
     argv = [sys.executable, str(FAKE), str(DATA / log_name), mode]
     console_log = tmp_path / "console.log"

@@ -43,7 +43,7 @@ def _verdict(outcome):
 
 
 def test_the_block_holds_a_booted_guest_after_the_storm(fake_stages):
-    with run.held(run.RunRequest(duration=5, label="held")) as booted:
+    with run.held(run.RunRequest(duration=5, label="held", storm="seed-paths")) as booted:
         session = booted.session
         assert session is not None and session.machine.state is Lifecycle.READY
         assert session.run("echo held-$((40 + 2))", 30).output.strip() == "held-42"
@@ -80,5 +80,5 @@ def test_a_bug_in_the_block_is_an_infra_error_not_a_verdict_on_the_kernel(fake_s
 
 
 def test_execute_is_the_held_run_with_an_empty_block(fake_stages):
-    outcome = run.execute(run.RunRequest(duration=5, label="held"))
+    outcome = run.execute(run.RunRequest(duration=5, label="held", storm="seed-paths"))
     assert outcome.verdict.verdict == "pass" and outcome.record.durations.boot_s > 0
