@@ -520,13 +520,12 @@ static void kill_workers(int sig)
  * itself fail from where its work begins, in each worker as it starts (its
  * children inherit it): not from its exec, its setup or the fork of its
  * workers, which could then fail (a failed read of /proc/meminfo or fork
- * of a worker is no kernel bug).  Once a process.
+ * of a worker is no kernel bug).  Called once where each process's work
+ * begins: a worker as it starts, swap's and compact's loops.
  */
 void faults_begin(void)
 {
-	static int done;
-
-	if (done++ || !getenv("MMSTRESS_MAKE_IT_FAIL"))
+	if (!getenv("MMSTRESS_MAKE_IT_FAIL"))
 		return;
 	if (sys_write_str("/proc/self/make-it-fail", "1") < 0)
 		note_error("/proc/self/make-it-fail", errno);
@@ -821,7 +820,6 @@ int main(int argc, char **argv)
 	/* Hidden helper for fork mode's vfork+exec children. */
 	if (argc >= 2 && !strcmp(argv[1], "__noop"))
 		return 0;
-
 
 	for (i = 0; argc >= 2 && i < NR_MODES; i++)
 		if (!strcmp(argv[1], modes[i].name))
