@@ -204,20 +204,44 @@ static void drop_region(struct mm_worker *w, int i)
  * under memory pressure or fault injection, not an error.  Nonzero when
  * the caller must keep the region as it was.
  */
-static int unmap_checked(char *addr, size_t pages, const char *what)
+static int still_mapped(char *addr, size_t pages, const char *what)
 {
 	unsigned char vec[1024];
 
-	if (munmap(addr, bytes(pages))) {
-		syscall_failed(what, errno, -1);
-		return 1;
-	}
 	if (pages <= sizeof(vec) && !mincore(addr, bytes(pages), vec)) {
 		note_errorf("mmap worker (pid %d): %s of %zu pages at %p returned 0, but they are still mapped",
 			    (int)getpid(), what, pages, (void *)addr);
 		return 1;
 	}
 	return 0;
+}
+
+static int unmap_checked(char *addr, size_t pages, const char *what)
+{
+	if (munmap(addr, bytes(pages))) {
+		syscall_failed(what, errno, -1);
+		return 1;
+	}
+	return still_mapped(addr, pages, what);
+}
+
+/*
+ * An unmap the worker needs done (a region it drops, or its last): ENOMEM
+ * (an allocation in the split or the tree store refused) is tried again, a
+ * few hundred times at most; then checked like any other.
+ */
+static int unmap_retried(char *addr, size_t pages, const char *what)
+{
+	int tries = 0;
+
+	while (munmap(addr, bytes(pages))) {
+		if (errno != ENOMEM || ++tries >= 200) {
+			syscall_failed(what, errno, -1);
+			return 1;
+		}
+		note_transient();
+	}
+	return still_mapped(addr, pages, what);
 }
 
 static void do_munmap(struct mm_worker *w, int i)
@@ -466,8 +490,7 @@ static int mmap_worker(int idx, void *varg)
 			do_munmap(&w, i);
 	}
 	while (w.nr > 0) {
-		if (munmap(w.r[0].addr, bytes(w.r[0].pages)))
-			note_error("munmap (final)", errno);
+		unmap_retried(w.r[0].addr, w.r[0].pages, "munmap (final)");
 		drop_region(&w, 0);
 	}
 	close(w.fd);
@@ -569,8 +592,8 @@ static void churn_op(struct mm_worker *w, struct churn_region *c, int i)
 			c->addr[bytes(rng_below(&w->rng, CHURN_PAGES))]++;
 		stat_add(K_CHURN_FAULTS, n);
 	} else {
-		if (munmap(c->addr, bytes(CHURN_PAGES)))
-			note_error("munmap (churn)", errno);
+		if (unmap_retried(c->addr, CHURN_PAGES, "munmap (churn)"))
+			return;
 		c->shared = rng_chance(&w->rng, 50);
 		if (!churn_map(w, c, i))
 			stat_add(K_CHURN_REMAPS, 1);
@@ -603,8 +626,8 @@ static int churn_worker(int idx, struct mmap_arg *arg)
 	}
 out:
 	for (i = 0; i < CHURN_REGIONS; i++)
-		if (c[i].addr && munmap(c[i].addr, bytes(CHURN_PAGES)))
-			note_error("munmap (churn final)", errno);
+		if (c[i].addr)
+			unmap_retried(c[i].addr, CHURN_PAGES, "munmap (churn final)");
 	close(w.fd);
 	return 0;
 }
