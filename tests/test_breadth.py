@@ -317,7 +317,7 @@ def test_readme_documents_every_key_of_the_new_modes():
 
     stressors = configs.REPO_ROOT / "guest/stressors"
     readme = (stressors / "README.md").read_text()
-    for mode in ("memcg", "oom", "uffd", "numa"):
+    for mode in ("memcg", "oom", "uffd", "numa", "fork"):
         source = (stressors / f"{mode}.c").read_text()
         table = re.search(r"keys\[K_NR\] = \{(.*?)\};", source, re.S)
         assert table, f"{mode}.c: no keys table"

@@ -105,6 +105,9 @@ def test_host_build_is_static_and_leaves_source_clean(mmstress):
     ("fork", ["--workers", "1", "--mb", "8", "--vmas", "32", "--quick", "2"],
      ["forks", "quick_workers", "quick_forks", "quick_kills"]),
     ("hog", ["--mb", "16"], ["pages", "filled", "touches", "verifies"]),
+    # within the host's default vm.max_map_count (65530): nothing to raise
+    ("fork", ["--workers", "1", "--mb", "4", "--vmas", "0", "--big-exit", "20000"],
+     ["big_exits", "big_exit_vmas", "big_build_ms"]),
 ])
 def test_mode_runs_on_host(mmstress, mode, args, positive):
     start = time.monotonic()
@@ -212,6 +215,9 @@ def test_compact_needs_root_or_names_the_feature(mmstress):
     ("procwalk", ["--mb", "4"], "not valid for this mode"),
     ("hog", ["--no-tune"], "not valid for this mode"),
     ("compact", ["--workers", "2"], "not valid for this mode"),
+    ("fork", ["--big-exit", "1000001"], "bad --big-exit"),
+    ("fork", ["--big-exit", "-1"], "bad --big-exit"),
+    ("mmap", ["--big-exit", "10"], "not valid for this mode"),
 ])
 def test_breadth_argument_errors(mmstress, mode, args, reason):
     proc = run(mmstress, mode, "--duration", "1", *args)

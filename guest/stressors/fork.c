@@ -20,6 +20,15 @@
  * (swap_duplicate() under the swap device or cluster lock, the new mm put
  * on the mmlist under mmlist_lock) and frees them again at exit, so
  * swapoff's walk of the mmlist keeps meeting mms that come and go.
+ *
+ * With --big-exit V one more worker forks, one after the other, children
+ * that cut a fresh anonymous region into V single-page VMAs (every other
+ * page made read-only, so no two neighbours merge; nothing is touched) and
+ * exit: exit_mmap() then unmaps, frees the page tables of and removes V
+ * VMAs, the last two under mmap_lock for write, in loops that yield the
+ * CPU only where the kernel says so (without full preemption a missing
+ * cond_resched() there is a soft lockup).  vm.max_map_count is raised to
+ * fit.  big_exit_ms is the time from the child's last VMA to its reaping.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,14 +51,16 @@ enum {
 	K_WORKERS, K_MB, K_FORKS, K_VFORKS, K_EXECS, K_CLONES, K_CLONE_VM,
 	K_EXITS, K_KILLS, K_CHILD_TOUCHES, K_CHILD_COW, K_PARENT_TOUCHES,
 	K_PAGEOUTS, K_CORRUPTIONS, K_VMAS, K_QUICK_WORKERS, K_QUICK_FORKS,
-	K_QUICK_KILLS, K_NR
+	K_QUICK_KILLS, K_BIG_EXITS, K_BIG_EXIT_VMAS, K_BIG_BUILD_MS,
+	K_BIG_EXIT_MS, K_BIG_EXIT_MS_MAX, K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"workers", "mb", "forks", "vforks", "execs", "clones", "clone_vm",
 	"exits", "kills", "child_touches", "child_cow", "parent_touches",
 	"pageouts", "corruptions", "vmas", "quick_workers", "quick_forks",
-	"quick_kills",
+	"quick_kills", "big_exits", "big_exit_vmas", "big_build_ms",
+	"big_exit_ms", "big_exit_ms_max",
 };
 
 #define CHILD_STACK	(64 * 1024)
@@ -402,6 +413,8 @@ static int map_vmas(const char *dir, long n)
 
 struct fork_arg {
 	long workers;
+	long quick;
+	long big_exit;
 	uint64_t seed;
 };
 
@@ -501,15 +514,123 @@ static int quick_worker(struct fork_arg *a, int idx)
 	return 0;
 }
 
+/*
+ * A big child: V single-page VMAs, then it says so and exits.  Exit 0
+ * when built, 1 on an error (printed by the child: note_error is shared).
+ */
+static void big_child(long vmas, int ready)
+{
+	size_t len = (size_t)vmas * page_size, i;
+	char *p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		note_error("mmap (big exit child)", errno);
+		_exit(1);
+	}
+	for (i = 1; i < (size_t)vmas && !should_stop(); i += 2) {
+		if (mprotect(p + i * page_size, page_size, PROT_READ)) {
+			note_errorf("mprotect of VMA %zu of %ld (big exit child): %s",
+				    i, vmas, strerror(errno));
+			_exit(1);
+		}
+	}
+	if (write(ready, "r", 1) != 1)
+		_exit(1);
+	_exit(0);
+}
+
+/* Raise vm.max_map_count to fit V more VMAs; -1 if it cannot be. */
+static int fit_map_count(long vmas)
+{
+	const char *knob = "/proc/sys/vm/max_map_count";
+	char buf[32];
+	long cur;
+
+	if (sys_read_buf(knob, buf, sizeof(buf)) < 0)
+		return 0;	/* no knob: the default limit applies */
+	cur = strtol(buf, NULL, 10);
+	if (cur >= vmas + 4096)
+		return 0;
+	if (sys_write_long(knob, vmas + 4096)) {
+		note_errorf("--big-exit %ld needs %s >= %ld: %s", vmas, knob,
+			    vmas + 4096, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The big-exit worker (see the top of the file). */
+static int big_exit_worker(long vmas)
+{
+	uint64_t t0, t1, dt;
+	int ready[2], status;
+	char c;
+	pid_t pid;
+
+	if (fit_map_count(vmas))
+		return 1;
+	while (!should_stop()) {
+		if (pipe(ready)) {
+			note_error("pipe (big exit)", errno);
+			return 1;
+		}
+		t0 = now_ms();
+		pid = fork();
+		if (pid == 0) {
+			close(ready[0]);
+			big_child(vmas, ready[1]);
+		}
+		close(ready[1]);
+		if (pid < 0) {
+			close(ready[0]);
+			if (errno != EAGAIN && errno != ENOMEM) {
+				note_error("fork (big exit)", errno);
+				return 1;
+			}
+			note_transient();
+			sleep_ms(100);
+			continue;
+		}
+		if (read(ready[0], &c, 1) != 1)
+			c = 0;
+		t1 = now_ms();
+		close(ready[0]);
+		if (waitpid(pid, &status, 0) < 0) {
+			note_error("waitpid (big exit)", errno);
+			return 1;
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			return WIFEXITED(status) ? 1 : 0;	/* its error, or killed */
+		if (c != 'r')
+			continue;	/* told to stop while building */
+		dt = now_ms() - t1;
+		stat_add(K_BIG_EXITS, 1);
+		stat_add(K_BIG_EXIT_VMAS, (unsigned long)vmas);
+		stat_add(K_BIG_BUILD_MS, t1 - t0);
+		stat_add(K_BIG_EXIT_MS, dt);
+		stat_max(K_BIG_EXIT_MS_MAX, dt);
+	}
+	return 0;
+}
+
 static int fork_worker(int idx, void *varg)
 {
-	return idx ? quick_worker(varg, idx) : parent_loop(varg);
+	struct fork_arg *a = varg;
+
+	if (!idx)
+		return parent_loop(a);
+	if (idx <= a->quick)
+		return quick_worker(a, idx);
+	return big_exit_worker(a->big_exit);
 }
 
 int mode_fork(struct opts *o)
 {
 	long workers = o->workers > 0 ? o->workers : 4, mb;
-	struct fork_arg arg = { .workers = workers, .seed = o->seed };
+	struct fork_arg arg = { .workers = workers, .quick = o->quick,
+				.big_exit = o->big_exit, .seed = o->seed };
 	struct rng rng;
 	size_t p;
 
@@ -532,6 +653,6 @@ int mode_fork(struct opts *o)
 	if (map_vmas(o->dir, o->vmas))
 		return report(o->mode, keys, K_NR);
 	/* The workers inherit the region and the small VMAs. */
-	run_workers((int)(1 + o->quick), fork_worker, &arg);
+	run_workers((int)(1 + o->quick + (o->big_exit > 0)), fork_worker, &arg);
 	return report(o->mode, keys, K_NR);
 }

@@ -55,8 +55,9 @@ static const struct mode modes[] = {
 	  "[--inject-corruption zero|stale|zeropage]" },
 	{ "fork", mode_fork,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
-	  OPT_DIR | OPT_VMAS | OPT_QUICK,
-	  "[--workers N] [--mb M | --percent P] [--vmas N] [--quick N] [--dir D]" },
+	  OPT_DIR | OPT_VMAS | OPT_QUICK | OPT_BIG_EXIT,
+	  "[--workers N] [--mb M | --percent P] [--vmas N] [--quick N] "
+	  "[--big-exit VMAS] [--dir D]" },
 	{ "mmap", mode_mmap,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
 	  OPT_DIR | OPT_CHURN,
@@ -689,6 +690,7 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 		{ "--quick", OPT_QUICK, 1 },
 		{ "--inject-corruption", OPT_CORRUPT, 1 },
 		{ "--fill", OPT_FILL, 1 },
+		{ "--big-exit", OPT_BIG_EXIT, 1 },
 	};
 	size_t t;
 	long v;
@@ -790,6 +792,11 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 			if (parse_long(val, &v) || v < 1)
 				return bad_option(m->name, "bad --fill %s (every Nth cycle, N >= 1)", val);
 			opts.fill = v;
+			break;
+		case OPT_BIG_EXIT:
+			if (parse_long(val, &v) || v < 0 || v > 1000000)
+				return bad_option(m->name, "bad --big-exit %s (VMAs, 0..1000000)", val);
+			opts.big_exit = v;
 			break;
 		case OPT_CORRUPT:
 			if (!strcmp(val, "zero"))

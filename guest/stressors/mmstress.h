@@ -40,6 +40,7 @@
 #define OPT_QUICK	(1u << 25)
 #define OPT_CORRUPT	(1u << 26)
 #define OPT_FILL	(1u << 27)
+#define OPT_BIG_EXIT	(1u << 28)
 
 struct swap_spec {
 	const char *path;
@@ -69,6 +70,7 @@ struct opts {
 	long quick;		/* fork: workers forking short-lived children */
 	int corrupt;		/* hog: 0, or a corruption to inject (self-test) */
 	long fill;		/* swap: every Nth cycle fills an area, then swapoff; 0 = never */
+	long big_exit;		/* fork: VMAs of the big children that exit; 0 = none */
 };
 
 /* Counters shared by every process of a run (MAP_SHARED memory). */
