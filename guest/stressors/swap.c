@@ -25,6 +25,14 @@
  * allocation lists) and the area's swapoff begins, while the other modes
  * allocate: the races of a swapoff that starts on a full device.
  * swapoff_full counts the swapoffs that began on a full area.
+ * Before that swapoff, up to INTERRUPTED swapoffs of the full area are cut
+ * short by a timer signal (try_to_unuse() gives up with EINTR and the area
+ * is put back: reinsert_swap_info()), each taking the area off the
+ * allocation lists and back while the filler frees one of its pages and
+ * pages another out, again and again (flips): every free on the full area
+ * puts it back on those lists, every allocation takes it off; the races
+ * of a swapoff's start against both, many times a fill instead of once.
+ * swapoff_eintr counts them.
  *
  * At the end every area is swapped off again (same fit check) within
  * --final-timeout seconds in total; a swapoff still running then is
@@ -46,6 +54,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -70,14 +79,15 @@ enum {
 	K_AREAS, K_MKSWAP, K_SWAPON, K_SWAPON_FAIL, K_SWAPOFF,
 	K_SWAPOFF_ENOMEM, K_SWAPOFF_FAIL, K_SWAPOFF_SKIPPED, K_SWAPOFF_MS,
 	K_SWAPOFF_MAX_MS, K_FINAL_SWAPOFF, K_FINAL_LEFT_ON, K_FILLS,
-	K_FILL_FULL, K_SWAPOFF_FULL, K_FILL_MS, K_NR
+	K_FILL_FULL, K_SWAPOFF_FULL, K_FILL_MS, K_SWAPOFF_EINTR, K_FLIPS,
+	K_NR
 };
 
 static const char *const keys[K_NR] = {
 	"areas", "mkswap", "swapon", "swapon_fail", "swapoff",
 	"swapoff_enomem", "swapoff_fail", "swapoff_skipped", "swapoff_ms",
 	"swapoff_max_ms", "final_swapoff", "final_left_on", "fills",
-	"fill_full", "swapoff_full", "fill_ms",
+	"fill_full", "swapoff_full", "fill_ms", "swapoff_eintr", "flips",
 };
 
 struct area {
@@ -390,6 +400,35 @@ static int area_full(const char *path)
 }
 
 /*
+ * While the area is full and its swapoffs are being cut short: free one
+ * page of the last chunk (its swap slot with it) and page another out
+ * (taking a slot), until the parent writes to go.
+ */
+static void flip_until_go(char *chunk, int go)
+{
+	size_t pages = FILL_CHUNK / page_size, k = 0;
+	char c;
+
+	if (fcntl(go, F_SETFL, O_NONBLOCK))
+		return;
+	while (read(go, &c, 1) < 0 && errno == EAGAIN && !should_stop()) {
+		char *q = chunk + (k++ % pages) * page_size;
+
+		if (madvise(q, page_size, MADV_DONTNEED)) {
+			note_transient();
+			continue;
+		}
+		*(volatile char *)q = (char)k;
+		if (madvise(q, page_size, MADV_PAGEOUT)) {
+			note_transient();
+			continue;
+		}
+		stat_add(K_FLIPS, 1);
+	}
+	_exit(0);	/* told to go (or to stop) */
+}
+
+/*
  * The filler child: anonymous memory written and paged out, chunk by
  * chunk, until the area is full or twice its size went out; then it says
  * so ('F' full, 'N' not) and exits when told, freeing every entry at once.
@@ -397,7 +436,7 @@ static int area_full(const char *path)
 static void filler(const char *path, long size_kb, int ready, int go)
 {
 	unsigned long limit = (unsigned long)size_kb * 2048 + (16UL << 20), done;
-	char answer = 'N', *p;
+	char answer = 'N', *p = MAP_FAILED;
 
 	for (done = 0; done < limit && !should_stop(); done += FILL_CHUNK) {
 		p = mmap(NULL, FILL_CHUNK, PROT_READ | PROT_WRITE,
@@ -414,6 +453,8 @@ static void filler(const char *path, long size_kb, int ready, int go)
 	}
 	if (write(ready, &answer, 1) != 1)
 		_exit(1);
+	if (answer == 'F' && p != MAP_FAILED)
+		flip_until_go(p, go);
 	if (read(go, &answer, 1) < 0)
 		_exit(1);
 	_exit(0);
@@ -431,6 +472,60 @@ static int highest_active(struct area *areas, int n)
 			best = i;
 	}
 	return best;
+}
+
+#define INTERRUPTED	50
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Swapoffs of a full area cut short (see the top of the file): a timer
+ * signal every 2 ms, with no SA_RESTART, makes try_to_unuse() give up with
+ * EINTR (periodic: one that fires while the task waits to enter swapoff()
+ * is handled in user space, and the next lands inside).  One that
+ * finishes first (nothing left on the area) is a swapoff like any other.
+ * Nonzero when the area went off.
+ */
+static int interrupted_swapoffs(struct area *a)
+{
+	struct itimerval it = { { 0, 2000 }, { 0, 2000 } }, off = { 0 };
+	struct sigaction sa, old;
+	int k, err, gone = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, &old))
+		return 0;
+	for (k = 0; k < INTERRUPTED && !should_stop(); k++) {
+		setitimer(ITIMER_REAL, &it, NULL);
+		if (!swapoff(a->spec->path)) {
+			a->on = 0;
+			stat_add(K_SWAPOFF, 1);
+			gone = 1;
+			break;
+		}
+		err = errno;
+		setitimer(ITIMER_REAL, &off, NULL);
+		if (err == EINTR) {
+			stat_add(K_SWAPOFF_EINTR, 1);
+		} else if (err == ENOMEM || err == EBUSY) {
+			note_transient();
+		} else {
+			char what[300];
+
+			snprintf(what, sizeof(what), "swapoff %s (interrupted)",
+				 a->spec->path);
+			note_error(what, err);
+			break;
+		}
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	return gone;
 }
 
 /* One fill cycle: fill area i, then free the filler's entries and swapoff. */
@@ -464,6 +559,8 @@ static void fill_and_swapoff(struct area *areas, int i)
 	full = answer == 'F' && area_full(areas[i].spec->path);
 	if (full)
 		stat_add(K_FILL_FULL, 1);
+	if (full && !should_stop() && interrupted_swapoffs(&areas[i]))
+		full = 0;	/* it went off: nothing left for the swapoff */
 	/* Go: the filler's exit frees its entries as the swapoff starts. */
 	if (write(go[1], "g", 1) != 1)
 		note_transient();
