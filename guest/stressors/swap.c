@@ -25,6 +25,10 @@
  * allocation lists) and the area's swapoff begins, while the other modes
  * allocate: the races of a swapoff that starts on a full device.
  * swapoff_full counts the swapoffs that began on a full area.
+ * Once the area is full the child goes on paging out, into the other
+ * areas, until so little swap is free that the kernel stops caching swap
+ * slots per CPU (below): from then on slots are taken and freed one at a
+ * time, and a full area is still full when a swapoff of it gives up.
  * Before that swapoff, up to INTERRUPTED swapoffs of the full area are cut
  * short by a timer signal (try_to_unuse() gives up with EINTR and the area
  * is put back: reinsert_swap_info()), each taking the area off the
@@ -80,7 +84,7 @@ enum {
 	K_SWAPOFF_ENOMEM, K_SWAPOFF_FAIL, K_SWAPOFF_SKIPPED, K_SWAPOFF_MS,
 	K_SWAPOFF_MAX_MS, K_FINAL_SWAPOFF, K_FINAL_LEFT_ON, K_FILLS,
 	K_FILL_FULL, K_SWAPOFF_FULL, K_FILL_MS, K_SWAPOFF_EINTR, K_FLIPS,
-	K_NR
+	K_FILL_UNCACHED, K_EINTR_STILL_FULL, K_NR
 };
 
 static const char *const keys[K_NR] = {
@@ -88,6 +92,7 @@ static const char *const keys[K_NR] = {
 	"swapoff_enomem", "swapoff_fail", "swapoff_skipped", "swapoff_ms",
 	"swapoff_max_ms", "final_swapoff", "final_left_on", "fills",
 	"fill_full", "swapoff_full", "fill_ms", "swapoff_eintr", "flips",
+	"fill_uncached", "eintr_still_full",
 };
 
 struct area {
@@ -400,6 +405,29 @@ static int area_full(const char *path)
 }
 
 /*
+ * The kernel keeps per-CPU caches of swap slots while free swap is more
+ * than 320 pages a CPU (mm/swap_slots.c): slots taken in batches of 64 and
+ * freed in batches.  A full area's swapoff drains them first, which frees
+ * some of the area's slots again; with less free swap than that, slots are
+ * taken and freed one by one, and a full area stays full to its swapoff's
+ * end.  (A little below the kernel's threshold: pages in flight.)
+ */
+static int slot_caches_on(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN), free_kb;
+
+	free_kb = meminfo_kb("SwapFree");
+	return free_kb < 0 || free_kb > (cpus > 0 ? cpus : 1) * 1024;
+}
+
+static long swap_total_kb(void)
+{
+	long kb = meminfo_kb("SwapTotal");
+
+	return kb > 0 ? kb : 0;
+}
+
+/*
  * While the area is full and its swapoffs are being cut short: free one
  * page of the last chunk (its swap slot with it) and page another out
  * (taking a slot), until the parent writes to go.
@@ -430,8 +458,11 @@ static void flip_until_go(char *chunk, int go)
 
 /*
  * The filler child: anonymous memory written and paged out, chunk by
- * chunk, until the area is full or twice its size went out; then it says
- * so ('F' full, 'N' not) and exits when told, freeing every entry at once.
+ * chunk, until the area is full or twice its size went out, then on into
+ * the other areas until the slot caches are off (or half as much again as
+ * all swap went out); then it says so ('F' full, 'N' not), flips pages on
+ * the full area while its swapoffs are cut short, and exits when told,
+ * freeing every entry at once.
  */
 static void filler(const char *path, long size_kb, int ready, int go)
 {
@@ -446,8 +477,14 @@ static void filler(const char *path, long size_kb, int ready, int go)
 		memset(p, 0x5a, FILL_CHUNK);
 		if (madvise(p, FILL_CHUNK, MADV_PAGEOUT))
 			break;
-		if (area_full(path)) {
+		if (answer != 'F' && area_full(path)) {
 			answer = 'F';
+			/* Then the rest of swap, until the slot caches are off. */
+			limit = done + (unsigned long)swap_total_kb() * 1536 +
+				(16UL << 20);
+		}
+		if (answer == 'F' && !slot_caches_on()) {
+			stat_add(K_FILL_UNCACHED, 1);
 			break;
 		}
 	}
@@ -483,15 +520,18 @@ static void on_alarm(int sig)
 
 /*
  * Swapoffs of a full area cut short (see the top of the file): a timer
- * signal every 2 ms, with no SA_RESTART, makes try_to_unuse() give up with
- * EINTR (periodic: one that fires while the task waits to enter swapoff()
- * is handled in user space, and the next lands inside).  One that
+ * signal every 100 us, with no SA_RESTART, makes try_to_unuse() give up
+ * with EINTR.  It looks for a signal only between two mms of the mmlist,
+ * and the filler's mm, the newest there, comes first and holds most of the
+ * area: the signal must be pending before the walk starts, so the timer
+ * is short, and periodic (one that fires while the task waits to enter
+ * swapoff() is handled in user space; the next lands inside).  One that
  * finishes first (nothing left on the area) is a swapoff like any other.
  * Nonzero when the area went off.
  */
 static int interrupted_swapoffs(struct area *a)
 {
-	struct itimerval it = { { 0, 2000 }, { 0, 2000 } }, off = { 0 };
+	struct itimerval it = { { 0, 100 }, { 0, 100 } }, off = { 0 };
 	struct sigaction sa, old;
 	int k, err, gone = 0;
 
@@ -511,7 +551,13 @@ static int interrupted_swapoffs(struct area *a)
 		err = errno;
 		setitimer(ITIMER_REAL, &off, NULL);
 		if (err == EINTR) {
+			long size, used;
+
 			stat_add(K_SWAPOFF_EINTR, 1);
+			/* Put back with not one slot free. */
+			if (proc_swaps(a->spec->path, &size, &used) &&
+			    used >= size)
+				stat_add(K_EINTR_STILL_FULL, 1);
 		} else if (err == ENOMEM || err == EBUSY) {
 			note_transient();
 		} else {
