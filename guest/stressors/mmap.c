@@ -101,11 +101,14 @@ static int has_object(const struct region *r)
 	return r->kind != R_ANON_PRIVATE;
 }
 
-/* Errors that racing or pressure make normal. */
+/*
+ * Errors that racing or pressure make normal (ENOSPC: a shmem object's
+ * inode, for MAP_SHARED|MAP_ANONYMOUS, not allocated).
+ */
 static int transient_errno(int err)
 {
 	return err == ENOMEM || err == EAGAIN || err == EINVAL ||
-	       err == EBUSY || err == EPERM || err == EFAULT;
+	       err == EBUSY || err == EPERM || err == EFAULT || err == ENOSPC;
 }
 
 static void syscall_failed(const char *what, int err, int fail_key)
