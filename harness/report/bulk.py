@@ -12,11 +12,12 @@ agree, which the golden and conformance tests check on every case.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from functools import lru_cache
+from itertools import compress, count, repeat
+from operator import is_, is_not
 from typing import TYPE_CHECKING
 
-from .content import NOT_CONTENT, NOT_CONTENT_BARE
+from .content import LINE_SPLITTERS
 from .lines import CONSOLE, NO_PREFIX
 from .prefilter import TIMESTAMPED, Finder, build_needles
 from .table_oops import INFO_WITH_STACK
@@ -73,35 +74,30 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
         for _ in range(limit):
             stop = text.index("\n", stop) + 1
     quiet: list[int] = []  # indexes of the lines that are not report content
-    if active:
-        # Each line adds to every active report's gap or ends it; the
-        # longest gap so far is the first to reach MAX_GAP.
-        run, counted, at = max(rep.gap for rep in active), pos, 0
-        not_content = _NOT_CONTENT_BARE if context == NO_PREFIX else _NOT_CONTENT
-        for start in not_content.every(text, pos, stop - 1):
-            at += text.count("\n", counted, start)
-            counted = start
-            run = run + 1 if at == (quiet[-1] + 1 if quiet else 0) else 1
-            if run > MAX_GAP:  # the line that closes it is fed alone
-                stop, lines = start, at
-                break
-            quiet.append(at)
-        if not lines:
-            return pos
     if wanting:
-        if context == NO_PREFIX:
-            region = text[pos:stop - 1]
-        else:  # (the prefix after a '\n': sre finds that with memchr, a '^' it tries everywhere)
-            first = _PLAIN_PREFIX.match(text, pos)
-            assert first is not None  # the line's context came from this prefix
-            region = _PLAIN_PREFIX_NL.sub("\n", text[first.end():stop - 1])
-        # split_line's questionable frames are left out, each with the '\n' before it.
-        kept = "\n" + region
-        if "? " in region:
-            kept = _QUESTIONABLE_FRAME.sub("", kept)
-        if _UNRELIABLE in region:
-            kept = _UNRELIABLE_FRAME.sub("", kept)
-        texts = kept[1:].split("\n") if kept else []
+        # One regex pass strips the prefixes, splits the lines, and tells
+        # questionable frames and lines that are not report content.
+        chunk = text[pos - 1:stop - 1] if pos else "\n" + text[:stop - 1]
+        pieces = LINE_SPLITTERS[context != NO_PREFIX][_UNRELIABLE in chunk].split(chunk)
+        texts, questionable = pieces[3::3], pieces[1::3]
+        assert len(texts) == lines  # every line has the prefix (the other context's line ends the chunk)
+        if active:
+            # Each line adds to every active report's gap or ends it; the
+            # longest gap so far is the first to reach MAX_GAP.
+            run = max(rep.gap for rep in active)
+            for at in compress(count(), map(is_not, pieces[2::3], repeat(None))):
+                run = run + 1 if at == (quiet[-1] + 1 if quiet else 0) else 1
+                if run > MAX_GAP:  # the line that closes it is fed alone
+                    if not at:
+                        return pos
+                    stop, lines = pos, at
+                    for _ in range(at):
+                        stop = text.index("\n", stop) + 1
+                    del texts[at:], questionable[at:]
+                    break
+                quiet.append(at)
+        if questionable.count(None) != len(questionable):  # split_line's questionable frames are left out
+            texts = list(compress(texts, map(is_, questionable, repeat(None))))
         for rep in wanting:
             if rep.room > 0:
                 taken = texts[:rep.room]
@@ -140,16 +136,7 @@ class _LineStarts:
         match = self.after_newline.search(text, pos, endpos)
         return -1 if match is None else match.start() + 1
 
-    def every(self, text: str, pos: int, endpos: int) -> Iterator[int]:
-        """Every such line start, in order."""
-        if self.at_start.match(text, pos, endpos) is not None:
-            yield pos
-        for match in self.after_newline.finditer(text, pos, endpos):
-            yield match.start() + 1
 
-
-_NOT_CONTENT = _LineStarts(NOT_CONTENT.pattern)
-_NOT_CONTENT_BARE = _LineStarts(NOT_CONTENT_BARE.pattern)
 
 
 @lru_cache(maxsize=1024)
@@ -165,9 +152,6 @@ def _other_prefix(context: str) -> _LineStarts:
 
 _PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
 
-
-_PLAIN_PREFIX = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?")
-_PLAIN_PREFIX_NL = re.compile("\n" + _PLAIN_PREFIX.pattern)
 # Lines the bulk path leaves to feed(): they may end, close or widen a report.
 # (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
 MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ") \
@@ -175,7 +159,5 @@ MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock deb
 # ... as pre-filter needles: all but '\r' and the '=' row hold an 'n', and
 # share its pass (3 passes over a piece of log instead of 9).
 MARKERS = build_needles(MEANINGFUL, leads="n")
-# split_line's questionable frames, after a '\n': x86 ' ? func', powerpc '(unreliable)'.
-_QUESTIONABLE_FRAME = re.compile(r"\n(?:\[<[0-9a-f]+>\])? ?\? (?![^\n]*<EOI>)[^\n]*")
+# powerpc's questionable frames: their test reads the whole line, made only where one may be.
 _UNRELIABLE = " (unreliable)"
-_UNRELIABLE_FRAME = re.compile(r"\n(?![^\n]*<EOI>)[^\n]* \(unreliable\)(?=\n|\Z)")
