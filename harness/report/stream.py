@@ -29,6 +29,7 @@ from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
 from .titles import normalize_title, title_frame, title_kind, title_type
 
 MAX_OPEN = 16
+RECENT = 4  # lines kept for a report's opener look-back
 # syzkaller lets a report's text run to the end of the log; past its own end
 # we keep this many lines, enough for a title's stack, and no more work.
 FROZEN_LINES = 300
@@ -78,7 +79,11 @@ class Scanner:
     def __init__(self) -> None:
         self.lineno = 0
         self.open: list[_Open] = []
-        self.recent: deque[tuple[int, str]] = deque(maxlen=4)  # raw, split on demand
+        # The last few lines, raw, split on demand (for a report's opener
+        # look-back): (last line number, text, start, end) of a stretch of
+        # lines skipped or taken in bulk, cut into lines only when looked
+        # at; (line number, raw line, -1, -1) of a line fed alone.
+        self.recent: deque[tuple[int, str | bytes, int, int]] = deque(maxlen=RECENT)
         # Per context, the last line some report took as its own: such a
         # line (e.g. a KASAN closing '====') cannot open the next report.
         self.claimed: dict[str, int] = {}
@@ -94,7 +99,7 @@ class Scanner:
         if not self.open and self.timestamped and _HEADER_ANY.search(raw) is None \
                 and "** replaying previous" not in raw:
             # Fast path for the bulk of a log: nothing open, no header here.
-            self.recent.append((self.lineno, raw))
+            self.recent.append((self.lineno, raw, -1, -1))
             return ()
         line = split_line(raw)
         done: list[Report] = []
@@ -118,7 +123,7 @@ class Scanner:
                     self._add(rep, line, done)
                 elif self.lineno - rep.last_content > MAX_SPAN:
                     done.extend(self._close(rep))
-        self.recent.append((self.lineno, raw))
+        self.recent.append((self.lineno, raw, -1, -1))
         return done
 
     def feed_text(self, text: str) -> list[Report]:
@@ -170,21 +175,29 @@ class Scanner:
         self._count_lines(text, pos, stop)
 
     def _count_lines(self, text: str | bytes, pos: int, stop: int) -> None:
-        """Number the lines in text[pos:stop] and keep the last few."""
-        newline = "\n" if isinstance(text, str) else b"\n"
-        count = text.count(newline, pos, stop) + 1  # type: ignore[arg-type]
-        tail: list[str] = []
-        cut = stop
-        while len(tail) < (self.recent.maxlen or 0) and cut >= pos:
-            nl = text.rfind(newline, pos, cut)  # type: ignore[arg-type]
-            line = text[nl + 1 if nl >= 0 else pos:cut]
-            tail.append(line if isinstance(line, str) else decode(line))
-            cut = nl
-            if nl < 0:
-                break
-        first = self.lineno + count - len(tail) + 1
-        self.recent.extend((first + k, raw) for k, raw in enumerate(reversed(tail)))
-        self.lineno += count
+        """Number the lines in text[pos:stop] and keep them for the last few."""
+        self.lineno += text.count("\n" if isinstance(text, str) else b"\n", pos, stop) + 1  # type: ignore[arg-type]
+        self.recent.append((self.lineno, text, pos, stop))
+
+    def _recent_lines(self) -> Iterator[tuple[int, str]]:
+        """The last RECENT lines, newest first: (line number, raw line)."""
+        wanted = RECENT
+        for lineno, text, pos, stop in reversed(self.recent):
+            if stop < 0:
+                yield lineno, text  # type: ignore[misc]
+                wanted -= 1
+            else:
+                newline = "\n" if isinstance(text, str) else b"\n"
+                cut = stop
+                while wanted and cut >= pos:
+                    nl = text.rfind(newline, pos, cut)  # type: ignore[arg-type]
+                    line = text[nl + 1 if nl >= 0 else pos:cut]
+                    yield lineno, line if isinstance(line, str) else decode(line)
+                    wanted, lineno, cut = wanted - 1, lineno - 1, nl
+                    if nl < 0:
+                        break
+            if not wanted:
+                return
 
     def finish(self) -> list[Report]:
         done: list[Report] = []
@@ -226,7 +239,7 @@ class Scanner:
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
-        for lineno, prev_raw in reversed(self.recent):
+        for lineno, prev_raw in self._recent_lines():
             prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
