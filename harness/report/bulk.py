@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .content import LINE_SPLITTERS
 from .lines import CONSOLE, NO_PREFIX
-from .prefilter import TIMESTAMPED, Finder, build_needles
+from .prefilter import TIMESTAMPED, build_needles
 from .table_oops import INFO_WITH_STACK
 
 if TYPE_CHECKING:
@@ -30,12 +30,13 @@ MAX_SPAN = 5000
 MAX_TEXT_LINES = 1500
 
 
-def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, markers: Finder) -> int:
+def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     """Take the lines from `pos` on at once, as long as feeding them one
     by one would do nothing but add them to the reports of their context
     (or to none): one context with a plain printk prefix (or none), no
     header, no end marker or other line with a meaning, no long gap, no
-    other report reaching MAX_SPAN. Returns where the lines it took end
+    other report reaching MAX_SPAN. `near` is the nearest pre-filter hit
+    or marker from pos on (-1: none). Returns where the lines it took end
     (pos when it took none)."""
     plain = _PLAIN_CONTEXT.match(text, pos)
     if plain is not None:
@@ -58,11 +59,7 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
     limit = oldest + MAX_SPAN - self.lineno
     if limit <= 0:
         return pos
-    hit = finder.next(pos)
-    stop = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
-    at = markers.next(pos)
-    if 0 <= at < stop:
-        stop = text.rfind("\n", pos, at) + 1
+    stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
     other = _other_prefix(context).first(text, pos, stop)  # (searched up to the nearest hit or marker)
     if other >= 0:
         stop = other

@@ -53,7 +53,7 @@ def match_group(text: str) -> Group | None:
     return None
 
 
-@dataclass(eq=False)  # open reports are told apart by identity, not by their text
+@dataclass(eq=False, slots=True)  # open reports are told apart by identity, not by their text
 class _Open:
     group: Group
     start: int
@@ -147,7 +147,7 @@ class Scanner:
                 near, marker = finder.next(pos), markers.next(pos)  # in this line: fed, not taken in bulk
                 near = marker if near < 0 or 0 <= marker < near else near
                 if (near < 0 or text.find("\n", pos, near) >= 0) \
-                        and (taken := take_bulk(self, text, pos, end, finder, markers)) > pos:
+                        and (taken := take_bulk(self, text, pos, end, near)) > pos:
                     pos = taken
                     continue
             nl = text.find("\n", pos)
