@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .describe import describe
 from .frames import stack_names
 from .guilty import guilty_file
-from .lines import CONSOLE, NO_PREFIX, Line, split_line
+from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
 from .merge import order_key
 from .model import Report
 from .patterns import Group
@@ -29,7 +28,6 @@ from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
 from .titles import normalize_title, title_frame, title_kind, title_type
 
 MAX_OPEN = 16
-RECENT = 4  # lines kept for a report's opener look-back
 # syzkaller lets a report's text run to the end of the log; past its own end
 # we keep this many lines, enough for a title's stack, and no more work.
 FROZEN_LINES = 300
@@ -79,11 +77,7 @@ class Scanner:
     def __init__(self) -> None:
         self.lineno = 0
         self.open: list[_Open] = []
-        # The last few lines, raw, split on demand (for a report's opener
-        # look-back): (last line number, text, start, end) of a stretch of
-        # lines skipped or taken in bulk, cut into lines only when looked
-        # at; (line number, raw line, -1, -1) of a line fed alone.
-        self.recent: deque[tuple[int, str | bytes, int, int]] = deque(maxlen=RECENT)
+        self.recent = Recent()  # the last few lines, for a report's opener look-back
         # Per context, the last line some report took as its own: such a
         # line (e.g. a KASAN closing '====') cannot open the next report.
         self.claimed: dict[str, int] = {}
@@ -99,7 +93,7 @@ class Scanner:
         if not self.open and self.timestamped and _HEADER_ANY.search(raw) is None \
                 and "** replaying previous" not in raw:
             # Fast path for the bulk of a log: nothing open, no header here.
-            self.recent.append((self.lineno, raw, -1, -1))
+            self.recent.line(self.lineno, raw)
             return ()
         line = split_line(raw)
         done: list[Report] = []
@@ -123,7 +117,7 @@ class Scanner:
                     self._add(rep, line, done)
                 elif self.lineno - rep.last_content > MAX_SPAN:
                     done.extend(self._close(rep))
-        self.recent.append((self.lineno, raw, -1, -1))
+        self.recent.line(self.lineno, raw)
         return done
 
     def feed_text(self, text: str) -> list[Report]:
@@ -177,27 +171,7 @@ class Scanner:
     def _count_lines(self, text: str | bytes, pos: int, stop: int) -> None:
         """Number the lines in text[pos:stop] and keep them for the last few."""
         self.lineno += text.count("\n" if isinstance(text, str) else b"\n", pos, stop) + 1  # type: ignore[arg-type]
-        self.recent.append((self.lineno, text, pos, stop))
-
-    def _recent_lines(self) -> Iterator[tuple[int, str]]:
-        """The last RECENT lines, newest first: (line number, raw line)."""
-        wanted = RECENT
-        for lineno, text, pos, stop in reversed(self.recent):
-            if stop < 0:
-                yield lineno, text  # type: ignore[misc]
-                wanted -= 1
-            else:
-                newline = "\n" if isinstance(text, str) else b"\n"
-                cut = stop
-                while wanted and cut >= pos:
-                    nl = text.rfind(newline, pos, cut)  # type: ignore[arg-type]
-                    line = text[nl + 1 if nl >= 0 else pos:cut]
-                    yield lineno, line if isinstance(line, str) else decode(line)
-                    wanted, lineno, cut = wanted - 1, lineno - 1, nl
-                    if nl < 0:
-                        break
-            if not wanted:
-                return
+        self.recent.stretch(self.lineno, text, pos, stop)
 
     def finish(self) -> list[Report]:
         done: list[Report] = []
@@ -239,7 +213,7 @@ class Scanner:
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
-        for lineno, prev_raw in self._recent_lines():
+        for lineno, prev_raw in self.recent.newest_first():
             prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
