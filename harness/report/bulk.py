@@ -65,31 +65,29 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
         stop = other
     if stop <= pos:
         return pos
-    lines = text.count("\n", pos, stop - 1) + 1
-    if lines > limit:
-        stop, lines = pos, limit
-        for _ in range(limit):
-            stop = text.index("\n", stop) + 1
     quiet: list[int] = []  # indexes of the lines that are not report content
     if wanting:
         # One regex pass strips the prefixes, splits the lines, and tells
-        # questionable frames and lines that are not report content.
+        # questionable frames and lines that are not report content. Every
+        # line has the prefix (the other context's line ends the chunk), so
+        # there is a text per line, and the lines need no counting.
         chunk = text[pos - 1:stop - 1] if pos else "\n" + text[:stop - 1]
         pieces = LINE_SPLITTERS[context != NO_PREFIX][_UNRELIABLE in chunk].split(chunk)
-        texts, questionable = pieces[3::3], pieces[1::3]
-        assert len(texts) == lines  # every line has the prefix (the other context's line ends the chunk)
+        texts, questionable, not_content = pieces[3::3], pieces[1::3], pieces[2::3]
+        lines = len(texts)
+        if lines > limit:
+            stop, lines = _line_end(text, pos, limit), limit
+            del texts[limit:], questionable[limit:], not_content[limit:]
         if active:
             # Each line adds to every active report's gap or ends it; the
             # longest gap so far is the first to reach MAX_GAP.
             run = max(rep.gap for rep in active)
-            for at in compress(count(), map(is_not, pieces[2::3], repeat(None))):
+            for at in compress(count(), map(is_not, not_content, repeat(None))):
                 run = run + 1 if at == (quiet[-1] + 1 if quiet else 0) else 1
                 if run > MAX_GAP:  # the line that closes it is fed alone
                     if not at:
                         return pos
-                    stop, lines = pos, at
-                    for _ in range(at):
-                        stop = text.index("\n", stop) + 1
+                    stop, lines = _line_end(text, pos, at), at
                     del texts[at:], questionable[at:]
                     break
                 quiet.append(at)
@@ -100,6 +98,10 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
                 taken = texts[:rep.room]
                 rep.text.extend(taken)
                 rep.room -= len(taken)
+    else:
+        lines = text.count("\n", pos, stop - 1) + 1
+        if lines > limit:
+            stop, lines = _line_end(text, pos, limit), limit
     if active:
         last = lines - 1
         while quiet and quiet[-1] == last:
@@ -111,8 +113,15 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
                 rep.gap = lines - 1 - last
             else:
                 rep.gap += lines
-    self._skip(text, pos, stop - 1)
+    self._skip(text, pos, stop - 1, lines)
     return stop
+
+
+def _line_end(text: str, pos: int, lines: int) -> int:
+    """Where the first `lines` lines from `pos` end (after their '\\n')."""
+    for _ in range(lines):
+        pos = text.index("\n", pos) + 1
+    return pos
 
 
 class _LineStarts:

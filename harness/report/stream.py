@@ -161,16 +161,17 @@ class Scanner:
         self._count_lines(piece, 0, len(piece))
         return []
 
-    def _skip(self, text: str, pos: int, stop: int) -> None:
+    def _skip(self, text: str, pos: int, stop: int, lines: int = 0) -> None:
         """Account for the lines in text[pos:stop] (stop is at a '\\n' or the
-        end) without looking at them, but for the last few and timestamps."""
+        end; `lines` of them if known) without looking at them, but for the
+        last few and timestamps."""
         if not self.timestamped and TIMESTAMPED.search(text, pos, stop) is not None:
             self.timestamped = True
-        self._count_lines(text, pos, stop)
+        self._count_lines(text, pos, stop, lines)
 
-    def _count_lines(self, text: str | bytes, pos: int, stop: int) -> None:
+    def _count_lines(self, text: str | bytes, pos: int, stop: int, lines: int = 0) -> None:
         """Number the lines in text[pos:stop] and keep them for the last few."""
-        self.lineno += text.count("\n" if isinstance(text, str) else b"\n", pos, stop) + 1  # type: ignore[arg-type]
+        self.lineno += lines or text.count("\n" if isinstance(text, str) else b"\n", pos, stop) + 1  # type: ignore[arg-type]
         self.recent.stretch(self.lineno, text, pos, stop)
 
     def finish(self) -> list[Report]:
