@@ -38,12 +38,27 @@ _GENERIC = ("BUG:", "WARNING:", "INFO:")
 _SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
 
 
+def _any_of(patterns: Iterable[re.Pattern]) -> re.Pattern | None:
+    """One pattern that is found where any of `patterns` is (None for none):
+    one search instead of one per pattern. A leading '(?i)' stays the
+    pattern's own, as '(?i:...)'."""
+    parts = []
+    for pattern in patterns:
+        flags = re.match(r"\(\?([ims]+)\)", pattern.pattern)
+        parts.append(f"(?{flags.group(1)}:{pattern.pattern[flags.end():]})" if flags else f"(?:{pattern.pattern})")
+    return re.compile("|".join(parts)) if parts else None
+
+
+_SUPPRESSED = tuple((group, group.header, _any_of(group.suppress)) for group in GROUPS)
+_CONTINUATION = _any_of(CONTINUATION_HEADERS)
+
+
 def match_group(text: str) -> Group | None:
     """The group whose header occurs in the line, unless suppressed."""
     if _HEADER_ANY.search(text) is None:
         return None
-    for group in GROUPS:
-        if group.header in text and not any(s.search(text) for s in group.suppress):
+    for group, header, suppress in _SUPPRESSED:
+        if header in text and (suppress is None or suppress.search(text) is None):
             return group
     return None
 
@@ -189,7 +204,7 @@ class Scanner:
 
     def _continues(self, line: Line) -> bool:
         """Headers that are part of an already open report (see table)."""
-        if not any(r.search(line.text) for r in CONTINUATION_HEADERS):
+        if _CONTINUATION is None or _CONTINUATION.search(line.text) is None:
             return False
         return any(rep.context == line.context and not rep.frozen for rep in self.open)
 
