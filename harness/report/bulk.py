@@ -50,7 +50,7 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
     cpu = context.startswith("[C")
     for rep in self.open:
-        if rep.context == context or (cpu and rep.cpu_traceback):  # _Open.wants
+        if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the lines (_Open.context)
             if not rep.frozen:
                 active.append(rep)
             wanting.append(rep)

@@ -67,7 +67,7 @@ def match_group(text: str) -> Group | None:
 class _Open:
     group: Group
     start: int
-    context: str
+    context: str  # it wants the lines of its context (and, with cpu_traceback, of every CPU's: '[C...')
     header: int = 0  # the line with the header (start may be a 'cut here' above)
     text: list[str] = field(default_factory=list)
     last_content: int = 0
@@ -76,11 +76,6 @@ class _Open:
     cpu_traceback: bool = False
     frozen: bool = False  # bounds fixed; still collecting text for the title
     room: int = MAX_TEXT_LINES - 1  # lines it may still add to its text
-
-    def wants(self, line: Line) -> bool:
-        if line.context == self.context:
-            return True
-        return self.cpu_traceback and line.context.startswith("[C")
 
 
 class Scanner:
@@ -121,11 +116,12 @@ class Scanner:
             group = None
         if group is not None and not self._continues(line):
             done.extend(self._start(group, line))
-        else:
+        elif self.open:
+            context, cpu = line.context, line.context.startswith("[C")
             for rep in list(self.open):
                 if rep.frozen and rep.room <= 0:
                     continue  # waits, full, for its context's report to end
-                if rep.wants(line):
+                if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the line
                     self._add(rep, line, done)
                 elif self.lineno - rep.last_content > MAX_SPAN:
                     done.extend(self._close(rep))
@@ -211,14 +207,14 @@ class Scanner:
     def _start(self, group: Group, line: Line) -> list[Report]:
         done: list[Report] = []
         is_panic = _PANIC in line.text
+        context = line.context
+        shared = context in (CONSOLE, NO_PREFIX)
         for rep in list(self.open):
-            if rep.context != line.context and line.context not in (CONSOLE, NO_PREFIX):
-                continue
-            if rep.context != line.context and rep.context not in (CONSOLE, NO_PREFIX):
+            if rep.context != context and not (shared and rep.context in (CONSOLE, NO_PREFIX)):
                 continue
             if is_panic and not rep.frozen and len(rep.text) <= SHORT_REPORT:
                 rep.frozen, rep.room = True, min(rep.room, FROZEN_LINES)  # title may need the panic's stack
-            elif not rep.frozen and rep.context == line.context and rep.context.startswith("["):
+            elif not rep.frozen and rep.context == context and context.startswith("["):
                 # syzkaller: with printk caller ids a report's text runs on
                 # past the next header of the same task/CPU, and its title
                 # may need what follows (a stall interrupted by a WARNING).
