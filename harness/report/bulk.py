@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .content import LINE_SPLITTERS
 from .lines import CONSOLE, NO_PREFIX
-from .prefilter import TIMESTAMPED, build_needles
+from .prefilter import TIMESTAMPED, needles_with
 from .table_oops import INFO_WITH_STACK
 
 if TYPE_CHECKING:
@@ -162,8 +162,9 @@ _PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
 # (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
 MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ") \
     + INFO_WITH_STACK
-# ... as pre-filter needles: all but '\r' and the '=' row hold an 'n', and
-# share its pass (3 passes over a piece of log instead of 9).
-MARKERS = build_needles(MEANINGFUL, leads="n")
+# ... and the pre-filter's needles, for the nearest of either while a report
+# is open: all but '\r' and the '=' row share a pass with some header (8
+# passes over a piece of log, where headers and markers apart took 9).
+STOPS = needles_with(MEANINGFUL)
 # powerpc's questionable frames: their test reads the whole line, made only where one may be.
 _UNRELIABLE = " (unreliable)"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .bulk import MARKERS, MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, take_bulk
+from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, STOPS, take_bulk
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
 from .finish import Described, to_report
 from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
@@ -134,7 +134,7 @@ class Scanner:
         are skipped without being split, which is most of a long log."""
         done: list[Report] = []
         finder = Finder(text)
-        markers: Finder | None = None
+        stops: Finder | None = None  # headers and markers (bulk.STOPS), while a report is open
         pos, end = 0, len(text)
         while pos <= end:
             if not self.open:
@@ -145,9 +145,8 @@ class Scanner:
                     pos = start
                     continue
             else:
-                markers = markers or Finder(text, MARKERS)
-                near, marker = finder.next(pos), markers.next(pos)  # in this line: fed, not taken in bulk
-                near = marker if near < 0 or 0 <= marker < near else near
+                stops = stops or Finder(text, STOPS)
+                near = stops.next(pos)  # in this line: fed, not taken in bulk
                 if (near < 0 or text.find("\n", pos, near) >= 0) \
                         and (taken := take_bulk(self, text, pos, end, near)) > pos:
                     pos = taken
