@@ -60,7 +60,8 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     if limit <= 0:
         return pos
     stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
-    other = _other_prefix(context).first(text, pos, stop)  # (searched up to the nearest hit or marker)
+    # (searched up to the nearest hit or marker; the line at pos has the prefix of its context if any)
+    other = _other_prefix(context).first(text, pos, stop, past_first=context != NO_PREFIX)
     if other >= 0:
         stop = other
     if stop <= pos:
@@ -134,15 +135,13 @@ class _LineStarts:
         self.at_start = re.compile(pattern)
         self.after_newline = re.compile("(?m)\n" + pattern[len("(?m)^"):])
 
-    def first(self, text: str, pos: int, endpos: int) -> int:
+    def first(self, text: str, pos: int, endpos: int, past_first: bool = False) -> int:
         """The first line start in [pos, endpos] where it matches (pos is a
-        line start), or -1."""
-        if self.at_start.match(text, pos, endpos) is not None:
+        line start; with `past_first`, known not to match), or -1."""
+        if not past_first and self.at_start.match(text, pos, endpos) is not None:
             return pos
         match = self.after_newline.search(text, pos, endpos)
         return -1 if match is None else match.start() + 1
-
-
 
 
 @lru_cache(maxsize=1024)
