@@ -92,6 +92,13 @@ _BYTE_NEEDLES = tuple(n.encode() if isinstance(n, str) else re.compile(n.pattern
                       for n in NEEDLES if n is not _REPLAYING)
 
 
+def needle_in_line(text: str, at: int) -> bool:
+    """Does a needle (NEEDLES) occur in the line of `text` that holds position `at`?"""
+    start, stop = text.rfind("\n", 0, at) + 1, text.find("\n", at)
+    line = text[start:] if stop < 0 else text[start:stop]
+    return any((n in line) if isinstance(n, str) else n.search(line) is not None for n in NEEDLES)
+
+
 def has_needle(piece: bytes) -> bool:
     """Does any header needle occur in the piece?"""
     return any((n in piece) if isinstance(n, bytes) else n.search(piece) is not None for n in _BYTE_NEEDLES)

@@ -20,7 +20,7 @@ from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
 from .merge import order_key
 from .model import Report
 from .patterns import Group
-from .prefilter import TIMESTAMPED, Finder, has_needle
+from .prefilter import TIMESTAMPED, Finder, has_needle, needle_in_line
 from .reader import decode
 from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
 
@@ -133,24 +133,22 @@ class Scanner:
         While no report is open, the lines up to the next pre-filter hit
         are skipped without being split, which is most of a long log."""
         done: list[Report] = []
-        finder = Finder(text)
-        stops: Finder | None = None  # headers and markers (bulk.STOPS), while a report is open
+        stops = Finder(text, STOPS)  # headers and the bulk path's markers
         pos, end = 0, len(text)
         while pos <= end:
+            near = stops.next(pos)  # in this line: fed, not taken in bulk
             if not self.open:
-                hit = finder.next(pos)
-                start = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
+                while near >= 0 and not needle_in_line(text, near):  # a marker alone is skipped too
+                    near = stops.next(text.find("\n", near) + 1 or end + 1)
+                start = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
                 if start > pos:
                     self._skip(text, pos, start - 1)
                     pos = start
                     continue
-            else:
-                stops = stops or Finder(text, STOPS)
-                near = stops.next(pos)  # in this line: fed, not taken in bulk
-                if (near < 0 or text.find("\n", pos, near) >= 0) \
-                        and (taken := take_bulk(self, text, pos, end, near)) > pos:
-                    pos = taken
-                    continue
+            elif (near < 0 or text.find("\n", pos, near) >= 0) \
+                    and (taken := take_bulk(self, text, pos, end, near)) > pos:
+                pos = taken
+                continue
             nl = text.find("\n", pos)
             if nl < 0:
                 nl = end
