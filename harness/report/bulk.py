@@ -80,18 +80,19 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
             stop, lines = _line_end(text, pos, limit), limit
             del texts[limit:], questionable[limit:], not_content[limit:]
         if active:
+            quiet = list(compress(count(), map(is_not, not_content, repeat(None))))
             # Each line adds to every active report's gap or ends it; the
-            # longest gap so far is the first to reach MAX_GAP.
+            # longest gap so far is the first to reach MAX_GAP (which it
+            # cannot where there are too few of them).
             run = max(rep.gap for rep in active)
-            for at in compress(count(), map(is_not, not_content, repeat(None))):
-                run = run + 1 if at == (quiet[-1] + 1 if quiet else 0) else 1
+            for i, at in enumerate(quiet if run + len(quiet) > MAX_GAP else ()):
+                run = run + 1 if at == (quiet[i - 1] + 1 if i else 0) else 1
                 if run > MAX_GAP:  # the line that closes it is fed alone
                     if not at:
                         return pos
                     stop, lines = _line_end(text, pos, at), at
-                    del texts[at:], questionable[at:]
+                    del texts[at:], questionable[at:], quiet[i:]
                     break
-                quiet.append(at)
         if questionable.count(None) != len(questionable):  # split_line's questionable frames are left out
             texts = list(compress(texts, map(is_, questionable, repeat(None))))
         for rep in wanting:
