@@ -12,13 +12,14 @@ agree, which the golden and conformance tests check on every case.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from functools import lru_cache
+from itertools import compress, count, repeat
+from operator import is_, is_not
 from typing import TYPE_CHECKING
 
-from .content import NOT_CONTENT, NOT_CONTENT_BARE
+from .content import LINE_SPLITTERS
 from .lines import CONSOLE, NO_PREFIX
-from .prefilter import TIMESTAMPED, Finder, build_needles
+from .prefilter import TIMESTAMPED, needles_with
 from .table_oops import INFO_WITH_STACK
 
 if TYPE_CHECKING:
@@ -29,12 +30,13 @@ MAX_SPAN = 5000
 MAX_TEXT_LINES = 1500
 
 
-def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, markers: Finder) -> int:
+def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     """Take the lines from `pos` on at once, as long as feeding them one
     by one would do nothing but add them to the reports of their context
     (or to none): one context with a plain printk prefix (or none), no
     header, no end marker or other line with a meaning, no long gap, no
-    other report reaching MAX_SPAN. Returns where the lines it took end
+    other report reaching MAX_SPAN. `near` is the nearest pre-filter hit
+    or marker from pos on (-1: none). Returns where the lines it took end
     (pos when it took none)."""
     plain = _PLAIN_CONTEXT.match(text, pos)
     if plain is not None:
@@ -48,7 +50,7 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
     oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
     cpu = context.startswith("[C")
     for rep in self.open:
-        if rep.context == context or (cpu and rep.cpu_traceback):  # _Open.wants
+        if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the lines (_Open.context)
             if not rep.frozen:
                 active.append(rep)
             wanting.append(rep)
@@ -57,56 +59,51 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
     limit = oldest + MAX_SPAN - self.lineno
     if limit <= 0:
         return pos
-    hit = finder.next(pos)
-    stop = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
-    at = markers.next(pos)
-    if 0 <= at < stop:
-        stop = text.rfind("\n", pos, at) + 1
-    other = _other_prefix(context).first(text, pos, stop)  # (searched up to the nearest hit or marker)
+    stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
+    # (searched up to the nearest hit or marker; the line at pos has the prefix of its context if any)
+    other = _other_prefix(context).first(text, pos, stop, past_first=context != NO_PREFIX)
     if other >= 0:
         stop = other
     if stop <= pos:
         return pos
-    lines = text.count("\n", pos, stop - 1) + 1
-    if lines > limit:
-        stop, lines = pos, limit
-        for _ in range(limit):
-            stop = text.index("\n", stop) + 1
     quiet: list[int] = []  # indexes of the lines that are not report content
-    if active:
-        # Each line adds to every active report's gap or ends it; the
-        # longest gap so far is the first to reach MAX_GAP.
-        run, counted, at = max(rep.gap for rep in active), pos, 0
-        not_content = _NOT_CONTENT_BARE if context == NO_PREFIX else _NOT_CONTENT
-        for start in not_content.every(text, pos, stop - 1):
-            at += text.count("\n", counted, start)
-            counted = start
-            run = run + 1 if at == (quiet[-1] + 1 if quiet else 0) else 1
-            if run > MAX_GAP:  # the line that closes it is fed alone
-                stop, lines = start, at
-                break
-            quiet.append(at)
-        if not lines:
-            return pos
     if wanting:
-        if context == NO_PREFIX:
-            region = text[pos:stop - 1]
-        else:  # (the prefix after a '\n': sre finds that with memchr, a '^' it tries everywhere)
-            first = _PLAIN_PREFIX.match(text, pos)
-            assert first is not None  # the line's context came from this prefix
-            region = _PLAIN_PREFIX_NL.sub("\n", text[first.end():stop - 1])
-        # split_line's questionable frames are left out, each with the '\n' before it.
-        kept = "\n" + region
-        if "? " in region:
-            kept = _QUESTIONABLE_FRAME.sub("", kept)
-        if _UNRELIABLE in region:
-            kept = _UNRELIABLE_FRAME.sub("", kept)
-        texts = kept[1:].split("\n") if kept else []
+        # One regex pass strips the prefixes, splits the lines, and tells
+        # questionable frames and lines that are not report content. Every
+        # line has the prefix (the other context's line ends the chunk), so
+        # there is a text per line, and the lines need no counting.
+        chunk = text[pos - 1:stop - 1] if pos else "\n" + text[:stop - 1]
+        pieces = LINE_SPLITTERS[context != NO_PREFIX][_UNRELIABLE in chunk].split(chunk)
+        texts, questionable, not_content = pieces[3::3], pieces[1::3], pieces[2::3]
+        lines = len(texts)
+        if lines > limit:
+            stop, lines = _line_end(text, pos, limit), limit
+            del texts[limit:], questionable[limit:], not_content[limit:]
+        if active:
+            quiet = list(compress(count(), map(is_not, not_content, repeat(None))))
+            # Each line adds to every active report's gap or ends it; the
+            # longest gap so far is the first to reach MAX_GAP (which it
+            # cannot where there are too few of them).
+            run = max(rep.gap for rep in active)
+            for i, at in enumerate(quiet if run + len(quiet) > MAX_GAP else ()):
+                run = run + 1 if at == (quiet[i - 1] + 1 if i else 0) else 1
+                if run > MAX_GAP:  # the line that closes it is fed alone
+                    if not at:
+                        return pos
+                    stop, lines = _line_end(text, pos, at), at
+                    del texts[at:], questionable[at:], quiet[i:]
+                    break
+        if questionable.count(None) != len(questionable):  # split_line's questionable frames are left out
+            texts = list(compress(texts, map(is_, questionable, repeat(None))))
         for rep in wanting:
             if rep.room > 0:
                 taken = texts[:rep.room]
                 rep.text.extend(taken)
                 rep.room -= len(taken)
+    else:
+        lines = text.count("\n", pos, stop - 1) + 1
+        if lines > limit:
+            stop, lines = _line_end(text, pos, limit), limit
     if active:
         last = lines - 1
         while quiet and quiet[-1] == last:
@@ -118,8 +115,15 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, finder: Finder, mark
                 rep.gap = lines - 1 - last
             else:
                 rep.gap += lines
-    self._skip(text, pos, stop - 1)
+    self._skip(text, pos, stop - 1, lines)
     return stop
+
+
+def _line_end(text: str, pos: int, lines: int) -> int:
+    """Where the first `lines` lines from `pos` end (after their '\\n')."""
+    for _ in range(lines):
+        pos = text.index("\n", pos) + 1
+    return pos
 
 
 class _LineStarts:
@@ -132,24 +136,13 @@ class _LineStarts:
         self.at_start = re.compile(pattern)
         self.after_newline = re.compile("(?m)\n" + pattern[len("(?m)^"):])
 
-    def first(self, text: str, pos: int, endpos: int) -> int:
+    def first(self, text: str, pos: int, endpos: int, past_first: bool = False) -> int:
         """The first line start in [pos, endpos] where it matches (pos is a
-        line start), or -1."""
-        if self.at_start.match(text, pos, endpos) is not None:
+        line start; with `past_first`, known not to match), or -1."""
+        if not past_first and self.at_start.match(text, pos, endpos) is not None:
             return pos
         match = self.after_newline.search(text, pos, endpos)
         return -1 if match is None else match.start() + 1
-
-    def every(self, text: str, pos: int, endpos: int) -> Iterator[int]:
-        """Every such line start, in order."""
-        if self.at_start.match(text, pos, endpos) is not None:
-            yield pos
-        for match in self.after_newline.finditer(text, pos, endpos):
-            yield match.start() + 1
-
-
-_NOT_CONTENT = _LineStarts(NOT_CONTENT.pattern)
-_NOT_CONTENT_BARE = _LineStarts(NOT_CONTENT_BARE.pattern)
 
 
 @lru_cache(maxsize=1024)
@@ -165,17 +158,13 @@ def _other_prefix(context: str) -> _LineStarts:
 
 _PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
 
-
-_PLAIN_PREFIX = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?")
-_PLAIN_PREFIX_NL = re.compile("\n" + _PLAIN_PREFIX.pattern)
 # Lines the bulk path leaves to feed(): they may end, close or widen a report.
 # (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
 MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ") \
     + INFO_WITH_STACK
-# ... as pre-filter needles: all but '\r' and the '=' row hold an 'n', and
-# share its pass (3 passes over a piece of log instead of 9).
-MARKERS = build_needles(MEANINGFUL, leads="n")
-# split_line's questionable frames, after a '\n': x86 ' ? func', powerpc '(unreliable)'.
-_QUESTIONABLE_FRAME = re.compile(r"\n(?:\[<[0-9a-f]+>\])? ?\? (?![^\n]*<EOI>)[^\n]*")
+# ... and the pre-filter's needles, for the nearest of either while a report
+# is open: all but '\r' and the '=' row share a pass with some header (8
+# passes over a piece of log, where headers and markers apart took 9).
+STOPS = needles_with(MEANINGFUL)
+# powerpc's questionable frames: their test reads the whole line, made only where one may be.
 _UNRELIABLE = " (unreliable)"
-_UNRELIABLE_FRAME = re.compile(r"\n(?![^\n]*<EOI>)[^\n]* \(unreliable\)(?=\n|\Z)")

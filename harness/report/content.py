@@ -56,15 +56,30 @@ _ALTERNATIVES = (
 )
 _CONTENT = re.compile("|".join(_ALTERNATIVES))
 # The same test on whole lines of a piece of log, for the scanner's bulk
-# path: a line start (after a simple printk prefix, taken atomically)
-# whose text is neither report content nor a questionable frame. Nothing
-# in it may cross a line end.
-_NOT_CONTENT_TEXT = (
-    "(?!" + "|".join(a[1:].replace(r"\s", r"[ \t]").replace("[^)]", "[^)\n]") for a in _ALTERNATIVES)
-    + r"|(?:\[<[0-9a-f]+>\])? ?\? (?![^\n]*<EOI>)|(?![^\n]*<EOI>)[^\n]* \(unreliable\)$)")
-NOT_CONTENT = re.compile(r"(?m)^(?>\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?)" + _NOT_CONTENT_TEXT)
-# ... and on lines without a printk prefix.
-NOT_CONTENT_BARE = re.compile(r"(?m)^" + _NOT_CONTENT_TEXT)
+# path. Nothing in it may cross a line end.
+_CONTENT_TEXT = "|".join(a[1:].replace(r"\s", r"[ \t]").replace("[^)]", "[^)\n]") for a in _ALTERNATIVES)
+# split_line's questionable frames: x86 ' ? func' (one branch per form, each
+# led by a literal, which sre rejects at once), powerpc '... (unreliable)'.
+_QUESTIONABLE_TEXT = r"(?:\? | \? |\[<[0-9a-f]+>\] ?\? )(?![^\n]*<EOI>)"
+_UNRELIABLE_TEXT = r"(?![^\n]*<EOI>)[^\n]* \(unreliable\)$"
+# A simple printk prefix, taken atomically.
+_PLAIN_PREFIX = r"(?>\[ *[0-9]+\.[0-9]+\](?:\[ *[CT][0-9]+\])? ?)"
+
+
+def _line_splitter(prefix: str, unreliable: bool) -> re.Pattern:
+    """re.split on '\n' + whole lines (each after `prefix`, which goes):
+    the pieces come in threes, [questionable, not content, text], after a
+    first ''. `questionable` is '' for a questionable frame, `not content`
+    is '' for a line that is neither report content nor questionable, each
+    None otherwise. With `unreliable`, powerpc's form is questionable too
+    (its test reads the whole line: only for pieces that hold it)."""
+    questionable = _QUESTIONABLE_TEXT + (("|" + _UNRELIABLE_TEXT) if unreliable else "")
+    return re.compile(r"(?m)\n" + prefix + "(?:(?=(?:" + questionable + ")())|(?=" + _CONTENT_TEXT + ")|())")
+
+
+# [prefixed][unreliable]: lines with a simple printk prefix, or with none.
+LINE_SPLITTERS = ((_line_splitter("", False), _line_splitter("", True)),
+                  (_line_splitter(_PLAIN_PREFIX, False), _line_splitter(_PLAIN_PREFIX, True)))
 
 
 def is_content(text: str) -> bool:

@@ -12,8 +12,12 @@ report's own lines can be told apart from lines other CPUs interleave.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterator
 from functools import lru_cache
+from typing import NamedTuple
+
+from .reader import decode
 
 # Everything before the message text. Group 1 is the caller id if present.
 _PREFIX = re.compile(
@@ -24,6 +28,8 @@ _PREFIX = re.compile(
     r"\[ *[0-9]+\.[0-9]+\]"
     r"(\[ *[CT][0-9]+\])? ?"
 )
+# ... the same where no ' login: ' is (the '.*' before it reads the whole line, twice).
+_PREFIX_NO_LOGIN = re.compile(_PREFIX.pattern.replace(r"(?:.* login: )?", "", 1))
 # A printk prefix after other output on the same line (a userspace write the
 # serial console interleaved, '...service [0m.[  288.564375][T21583] WARNING:'):
 # the kernel's own six-digit timestamp and the space after it, anywhere.
@@ -39,8 +45,7 @@ CONSOLE = "console"
 NO_PREFIX = ""
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):  # (a frozen dataclass is built three times slower, once per line fed)
     """One console line, split. `text` has prefix and '\\r' removed."""
 
     text: str
@@ -61,7 +66,7 @@ def split_line(raw: str) -> Line:
     if "[" not in raw:
         match = None
     else:
-        match = _PREFIX.match(raw) or _MIDLINE_PREFIX.match(raw)
+        match = (_PREFIX if " login: " in raw else _PREFIX_NO_LOGIN).match(raw) or _MIDLINE_PREFIX.match(raw)
     if match is None:
         dropped = _DROPPED.match(raw)
         if dropped is not None:
@@ -81,3 +86,42 @@ def split_line(raw: str) -> Line:
             questionable = True
             text = text[: -len(" (unreliable)")]
     return Line(text, context, questionable)
+
+
+class Recent:
+    """The last few raw lines of a log (a report's opener look-back reads
+    them). A stretch of lines skipped or taken in bulk is kept whole and
+    cut into lines only when looked at: most never are."""
+
+    LINES = 4
+
+    def __init__(self) -> None:
+        # (last line number, text, start, end) of a stretch; (line number, raw line, -1, -1) of one line.
+        self.entries: deque[tuple[int, str | bytes, int, int]] = deque(maxlen=self.LINES)
+
+    def line(self, lineno: int, raw: str) -> None:
+        self.entries.append((lineno, raw, -1, -1))
+
+    def stretch(self, last: int, text: str | bytes, pos: int, stop: int) -> None:
+        """The lines of text[pos:stop] (lines joined by '\\n'), the last one numbered `last`."""
+        self.entries.append((last, text, pos, stop))
+
+    def newest_first(self) -> Iterator[tuple[int, str]]:
+        """(line number, raw line) of the last LINES lines, newest first."""
+        wanted = self.LINES
+        for lineno, text, pos, stop in reversed(self.entries):
+            if stop < 0:
+                yield lineno, text  # type: ignore[misc]
+                wanted -= 1
+            else:
+                newline = "\n" if isinstance(text, str) else b"\n"
+                cut = stop
+                while wanted and cut >= pos:
+                    nl = text.rfind(newline, pos, cut)  # type: ignore[arg-type]
+                    line = text[nl + 1 if nl >= 0 else pos:cut]
+                    yield lineno, line if isinstance(line, str) else decode(line)
+                    wanted, lineno, cut = wanted - 1, lineno - 1, nl
+                    if nl < 0:
+                        break
+            if not wanted:
+                return

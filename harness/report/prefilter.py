@@ -76,14 +76,27 @@ def build_needles(headers: Iterable[str], leads: str = LEADS) -> tuple[str | re.
     return (*needles, *left)
 
 
-# Not a header, but the scanner must see it: printk re-prints a torn line.
-NEEDLES: tuple[str | re.Pattern, ...] = (*build_needles(g.header for g in GROUPS), _REPLAYING)
+def needles_with(markers: Iterable[str]) -> tuple[str | re.Pattern, ...]:
+    """NEEDLES and the `markers` in one set: each marker filed under a lead
+    among the headers' (one pass over a text finds either)."""
+    # Not a header, but the scanner must see it: printk re-prints a torn line.
+    return (*build_needles([*(g.header for g in GROUPS), *markers]), _REPLAYING)
+
+
+NEEDLES = needles_with(())
 # The header needles over undecoded bytes (all are ASCII, and a decoded
 # piece holds a needle exactly when its bytes do): a piece of log with
 # none of them, read while no report is open, need not be decoded at all
 # (a torn-line replay there has no report to drop).
 _BYTE_NEEDLES = tuple(n.encode() if isinstance(n, str) else re.compile(n.pattern.encode())
                       for n in NEEDLES if n is not _REPLAYING)
+
+
+def needle_in_line(text: str, at: int) -> bool:
+    """Does a needle (NEEDLES) occur in the line of `text` that holds position `at`?"""
+    start, stop = text.rfind("\n", 0, at) + 1, text.find("\n", at)
+    line = text[start:] if stop < 0 else text[start:stop]
+    return any((n in line) if isinstance(n, str) else n.search(line) is not None for n in NEEDLES)
 
 
 def has_needle(piece: bytes) -> bool:

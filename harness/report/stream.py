@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .bulk import MARKERS, MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, take_bulk
+from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, STOPS, take_bulk
 from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
-from .describe import describe
-from .frames import stack_names
-from .guilty import guilty_file
-from .lines import CONSOLE, NO_PREFIX, Line, split_line
+from .finish import Described, to_report
+from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
 from .merge import order_key
 from .model import Report
 from .patterns import Group
-from .prefilter import TIMESTAMPED, Finder, has_needle
+from .prefilter import TIMESTAMPED, Finder, has_needle, needle_in_line
 from .reader import decode
 from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
-from .titles import normalize_title, title_frame, title_kind, title_type
 
 MAX_OPEN = 16
 # syzkaller lets a report's text run to the end of the log; past its own end
@@ -42,21 +38,36 @@ _GENERIC = ("BUG:", "WARNING:", "INFO:")
 _SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
 
 
+def _any_of(patterns: Iterable[re.Pattern]) -> re.Pattern | None:
+    """One pattern that is found where any of `patterns` is (None for none):
+    one search instead of one per pattern. A leading '(?i)' stays the
+    pattern's own, as '(?i:...)'."""
+    parts = []
+    for pattern in patterns:
+        flags = re.match(r"\(\?([ims]+)\)", pattern.pattern)
+        parts.append(f"(?{flags.group(1)}:{pattern.pattern[flags.end():]})" if flags else f"(?:{pattern.pattern})")
+    return re.compile("|".join(parts)) if parts else None
+
+
+_SUPPRESSED = tuple((group, group.header, _any_of(group.suppress)) for group in GROUPS)
+_CONTINUATION = _any_of(CONTINUATION_HEADERS)
+
+
 def match_group(text: str) -> Group | None:
     """The group whose header occurs in the line, unless suppressed."""
     if _HEADER_ANY.search(text) is None:
         return None
-    for group in GROUPS:
-        if group.header in text and not any(s.search(text) for s in group.suppress):
+    for group, header, suppress in _SUPPRESSED:
+        if header in text and (suppress is None or suppress.search(text) is None):
             return group
     return None
 
 
-@dataclass(eq=False)  # open reports are told apart by identity, not by their text
+@dataclass(eq=False, slots=True)  # open reports are told apart by identity, not by their text
 class _Open:
     group: Group
     start: int
-    context: str
+    context: str  # it wants the lines of its context (and, with cpu_traceback, of every CPU's: '[C...')
     header: int = 0  # the line with the header (start may be a 'cut here' above)
     text: list[str] = field(default_factory=list)
     last_content: int = 0
@@ -66,11 +77,6 @@ class _Open:
     frozen: bool = False  # bounds fixed; still collecting text for the title
     room: int = MAX_TEXT_LINES - 1  # lines it may still add to its text
 
-    def wants(self, line: Line) -> bool:
-        if line.context == self.context:
-            return True
-        return self.cpu_traceback and line.context.startswith("[C")
-
 
 class Scanner:
     """Feed lines with `feed`, then call `finish`; reports come out of both."""
@@ -78,7 +84,7 @@ class Scanner:
     def __init__(self) -> None:
         self.lineno = 0
         self.open: list[_Open] = []
-        self.recent: deque[tuple[int, str]] = deque(maxlen=4)  # raw, split on demand
+        self.recent = Recent()  # the last few lines, for a report's opener look-back
         # Per context, the last line some report took as its own: such a
         # line (e.g. a KASAN closing '====') cannot open the next report.
         self.claimed: dict[str, int] = {}
@@ -87,14 +93,14 @@ class Scanner:
         # report of that title is folded into it (merge.Merger), so its
         # frames and guilty file would be thrown away unread.
         self.first_of_title: dict[str, tuple[int, int]] = {}
-        self.described = _Described()
+        self.described = Described()
 
     def feed(self, raw: str) -> Sequence[Report]:
         self.lineno += 1
         if not self.open and self.timestamped and _HEADER_ANY.search(raw) is None \
                 and "** replaying previous" not in raw:
             # Fast path for the bulk of a log: nothing open, no header here.
-            self.recent.append((self.lineno, raw))
+            self.recent.line(self.lineno, raw)
             return ()
         line = split_line(raw)
         done: list[Report] = []
@@ -110,15 +116,16 @@ class Scanner:
             group = None
         if group is not None and not self._continues(line):
             done.extend(self._start(group, line))
-        else:
+        elif self.open:
+            context, cpu = line.context, line.context.startswith("[C")
             for rep in list(self.open):
                 if rep.frozen and rep.room <= 0:
                     continue  # waits, full, for its context's report to end
-                if rep.wants(line):
+                if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the line
                     self._add(rep, line, done)
                 elif self.lineno - rep.last_content > MAX_SPAN:
                     done.extend(self._close(rep))
-        self.recent.append((self.lineno, raw))
+        self.recent.line(self.lineno, raw)
         return done
 
     def feed_text(self, text: str) -> list[Report]:
@@ -126,25 +133,22 @@ class Scanner:
         While no report is open, the lines up to the next pre-filter hit
         are skipped without being split, which is most of a long log."""
         done: list[Report] = []
-        finder = Finder(text)
-        markers: Finder | None = None
+        stops = Finder(text, STOPS)  # headers and the bulk path's markers
         pos, end = 0, len(text)
         while pos <= end:
+            near = stops.next(pos)  # in this line: fed, not taken in bulk
             if not self.open:
-                hit = finder.next(pos)
-                start = end + 1 if hit < 0 else text.rfind("\n", pos, hit) + 1
+                while near >= 0 and not needle_in_line(text, near):  # a marker alone is skipped too
+                    near = stops.next(text.find("\n", near) + 1 or end + 1)
+                start = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
                 if start > pos:
                     self._skip(text, pos, start - 1)
                     pos = start
                     continue
-            else:
-                markers = markers or Finder(text, MARKERS)
-                near, marker = finder.next(pos), markers.next(pos)  # in this line: fed, not taken in bulk
-                near = marker if near < 0 or 0 <= marker < near else near
-                if (near < 0 or text.find("\n", pos, near) >= 0) \
-                        and (taken := take_bulk(self, text, pos, end, finder, markers)) > pos:
-                    pos = taken
-                    continue
+            elif (near < 0 or text.find("\n", pos, near) >= 0) \
+                    and (taken := take_bulk(self, text, pos, end, near)) > pos:
+                pos = taken
+                continue
             nl = text.find("\n", pos)
             if nl < 0:
                 nl = end
@@ -162,29 +166,18 @@ class Scanner:
         self._count_lines(piece, 0, len(piece))
         return []
 
-    def _skip(self, text: str, pos: int, stop: int) -> None:
+    def _skip(self, text: str, pos: int, stop: int, lines: int = 0) -> None:
         """Account for the lines in text[pos:stop] (stop is at a '\\n' or the
-        end) without looking at them, but for the last few and timestamps."""
+        end; `lines` of them if known) without looking at them, but for the
+        last few and timestamps."""
         if not self.timestamped and TIMESTAMPED.search(text, pos, stop) is not None:
             self.timestamped = True
-        self._count_lines(text, pos, stop)
+        self._count_lines(text, pos, stop, lines)
 
-    def _count_lines(self, text: str | bytes, pos: int, stop: int) -> None:
-        """Number the lines in text[pos:stop] and keep the last few."""
-        newline = "\n" if isinstance(text, str) else b"\n"
-        count = text.count(newline, pos, stop) + 1  # type: ignore[arg-type]
-        tail: list[str] = []
-        cut = stop
-        while len(tail) < (self.recent.maxlen or 0) and cut >= pos:
-            nl = text.rfind(newline, pos, cut)  # type: ignore[arg-type]
-            line = text[nl + 1 if nl >= 0 else pos:cut]
-            tail.append(line if isinstance(line, str) else decode(line))
-            cut = nl
-            if nl < 0:
-                break
-        first = self.lineno + count - len(tail) + 1
-        self.recent.extend((first + k, raw) for k, raw in enumerate(reversed(tail)))
-        self.lineno += count
+    def _count_lines(self, text: str | bytes, pos: int, stop: int, lines: int = 0) -> None:
+        """Number the lines in text[pos:stop] and keep them for the last few."""
+        self.lineno += lines or text.count("\n" if isinstance(text, str) else b"\n", pos, stop) + 1  # type: ignore[arg-type]
+        self.recent.stretch(self.lineno, text, pos, stop)
 
     def finish(self) -> list[Report]:
         done: list[Report] = []
@@ -204,21 +197,21 @@ class Scanner:
 
     def _continues(self, line: Line) -> bool:
         """Headers that are part of an already open report (see table)."""
-        if not any(r.search(line.text) for r in CONTINUATION_HEADERS):
+        if _CONTINUATION is None or _CONTINUATION.search(line.text) is None:
             return False
         return any(rep.context == line.context and not rep.frozen for rep in self.open)
 
     def _start(self, group: Group, line: Line) -> list[Report]:
         done: list[Report] = []
         is_panic = _PANIC in line.text
+        context = line.context
+        shared = context in (CONSOLE, NO_PREFIX)
         for rep in list(self.open):
-            if rep.context != line.context and line.context not in (CONSOLE, NO_PREFIX):
-                continue
-            if rep.context != line.context and rep.context not in (CONSOLE, NO_PREFIX):
+            if rep.context != context and not (shared and rep.context in (CONSOLE, NO_PREFIX)):
                 continue
             if is_panic and not rep.frozen and len(rep.text) <= SHORT_REPORT:
                 rep.frozen, rep.room = True, min(rep.room, FROZEN_LINES)  # title may need the panic's stack
-            elif not rep.frozen and rep.context == line.context and rep.context.startswith("["):
+            elif not rep.frozen and rep.context == context and context.startswith("["):
                 # syzkaller: with printk caller ids a report's text runs on
                 # past the next header of the same task/CPU, and its title
                 # may need what follows (a stall interrupted by a WARNING).
@@ -226,7 +219,7 @@ class Scanner:
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
-        for lineno, prev_raw in reversed(self.recent):
+        for lineno, prev_raw in self.recent.newest_first():
             prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
@@ -278,88 +271,9 @@ class Scanner:
             for other in list(self.open):
                 if other.frozen and other.context == rep.context:
                     self.open.remove(other)
-                    out.append(_finish(other, self.first_of_title, self.described))
-        out.append(_finish(rep, self.first_of_title, self.described))
+                    out.append(to_report(other, self.first_of_title, self.described))
+        out.append(to_report(rep, self.first_of_title, self.described))
         return out
-
-
-@dataclass
-class _Facts:
-    """What a report's text says, whatever its place in the log."""
-
-    title: str
-    type: str
-    kind: str
-    desc_frame: str
-    alt_titles: tuple[str, ...]
-    reason: str
-    frame: str
-    frames: tuple[str, ...] | None = None  # worked out when first needed
-    guilty_file: str | None = None
-
-
-class _Described:
-    """_Facts per report text (and header group): a log that repeats a
-    report word for word, prefixes aside, pays for describing it once.
-    Bounded by the characters of the texts it keeps."""
-
-    MAX_CHARS = 8 << 20
-
-    def __init__(self) -> None:
-        self.facts: dict[tuple[str, str], _Facts] = {}
-        self.chars = 0
-
-    def __call__(self, rep: _Open) -> _Facts:
-        key = (rep.group.header, "\n".join(rep.text))  # (one string hashes faster than a tuple)
-        facts = self.facts.get(key)
-        if facts is None:
-            facts = self.facts[key] = _describe(rep)
-            self.chars += len(key[1])
-            if self.chars > self.MAX_CHARS:
-                self.facts, self.chars = {key: facts}, 0
-        return facts
-
-
-def _describe(rep: _Open) -> _Facts:
-    desc = describe(rep.text, rep.group)
-    title = normalize_title(desc.title)
-    type_ = title_type(title)
-    kind = (desc.format.kind if desc.format is not None and desc.format.kind else "") \
-        or title_kind(title, type_)
-    return _Facts(title, type_ or "UNKNOWN", kind, desc.frame,
-                  tuple(normalize_title(a) for a in desc.alt_titles), desc.corrupted_reason, title_frame(title))
-
-
-def _finish(rep: _Open, first_of_title: dict[str, tuple[int, int]], described: _Described) -> Report:
-    """The report of `rep`. Its frames and guilty file are left empty when
-    a report of the same title with an earlier header has finished: the
-    merge keeps only that one's (and adds this one's count)."""
-    facts = described(rep)
-    title = facts.title
-    extra: dict = {"header_line": rep.header}
-    if facts.desc_frame and facts.desc_frame != "corrupted":
-        extra["frame"] = facts.desc_frame
-    end = max(rep.last_content, rep.start)
-    key = (rep.header, end)  # merge.order_key
-    folded = first_of_title.get(title, key) < key
-    if not folded:
-        first_of_title[title] = key
-        if facts.frames is None:
-            facts.frames, facts.guilty_file = stack_names(rep.text), guilty_file(title, rep.text)
-    return Report(
-        title=title,
-        type=facts.type,
-        kind=facts.kind,
-        start_line=rep.start,
-        end_line=end,
-        frames=() if folded else facts.frames or (),
-        alt_titles=facts.alt_titles,
-        corrupted=bool(facts.reason),
-        corrupted_reason=facts.reason,
-        frame=facts.frame,
-        guilty_file="" if folded else facts.guilty_file or "",
-        extra=extra,
-    )
 
 
 class _InOrder:

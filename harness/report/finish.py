@@ -1,0 +1,97 @@
+"""A finished report's facts: what its text says, described once per text.
+
+The scanner (stream.py) hands each report it closes to `to_report`, which
+turns the open report's lines and bounds into a `Report`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .describe import describe
+from .frames import stack_names
+from .guilty import guilty_file
+from .model import Report
+from .titles import normalize_title, title_frame, title_kind, title_type
+
+if TYPE_CHECKING:
+    from .stream import _Open
+
+
+@dataclass
+class Facts:
+    """What a report's text says, whatever its place in the log."""
+
+    title: str
+    type: str
+    kind: str
+    desc_frame: str
+    alt_titles: tuple[str, ...]
+    reason: str
+    frame: str
+    frames: tuple[str, ...] | None = None  # worked out when first needed
+    guilty_file: str | None = None
+
+
+class Described:
+    """Facts per report text (and header group): a log that repeats a
+    report word for word, prefixes aside, pays for describing it once.
+    Bounded by the characters of the texts it keeps."""
+
+    MAX_CHARS = 8 << 20
+
+    def __init__(self) -> None:
+        self.facts: dict[tuple[str, str], Facts] = {}
+        self.chars = 0
+
+    def __call__(self, rep: _Open) -> Facts:
+        key = (rep.group.header, "\n".join(rep.text))  # (one string hashes faster than a tuple)
+        facts = self.facts.get(key)
+        if facts is None:
+            facts = self.facts[key] = _describe(rep)
+            self.chars += len(key[1])
+            if self.chars > self.MAX_CHARS:
+                self.facts, self.chars = {key: facts}, 0
+        return facts
+
+
+def _describe(rep: _Open) -> Facts:
+    desc = describe(rep.text, rep.group)
+    title = normalize_title(desc.title)
+    type_ = title_type(title)
+    kind = (desc.format.kind if desc.format is not None and desc.format.kind else "") \
+        or title_kind(title, type_)
+    return Facts(title, type_ or "UNKNOWN", kind, desc.frame,
+                  tuple(normalize_title(a) for a in desc.alt_titles), desc.corrupted_reason, title_frame(title))
+
+
+def to_report(rep: _Open, first_of_title: dict[str, tuple[int, int]], described: Described) -> Report:
+    """The report of `rep`. Its frames and guilty file are left empty when
+    a report of the same title with an earlier header has finished: the
+    merge keeps only that one's (and adds this one's count)."""
+    facts = described(rep)
+    title = facts.title
+    extra: dict = {"header_line": rep.header}
+    if facts.desc_frame and facts.desc_frame != "corrupted":
+        extra["frame"] = facts.desc_frame
+    end = max(rep.last_content, rep.start)
+    key = (rep.header, end)  # merge.order_key
+    folded = first_of_title.get(title, key) < key
+    if not folded:
+        first_of_title[title] = key
+        if facts.frames is None:
+            facts.frames, facts.guilty_file = stack_names(rep.text), guilty_file(title, rep.text)
+    return Report(
+        title=title,
+        type=facts.type,
+        kind=facts.kind,
+        start_line=rep.start,
+        end_line=end,
+        frames=() if folded else facts.frames or (),
+        alt_titles=facts.alt_titles,
+        corrupted=bool(facts.reason),
+        corrupted_reason=facts.reason,
+        frame=facts.frame,
+        guilty_file="" if folded else facts.guilty_file or "",
+        extra=extra,
+    )
