@@ -70,6 +70,7 @@ def test_trees_of_one_layout_share_ccache_and_others_keep_absolute_paths(tmp_pat
     assert relative == {"../../../src/linux-source-6.1"}
     env, make_vars = build.ccache_settings(zoo, outs[1])
     assert env["CCACHE_BASEDIR"] == str(tmp_path / "cache" / "zoo") and env["CCACHE_NOHASHDIR"] == "1"
+    assert env["CCACHE_DEPEND"] == "1"   # no preprocessor run on a miss
     assert make_vars == ["KCFLAGS=-ffile-prefix-map=../../../src/linux-source-6.1/="]
     # a user's tree is never written beside, and keeps kbuild's absolute paths
     user = KernelSource(tmp_path / "home" / "linux", "/home/linux", "c", "6.1.1")

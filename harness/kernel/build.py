@@ -76,8 +76,11 @@ def ccache_settings(source: KernelSource, out: Path) -> tuple[dict[str, str], li
     """Environment and make variables for compiles that hit across trees of one layout:
     ccache rewrites paths under R relative to the O= tree and ignores which O= tree it is;
     the file prefix map then turns the relative source paths back into mm/x.c for
-    __FILE__ (WARN, BUG) and the debug info, as kbuild's absolute map does otherwise."""
-    env = {"CCACHE_DIR": os.environ.get("CCACHE_DIR") or str(cache_root() / "ccache")}
+    __FILE__ (WARN, BUG) and the debug info, as kbuild's absolute map does otherwise.
+    Depend mode: a miss compiles once and takes the includes from kbuild's -MMD output,
+    where preprocessor mode ran the preprocessor first (0.11 CPU s a unit, a fifth of a
+    cold build); hits come from the direct-mode manifest in either mode."""
+    env = {"CCACHE_DIR": os.environ.get("CCACHE_DIR") or str(cache_root() / "ccache"), "CCACHE_DEPEND": "1"}
     root = layout_root(source)
     if root is None:
         return env, []
