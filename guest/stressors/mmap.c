@@ -204,13 +204,22 @@ static void drop_region(struct mm_worker *w, int i)
  * fails with ENOMEM.  A range that is still mapped in full is a kernel that
  * lost an error on its way out (an unmap that failed half way, say on an
  * allocation, and returned 0).  ENOMEM from munmap itself is an answer
- * under memory pressure or fault injection, not an error.  Nonzero when
- * the caller must keep the region as it was.
+ * under memory pressure or fault injection, not an error; it is tried
+ * again up to @tries times in all.  Nonzero when the caller must keep the
+ * region as it was.
  */
-static int still_mapped(char *addr, size_t pages, const char *what)
+static int unmap_tried(char *addr, size_t pages, const char *what, int tries)
 {
 	unsigned char vec[1024];
+	int failed = 0;
 
+	while (munmap(addr, bytes(pages))) {
+		if (errno != ENOMEM || ++failed >= tries) {
+			syscall_failed(what, errno, -1);
+			return 1;
+		}
+		note_transient();
+	}
 	if (pages <= sizeof(vec) && !mincore(addr, bytes(pages), vec)) {
 		note_errorf("mmap worker (pid %d): %s of %zu pages at %p returned 0, but they are still mapped",
 			    (int)getpid(), what, pages, (void *)addr);
@@ -221,11 +230,7 @@ static int still_mapped(char *addr, size_t pages, const char *what)
 
 static int unmap_checked(char *addr, size_t pages, const char *what)
 {
-	if (munmap(addr, bytes(pages))) {
-		syscall_failed(what, errno, -1);
-		return 1;
-	}
-	return still_mapped(addr, pages, what);
+	return unmap_tried(addr, pages, what, 1);
 }
 
 /*
@@ -235,16 +240,7 @@ static int unmap_checked(char *addr, size_t pages, const char *what)
  */
 static int unmap_retried(char *addr, size_t pages, const char *what)
 {
-	int tries = 0;
-
-	while (munmap(addr, bytes(pages))) {
-		if (errno != ENOMEM || ++tries >= 200) {
-			syscall_failed(what, errno, -1);
-			return 1;
-		}
-		note_transient();
-	}
-	return still_mapped(addr, pages, what);
+	return unmap_tried(addr, pages, what, 200);
 }
 
 static void do_munmap(struct mm_worker *w, int i)
