@@ -3,7 +3,10 @@ and what our storm and a person's stress-ng make of the kernel that results.
 
 A case is configs/zoo/<name>.yaml (the fix, what undoing it breaks, the title
 that counts as caught, the run options it needs) beside <name>.patch, the
-fix reversed against Debian's tarball. Every patch is checked with
+fix reversed against Debian's tarball. A case of kind `shipped` is a bug the
+harness found in Debian's source as it ships (its fix never reached that
+stable tree): it runs on the source unchanged, names the fix's patch
+(`fix_patch`, forward) and runs once more with it applied, which must pass. Every patch is checked with
 `git apply --check` (never fuzz) before anything is built. The cases are
 applied one at a time in one git work tree of the default source, so each
 kernel build is incremental in that tree's one O= directory; on each kernel
@@ -41,13 +44,16 @@ BASE_TAG = "zoo-base"
 OPTIONS = {"profile": str, "storm": str, "duration": int, "leave_out": list, "preempt": str, "faults": list}
 # The capability a case is for: the default storm, or what it would take beyond it.
 NEEDS = ("default", "preempt-none", "faults", "swap-fill", "kasan", "rt-priority")
+# undone: a fix in Debian's source, reversed; shipped: a bug in it as it ships.
+KINDS = ("undone", "shipped")
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class ZooCase:
     name: str
     yaml: Path
-    patch: Path
+    patch: Path              # undone: the fix reversed; shipped: the fix (for the `fixed` run)
     fix: str                 # the fix's title, as in the stable tree and Debian's changelog
     upstream: str            # the fix's upstream commit
     kernel_version: str
@@ -55,6 +61,7 @@ class ZooCase:
     expect: re.Pattern       # a report title that counts as this bug caught
     needs: str               # the capability the case is for (NEEDS)
     options: dict = field(default_factory=dict)
+    kind: str = "undone"     # KINDS
 
 
 def case_names(zoo_dir: Path = ZOO_DIR) -> list[str]:
@@ -66,9 +73,16 @@ def load_case(name: str, zoo_dir: Path = ZOO_DIR) -> ZooCase:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name) or not path.is_file():
         raise ConfigError(f"unknown zoo case '{name}'; valid cases: {', '.join(case_names(zoo_dir)) or '(none)'}")
     top = yamlfile.Fields(yamlfile.load(path), path)
-    patch = path.with_suffix(".patch")
-    if not patch.is_file():
-        raise ConfigError(f"{path}: no patch beside it ({patch.name})")
+    case_kind = top.choice("kind", KINDS, "undone")
+    if case_kind == "shipped":
+        fix_patch = top.get("fix_patch", str)
+        patch = REPO_ROOT / fix_patch
+        if not fix_patch.endswith(".patch") or ".." in Path(fix_patch).parts or not patch.is_file():
+            raise ConfigError(f"{top.where('fix_patch')}: a .patch file in the repository, got {fix_patch!r}")
+    else:
+        patch = path.with_suffix(".patch")
+        if not patch.is_file():
+            raise ConfigError(f"{path}: no patch beside it ({patch.name})")
     expect_text = top.get("expect", str)
     try:
         expect = re.compile(expect_text)
@@ -88,7 +102,7 @@ def load_case(name: str, zoo_dir: Path = ZOO_DIR) -> ZooCase:
             chosen[key] = options.get(key, kind)
     case = ZooCase(name=name, yaml=path, patch=patch, fix=top.get("fix", str), upstream=upstream,
                    kernel_version=version, breaks=" ".join(top.get("breaks", str).split()), expect=expect,
-                   needs=top.choice("needs", NEEDS), options=chosen)
+                   needs=top.choice("needs", NEEDS), options=chosen, kind=case_kind)
     options.finish()
     top.finish()
     if chosen.keys() & {"profile", "preempt", "faults"}:
@@ -145,11 +159,12 @@ def zoo_tree(source: kernel_source.KernelSource) -> Path:
     return tree
 
 
-def apply_case(tree: Path, case: ZooCase | None) -> None:
-    """The tree back at its base, then the case's patch (None: the clean base)."""
+def apply_case(tree: Path, case: ZooCase | None, fixed: bool = False) -> None:
+    """The tree back at its base, then the case's bug: an undone case's patch, a
+    shipped case's nothing (None: the clean base). @fixed: a shipped case's fix."""
     _git(tree, "reset", "-q", "--hard", BASE_TAG)
     _git(tree, "clean", "-fdxq")
-    if case is not None:
+    if case is not None and (case.kind == "shipped") == fixed:
         _git(tree, "apply", "-p1", str(case.patch))
 
 
@@ -187,8 +202,8 @@ def run_case(case: ZooCase, base: RunRequest, tree: Path, yardstick: bool) -> di
                       faults=tuple(case.options.get("faults", base.faults)))
     started = time.monotonic()
     ours = side(execute(request).record, case)
-    row: dict = {"case": case.name, "fix": case.fix, "upstream": case.upstream, "needs": case.needs,
-                 "options": case.options, "ours": ours}
+    row: dict = {"case": case.name, "kind": case.kind, "fix": case.fix, "upstream": case.upstream,
+                 "needs": case.needs, "options": case.options, "ours": ours}
     if case.needs != "default" and ours["result"] != "build-error":
         # The same kernel source with the default storm, profile and model: what
         # the capability adds is the difference between the two runs.
@@ -197,6 +212,10 @@ def run_case(case: ZooCase, base: RunRequest, tree: Path, yardstick: bool) -> di
     if yardstick and ours["result"] != "build-error":
         theirs = peer.run(replace(request, storm="stress-ng", leave_out=()))
         row["stress_ng"] = {**side(theirs.record, case), **theirs.evidence()}
+    if case.kind == "shipped" and ours["result"] != "build-error":
+        # The same run with the fix: what ours reported must be gone.
+        apply_case(tree, case, fixed=True)
+        row["fixed"] = side(execute(replace(request, label=f"zoo-{case.name}-fixed")).record, case)
     row["wall_s"] = round(time.monotonic() - started, 1)
     row["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return row
@@ -210,10 +229,12 @@ def table(rows: list[dict]) -> str:
         swapped = "" if part.get("swapped", True) else " (did not swap)"
         earlier = " (earlier run)" if part.get("earlier_run") else ""
         return f"{part['result']}{when}{swapped}{earlier}"
-    lines = [f"{'case':36} {'needs':13} {'ours':22} {'default storm':22} {'stress-ng':28} title (ours)"]
+    lines = [f"{'case':36} {'needs':13} {'ours':22} {'default storm':22} {'stress-ng':28} "
+             f"{'ours, fix applied':18} title (ours)"]
     for row in rows:
         lines.append(f"{row['case']:36} {row['needs']:13} {cell(row['ours']):22} "
-                     f"{cell(row.get('default')):22} {cell(row.get('stress_ng')):28} {row['ours']['title']}")
+                     f"{cell(row.get('default')):22} {cell(row.get('stress_ng')):28} "
+                     f"{cell(row.get('fixed')):18} {row['ours']['title']}")
     return "\n".join(lines)
 
 
