@@ -128,6 +128,8 @@ def load_request(request: RunRequest) -> tuple[Arch, Profile, Storm, int]:
     arch = load_arch(request.arch)
     profile, storm, duration = check_options(request)
     storm = requires.for_arch(storm, arch)
+    if storm.memory_mb > arch.memory_mb:   # a storm that needs a bigger guest
+        arch = dataclasses.replace(arch, memory_mb=storm.memory_mb)
     qemu.numa_args(arch, storm.numa_nodes, storm.name)   # the arch can give what the storm wants
     if request.kernel_src:
         kernel_source.validate_tree(Path(request.kernel_src))

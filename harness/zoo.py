@@ -62,6 +62,10 @@ class ZooCase:
     needs: str               # the capability the case is for (NEEDS)
     options: dict = field(default_factory=dict)
     kind: str = "undone"     # KINDS
+    # With it, a report counts only if one of its stack frames matches too: for
+    # reports whose title cannot name the place (a stall whose dump has no
+    # interrupt frame is titled "in corrupted", as syzkaller titles it).
+    expect_frame: re.Pattern | None = None
 
 
 def case_names(zoo_dir: Path = ZOO_DIR) -> list[str]:
@@ -88,6 +92,11 @@ def load_case(name: str, zoo_dir: Path = ZOO_DIR) -> ZooCase:
         expect = re.compile(expect_text)
     except re.error as exc:
         raise ConfigError(f"{top.where('expect')}: not a regular expression: {exc}") from None
+    frame_text = top.get("expect_frame", str, "")
+    try:
+        expect_frame = re.compile(frame_text) if frame_text else None
+    except re.error as exc:
+        raise ConfigError(f"{top.where('expect_frame')}: not a regular expression: {exc}") from None
     upstream = top.get("upstream", str)
     if not re.fullmatch(r"[0-9a-f]{12,40}", upstream):
         raise ConfigError(f"{top.where('upstream')}: a commit id (12 to 40 hex digits), got {upstream!r}")
@@ -102,7 +111,8 @@ def load_case(name: str, zoo_dir: Path = ZOO_DIR) -> ZooCase:
             chosen[key] = options.get(key, kind)
     case = ZooCase(name=name, yaml=path, patch=patch, fix=top.get("fix", str), upstream=upstream,
                    kernel_version=version, breaks=" ".join(top.get("breaks", str).split()), expect=expect,
-                   needs=top.choice("needs", NEEDS), options=chosen, kind=case_kind)
+                   needs=top.choice("needs", NEEDS), options=chosen, kind=case_kind,
+                   expect_frame=expect_frame)
     options.finish()
     top.finish()
     if chosen.keys() & {"profile", "preempt", "faults"}:
@@ -170,11 +180,12 @@ def apply_case(tree: Path, case: ZooCase | None, fixed: bool = False) -> None:
 
 def _first_caught(record: RunRecord, case: ZooCase) -> tuple[bool, str]:
     """Did the run report this bug? (caught, the title it gave, or the first one)."""
-    titles = record.titles(primary_only=True)
-    for title in titles:
-        if case.expect.search(title):
-            return True, title
-    return False, titles[0] if titles else ""
+    reports = [r for r in record.reports if r.primary]
+    for report in reports:
+        if case.expect.search(report.title) and (
+                case.expect_frame is None or any(case.expect_frame.search(f) for f in report.frames)):
+            return True, report.title
+    return False, reports[0].title if reports else ""
 
 
 def side(record: RunRecord, case: ZooCase) -> dict:

@@ -269,3 +269,17 @@ def test_an_arch_names_its_kbuild_srcarch(config_dir):
     _break(config_dir, "arches/arm.yaml", "kernel_arch: arm\n", "kernel_arch: arm\nkernel_srcarch: [arm]\n")
     with pytest.raises(ConfigError, match=r"arm\.yaml:\d+: key 'kernel_srcarch': expected str"):
         configs.load_arch("arm", config_dir)
+
+
+def test_a_storm_that_needs_a_bigger_guest_gets_it_and_a_bad_size_is_refused(config_dir):
+    from harness import qemu
+    from harness.run import RunRequest, load_request
+    arch, _, storm, _ = load_request(RunRequest(arch="x86_64", storm="oom-group"))
+    assert storm.memory_mb > configs.load_arch("x86_64").memory_mb
+    spec = qemu.BootSpec(kernel=Path("k"), initrd=Path("i"), append="", accel="tcg")
+    assert arch.memory_mb == storm.memory_mb and f"-m {storm.memory_mb} " in " ".join(qemu.argv(arch, spec))
+    arch, _, storm, _ = load_request(RunRequest(arch="x86_64"))   # the arch's own size otherwise
+    assert storm.memory_mb == 0 and arch.memory_mb == configs.load_arch("x86_64").memory_mb
+    _break(config_dir, "storms/oom-group.yaml", "memory_mb: 640", "memory_mb: 8192")
+    with pytest.raises(ConfigError, match=r"oom-group\.yaml:\d+: .*memory_mb.*must be 64\.\.4096 MiB"):
+        configs.load_storm("oom-group", config_dir)

@@ -218,6 +218,9 @@ def test_compact_needs_root_or_names_the_feature(mmstress):
     ("fork", ["--big-exit", "1000001"], "bad --big-exit"),
     ("fork", ["--big-exit", "-1"], "bad --big-exit"),
     ("mmap", ["--big-exit", "10"], "not valid for this mode"),
+    ("oom", ["--group", "30001"], "bad --group"),
+    ("oom", ["--group", "x"], "bad --group"),
+    ("memcg", ["--group", "10"], "not valid for this mode"),
 ])
 def test_breadth_argument_errors(mmstress, mode, args, reason):
     proc = run(mmstress, mode, "--duration", "1", *args)

@@ -141,6 +141,23 @@ def test_each_run_is_classified(verdict, titles, result, title):
     assert (row["result"], row["title"]) == (result, title)
 
 
+def test_a_case_with_expect_frame_is_caught_only_by_a_report_with_that_frame_in_its_stack():
+    """A stall whose dump has no interrupt frame is titled "in corrupted" (as syzkaller
+    titles it): the stack, not the title, says whether it is this bug."""
+    case = zoo.load_case("memcg-oom-scan-no-resched")
+    assert case.expect_frame is not None
+    title = "INFO: rcu detected stall in corrupted"
+
+    def record(frames: list[str]) -> RunRecord:
+        return RunRecord.from_json({"run_id": "r", "verdict": "fail", "storm": {"first_report_s": 44.4},
+                                    "reports": [{"title": title, "primary": True, "frames": frames}],
+                                    "durations": {"storm_s": 60.0}})
+    ours = ["queue_oom_reaper", "__oom_kill_process", "oom_kill_memcg_member", "mem_cgroup_scan_tasks"]
+    assert zoo.side(record(ours), case)["result"] == "caught"
+    assert zoo.side(record(["swap_writepage", "shrink_folio_list"]), case)["result"] == "other-report"
+    assert zoo.side(record([]), case)["result"] == "other-report"
+
+
 def test_the_table_says_when_the_yardstick_did_not_swap():
     rows = [{"case": "c", "needs": "default",
              "ours": {"result": "caught", "first_report_s": 2.25, "title": "t"},

@@ -86,8 +86,9 @@ static const struct mode modes[] = {
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
 	  "[--workers N] [--mb M | --percent P]" },
 	{ "oom", mode_oom,
-	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
-	  "[--workers N] [--mb M | --percent P]" },
+	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT |
+	  OPT_GROUP,
+	  "[--workers N] [--mb M | --percent P] [--group N]" },
 	{ "uffd", mode_uffd,
 	  OPT_DURATION | OPT_SEED | OPT_WORKERS | OPT_MB | OPT_PERCENT,
 	  "[--workers N] [--mb M | --percent P]" },
@@ -691,6 +692,7 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 		{ "--inject-corruption", OPT_CORRUPT, 1 },
 		{ "--fill", OPT_FILL, 1 },
 		{ "--big-exit", OPT_BIG_EXIT, 1 },
+		{ "--group", OPT_GROUP, 1 },
 	};
 	size_t t;
 	long v;
@@ -797,6 +799,11 @@ static int parse_opts(const struct mode *m, int argc, char **argv)
 			if (parse_long(val, &v) || v < 0 || v > 1000000)
 				return bad_option(m->name, "bad --big-exit %s (VMAs, 0..1000000)", val);
 			opts.big_exit = v;
+			break;
+		case OPT_GROUP:
+			if (parse_long(val, &v) || v < 0 || v > 30000)
+				return bad_option(m->name, "bad --group %s (processes, 0..30000)", val);
+			opts.group = v;
 			break;
 		case OPT_CORRUPT:
 			if (!strcmp(val, "zero"))

@@ -41,6 +41,7 @@
 #define OPT_CORRUPT	(1u << 26)
 #define OPT_FILL	(1u << 27)
 #define OPT_BIG_EXIT	(1u << 28)
+#define OPT_GROUP	(1u << 29)
 
 struct swap_spec {
 	const char *path;
@@ -71,6 +72,7 @@ struct opts {
 	int corrupt;		/* hog: 0, or a corruption to inject (self-test) */
 	long fill;		/* swap: every Nth cycle fills an area, then swapoff; 0 = never */
 	long big_exit;		/* fork: VMAs of the big children that exit; 0 = none */
+	long group;		/* oom: processes of an oom.group cgroup; 0 = none */
 };
 
 /* Counters shared by every process of a run (MAP_SHARED memory). */

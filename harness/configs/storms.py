@@ -69,6 +69,8 @@ class Storm:
     # lockdep dependency chains that appear after each start (per-mode chains).
     stagger_s: int = 0
     numa_nodes: int = 1                 # NUMA nodes the guest needs (numa mode: 2)
+    # Guest RAM the storm needs, in MiB; the arch's qemu.memory_mb when larger (0: the arch's).
+    memory_mb: int = 0
     # FAULTS=: each kind's knobs (storm YAML `faults:`; defaults where it is silent).
     faults: tuple[tuple[str, FaultSettings], ...] = ()
     # Filled in for one arch (requires.for_arch): (mode, why) of each stressor
@@ -147,6 +149,7 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         zswap_switch_s=zswap.get("switch_s", int, 0),
         stagger_s=top.get("stagger_s", int, 0),
         numa_nodes=top.get("numa_nodes", int, 1),
+        memory_mb=top.get("memory_mb", int, 0),
         faults=faults,
     )
     for fields in (zram, zswap, scratch):
@@ -182,6 +185,8 @@ def load_storm(name: str, config_dir: Path = CONFIG_DIR) -> Storm:
         raise ConfigError(f"{zswap.where('switch_s')}: 0..600 seconds, and switching needs two zpools")
     if not 1 <= storm.numa_nodes <= 8:
         raise ConfigError(f"{top.where('numa_nodes')}: must be 1..8")
+    if storm.memory_mb and not 64 <= storm.memory_mb <= 4096:
+        raise ConfigError(f"{top.where('memory_mb')}: must be 64..4096 MiB (or 0: the arch's)")
     if not 0 <= storm.stagger_s <= 60:
         raise ConfigError(f"{top.where('stagger_s')}: must be 0..60 seconds")
     return storm
