@@ -240,10 +240,11 @@ def table(rows: list[dict]) -> str:
         swapped = "" if part.get("swapped", True) else " (did not swap)"
         earlier = " (earlier run)" if part.get("earlier_run") else ""
         return f"{part['result']}{when}{swapped}{earlier}"
-    lines = [f"{'case':36} {'needs':13} {'ours':22} {'default storm':22} {'stress-ng':28} "
+    width = max([36] + [len(row["case"]) for row in rows])
+    lines = [f"{'case':{width}} {'needs':13} {'ours':22} {'default storm':22} {'stress-ng':28} "
              f"{'ours, fix applied':18} title (ours)"]
     for row in rows:
-        lines.append(f"{row['case']:36} {row['needs']:13} {cell(row['ours']):22} "
+        lines.append(f"{row['case']:{width}} {row['needs']:13} {cell(row['ours']):22} "
                      f"{cell(row.get('default')):22} {cell(row.get('stress_ng')):28} "
                      f"{cell(row.get('fixed')):18} {row['ours']['title']}")
     return "\n".join(lines)
