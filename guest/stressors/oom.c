@@ -410,6 +410,13 @@ static int oom_group_worker(int idx, void *varg)
 		stat_max(K_GROUP_SIZE, (unsigned long)made);
 		if (made < arg->group)
 			stat_add(K_GROUP_SHORT, 1);
+		if (should_stop()) {
+			/* The run ended while the group was made: no OOM
+			 * kill now that would outlast it. */
+			close(go[1]);
+			cg_write(cg, "cgroup.kill", "1");
+			break;
+		}
 		/* Just above what the group holds now: the spawner's
 		 * touches pass it within a few MiB, with no swap to go to. */
 		before = cg_read(cg, "memory.events", "oom_group_kill");
