@@ -5,6 +5,7 @@ loadavg(); harness.bench runs the things these count."""
 from __future__ import annotations
 
 import os
+import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,6 +143,28 @@ def _fmt(value) -> str:
     return str(value)
 
 
+# Targets the project set itself (issues 29 and 31): (figure-name pattern, "<=" or ">=", value).
+TARGETS: tuple[tuple[str, str, float], ...] = (
+    (r"^kernel build, cold \(", "<=", 300.0),               # on an idle 2-core machine
+    (r"^kernel build, second tree of the same source$", "<=", 90.0),
+    (r"^boot to ready \(tcg\)$", "<=", 3.0),
+    (r"^parser throughput, report-dense log .*per CPU second$", ">=", 50.0),
+    (r"^parser throughput, quiet log .*per CPU second$", ">=", 200.0),
+    (r"^parser peak memory, .* log ", "<=", 100.0),
+)
+
+
+def target_of(key: str, median: float | None) -> str:
+    """'<= 300: met' (or 'not met', or '' for a figure without a target)."""
+    for pattern, op, value in TARGETS:
+        if re.search(pattern, key):
+            if median is None:
+                return f"{op} {value:g}"
+            met = median <= value if op == "<=" else median >= value
+            return f"{op} {value:g}: {'met' if met else 'not met'}"
+    return ""
+
+
 def rows(bench: dict) -> list[tuple[str, str, str, str, str]]:
     """(figure, median, unit, n, load at start) rows, in the order of the report."""
     out = []
@@ -161,11 +184,18 @@ def render_table(bench: dict) -> str:
     head = (f"bench {bench.get('date', '?')}  arch={bench.get('arch', '?')}  cores={m.get('cores')}  "
             f"mem={m.get('memory_mb')} MiB  accel={','.join(m.get('accels', []))}  qemu={m.get('qemu_version')}  "
             f"repeat={bench.get('repeat')}")
-    table = [("figure", "median", "unit", "n", "loadavg 1/5/15 at start")] + rows(bench)
-    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    previous = bench.get("previous") or {}
+    before = f"previous ({previous.get('date', '?')[:10]})" if previous else "previous"
+    table: list[tuple[str, ...]] = [("figure", "median", "unit", "n", "loadavg 1/5/15 at start", "target", before)]
+    for shown in rows(bench):
+        fig = bench["figures"].get(shown[0], {})
+        old = (previous.get("figures") or {}).get(shown[0]) or {}
+        table.append((*shown, target_of(shown[0], fig.get("median")),
+                      _fmt(old.get("median")) if old.get("median") is not None else "-"))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines = [head]
     for index, row in enumerate(table):
-        lines.append("  ".join(cell.rjust(widths[i]) if i in (1, 3) else cell.ljust(widths[i])
+        lines.append("  ".join(cell.rjust(widths[i]) if i in (1, 3, 6) else cell.ljust(widths[i])
                                for i, cell in enumerate(row)).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
