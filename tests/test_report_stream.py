@@ -107,7 +107,7 @@ def test_open_report_text_is_capped():
         scanner.feed(line)
     for i in range(MAX_TEXT_LINES * 3):
         scanner.feed(f"[  200.{i:06d}]  frame_{i}+0x1/0x2")
-    assert scanner.open and len(scanner.open[0].text) <= MAX_TEXT_LINES
+    assert scanner.open and scanner.open[0].lines <= MAX_TEXT_LINES
     assert finalize(scanner.finish())[0].title == "WARNING in do_thing"
 
 

@@ -44,19 +44,20 @@ class Described:
         self.facts: dict[tuple[str, str], Facts] = {}
         self.chars = 0
 
-    def __call__(self, rep: _Open) -> Facts:
-        key = (rep.group.header, "\n".join(rep.text))  # (one string hashes faster than a tuple)
+    def __call__(self, rep: _Open, text: str) -> Facts:
+        """The facts of `rep`, whose lines joined by '\\n' are `text`."""
+        key = (rep.group.header, text)  # (one string hashes faster than a tuple)
         facts = self.facts.get(key)
         if facts is None:
-            facts = self.facts[key] = _describe(rep)
+            facts = self.facts[key] = _describe(rep, text)
             self.chars += len(key[1])
             if self.chars > self.MAX_CHARS:
                 self.facts, self.chars = {key: facts}, 0
         return facts
 
 
-def _describe(rep: _Open) -> Facts:
-    desc = describe(rep.text, rep.group)
+def _describe(rep: _Open, text: str) -> Facts:
+    desc = describe(text, rep.group)
     title = normalize_title(desc.title)
     type_ = title_type(title)
     kind = (desc.format.kind if desc.format is not None and desc.format.kind else "") \
@@ -69,7 +70,8 @@ def to_report(rep: _Open, first_of_title: dict[str, tuple[int, int]], described:
     """The report of `rep`. Its frames and guilty file are left empty when
     a report of the same title with an earlier header has finished: the
     merge keeps only that one's (and adds this one's count)."""
-    facts = described(rep)
+    text = "".join(rep.text)
+    facts = described(rep, text)
     title = facts.title
     extra: dict = {"header_line": rep.header}
     if facts.desc_frame and facts.desc_frame != "corrupted":
@@ -80,7 +82,8 @@ def to_report(rep: _Open, first_of_title: dict[str, tuple[int, int]], described:
     if not folded:
         first_of_title[title] = key
         if facts.frames is None:
-            facts.frames, facts.guilty_file = stack_names(rep.text), guilty_file(title, rep.text)
+            lines = text.split("\n")
+            facts.frames, facts.guilty_file = stack_names(lines), guilty_file(title, lines)
     return Report(
         title=title,
         type=facts.type,

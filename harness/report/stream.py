@@ -69,7 +69,11 @@ class _Open:
     start: int
     context: str  # it wants the lines of its context (and, with cpu_traceback, of every CPU's: '[C...')
     header: int = 0  # the line with the header (start may be a 'cut here' above)
+    # Its lines, prefix-stripped: the first (the header's) and then pieces of
+    # '\n' + line each (one piece per line fed, one per chunk taken in
+    # bulk), so that ''.join(text) is the lines joined by '\n'.
     text: list[str] = field(default_factory=list)
+    lines: int = 1  # how many lines `text` holds
     last_content: int = 0
     gap: int = 0
     sanitizer: bool = False
@@ -192,7 +196,7 @@ class Scanner:
         """printk says the previous line was cut and is printed again in
         full next: forget a report opened by the torn fragment."""
         for rep in list(self.open):
-            if rep.start == self.lineno - 1 and len(rep.text) <= 1:
+            if rep.start == self.lineno - 1 and rep.lines <= 1:
                 self.open.remove(rep)
 
     def _continues(self, line: Line) -> bool:
@@ -209,7 +213,7 @@ class Scanner:
         for rep in list(self.open):
             if rep.context != context and not (shared and rep.context in (CONSOLE, NO_PREFIX)):
                 continue
-            if is_panic and not rep.frozen and len(rep.text) <= SHORT_REPORT:
+            if is_panic and not rep.frozen and rep.lines <= SHORT_REPORT:
                 rep.frozen, rep.room = True, min(rep.room, FROZEN_LINES)  # title may need the panic's stack
             elif not rep.frozen and rep.context == context and context.startswith("["):
                 # syzkaller: with printk caller ids a report's text runs on
@@ -241,8 +245,9 @@ class Scanner:
         text = line.text
         if not line.questionable and rep.room > 0 \
                 and "Disabling lock debugging due to kernel taint" not in text:
-            rep.text.append(text)
+            rep.text.append("\n" + text)
             rep.room -= 1
+            rep.lines += 1
         if "Sending NMI from CPU" in text:
             rep.cpu_traceback = True
         if rep.frozen:
