@@ -106,6 +106,29 @@ class Recent:
         """The lines of text[pos:stop] (lines joined by '\\n'), the last one numbered `last`."""
         self.entries.append((last, text, pos, stop))
 
+    def hold(self, pattern: re.Pattern[str], pattern_bytes: re.Pattern[bytes]) -> bool:
+        """Is `pattern` found in the last LINES lines (`pattern_bytes`, the
+        same for undecoded ones)? One search per entry, no line cut out."""
+        wanted = self.LINES
+        for _, text, pos, stop in reversed(self.entries):
+            if stop < 0:
+                if pattern.search(text) is not None:  # type: ignore[arg-type]
+                    return True
+                wanted -= 1
+            else:
+                newline = "\n" if isinstance(text, str) else b"\n"
+                start = cut = stop
+                while wanted and cut >= pos:
+                    nl = text.rfind(newline, pos, cut)  # type: ignore[arg-type]
+                    wanted, start, cut = wanted - 1, nl + 1 if nl >= 0 else pos, nl
+                    if nl < 0:
+                        break
+                if (pattern if isinstance(text, str) else pattern_bytes).search(text, start, stop) is not None:  # type: ignore[arg-type]
+                    return True
+            if not wanted:
+                return False
+        return False
+
     def newest_first(self) -> Iterator[tuple[int, str]]:
         """(line number, raw line) of the last LINES lines, newest first."""
         wanted = self.LINES

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, STOPS, take_bulk
-from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
+from .content import OPENER_HINT, OPENERS, SANITIZER_END, TRACE_END, is_content
 from .finish import Described, to_report
 from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
 from .merge import order_key
@@ -35,6 +35,7 @@ SHORT_REPORT = 22
 _HEADER_ANY = re.compile("|".join(re.escape(g.header) for g in GROUPS))
 _PANIC = "Kernel panic - not syncing"
 _GENERIC = ("BUG:", "WARNING:", "INFO:")
+_OPENER_HINT_BYTES = re.compile(OPENER_HINT.pattern.encode())
 _SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
 
 
@@ -223,7 +224,7 @@ class Scanner:
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
-        for lineno, prev_raw in self.recent.newest_first():
+        for lineno, prev_raw in self.recent.newest_first() if self.recent.hold(OPENER_HINT, _OPENER_HINT_BYTES) else ():
             prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
