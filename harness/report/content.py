@@ -21,8 +21,10 @@ OPENERS = re.compile(r"^(?:-+\[ cut here \]-+\s*$|8<-+ cut here -+\s*$|={20,}\s*
 # A literal that every raw line an OPENERS match can come from holds (split_line
 # drops '\r's, so a line with one may hold the rest apart): most reports have
 # no such line just above their header, and need not split the lines there.
-OPENER_HINT = re.compile(r"cut here|={20}|DEBUG_LOCKS_WARN_ON\(|refcount_t: |list_(?:add|del) corruption|"
-                         r"rust_kernel: panicked|kernel BUG at |\r")
+# (Every branch a literal, in one group: sre then skips to the places where
+# one of their first characters is, 4x faster than with '={20}'.)
+OPENER_HINT = re.compile(r"(?:cut here|====================|DEBUG_LOCKS_WARN_ON\(|refcount_t: |"
+                         r"list_(?:add|del) corruption|rust_kernel: panicked|kernel BUG at |\r)")
 
 # What the kernel prints inside oopses, lockdep, hung-task, stall and
 # sanitizer reports, on x86, arm, arm64, riscv, powerpc and s390.
