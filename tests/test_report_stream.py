@@ -323,3 +323,19 @@ def test_opener_hint_holds_every_opener_and_recent_finds_it():
         for n, line in enumerate(lines, 1):
             recent.line(n, line)
         assert recent.hold(OPENER_HINT, pattern_bytes) == (at >= 2)
+
+
+def test_scanner_reports_have_every_field():
+    """finish._report fills a Report's __dict__ directly: with every field."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(Report)}
+    reports = list(Scanner().feed_text("\n".join(stamped(WARNING))))
+    scanner = Scanner()
+    for line in stamped(WARNING + ["BUG: KASAN: use-after-free in foo+0x1/0x2"]):
+        reports.extend(scanner.feed(line))
+    reports.extend(scanner.finish())
+    assert len(reports) == 3
+    for rep in reports:
+        assert rep.__dict__.keys() == names
+        assert rep == Report(**{name: getattr(rep, name) for name in names})
