@@ -67,7 +67,7 @@ _CONTENT = re.compile("|".join(_ALTERNATIVES))
 _CONTENT_TEXT = "|".join(a[1:].replace(r"\s", r"[ \t]").replace("[^)]", "[^)\n]") for a in _ALTERNATIVES)
 # split_line's questionable frames: x86 ' ? func' (one branch per form, each
 # led by a literal, which sre rejects at once), powerpc '... (unreliable)'.
-QUESTIONABLE_TEXT = r"(?:\? | \? |\[<[0-9a-f]+>\] ?\? )(?![^\n]*<EOI>)"
+QUESTIONABLE_TEXT = r"(?: \? |\? |\[<[0-9a-f]++>\] ?\? )(?![^\n]*<EOI>)"
 # (powerpc's '... (unreliable)' is one too: the scanner feeds such lines alone.)
 # re.split on '\n' + whole prefix-stripped lines: the pieces come in threes,
 # [questionable, not content, text], after a first ''. `questionable` is ''

@@ -122,13 +122,13 @@ class Scanner:
         if group is not None and not self._continues(line):
             done.extend(self._start(group, line))
         elif self.open:
-            context, cpu = line.context, line.context.startswith("[C")
+            context, cpu, span = line.context, line.context.startswith("[C"), self.lineno - MAX_SPAN
             for rep in list(self.open):
                 if rep.frozen and rep.room <= 0:
                     continue  # waits, full, for its context's report to end
                 if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the line
                     self._add(rep, line, done)
-                elif self.lineno - rep.last_content > MAX_SPAN:
+                elif rep.last_content < span:  # MAX_SPAN lines since its last content
                     done.extend(self._close(rep))
         self.recent.line(self.lineno, raw)
         return done
