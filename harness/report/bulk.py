@@ -40,11 +40,15 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     (pos when it took none)."""
     plain = _PLAIN_CONTEXT.match(text, pos)
     if plain is not None:
-        context = "[" + plain.group(1) + "]" if plain.group(1) else CONSOLE
+        caller = plain.group(1)
+        known = _CONTEXTS.get(caller)
+        if known is None:
+            known = _context(caller)
+        context, others = known
     elif text.startswith("** ", pos) or TIMESTAMPED.match(text, pos) is not None:
         return pos
     else:
-        context = NO_PREFIX
+        context, others = NO_PREFIX, _other_prefix(NO_PREFIX)
     wanting: list[_Open] = []
     active: list[_Open] = []  # the wanting reports not frozen: their gap and end move
     oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
@@ -61,9 +65,14 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
         return pos
     stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
     # (searched up to the nearest hit or marker; the line at pos has the prefix of its context if any)
-    other = _other_prefix(context).first(text, pos, stop, past_first=context != NO_PREFIX)
-    if other >= 0:
-        stop = other
+    if context != NO_PREFIX:
+        other = others.after_newline.search(text, pos, stop)
+        if other is not None:
+            stop = other.start() + 1
+    else:
+        first = others.first(text, pos, stop)
+        if first >= 0:
+            stop = first
     if stop <= pos:
         return pos
     last = -1  # the last line that is report content (or a questionable frame), if active
@@ -88,7 +97,8 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
                     if _PROBE(stripped, nl).group(2) is None:  # type: ignore[union-attr]  # (it always matches)
                         break
                     last, at = last - 1, nl
-            kept, dropped = _QUESTIONABLE_LINES.subn("", stripped) if "? " in stripped else (stripped, 0)
+            # (A one-character test is a memchr: '? ' would be searched for.)
+            kept, dropped = _QUESTIONABLE_LINES.subn("", stripped) if "?" in stripped else (stripped, 0)
             _extend(wanting, kept, lines - dropped)
         else:
             taken = _split(text, pos, stop, stripped, run, active, wanting, limit)
@@ -106,7 +116,11 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
                 rep.gap = lines - 1 - last
             else:
                 rep.gap += lines
-    self._skip(text, pos, stop - 1, lines)
+    if self.timestamped:  # (Scanner._skip, inline)
+        self.lineno += lines
+        self.recent.stretch(self.lineno, text, pos, stop - 1)
+    else:
+        self._skip(text, pos, stop - 1, lines)
     return stop
 
 
@@ -238,6 +252,18 @@ def _other_prefix(context: str) -> _LineStarts:
     return _LineStarts(r"(?m)^(?!\[ *+[0-9]++\.[0-9]++\]" + caller + ")")
 
 
+def _context(caller: str | None) -> tuple[str, _LineStarts]:
+    """The context of a plain prefix's caller id (None: none), and the
+    search for a line that is not of it; kept for the next time (as
+    many as _other_prefix keeps)."""
+    context = "[" + caller + "]" if caller else CONSOLE
+    if len(_CONTEXTS) >= 1024:
+        _CONTEXTS.clear()
+    _CONTEXTS[caller] = known = (context, _other_prefix(context))
+    return known
+
+
+_CONTEXTS: dict[str | None, tuple[str, _LineStarts]] = {}
 _PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
 
 # Lines the bulk path leaves to feed(): they may end, close or widen a report.
