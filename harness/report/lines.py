@@ -74,11 +74,11 @@ def split_line(raw: str) -> Line:
         context, text = NO_PREFIX, raw
     else:
         caller = match.group(1)
-        context = "[" + caller[1:-1].strip() + "]" if caller else CONSOLE
+        context = (_CONTEXTS.get(caller) or _context(caller)) if caller else CONSOLE
         text = raw[match.end():]
     questionable = False
     if "<EOI>" not in text:
-        q = _QUESTIONABLE.match(text)
+        q = _QUESTIONABLE.match(text) if "?" in text else None  # (a memchr first)
         if q is not None:
             questionable = True
             text = " " + text[q.end():]
@@ -86,6 +86,17 @@ def split_line(raw: str) -> Line:
             questionable = True
             text = text[: -len(" (unreliable)")]
     return Line(text, context, questionable)
+
+
+def _context(caller: str) -> str:
+    """'[T123]' for a caller id as printed ('[ T123]'), kept for the next line of it."""
+    if len(_CONTEXTS) >= 4096:
+        _CONTEXTS.clear()
+    context = _CONTEXTS[caller] = "[" + caller[1:-1].strip() + "]"
+    return context
+
+
+_CONTEXTS: dict[str, str] = {}
 
 
 class Recent:
