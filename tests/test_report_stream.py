@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def test_open_report_text_is_capped():
         scanner.feed(line)
     for i in range(MAX_TEXT_LINES * 3):
         scanner.feed(f"[  200.{i:06d}]  frame_{i}+0x1/0x2")
-    assert scanner.open and len(scanner.open[0].text) <= MAX_TEXT_LINES
+    assert scanner.open and scanner.open[0].lines <= MAX_TEXT_LINES
     assert finalize(scanner.finish())[0].title == "WARNING in do_thing"
 
 
@@ -292,3 +293,49 @@ def test_bulk_path_agrees_with_line_by_line_on_tricky_logs(tmp_path: Path):
         path.write_text("\n".join(lines) + "\n")
         assert [r.to_json() for r in parse_file(path)] == [r.to_json() for r in parse_lines(lines)], name
         assert parse_lines(lines), name
+
+
+def test_opener_hint_holds_every_opener_and_recent_finds_it():
+    """A header's look-back splits its lines only where OPENER_HINT is found;
+    it must be found in every line OPENERS takes, whole or in a stretch."""
+    from harness.report.content import OPENER_HINT, OPENERS
+    from harness.report.lines import Recent
+
+    openers = ["------------[ cut here ]------------", "8<--- cut here ---", "=" * 66,
+               "DEBUG_LOCKS_WARN_ON(1)", "refcount_t: underflow; use-after-free.", "list_add corruption. x",
+               "list_del corruption, y", "rust_kernel: panicked at z", "kernel BUG at mm/x.c:1!",
+               "cut\r here"]
+    for line in openers:
+        raw = f"[   1.000000][ T1] {line}"
+        assert OPENER_HINT.search(raw), line
+        if "\r" not in line:
+            assert OPENERS.match(split_line(raw).text), line
+    pattern_bytes = re.compile(OPENER_HINT.pattern.encode())
+    for at in range(6):
+        lines = ["[   1.0] plain"] * 6
+        lines[at] = "[   1.0] " + "=" * 30
+        text = "\n".join(lines)
+        for stretch in (text, text.encode()):
+            recent = Recent()
+            recent.stretch(6, stretch, 0, len(stretch))
+            assert recent.hold(OPENER_HINT, pattern_bytes) == (at >= 2)  # the last four lines
+        recent = Recent()
+        for n, line in enumerate(lines, 1):
+            recent.line(n, line)
+        assert recent.hold(OPENER_HINT, pattern_bytes) == (at >= 2)
+
+
+def test_scanner_reports_have_every_field():
+    """finish._report fills a Report's __dict__ directly: with every field."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(Report)}
+    reports = list(Scanner().feed_text("\n".join(stamped(WARNING))))
+    scanner = Scanner()
+    for line in stamped(WARNING + ["BUG: KASAN: use-after-free in foo+0x1/0x2"]):
+        reports.extend(scanner.feed(line))
+    reports.extend(scanner.finish())
+    assert len(reports) == 3
+    for rep in reports:
+        assert rep.__dict__.keys() == names
+        assert rep == Report(**{name: getattr(rep, name) for name in names})

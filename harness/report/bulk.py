@@ -12,12 +12,11 @@ agree, which the golden and conformance tests check on every case.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from itertools import compress, count, repeat
 from operator import is_, is_not
 from typing import TYPE_CHECKING
 
-from .content import LINE_SPLITTERS
+from .content import LINE_SPLITTER, QUESTIONABLE_TEXT
 from .lines import CONSOLE, NO_PREFIX
 from .prefilter import TIMESTAMPED, needles_with
 from .table_oops import INFO_WITH_STACK
@@ -38,85 +37,190 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     other report reaching MAX_SPAN. `near` is the nearest pre-filter hit
     or marker from pos on (-1: none). Returns where the lines it took end
     (pos when it took none)."""
-    plain = _PLAIN_CONTEXT.match(text, pos)
-    if plain is not None:
-        context = "[" + plain.group(1) + "]" if plain.group(1) else CONSOLE
+    stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1  # (near is past the line at pos)
+    same = _RUN.match(text, pos, stop)  # the lines of one context from pos on, if they have a plain prefix
+    if same is not None:
+        caller = same.group(1)
+        context = "[" + caller + "]" if caller else CONSOLE
+        stop = same.end() + 1
     elif text.startswith("** ", pos) or TIMESTAMPED.match(text, pos) is not None:
         return pos
     else:
         context = NO_PREFIX
-    wanting: list[_Open] = []
-    active: list[_Open] = []  # the wanting reports not frozen: their gap and end move
-    oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
+        other = _OTHER_THAN_NO_PREFIX.first(text, pos, stop)
+        if other >= 0:
+            stop = other
     cpu = context.startswith("[C")
-    for rep in self.open:
-        if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the lines (_Open.context)
-            if not rep.frozen:
-                active.append(rep)
-            wanting.append(rep)
-        elif rep.last_content < oldest:
-            oldest = rep.last_content
-    limit = oldest + MAX_SPAN - self.lineno
+    # The reports that want the lines (_Open.context), and how many lines
+    # may go before another reaches MAX_SPAN: at first a bound from
+    # Scanner.floor, worked out exactly only where it matters (_limit).
+    if cpu and self.tracebacks:
+        wanting = [rep for rep in self.open if rep.context == context or rep.cpu_traceback]
+        limit, exact = _limit(self, context, cpu), True
+    else:
+        wanting = self.of_context.get(context, [])
+        limit, exact = self.floor + MAX_SPAN - self.lineno, False
+    if limit <= 0 and not exact:
+        limit, exact = _limit(self, context, cpu), True
     if limit <= 0:
         return pos
-    stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
-    # (searched up to the nearest hit or marker; the line at pos has the prefix of its context if any)
-    other = _other_prefix(context).first(text, pos, stop, past_first=context != NO_PREFIX)
-    if other >= 0:
-        stop = other
+    active = [rep for rep in wanting if not rep.frozen]  # their gap and end move
     if stop <= pos:
         return pos
-    quiet: list[int] = []  # indexes of the lines that are not report content
+    last = -1  # the last line that is report content (or a questionable frame), if active
     if wanting:
-        # One regex pass strips the prefixes, splits the lines, and tells
-        # questionable frames and lines that are not report content. Every
-        # line has the prefix (the other context's line ends the chunk), so
-        # there is a text per line, and the lines need no counting.
+        # The reports keep the lines prefix-stripped and joined (_Open.text):
+        # one regex pass strips the prefixes; every line has the plain prefix
+        # of the context (the other context's line ends the chunk), so it
+        # counts the lines too, and its first ']' (or second, with a caller
+        # id) ends the timestamp.
         chunk = text[pos - 1:stop - 1] if pos else "\n" + text[:stop - 1]
-        pieces = LINE_SPLITTERS[context != NO_PREFIX][_UNRELIABLE in chunk].split(chunk)
-        texts, questionable, not_content = pieces[3::3], pieces[1::3], pieces[2::3]
-        lines = len(texts)
-        if lines > limit:
-            stop, lines = _line_end(text, pos, limit), limit
-            del texts[limit:], questionable[limit:], not_content[limit:]
-        if active:
-            quiet = list(compress(count(), map(is_not, not_content, repeat(None))))
-            # Each line adds to every active report's gap or ends it; the
-            # longest gap so far is the first to reach MAX_GAP (which it
-            # cannot where there are too few of them).
-            run = max(rep.gap for rep in active)
-            for i, at in enumerate(quiet if run + len(quiet) > MAX_GAP else ()):
-                run = run + 1 if at == (quiet[i - 1] + 1 if i else 0) else 1
-                if run > MAX_GAP:  # the line that closes it is fed alone
-                    if not at:
-                        return pos
-                    stop, lines = _line_end(text, pos, at), at
-                    del texts[at:], questionable[at:], quiet[i:]
-                    break
-        if questionable.count(None) != len(questionable):  # split_line's questionable frames are left out
-            texts = list(compress(texts, map(is_, questionable, repeat(None))))
-        for rep in wanting:
-            if rep.room > 0:
-                taken = texts[:rep.room]
-                rep.text.extend(taken)
-                rep.room -= len(taken)
+        if context == NO_PREFIX:
+            stripped, lines = chunk, chunk.count("\n")
+        else:
+            stripped, lines = _STRIP[context == CONSOLE].subn("\n", chunk)
+        if lines > limit and not exact:
+            limit, exact = _limit(self, context, cpu), True
+        run = (active[0].gap if len(active) == 1 else max(rep.gap for rep in active)) if active else 0
+        if lines <= limit and (run + lines <= MAX_GAP or not active or not _gap_may_close(stripped, run)):
+            # No gap grows too long here: only the last lines' content matters.
+            if active:
+                last, at = lines - 1, len(stripped)
+                while last >= 0:
+                    nl = stripped.rfind("\n", 0, at)
+                    if _PROBE(stripped, nl).group(2) is None:  # type: ignore[union-attr]  # (it always matches)
+                        break
+                    last, at = last - 1, nl
+            # (A one-character test is a memchr: '? ' would be searched for.)
+            kept, dropped = _QUESTIONABLE_LINES.subn("", stripped) if "?" in stripped else (stripped, 0)
+            _extend(wanting, kept, lines - dropped)
+        else:
+            taken = _split(text, pos, stop, stripped, run, active, wanting, limit)
+            if taken is None:
+                return pos
+            stop, lines, last = taken
     else:
         lines = text.count("\n", pos, stop - 1) + 1
+        if lines > limit and not exact:
+            limit, exact = _limit(self, context, cpu), True
         if lines > limit:
             stop, lines = _line_end(text, pos, limit), limit
     if active:
-        last = lines - 1
-        while quiet and quiet[-1] == last:
-            quiet.pop()
-            last -= 1
         for rep in active:
             if last >= 0:
                 rep.last_content = self.claimed[rep.context] = self.lineno + 1 + last
                 rep.gap = lines - 1 - last
             else:
                 rep.gap += lines
-    self._skip(text, pos, stop - 1, lines)
+    if self.timestamped:  # (Scanner._skip, inline)
+        self.lineno += lines
+        self.recent.stretch(self.lineno, text, pos, stop - 1)
+    else:
+        self._skip(text, pos, stop - 1, lines)
     return stop
+
+
+def _limit(self: Scanner, context: str, cpu: bool) -> int:
+    """How many lines take_bulk may take before a report that does not want
+    them reaches MAX_SPAN; Scanner.floor raised to the open reports' earliest
+    last content line on the way."""
+    oldest = floor = self.lineno + MAX_SPAN
+    for rep in self.open:
+        if rep.last_content < floor:
+            floor = rep.last_content
+        if rep.last_content < oldest and not (rep.context == context or (cpu and rep.cpu_traceback)):
+            oldest = rep.last_content
+    self.floor = min(floor, self.lineno)
+    return oldest + MAX_SPAN - self.lineno
+
+
+def _split(text: str, pos: int, stop: int, stripped: str, run: int, active: list[_Open],
+           wanting: list[_Open], limit: int) -> tuple[int, int, int] | None:
+    """take_bulk's lines one by one, where a gap may grow too long (or the
+    lines run past `limit`):
+    one regex pass splits the (prefix-stripped) lines and tells questionable
+    frames and lines that are not report content. (stop, lines, last
+    content line) of what is taken, None if nothing is."""
+    pieces = LINE_SPLITTER.split(stripped)
+    texts, questionable, not_content = pieces[3::3], pieces[1::3], pieces[2::3]
+    lines = len(texts)
+    if lines > limit:
+        stop, lines = _line_end(text, pos, limit), limit
+        del texts[limit:], questionable[limit:], not_content[limit:]
+    quiet: list[int] = []  # indexes of the lines that are not report content
+    if active:
+        quiet = list(compress(count(), map(is_not, not_content, repeat(None))))
+        # Each line adds to every active report's gap or ends it; the
+        # longest gap so far is the first to reach MAX_GAP (which it
+        # cannot where there are too few of them).
+        for i, at in enumerate(quiet if run + len(quiet) > MAX_GAP else ()):
+            run = run + 1 if at == (quiet[i - 1] + 1 if i else 0) else 1
+            if run > MAX_GAP:  # the line that closes it is fed alone
+                if not at:
+                    return None
+                stop, lines = _line_end(text, pos, at), at
+                del texts[at:], questionable[at:], quiet[i:]
+                break
+    if questionable.count(None) != len(questionable):  # split_line's questionable frames are left out
+        texts = list(compress(texts, map(is_, questionable, repeat(None))))
+    if texts:
+        _extend(wanting, "\n" + "\n".join(texts), len(texts))
+    last = lines - 1
+    while quiet and quiet[-1] == last:
+        quiet.pop()
+        last -= 1
+    return stop, lines, last
+
+
+def _gap_may_close(stripped: str, run: int) -> bool:
+    """Could lines that are not report content make a gap longer than
+    MAX_GAP in `stripped` (prefix-stripped lines, '\\n' before each), after
+    `run` such lines? False only where they cannot. Any MAX_GAP + 1 lines
+    in a row hold a line whose index is a multiple of MAX_GAP (but 0): only
+    those are tested, and only the runs through one that is not content
+    (and the first run, which continues `run`) measured."""
+    if run and _quiet_run(stripped, 0, MAX_GAP + 1 - run, back=False):
+        return True
+    pos = 0
+    while (hop := _HOP.match(stripped, pos)) is not None:
+        pos = hop.end()
+        if _quiet_run(stripped, pos, MAX_GAP + 1):
+            return True
+    return False
+
+
+def _quiet_run(stripped: str, nl: int, need: int, back: bool = True) -> bool:
+    """Is the line after the '\\n' at `nl` not report content, and one of
+    `need` such lines in a row (counting back and on, or only on)?"""
+    if _PROBE(stripped, nl).group(2) is None:  # type: ignore[union-attr]
+        return False
+    length, at = 1, nl
+    while back and length < need and at:
+        at = stripped.rfind("\n", 0, at)
+        if _PROBE(stripped, at).group(2) is None:  # type: ignore[union-attr]
+            break
+        length += 1
+    at = nl
+    while length < need:
+        at = stripped.find("\n", at + 1)
+        if at < 0 or _PROBE(stripped, at).group(2) is None:  # type: ignore[union-attr]
+            break
+        length += 1
+    return length >= need
+
+
+def _extend(wanting: list[_Open], kept: str, lines: int) -> None:
+    """Add `lines` lines ('\\n' before each) to each wanting report, as far as its room goes."""
+    if not lines:
+        return
+    for rep in wanting:
+        room = rep.room
+        if room >= lines:
+            rep.text.append(kept)
+            rep.room, rep.lines = room - lines, rep.lines + lines
+        elif room > 0:
+            rep.text.append("\n" + "\n".join(kept[1:].split("\n", room)[:room]))
+            rep.room, rep.lines = 0, rep.lines + room
 
 
 def _line_end(text: str, pos: int, lines: int) -> int:
@@ -145,26 +249,34 @@ class _LineStarts:
         return -1 if match is None else match.start() + 1
 
 
-@lru_cache(maxsize=1024)
-def _other_prefix(context: str) -> _LineStarts:
-    """A line start whose printk prefix is not the plain one of `context`
-    (for lines without one: a line that may have one, or a dropped marker)."""
-    if context == NO_PREFIX:
-        return _LineStarts(r"(?m)^(?=\*\* |[^\n]*\[ *[0-9]+\.[0-9]+\])")
-    caller = r"\[ *" + re.escape(context[1:-1]) + r"\]" if context.startswith("[") \
-        else r"(?!\[ *[CT][0-9]+\])"
-    return _LineStarts(r"(?m)^(?!\[ *[0-9]+\.[0-9]+\]" + caller + ")")
-
-
-_PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
+# A line start that may have a printk prefix (or a dropped marker): the end of
+# a run of lines without one.
+_OTHER_THAN_NO_PREFIX = _LineStarts(r"(?m)^(?=\*\* |[^\n]*\[ *[0-9]+\.[0-9]+\])")
+# The lines from a line start on that have the plain printk prefix of its
+# context: group 1 the caller id (the console's: none), matched again on each
+# line by a backreference (one pattern for all contexts, where one compiled
+# per caller id took 0.1 ms each). Possessive: nothing here can give back a
+# character the next could take; sre then keeps no state to backtrack into.
+_RUN = re.compile(r"\[ *+[0-9]++\.[0-9]++\]"
+                  r"(?:\[ *+([CT][0-9]++)\][^\n]*+(?:\n\[ *+[0-9]++\.[0-9]++\]\[ *+\1\][^\n]*+)*+"
+                  r"|(?!\[ *+[CT][0-9]++\])[^\n]*+(?:\n\[ *+[0-9]++\.[0-9]++\](?!\[ *+[CT][0-9]++\])[^\n]*+)*+)")
 
 # Lines the bulk path leaves to feed(): they may end, close or widen a report.
 # (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
-MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ") \
-    + INFO_WITH_STACK
+# (And powerpc's questionable frames, ' (unreliable)' at the end: that test reads the whole line.)
+MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock debugging", "\r", " login: ",
+              " (unreliable)") + INFO_WITH_STACK
 # ... and the pre-filter's needles, for the nearest of either while a report
 # is open: all but '\r' and the '=' row share a pass with some header (8
 # passes over a piece of log, where headers and markers apart took 9).
 STOPS = needles_with(MEANINGFUL)
-# powerpc's questionable frames: their test reads the whole line, made only where one may be.
-_UNRELIABLE = " (unreliable)"
+# [console] The plain prefix of each line of a chunk of a caller id's lines
+# (a console's): the timestamp, the caller id, a space. And a questionable
+# frame's line, both after the line's '\n'.
+_STRIP = (re.compile(r"\n\[[^\]]*+\]\[[^\]]*+\] ?"), re.compile(r"\n\[[^\]]*+\] ?"))
+_QUESTIONABLE_LINES = re.compile("\n(?:" + QUESTIONABLE_TEXT + ")[^\n]*+")
+# The splitter's answer for the line after a '\n' (group 2 '' if not content).
+_PROBE = LINE_SPLITTER.match
+# From a '\n', MAX_GAP lines on, to the next '\n' (possessive: sre keeps no
+# state to backtrack into, 3x faster).
+_HOP = re.compile(r"(?:\n[^\n]*+){" + str(MAX_GAP) + r"}+(?=\n)")

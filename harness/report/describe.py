@@ -8,7 +8,6 @@ and ties go to the format listed first.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -32,8 +31,9 @@ class Description:
     format: Format | None
 
 
-def describe(lines: Sequence[str], group: Group) -> Description:
-    text = "\n".join(lines) + "\n"
+def describe(joined: str, group: Group) -> Description:
+    """The description of a report whose lines, joined by '\\n', are `joined`."""
+    text = joined + "\n"
     start = len(text)
     title, frame, reason = "", "", ""
     alt: tuple[str, ...] = ()

@@ -74,11 +74,11 @@ def split_line(raw: str) -> Line:
         context, text = NO_PREFIX, raw
     else:
         caller = match.group(1)
-        context = "[" + caller[1:-1].strip() + "]" if caller else CONSOLE
+        context = (_CONTEXTS.get(caller) or _context(caller)) if caller else CONSOLE
         text = raw[match.end():]
     questionable = False
     if "<EOI>" not in text:
-        q = _QUESTIONABLE.match(text)
+        q = _QUESTIONABLE.match(text) if "?" in text else None  # (a memchr first)
         if q is not None:
             questionable = True
             text = " " + text[q.end():]
@@ -86,6 +86,17 @@ def split_line(raw: str) -> Line:
             questionable = True
             text = text[: -len(" (unreliable)")]
     return Line(text, context, questionable)
+
+
+def _context(caller: str) -> str:
+    """'[T123]' for a caller id as printed ('[ T123]'), kept for the next line of it."""
+    if len(_CONTEXTS) >= 4096:
+        _CONTEXTS.clear()
+    context = _CONTEXTS[caller] = "[" + caller[1:-1].strip() + "]"
+    return context
+
+
+_CONTEXTS: dict[str, str] = {}
 
 
 class Recent:
@@ -105,6 +116,29 @@ class Recent:
     def stretch(self, last: int, text: str | bytes, pos: int, stop: int) -> None:
         """The lines of text[pos:stop] (lines joined by '\\n'), the last one numbered `last`."""
         self.entries.append((last, text, pos, stop))
+
+    def hold(self, pattern: re.Pattern[str], pattern_bytes: re.Pattern[bytes]) -> bool:
+        """Is `pattern` found in the last LINES lines (`pattern_bytes`, the
+        same for undecoded ones)? One search per entry, no line cut out."""
+        wanted = self.LINES
+        for _, text, pos, stop in reversed(self.entries):
+            if stop < 0:
+                if pattern.search(text) is not None:  # type: ignore[arg-type]
+                    return True
+                wanted -= 1
+            else:
+                newline = "\n" if isinstance(text, str) else b"\n"
+                start = cut = stop
+                while wanted and cut >= pos:
+                    nl = text.rfind(newline, pos, cut)  # type: ignore[arg-type]
+                    wanted, start, cut = wanted - 1, nl + 1 if nl >= 0 else pos, nl
+                    if nl < 0:
+                        break
+                if (pattern if isinstance(text, str) else pattern_bytes).search(text, start, stop) is not None:  # type: ignore[arg-type]
+                    return True
+            if not wanted:
+                return False
+        return False
 
     def newest_first(self) -> Iterator[tuple[int, str]]:
         """(line number, raw line) of the last LINES lines, newest first."""

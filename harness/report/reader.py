@@ -13,25 +13,25 @@ def iter_file_pieces(path: str | os.PathLike[str]) -> Iterator[bytes]:
     in 1 MiB chunks, each cut at its last newline (the rest goes to the
     next piece). Each piece holds `piece.count(b'\\n') + 1` lines; none is
     split here, which is left to whoever needs the lines."""
-    pending = b""
+    pending = b""  # (never holds a newline)
     with open(path, "rb") as handle:
         while True:
             chunk = handle.read(CHUNK)
             if not chunk:
                 break
-            if pending:
-                chunk = pending + chunk
             cut = chunk.rfind(b"\n")
             if cut < 0:
-                pending = chunk
+                pending += chunk
                 if len(pending) > MAX_LINE:
                     # Garbage without newlines must not grow without bound:
                     # cut it into pseudo-lines (numbering is moot there).
                     yield pending
                     pending = b""
                 continue
+            # (One copy of the piece: joined from a view, not pending + chunk cut again.)
+            piece = b"".join((pending, memoryview(chunk)[:cut])) if pending else chunk[:cut]
             pending = chunk[cut + 1:]
-            yield chunk[:cut]
+            yield piece
     if pending:
         yield pending
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, STOPS, take_bulk
-from .content import OPENERS, SANITIZER_END, TRACE_END, is_content
+from .content import OPENER_HINT, OPENERS, SANITIZER_END, TRACE_END, is_content
 from .finish import Described, to_report
 from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
 from .merge import order_key
@@ -35,6 +35,7 @@ SHORT_REPORT = 22
 _HEADER_ANY = re.compile("|".join(re.escape(g.header) for g in GROUPS))
 _PANIC = "Kernel panic - not syncing"
 _GENERIC = ("BUG:", "WARNING:", "INFO:")
+_OPENER_HINT_BYTES = re.compile(OPENER_HINT.pattern.encode())
 _SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
 
 
@@ -69,7 +70,11 @@ class _Open:
     start: int
     context: str  # it wants the lines of its context (and, with cpu_traceback, of every CPU's: '[C...')
     header: int = 0  # the line with the header (start may be a 'cut here' above)
+    # Its lines, prefix-stripped: the first (the header's) and then pieces of
+    # '\n' + line each (one piece per line fed, one per chunk taken in
+    # bulk), so that ''.join(text) is the lines joined by '\n'.
     text: list[str] = field(default_factory=list)
+    lines: int = 1  # how many lines `text` holds
     last_content: int = 0
     gap: int = 0
     sanitizer: bool = False
@@ -84,6 +89,13 @@ class Scanner:
     def __init__(self) -> None:
         self.lineno = 0
         self.open: list[_Open] = []
+        # The open reports by context, each in the order of `open` (_opened
+        # and _dropped keep them), and those that take every CPU's lines.
+        self.of_context: dict[str, list[_Open]] = {}
+        self.tracebacks: list[_Open] = []
+        # No open report's last content line is before this: a bound, raised
+        # where all are looked at, so that most lines need not look at all.
+        self.floor = 0
         self.recent = Recent()  # the last few lines, for a report's opener look-back
         # Per context, the last line some report took as its own: such a
         # line (e.g. a KASAN closing '====') cannot open the next report.
@@ -117,14 +129,20 @@ class Scanner:
         if group is not None and not self._continues(line):
             done.extend(self._start(group, line))
         elif self.open:
-            context, cpu = line.context, line.context.startswith("[C")
-            for rep in list(self.open):
-                if rep.frozen and rep.room <= 0:
-                    continue  # waits, full, for its context's report to end
-                if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the line
-                    self._add(rep, line, done)
-                elif self.lineno - rep.last_content > MAX_SPAN:
-                    done.extend(self._close(rep))
+            context, cpu, span = line.context, line.context.startswith("[C"), self.lineno - MAX_SPAN
+            if self.floor >= span and not (cpu and self.tracebacks):  # only its context's reports act
+                for rep in list(self.of_context.get(context, ())):
+                    if not (rep.frozen and rep.room <= 0):
+                        self._add(rep, line, done)
+            else:
+                for rep in list(self.open):
+                    if rep.frozen and rep.room <= 0:
+                        continue  # waits, full, for its context's report to end
+                    if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the line
+                        self._add(rep, line, done)
+                    elif rep.last_content < span:  # MAX_SPAN lines since its last content
+                        done.extend(self._close(rep))
+                self.floor = min((rep.last_content for rep in self.open), default=self.lineno)
         self.recent.line(self.lineno, raw)
         return done
 
@@ -192,24 +210,37 @@ class Scanner:
         """printk says the previous line was cut and is printed again in
         full next: forget a report opened by the torn fragment."""
         for rep in list(self.open):
-            if rep.start == self.lineno - 1 and len(rep.text) <= 1:
-                self.open.remove(rep)
+            if rep.start == self.lineno - 1 and rep.lines <= 1:
+                self._dropped(rep)
+
+    def _opened(self, rep: _Open) -> None:
+        self.open.append(rep)
+        self.of_context.setdefault(rep.context, []).append(rep)
+
+    def _dropped(self, rep: _Open) -> None:
+        self.open.remove(rep)
+        mine = self.of_context[rep.context]
+        mine.remove(rep)
+        if not mine:
+            del self.of_context[rep.context]
+        if rep.cpu_traceback:
+            self.tracebacks.remove(rep)
 
     def _continues(self, line: Line) -> bool:
         """Headers that are part of an already open report (see table)."""
         if _CONTINUATION is None or _CONTINUATION.search(line.text) is None:
             return False
-        return any(rep.context == line.context and not rep.frozen for rep in self.open)
+        return any(not rep.frozen for rep in self.of_context.get(line.context, ()))
 
     def _start(self, group: Group, line: Line) -> list[Report]:
         done: list[Report] = []
         is_panic = _PANIC in line.text
         context = line.context
         shared = context in (CONSOLE, NO_PREFIX)
-        for rep in list(self.open):
+        for rep in list(self.open if shared else self.of_context.get(context, ())):
             if rep.context != context and not (shared and rep.context in (CONSOLE, NO_PREFIX)):
                 continue
-            if is_panic and not rep.frozen and len(rep.text) <= SHORT_REPORT:
+            if is_panic and not rep.frozen and rep.lines <= SHORT_REPORT:
                 rep.frozen, rep.room = True, min(rep.room, FROZEN_LINES)  # title may need the panic's stack
             elif not rep.frozen and rep.context == context and context.startswith("["):
                 # syzkaller: with printk caller ids a report's text runs on
@@ -219,7 +250,7 @@ class Scanner:
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
-        for lineno, prev_raw in self.recent.newest_first():
+        for lineno, prev_raw in self.recent.newest_first() if self.recent.hold(OPENER_HINT, _OPENER_HINT_BYTES) else ():
             prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
@@ -231,7 +262,7 @@ class Scanner:
         rep = _Open(group, start, line.context, header=self.lineno, text=[line.text],
                     last_content=self.lineno,
                     sanitizer=bool(_SANITIZER_TITLES.match(line.text[line.text.find(group.header):])))
-        self.open.append(rep)
+        self._opened(rep)
         self.claimed[line.context] = self.lineno
         if len(self.open) > MAX_OPEN:
             done.extend(self._close(self.open[0]))
@@ -241,10 +272,12 @@ class Scanner:
         text = line.text
         if not line.questionable and rep.room > 0 \
                 and "Disabling lock debugging due to kernel taint" not in text:
-            rep.text.append(text)
+            rep.text.append("\n" + text)
             rep.room -= 1
-        if "Sending NMI from CPU" in text:
+            rep.lines += 1
+        if "Sending NMI from CPU" in text and not rep.cpu_traceback and rep in self.open:
             rep.cpu_traceback = True
+            self.tracebacks.append(rep)
         if rep.frozen:
             return
         if any(marker in text for marker in INFO_WITH_STACK):
@@ -266,11 +299,11 @@ class Scanner:
         """Finish `rep` and any frozen report waiting on its context."""
         out: list[Report] = []
         if rep in self.open:
-            self.open.remove(rep)
+            self._dropped(rep)
         if not rep.frozen:
-            for other in list(self.open):
-                if other.frozen and other.context == rep.context:
-                    self.open.remove(other)
+            for other in list(self.of_context.get(rep.context, ())):
+                if other.frozen:
+                    self._dropped(other)
                     out.append(to_report(other, self.first_of_title, self.described))
         out.append(to_report(rep, self.first_of_title, self.described))
         return out
