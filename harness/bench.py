@@ -42,6 +42,7 @@ from harness.bench_figures import (  # noqa: F401  (bench.X: the names its tests
     loadavg,
     markdown_table,
     per_minute,
+    previous_run,
     ratio,
     render_table,
     rows,
@@ -325,7 +326,7 @@ def run_bench(template: RunRequest, repeat: int, cold: bool, log_mb: int) -> int
 
     out_dir = results_root() / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    previous = _previous(out_dir / "bench.json", template.arch)
+    previous = previous_run(out_dir / "bench.json", template.arch)
     bench = Bench(template, repeat, cold, log_mb, out_dir)
     if previous:   # the table shows each figure beside the run this one replaces
         bench.result["previous"] = previous
@@ -369,20 +370,6 @@ def run_bench(template: RunRequest, repeat: int, cold: bool, log_mb: int) -> int
     print(render_table(bench.result))
     print(f"bench: {out_dir / 'bench.json'}")
     return EXIT_INFRA if bench.result["unmeasured"] else 0
-
-
-def _previous(path: Path, arch: str) -> dict:
-    """The date and figures of the bench.json a new run replaces, when it was for the
-    same arch; {} otherwise."""
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(old, dict) or old.get("arch") != arch or not isinstance(old.get("figures"), dict):
-        return {}
-    return {"date": str(old.get("date", "")),
-            "figures": {k: {"median": v.get("median"), "unit": v.get("unit")}
-                        for k, v in old["figures"].items() if isinstance(v, dict)}}
 
 
 def _parse_worker(path: str) -> None:

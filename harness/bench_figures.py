@@ -4,6 +4,7 @@ bench.json, and the generated console log the parser is timed on. Pure but for
 loadavg(); harness.bench runs the things these count."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
@@ -176,6 +177,20 @@ def rows(bench: dict) -> list[tuple[str, str, str, str, str]]:
             shown_load += f" .. {load[-1][0]:.1f}"
         out.append((key, _fmt(fig.get("median")), fig.get("unit", ""), str(fig.get("n", "")), shown_load))
     return out
+
+
+def previous_run(path: Path, arch: str) -> dict:
+    """The date and figures of the bench.json a new run replaces, when it was for the
+    same arch; {} otherwise."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(old, dict) or old.get("arch") != arch or not isinstance(old.get("figures"), dict):
+        return {}
+    return {"date": str(old.get("date", "")),
+            "figures": {k: {"median": v.get("median"), "unit": v.get("unit")}
+                        for k, v in old["figures"].items() if isinstance(v, dict)}}
 
 
 def render_table(bench: dict) -> str:

@@ -108,14 +108,14 @@ def test_the_table_shows_each_figure_beside_its_target_and_the_previous_run(tmp_
     old = tmp_path / "bench.json"
     old.write_text(__import__("json").dumps({"arch": "x86_64", "date": "2026-12-02T10:00:00Z", "figures": {
         "kernel build, cold (empty ccache + cache)": bench.figure([424.0], "s", [])}}))
-    result["previous"] = bench._previous(old, "x86_64")
+    result["previous"] = bench.previous_run(old, "x86_64")
     lines = bench.render_table(result).splitlines()
     assert "target" in lines[1] and "previous (2026-12-02)" in lines[1]
     cold = next(line for line in lines if line.startswith("kernel build, cold"))
     assert "<= 300: met" in cold and cold.rstrip().endswith(" 424")
     boot = next(line for line in lines if line.startswith("boot to ready"))
     assert "<= 3: not met" in boot and boot.rstrip().endswith("-")
-    assert bench._previous(old, "aarch64") == {} and bench._previous(tmp_path / "none.json", "x86_64") == {}
+    assert bench.previous_run(old, "aarch64") == {} and bench.previous_run(tmp_path / "none.json", "x86_64") == {}
 
 
 def test_generated_log_has_the_size_asked_for_and_real_reports(tmp_path: Path):
