@@ -49,21 +49,20 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
         return pos
     else:
         context, others = NO_PREFIX, _other_prefix(NO_PREFIX)
+    wanting: list[_Open] = []
+    active: list[_Open] = []  # the wanting reports not frozen: their gap and end move
+    oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
     cpu = context.startswith("[C")
-    # The reports that want the lines (_Open.context), and how many lines
-    # may go before another reaches MAX_SPAN: at first a bound from
-    # Scanner.floor, worked out exactly only where it matters (_limit).
-    if cpu and self.tracebacks:
-        wanting = [rep for rep in self.open if rep.context == context or rep.cpu_traceback]
-        limit, exact = _limit(self, context, cpu), True
-    else:
-        wanting = self.of_context.get(context, [])
-        limit, exact = self.floor + MAX_SPAN - self.lineno, False
-    if limit <= 0 and not exact:
-        limit, exact = _limit(self, context, cpu), True
+    for rep in self.open:
+        if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the lines (_Open.context)
+            if not rep.frozen:
+                active.append(rep)
+            wanting.append(rep)
+        elif rep.last_content < oldest:
+            oldest = rep.last_content
+    limit = oldest + MAX_SPAN - self.lineno
     if limit <= 0:
         return pos
-    active = [rep for rep in wanting if not rep.frozen]  # their gap and end move
     stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
     # (searched up to the nearest hit or marker; the line at pos has the prefix of its context if any)
     if context != NO_PREFIX:
@@ -88,8 +87,6 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
             stripped, lines = chunk, chunk.count("\n")
         else:
             stripped, lines = _STRIP[context == CONSOLE].subn("\n", chunk)
-        if lines > limit and not exact:
-            limit, exact = _limit(self, context, cpu), True
         run = (active[0].gap if len(active) == 1 else max(rep.gap for rep in active)) if active else 0
         if lines <= limit and (run + lines <= MAX_GAP or not active or not _gap_may_close(stripped, run)):
             # No gap grows too long here: only the last lines' content matters.
@@ -110,8 +107,6 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
             stop, lines, last = taken
     else:
         lines = text.count("\n", pos, stop - 1) + 1
-        if lines > limit and not exact:
-            limit, exact = _limit(self, context, cpu), True
         if lines > limit:
             stop, lines = _line_end(text, pos, limit), limit
     if active:
@@ -127,20 +122,6 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     else:
         self._skip(text, pos, stop - 1, lines)
     return stop
-
-
-def _limit(self: Scanner, context: str, cpu: bool) -> int:
-    """How many lines take_bulk may take before a report that does not want
-    them reaches MAX_SPAN; Scanner.floor raised to the open reports' earliest
-    last content line on the way."""
-    oldest = floor = self.lineno + MAX_SPAN
-    for rep in self.open:
-        if rep.last_content < floor:
-            floor = rep.last_content
-        if rep.last_content < oldest and not (rep.context == context or (cpu and rep.cpu_traceback)):
-            oldest = rep.last_content
-    self.floor = min(floor, self.lineno)
-    return oldest + MAX_SPAN - self.lineno
 
 
 def _split(text: str, pos: int, stop: int, stripped: str, run: int, active: list[_Open],
