@@ -6,8 +6,9 @@ that counts as caught, the run options it needs) beside <name>.patch, the
 fix reversed against Debian's tarball. A case of kind `shipped` is a bug the
 harness found in Debian's source as it ships (its fix never reached that
 stable tree): it runs on the source unchanged, names the fix's patch
-(`fix_patch`, forward) and runs once more with it applied, which must pass. Every patch is checked with
-`git apply --check` (never fuzz) before anything is built. The cases are
+(`fix_patch`, forward) and runs once more with it applied, which must pass.
+Every patch is checked with `git apply --check` (never fuzz) before
+anything is built. The cases are
 applied one at a time in one git work tree of the default source, so each
 kernel build is incremental in that tree's one O= directory; on each kernel
 the default storm and the stress-ng yardstick run for the same time, and
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from harness import yamlfile
 from harness.cache import cache_root, exclusive
-from harness.configs import CONFIG_DIR, load_storm, run_profile
+from harness.configs import CONFIG_DIR, REPO_ROOT, load_storm, run_profile
 from harness.errors import ConfigError, InfraError
 from harness.host import require_tool
 from harness.kernel import source as kernel_source
@@ -46,7 +47,6 @@ OPTIONS = {"profile": str, "storm": str, "duration": int, "leave_out": list, "pr
 NEEDS = ("default", "preempt-none", "faults", "swap-fill", "kasan", "rt-priority")
 # undone: a fix in Debian's source, reversed; shipped: a bug in it as it ships.
 KINDS = ("undone", "shipped")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -87,16 +87,8 @@ def load_case(name: str, zoo_dir: Path = ZOO_DIR) -> ZooCase:
         patch = path.with_suffix(".patch")
         if not patch.is_file():
             raise ConfigError(f"{path}: no patch beside it ({patch.name})")
-    expect_text = top.get("expect", str)
-    try:
-        expect = re.compile(expect_text)
-    except re.error as exc:
-        raise ConfigError(f"{top.where('expect')}: not a regular expression: {exc}") from None
-    frame_text = top.get("expect_frame", str, "")
-    try:
-        expect_frame = re.compile(frame_text) if frame_text else None
-    except re.error as exc:
-        raise ConfigError(f"{top.where('expect_frame')}: not a regular expression: {exc}") from None
+    expect = _pattern(top, "expect")
+    expect_frame = _pattern(top, "expect_frame") if "expect_frame" in top.data else None
     upstream = top.get("upstream", str)
     if not re.fullmatch(r"[0-9a-f]{12,40}", upstream):
         raise ConfigError(f"{top.where('upstream')}: a commit id (12 to 40 hex digits), got {upstream!r}")
@@ -120,6 +112,14 @@ def load_case(name: str, zoo_dir: Path = ZOO_DIR) -> ZooCase:
     if "storm" in chosen:
         load_storm(chosen["storm"])
     return case
+
+
+def _pattern(top: yamlfile.Fields, key: str) -> re.Pattern:
+    """The key's regular expression, or a ConfigError naming the file, line and key."""
+    try:
+        return re.compile(top.get(key, str))
+    except re.error as exc:
+        raise ConfigError(f"{top.where(key)}: not a regular expression: {exc}") from None
 
 
 def load_cases(names: tuple[str, ...] = (), zoo_dir: Path = ZOO_DIR) -> list[ZooCase]:

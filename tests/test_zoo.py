@@ -70,6 +70,8 @@ def test_a_case_with_a_missing_field_names_the_file_and_the_key(tmp_path):
     ("upstream", '"fixme"', "a commit id"),
     ("needs", "magic", "needs must be one of"),
     ("expect", "'('", "not a regular expression"),
+    ("expect_frame", "'['", "not a regular expression"),
+    ("kind", "forgotten", "kind must be one of"),
     ("kernel_version", '"5.10"', "one of 6.1, 6.12"),
 ])
 def test_a_case_with_a_bad_value_is_refused(tmp_path, field, value, message):
