@@ -284,7 +284,7 @@ static int oom_worker(int idx, void *varg)
 }
 
 /* A member of the group that only waits for the OOM killer. */
-static void __attribute__((noreturn)) sleeper_main(void)
+static _Noreturn void sleeper_main(void)
 {
 	for (;;)
 		pause();
@@ -295,7 +295,7 @@ static void __attribute__((noreturn)) sleeper_main(void)
  * say how many it made on @ready_fd, wait for the worker's go on @go_fd,
  * then touch memory until the OOM killer kills the group.
  */
-static void __attribute__((noreturn))
+static _Noreturn void
 spawner_main(const char *cg, long n, int ready_fd, int go_fd)
 {
 	long made = 1;
@@ -325,8 +325,10 @@ spawner_main(const char *cg, long n, int ready_fd, int go_fd)
 	_exit(5);	/* survived: the limit did not hold */
 }
 
-/* Reap the group: 0 when every member died of SIGKILL, -1 otherwise
- * (error noted), -2 when @deadline passed first. */
+/*
+ * Reap the group: 0 when every member died of SIGKILL, -1 otherwise
+ * (error noted), -2 when @deadline passed first.
+ */
 static int reap_group(long members, uint64_t deadline, long *killed)
 {
 	int status, other = 0;
@@ -411,14 +413,18 @@ static int oom_group_worker(int idx, void *varg)
 		if (made < arg->group)
 			stat_add(K_GROUP_SHORT, 1);
 		if (should_stop()) {
-			/* The run ended while the group was made: no OOM
-			 * kill now that would outlast it. */
+			/*
+			 * The run ended while the group was made: no OOM
+			 * kill now that would outlast it.
+			 */
 			close(go[1]);
 			cg_write(cg, "cgroup.kill", "1");
 			break;
 		}
-		/* Just above what the group holds now: the spawner's
-		 * touches pass it within a few MiB, with no swap to go to. */
+		/*
+		 * Just above what the group holds now: the spawner's
+		 * touches pass it within a few MiB, with no swap to go to.
+		 */
 		before = cg_read(cg, "memory.events", "oom_group_kill");
 		after = cg_read(cg, "memory.current", NULL);
 		snprintf(val, sizeof(val), "%ld", (after > 0 ? after : 0) + (4L << 20));
@@ -477,9 +483,11 @@ int mode_oom(struct opts *o)
 	memset(&arg, 0, sizeof(arg));
 
 	if (o->group > 0) {
-		/* The task list of every group kill is part of its cost:
+		/*
+		 * The task list of every group kill is part of its cost:
 		 * the kernel's default.  A small guest's threads-max (RAM
-		 * over 8 stacks) would refuse the group's forks. */
+		 * over 8 stacks) would refuse the group's forks.
+		 */
 		knobs[0].want = 1;
 		sys_read_long(knobs[1].path, &threads);
 		knobs[1].want = threads + 2 * o->group;
