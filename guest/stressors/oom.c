@@ -128,13 +128,12 @@ static void victim_main(const char *cg, size_t npages, uint64_t seed,
 	}
 }
 
-/* Touch more than memory.max + memory.swap.max: the OOM killer's turn. */
-static void hog_main(const char *cg, size_t npages)
+/* Touch @npages fresh pages: exit 5 if the cgroup's limit let them all in. */
+static _Noreturn void touch_until_killed(size_t npages)
 {
 	size_t i;
 	char *p;
 
-	enter_or_die(cg);
 	p = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -142,6 +141,13 @@ static void hog_main(const char *cg, size_t npages)
 	for (i = 0; i < npages; i++)
 		memset(p + i * page_size, (int)(i | 1), 64);
 	_exit(5);	/* survived: the limit did not hold */
+}
+
+/* Touch more than memory.max + memory.swap.max: the OOM killer's turn. */
+static void hog_main(const char *cg, size_t npages)
+{
+	enter_or_die(cg);
+	touch_until_killed(npages);
 }
 
 static int start_kid(struct kid *k, int hog, const char *cg,
@@ -299,9 +305,8 @@ static _Noreturn void
 spawner_main(const char *cg, long n, int ready_fd, int go_fd)
 {
 	long made = 1;
-	size_t i, npages;
-	char c, *p;
 	pid_t pid;
+	char c;
 
 	enter_or_die(cg);
 	for (; made < n; made++) {
@@ -315,14 +320,7 @@ spawner_main(const char *cg, long n, int ready_fd, int go_fd)
 		_exit(6);
 	if (read(go_fd, &c, 1) != 1)
 		_exit(6);
-	npages = (size_t)64 << 20 >> 12;
-	p = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		_exit(4);
-	for (i = 0; i < npages; i++)
-		memset(p + i * page_size, (int)(i | 1), 64);
-	_exit(5);	/* survived: the limit did not hold */
+	touch_until_killed(((size_t)64 << 20) / page_size);	/* 64 MiB */
 }
 
 /*
