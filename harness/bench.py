@@ -56,7 +56,7 @@ from harness.record import RunRecord
 from harness.results import results_root, write_json
 from harness.yardstick import parse_stress_ng_yaml  # noqa: F401  (bench's own name for it, in its tests)
 
-_KERNEL_BUILT_RE = re.compile(r"build: kernel built \((\d+(?:\.\d+)?)s\)")
+_KERNEL_BUILT_RE = re.compile(r"build: kernel built \((\d+(?:\.\d+)?)s(?:, (\d+) CPU s)?\)")
 
 
 def _stage(message: str) -> None:
@@ -252,6 +252,9 @@ class Bench:
             self.put("kernel build, cold (empty ccache + cache)", figure(
                 [float(match.group(1))] if match else [], "s", [load],
                 "build_kernel alone (the source unpack and image build are not in it)"))
+            self.put("kernel build, cold, CPU (user+sys)", figure(
+                [float(match.group(2))] if match and match.group(2) else [], "CPU s", [load],
+                "every process of the cold build: less moved by a noisy host than the wall time"))
             ok = data.storm_facts.ended_how == "completed"
             self.put("make boot-test, cold (end to end)", figure([wall] if ok else [], "s", [load],
                      "source unpack + kernel + image (dropbear too) + boot + storm"))

@@ -58,7 +58,7 @@ def build(plan: Plan, run_dir: Path, draft: Draft, enter: Callable[[str], None])
         requires.check(storm, kernel_build.configure(source, arch, profile, build_log),
                        f"{source.origin} with profile {profile.name}", profiles=profiles)
     kernel = kernel_build.build_kernel(source, arch, profile, build_log)
-    say(f"build: kernel {'cached' if kernel.cached else 'built'} ({kernel.duration_s:.1f}s); guest image")
+    say(f"build: kernel {kernel_build.how_built(kernel)}; guest image")
     enter("image")
     guest = image_stage.build_image(kernel, build_log, request.guest_binaries)
     with open(build_log, "a") as handle:

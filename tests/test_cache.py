@@ -1,10 +1,14 @@
-"""The cache's cross-process lock: a second run waits for the first, and says so."""
+"""The cache: its cross-process lock (a second run waits for the first, and says so),
+ccache across trees, the tools kbuild runs."""
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from harness.cache import exclusive
 
@@ -78,3 +82,27 @@ def test_trees_of_one_layout_share_ccache_and_others_keep_absolute_paths(tmp_pat
     assert out.is_relative_to(tmp_path / "cache" / "build")
     env, make_vars = build.ccache_settings(user, out)
     assert "CCACHE_BASEDIR" not in env and make_vars == []
+
+
+def test_kernel_builds_run_an_nm_that_loads_only_gccs_lto_plugin(tmp_path):
+    """kbuild runs nm on every object; binutils' nm loads every plugin in bfd-plugins
+    (LLVM's gold plugin maps libLLVM: 13x slower a run). make_vars names an nm that
+    loads gcc's own LTO plugin only, and it lists what plain nm lists."""
+    from harness.configs import load_arch
+    from harness.kernel import config
+
+    if not shutil.which("gcc") or not shutil.which("nm"):
+        pytest.skip("gcc or nm not installed")
+    source = tmp_path / "t.c"
+    source.write_text("int visible_symbol(void) { return 1; }\nstatic int hidden;\nint *p = &hidden;\n")
+    subprocess.run(["gcc", "-c", "-o", str(tmp_path / "t.o"), str(source)], check=True)
+    nm = config.plugin_free_nm("")
+    assert nm is not None, "gcc has no liblto_plugin.so (gcc -print-file-name=liblto_plugin.so)"
+    words = nm.split()
+    assert words[:2] == ["nm", "--plugin"] and Path(words[2]).is_file() and words[2].endswith("liblto_plugin.so")
+    listed = [subprocess.run([*argv, str(tmp_path / "t.o")], capture_output=True, text=True, check=True).stdout
+              for argv in (words, ["nm"])]
+    assert "T visible_symbol" in listed[0] and listed[0] == listed[1]
+    arch = load_arch("x86_64")
+    assert f"NM={nm}" in config.make_vars(arch, "ccache gcc")
+    assert not any(v.startswith("NM=") for v in config.make_vars(arch))   # config steps run no nm

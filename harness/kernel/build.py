@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from harness.cache import Store, cache_root, content_key, exclusive, file_sha256
 from harness.configs import Arch, Profile, parse_fragment
 from harness.errors import BuildError, InfraError
 from harness.host import build_env, require_tool
-from harness.kernel.config import make_vars, merged_config
+from harness.kernel.config import make_jobs, make_vars, merged_config
 from harness.kernel.source import KernelSource
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,21 @@ class KernelBuild:
     cached: bool
     duration_s: float
     log: Path
+    cpu_s: float = 0.0       # user+sys of every process the build ran (make, compilers, linkers)
+
+
+def how_built(kernel: KernelBuild) -> str:
+    """'cached (0.4s)' or 'built (301.2s, 598 CPU s)' for the messages a build prints."""
+    if kernel.cached:
+        return f"cached ({kernel.duration_s:.1f}s)"
+    return f"built ({kernel.duration_s:.1f}s, {kernel.cpu_s:.0f} CPU s)"
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's finished children: a build's figure that the host's
+    other load moves less than its wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def compiler_version(arch: Arch) -> str:
@@ -93,10 +109,6 @@ def tree_lock(out: Path):
     the same arch and profile at once (soaks side by side, a developer beside CI)
     would otherwise run make in the same directory. Not re-entrant: take it once."""
     return exclusive(out.parent / f".{out.name}.lock")
-
-
-def _jobs() -> int:
-    return (os.cpu_count() or 1) + 1
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -172,7 +184,7 @@ def build_key(source: KernelSource, arch: Arch, config_text: str, compiler: str)
 
 
 def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: Path) -> KernelBuild:
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), _children_cpu_s()
     require_tool("make")
     compiler = compiler_version(arch)
     out = out_dir_for(source, arch, profile)
@@ -201,7 +213,8 @@ def build_kernel(source: KernelSource, arch: Arch, profile: Profile, log_file: P
         key=key, arch=arch, profile=profile, source=source, out_dir=out,
         image=entry / "image", vmlinux=entry / "vmlinux", config=entry / "config",
         image_sha256=file_sha256(entry / "image"), config_sha256=file_sha256(entry / "config"),
-        compiler=compiler, cached=cached, duration_s=time.monotonic() - started, log=log_file)
+        compiler=compiler, cached=cached, duration_s=time.monotonic() - started, log=log_file,
+        cpu_s=_children_cpu_s() - cpu_started)
 
 
 def _configured(source: KernelSource, arch: Arch, out: Path, config_text: str,
@@ -223,7 +236,7 @@ def _configured(source: KernelSource, arch: Arch, out: Path, config_text: str,
         log.warning("ccache not found (Debian package: ccache): rebuilds will be slow")
     if not shutil.which(f"{arch.cross_compile}gcc"):
         raise InfraError(f"{arch.cross_compile}gcc not found: install the cross compiler for {arch.name}")
-    base = ["make", "-C", str(source.path), f"O={out}", *make_vars(arch, cc), *ccache_vars, f"-j{_jobs()}"]
+    base = ["make", "-C", str(source.path), f"O={out}", *make_vars(arch, cc), *ccache_vars, f"-j{make_jobs()}"]
     _run_make(base + ["olddefconfig"], source.path, log_file, 0, env)
     if (out / ".config").read_text() != config_text:
         raise BuildError(f"kernel config changed under olddefconfig in {out}; see {log_file}")
