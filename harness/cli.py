@@ -164,7 +164,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     log_file.write_text("")
     kernel = build.build_kernel(src, arch, profile, log_file)
     guest = image.build_image(kernel, log_file, options.environment()["guest_binaries"])
-    print(f"kernel:    {kernel.image} ({build.how_built(kernel)})")
+    cpu = "" if kernel.cached else f", {kernel.cpu_s:.0f} CPU s"
+    print(f"kernel:    {kernel.image} ({'cached' if kernel.cached else 'built'}, {kernel.duration_s:.1f}s{cpu})")
     print(f"vmlinux:   {kernel.vmlinux}")
     print(f"config:    {kernel.config}")
     print(f"initramfs: {guest.initramfs} ({'cached' if guest.cached else 'built'})")
