@@ -51,6 +51,7 @@ from harness.bench_figures import (  # noqa: F401  (bench.X: the names its tests
 )
 from harness.configs import REPO_ROOT
 from harness.errors import EXIT_INFRA, HarnessError
+from harness.host import run_appending
 from harness.plan import RunRequest
 from harness.record import RunRecord
 from harness.results import results_root, write_json
@@ -108,15 +109,14 @@ class Bench:
         request = self.boot_test_request(label, cache_dir)
         run_root = Path(str(request.results_dir))
         run_root.mkdir(parents=True, exist_ok=True)
-        log_path = run_root / "harness.log"
         started = time.monotonic()
-        with open(log_path, "a") as log:
-            proc = subprocess.run([sys.executable, "-m", "harness", "run-request", json.dumps(request.to_json())],
-                                  cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, check=False)
+        returncode, output = run_appending(
+            [sys.executable, "-m", "harness", "run-request", json.dumps(request.to_json())], run_root / "harness.log",
+            cwd=REPO_ROOT)
         wall = time.monotonic() - started
         verdict = run_root / "latest" / "verdict.json"
-        record = RunRecord.load(verdict) if verdict.is_file() else RunRecord(reason=f"run exited {proc.returncode}")
-        return wall, record, log_path.read_text(errors="replace")
+        record = RunRecord.load(verdict) if verdict.is_file() else RunRecord(reason=f"run exited {returncode}")
+        return wall, record, output
 
     def _yardstick_run(self, storm: str, accel: str, stress_ng: bool) -> tuple[RunRecord, dict[str, int], str]:
         """Another storm in the same guest (kernel, image, accel) for the same time as ours;

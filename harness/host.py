@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.configs import Arch
 from harness.errors import InfraError
@@ -112,6 +113,18 @@ def run_logged(argv: Sequence[str], check: bool = False, **kwargs) -> subprocess
     """subprocess.run with the command printed at debug level (habit: print every command)."""
     log.debug("$ %s", shlex.join(str(a) for a in argv))
     return subprocess.run([str(a) for a in argv], check=check, **kwargs)
+
+
+def run_appending(argv: Sequence[str], log_path: Path, cwd: Path | None = None) -> tuple[int, str]:
+    """Run argv with its output appended to log_path (a log kept run after run); its exit
+    status and the text this run added, not the file's (a search of the whole file once
+    found an earlier run's line first)."""
+    offset = log_path.stat().st_size if log_path.is_file() else 0
+    with open(log_path, "a") as log:
+        proc = run_logged(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        return proc.returncode, log.read().decode(errors="replace")
 
 
 # Variables from the caller's make or shell that would silently change a

@@ -174,3 +174,21 @@ def test_the_boot_test_sample_is_the_commands_request_not_a_make_child(tmp_path)
         "aarch64", "6.12", "kasan", False, "run")
     assert warm.results_dir == str(tmp_path / "runs" / "ours") and warm.cache_dir is None
     assert cold.cache_dir == "/scratch" and RunRequest.from_json(cold.to_json()) == cold
+
+
+def test_a_sample_reads_only_the_text_its_own_run_appended_to_the_kept_log(tmp_path):
+    """The cold sample's harness.log is kept run after run: the build line searched for is
+    this run's, not an earlier bench's (which once gave yesterday's 302.6 s as today's)."""
+    import sys
+
+    from harness.host import run_appending
+
+    log = tmp_path / "harness.log"
+    log.write_text("[12:27:04] build: kernel built (302.6s); guest image\n")
+    code, text = run_appending([sys.executable, "-c", "print('build: kernel built (349.6s, 608 CPU s)')"], log)
+    assert code == 0 and text == "build: kernel built (349.6s, 608 CPU s)\n"
+    match = bench._KERNEL_BUILT_RE.search(text)
+    assert match and match.groups() == ("349.6", "608")
+    assert log.read_text().count("kernel built") == 2   # the log itself keeps both
+    code, text = run_appending([sys.executable, "-c", "import sys; sys.exit(3)"], log)
+    assert (code, text) == (3, "")
