@@ -58,7 +58,9 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
             if not rep.frozen:
                 active.append(rep)
             wanting.append(rep)
-        elif rep.last_content < oldest:
+        elif rep.last_content < oldest and (rep.room > 0 or not rep.frozen):
+            # (A frozen report with no room left waits for its context's
+            # report to end: Scanner.feed does not close it at MAX_SPAN.)
             oldest = rep.last_content
     limit = oldest + MAX_SPAN - self.lineno
     if limit <= 0:
