@@ -20,7 +20,7 @@ from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
 from .merge import order_key
 from .model import Report
 from .patterns import Group
-from .prefilter import TIMESTAMPED, Finder, has_needle, needle_in_line
+from .prefilter import HEADER_ANY, TIMESTAMPED, Finder, has_needle, needle_in_line
 from .reader import decode
 from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
 
@@ -32,7 +32,6 @@ FROZEN_LINES = 300
 # WARNING may lack its own stack); we mirror that for the title.
 SHORT_REPORT = 22
 
-_HEADER_ANY = re.compile("|".join(re.escape(g.header) for g in GROUPS))
 _PANIC = "Kernel panic - not syncing"
 _GENERIC = ("BUG:", "WARNING:", "INFO:")
 _OPENER_HINT_BYTES = re.compile(OPENER_HINT.pattern.encode())
@@ -56,7 +55,7 @@ _CONTINUATION = _any_of(CONTINUATION_HEADERS)
 
 def match_group(text: str) -> Group | None:
     """The group whose header occurs in the line, unless suppressed."""
-    if _HEADER_ANY.search(text) is None:
+    if HEADER_ANY.search(text) is None:
         return None
     for group, header, suppress in _SUPPRESSED:
         if header in text and (suppress is None or suppress.search(text) is None):
@@ -102,7 +101,7 @@ class Scanner:
 
     def feed(self, raw: str) -> Sequence[Report]:
         self.lineno += 1
-        if not self.open and self.timestamped and _HEADER_ANY.search(raw) is None \
+        if not self.open and self.timestamped and HEADER_ANY.search(raw) is None \
                 and "** replaying previous" not in raw:
             # Fast path for the bulk of a log: nothing open, no header here.
             self.recent.line(self.lineno, raw)
