@@ -35,7 +35,7 @@ SHORT_REPORT = 22
 _PANIC = "Kernel panic - not syncing"
 _GENERIC = ("BUG:", "WARNING:", "INFO:")
 _OPENER_HINT_BYTES = re.compile(OPENER_HINT.pattern.encode())
-_SANITIZER_TITLES = re.compile(r"^(?:BUG: (?:KASAN|KFENCE|KCSAN|KMSAN)|UBSAN:)")
+_SANITIZER_TITLES = ("BUG: KASAN", "BUG: KFENCE", "BUG: KCSAN", "BUG: KMSAN", "UBSAN:")
 
 
 def _any_of(patterns: Iterable[re.Pattern]) -> re.Pattern | None:
@@ -232,9 +232,10 @@ class Scanner:
             if not OPENERS.match(prev.text):
                 break
             start = lineno
-        rep = _Open(group, start, line.context, header=self.lineno, text=[line.text],
-                    last_content=self.lineno,
-                    sanitizer=bool(_SANITIZER_TITLES.match(line.text[line.text.find(group.header):])))
+        text = line.text
+        # (Positional: group, start, context, header, text, lines, last_content, gap, sanitizer.)
+        rep = _Open(group, start, context, self.lineno, [text], 1, self.lineno, 0,
+                    text.startswith(_SANITIZER_TITLES, text.find(group.header)))
         self.open.append(rep)
         self.claimed[line.context] = self.lineno
         if len(self.open) > MAX_OPEN:
