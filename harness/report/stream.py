@@ -51,6 +51,11 @@ def _any_of(patterns: Iterable[re.Pattern]) -> re.Pattern | None:
 
 _SUPPRESSED = tuple((group, group.header, _any_of(group.suppress)) for group in GROUPS)
 _CONTINUATION = _any_of(CONTINUATION_HEADERS)
+# ... the same test as substrings where every one is a plain literal (a
+# few 'in's, 0.15 us a header line, where the alternation took 0.5).
+_CONTINUATION_LITERALS = tuple(p.pattern for p in CONTINUATION_HEADERS) \
+    if not any(re.search(r"[\\.^$*+?{}\[\]|()]", p.pattern) or p.flags & ~re.UNICODE
+               for p in CONTINUATION_HEADERS) else None
 
 
 def match_group(text: str) -> Group | None:
@@ -201,7 +206,14 @@ class Scanner:
 
     def _continues(self, line: Line) -> bool:
         """Headers that are part of an already open report (see table)."""
-        if _CONTINUATION is None or _CONTINUATION.search(line.text) is None:
+        if _CONTINUATION_LITERALS is not None:
+            text = line.text
+            for literal in _CONTINUATION_LITERALS:
+                if literal in text:
+                    break
+            else:
+                return False
+        elif _CONTINUATION is None or _CONTINUATION.search(line.text) is None:
             return False
         return any(rep.context == line.context and not rep.frozen for rep in self.open)
 
