@@ -58,7 +58,9 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
             if not rep.frozen:
                 active.append(rep)
             wanting.append(rep)
-        elif rep.last_content < oldest:
+        elif rep.last_content < oldest and (rep.room > 0 or not rep.frozen):
+            # (A frozen report with no room left waits for its context's
+            # report to end: Scanner.feed does not close it at MAX_SPAN.)
             oldest = rep.last_content
     limit = oldest + MAX_SPAN - self.lineno
     if limit <= 0:
@@ -227,12 +229,17 @@ class _LineStarts:
 
     def __init__(self, pattern: str) -> None:
         assert pattern.startswith("(?m)^")
-        self.at_start = re.compile(pattern)
+        self.pattern = pattern
         self.after_newline = re.compile("(?m)\n" + pattern[len("(?m)^"):])
+        # (Compiled when first asked for: a caller id's is never, and each
+        # compile of these costs about 0.1 ms, a few hundred per log.)
+        self.at_start: re.Pattern | None = None
 
     def first(self, text: str, pos: int, endpos: int, past_first: bool = False) -> int:
         """The first line start in [pos, endpos] where it matches (pos is a
         line start; with `past_first`, known not to match), or -1."""
+        if self.at_start is None:
+            self.at_start = re.compile(self.pattern)
         if not past_first and self.at_start.match(text, pos, endpos) is not None:
             return pos
         match = self.after_newline.search(text, pos, endpos)

@@ -88,6 +88,12 @@ def needles_with(markers: Iterable[str]) -> tuple[str | re.Pattern, ...]:
 
 
 NEEDLES = needles_with(())
+# Does a line hold a header? The header needles as one alternation: sre
+# skips to a lead character and rejects most after one comparison, 3-4x
+# faster on a line without a header than an alternation of the headers
+# themselves (which tries every header at each of their first characters).
+HEADER_ANY = re.compile("|".join(n.pattern if isinstance(n, re.Pattern) else re.escape(n)
+                                 for n in build_needles(g.header for g in GROUPS)))
 # The header needles over undecoded bytes (all are ASCII, and a decoded
 # piece holds a needle exactly when its bytes do): a piece of log with
 # none of them, read while no report is open, need not be decoded at all
