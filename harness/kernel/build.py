@@ -57,7 +57,9 @@ def how_built(kernel: KernelBuild) -> str:
 
 def _children_cpu_s() -> float:
     """CPU seconds of this process's finished children: a build's figure that the host's
-    other load moves less than its wall time."""
+    other load moves less than its wall time. Process-wide: a second build running in the
+    same process at the same time would be counted too (make matrix's cells and the bench's
+    samples are processes of their own)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
