@@ -49,22 +49,21 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
         return pos
     else:
         context, others = NO_PREFIX, _other_prefix(NO_PREFIX)
-    wanting: list[_Open] = []
-    active: list[_Open] = []  # the wanting reports not frozen: their gap and end move
-    oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
+    # The reports that want the lines (_Open.context), and how many lines may
+    # go before another reaches MAX_SPAN: at first a bound from
+    # Scanner.floor, worked out exactly only where it matters (_limit).
     cpu = context.startswith("[C")
-    for rep in self.open:
-        if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the lines (_Open.context)
-            if not rep.frozen:
-                active.append(rep)
-            wanting.append(rep)
-        elif rep.last_content < oldest and (rep.room > 0 or not rep.frozen):
-            # (A frozen report with no room left waits for its context's
-            # report to end: Scanner.feed does not close it at MAX_SPAN.)
-            oldest = rep.last_content
-    limit = oldest + MAX_SPAN - self.lineno
+    if cpu and self.tracebacks:
+        wanting = [rep for rep in self.open if rep.context == context or rep.cpu_traceback]
+        limit, exact = _limit(self, context, cpu), True
+    else:
+        wanting = self.of_context.get(context) or []
+        limit, exact = self.floor + MAX_SPAN - self.lineno, False
+        if limit <= 0:
+            limit, exact = _limit(self, context, cpu), True
     if limit <= 0:
         return pos
+    active = [rep for rep in wanting if not rep.frozen] if wanting else wanting  # their gap and end move
     stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
     # (searched up to the nearest hit or marker; the line at pos has the prefix of its context if any)
     if context != NO_PREFIX:
@@ -89,6 +88,8 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
             stripped, lines = chunk, chunk.count("\n")
         else:
             stripped, lines = _STRIP[context == CONSOLE].subn("\n", chunk)
+        if lines > limit and not exact:
+            limit = _limit(self, context, cpu)
         run = (active[0].gap if len(active) == 1 else max(rep.gap for rep in active)) if active else 0
         if lines <= limit and (run + lines <= MAX_GAP or not active or not _gap_may_close(stripped, run)):
             # No gap grows too long here: only the last lines' content matters.
@@ -109,6 +110,8 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
             stop, lines, last = taken
     else:
         lines = text.count("\n", pos, stop - 1) + 1
+        if lines > limit and not exact:
+            limit = _limit(self, context, cpu)
         if lines > limit:
             stop, lines = _line_end(text, pos, limit), limit
     if active:
@@ -124,6 +127,20 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     else:
         self._skip(text, pos, stop - 1, lines)
     return stop
+
+
+def _limit(self: Scanner, context: str, cpu: bool) -> int:
+    """How many lines take_bulk may take before a report that does not want
+    them reaches MAX_SPAN (Scanner.floor raised on the way)."""
+    oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
+    for rep in self.open:
+        # (A frozen report with no room left waits for its context's report
+        # to end: Scanner.feed does not close it at MAX_SPAN.)
+        if rep.last_content < oldest and (rep.room > 0 or not rep.frozen) \
+                and not (rep.context == context or (cpu and rep.cpu_traceback)):
+            oldest = rep.last_content
+    self.raise_floor()
+    return oldest + MAX_SPAN - self.lineno
 
 
 def _split(text: str, pos: int, stop: int, stripped: str, run: int, active: list[_Open],

@@ -93,6 +93,14 @@ class Scanner:
     def __init__(self) -> None:
         self.lineno = 0
         self.open: list[_Open] = []
+        # The open reports by context, each in the order of `open` (_opened
+        # and _dropped keep them), and those that take every CPU's lines.
+        self.of_context: dict[str, list[_Open]] = {}
+        self.tracebacks: list[_Open] = []
+        # No open report that MAX_SPAN can close (all but the frozen ones
+        # with no room left) has its last content line before this: a bound,
+        # raised where all are looked at, so that most lines need not look.
+        self.floor = 0
         self.recent = Recent()  # the last few lines, for a report's opener look-back
         # Per context, the last line some report took as its own: such a
         # line (e.g. a KASAN closing '====') cannot open the next report.
@@ -127,13 +135,20 @@ class Scanner:
             done.extend(self._start(group, line))
         elif self.open:
             context, cpu, span = line.context, line.context.startswith("[C"), self.lineno - MAX_SPAN
-            for rep in list(self.open):
-                if rep.frozen and rep.room <= 0:
-                    continue  # waits, full, for its context's report to end
-                if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the line
-                    self._add(rep, line, done)
-                elif rep.last_content < span:  # MAX_SPAN lines since its last content
-                    done.extend(self._close(rep))
+            if self.floor >= span and not (cpu and self.tracebacks):  # only its context's reports act
+                mine = self.of_context.get(context)
+                for rep in list(mine) if mine else ():
+                    if not (rep.frozen and rep.room <= 0):
+                        self._add(rep, line, done)
+            else:
+                for rep in list(self.open):
+                    if rep.frozen and rep.room <= 0:
+                        continue  # waits, full, for its context's report to end
+                    if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the line
+                        self._add(rep, line, done)
+                    elif rep.last_content < span:  # MAX_SPAN lines since its last content
+                        done.extend(self._close(rep))
+                self.raise_floor()
         self.recent.line(self.lineno, raw)
         return done
 
@@ -202,7 +217,33 @@ class Scanner:
         full next: forget a report opened by the torn fragment."""
         for rep in list(self.open):
             if rep.start == self.lineno - 1 and rep.lines <= 1:
-                self.open.remove(rep)
+                self._dropped(rep)
+
+    def raise_floor(self) -> None:
+        """`floor` as high as it can be: the earliest last content line of
+        the open reports that MAX_SPAN can close."""
+        floor = self.lineno
+        for rep in self.open:
+            if rep.last_content < floor and (rep.room > 0 or not rep.frozen):
+                floor = rep.last_content
+        self.floor = floor
+
+    def _opened(self, rep: _Open) -> None:
+        self.open.append(rep)
+        mine = self.of_context.get(rep.context)
+        if mine is None:
+            self.of_context[rep.context] = [rep]
+        else:
+            mine.append(rep)
+
+    def _dropped(self, rep: _Open) -> None:
+        self.open.remove(rep)
+        mine = self.of_context[rep.context]
+        mine.remove(rep)
+        if not mine:
+            del self.of_context[rep.context]
+        if rep.cpu_traceback:
+            self.tracebacks.remove(rep)
 
     def _continues(self, line: Line) -> bool:
         """Headers that are part of an already open report (see table)."""
@@ -215,14 +256,15 @@ class Scanner:
                 return False
         elif _CONTINUATION is None or _CONTINUATION.search(line.text) is None:
             return False
-        return any(rep.context == line.context and not rep.frozen for rep in self.open)
+        return any(not rep.frozen for rep in self.of_context.get(line.context, ()))
 
     def _start(self, group: Group, line: Line) -> list[Report]:
         done: list[Report] = []
         is_panic = _PANIC in line.text
         context = line.context
         shared = context in (CONSOLE, NO_PREFIX)
-        for rep in list(self.open):
+        # (The console's and unprefixed lines' reports in the order of `open`.)
+        for rep in list(self.open if shared else self.of_context.get(context, ())):
             if rep.context != context and not (shared and rep.context in (CONSOLE, NO_PREFIX)):
                 continue
             if is_panic and not rep.frozen and rep.lines <= SHORT_REPORT:
@@ -248,7 +290,7 @@ class Scanner:
         # (Positional: group, start, context, header, text, lines, last_content, gap, sanitizer.)
         rep = _Open(group, start, context, self.lineno, [text], 1, self.lineno, 0,
                     text.startswith(_SANITIZER_TITLES, text.find(group.header)))
-        self.open.append(rep)
+        self._opened(rep)
         self.claimed[line.context] = self.lineno
         if len(self.open) > MAX_OPEN:
             done.extend(self._close(self.open[0]))
@@ -261,8 +303,10 @@ class Scanner:
             rep.text.append("\n" + text)
             rep.room -= 1
             rep.lines += 1
-        if "Sending NMI from CPU" in text:
+        if "Sending NMI from CPU" in text and not rep.cpu_traceback:
             rep.cpu_traceback = True
+            if rep in self.open:  # (a report closed earlier in the same line's loop stays out)
+                self.tracebacks.append(rep)
         if rep.frozen:
             return
         if any(marker in text for marker in INFO_WITH_STACK):
@@ -284,11 +328,11 @@ class Scanner:
         """Finish `rep` and any frozen report waiting on its context."""
         out: list[Report] = []
         if rep in self.open:
-            self.open.remove(rep)
+            self._dropped(rep)
         if not rep.frozen:
-            for other in list(self.open):
-                if other.frozen and other.context == rep.context:
-                    self.open.remove(other)
+            for other in list(self.of_context.get(rep.context, ())):
+                if other.frozen:
+                    self._dropped(other)
                     out.append(to_report(other, self.first_of_title, self.described))
         out.append(to_report(rep, self.first_of_title, self.described))
         return out
