@@ -324,7 +324,7 @@ def test_opener_hint_holds_every_opener_and_recent_finds_it():
 
 
 def test_scanner_reports_have_every_field():
-    """finish._report fills a Report's __dict__ directly: with every field."""
+    """finish.to_report fills a Report's __dict__ directly: with every field."""
     from dataclasses import fields
 
     names = {f.name for f in fields(Report)}

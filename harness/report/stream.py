@@ -17,7 +17,6 @@ from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, STOPS, take_bulk
 from .content import OPENER_HINT, OPENERS, SANITIZER_END, TRACE_END, is_content
 from .finish import Described, to_report
 from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
-from .merge import order_key
 from .model import Report
 from .patterns import Group
 from .prefilter import HEADER_ANY, TIMESTAMPED, Finder, has_needle, needle_in_line
@@ -120,21 +119,22 @@ class Scanner:
             self.recent.line(self.lineno, raw)
             return ()
         line = split_line(raw)
+        text, context = line.text, line.context
         done: list[Report] = []
-        if line.text == "** replaying previous printk message **":
+        if text == "** replaying previous printk message **":
             self._drop_torn_header()
-        group = match_group(line.text) if line.text else None
-        if line.context != NO_PREFIX:
+        group = match_group(text) if text else None
+        if context != NO_PREFIX:
             self.timestamped = True
         elif group is not None and self.timestamped and group.header in _GENERIC \
-                and not line.text.startswith(group.header):
+                and not text.startswith(group.header):
             # The kernel timestamps its lines; an untimestamped 'foo: WARNING:'
             # is guest userspace talking, not a kernel report.
             group = None
         if group is not None and not self._continues(line):
-            done.extend(self._start(group, line))
+            done = self._start(group, line)
         elif self.open:
-            context, cpu, span = line.context, line.context.startswith("[C"), self.lineno - MAX_SPAN
+            cpu, span = context.startswith("[C"), self.lineno - MAX_SPAN
             if self.floor >= span and not (cpu and self.tracebacks):  # only its context's reports act
                 mine = self.of_context.get(context)
                 for rep in list(mine) if mine else ():
@@ -149,7 +149,7 @@ class Scanner:
                     elif rep.last_content < span:  # MAX_SPAN lines since its last content
                         done.extend(self._close(rep))
                 self.raise_floor()
-        self.recent.line(self.lineno, raw)
+        self.recent.entries.append((self.lineno, raw, -1, -1))  # (Recent.line, inline)
         return done
 
     def feed_text(self, text: str) -> list[Report]:
@@ -260,11 +260,12 @@ class Scanner:
 
     def _start(self, group: Group, line: Line) -> list[Report]:
         done: list[Report] = []
-        is_panic = _PANIC in line.text
-        context = line.context
+        text, context = line.text, line.context
+        is_panic = _PANIC in text
         shared = context in (CONSOLE, NO_PREFIX)
         # (The console's and unprefixed lines' reports in the order of `open`.)
-        for rep in list(self.open if shared else self.of_context.get(context, ())):
+        mine = self.open if shared else self.of_context.get(context)
+        for rep in list(mine) if mine else ():
             if rep.context != context and not (shared and rep.context in (CONSOLE, NO_PREFIX)):
                 continue
             if is_panic and not rep.frozen and rep.lines <= SHORT_REPORT:
@@ -281,17 +282,16 @@ class Scanner:
             prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
-            if prev.context != line.context:
+            if prev.context != context:
                 continue  # another CPU's line in between
             if not OPENERS.match(prev.text):
                 break
             start = lineno
-        text = line.text
         # (Positional: group, start, context, header, text, lines, last_content, gap, sanitizer.)
         rep = _Open(group, start, context, self.lineno, [text], 1, self.lineno, 0,
                     text.startswith(_SANITIZER_TITLES, text.find(group.header)))
         self._opened(rep)
-        self.claimed[line.context] = self.lineno
+        self.claimed[context] = self.lineno
         if len(self.open) > MAX_OPEN:
             done.extend(self._close(self.open[0]))
         return done
@@ -309,9 +309,10 @@ class Scanner:
                 self.tracebacks.append(rep)
         if rep.frozen:
             return
-        if any(marker in text for marker in INFO_WITH_STACK):
-            done.extend(self._close(rep))
-            return
+        for marker in INFO_WITH_STACK:
+            if marker in text:
+                done.extend(self._close(rep))
+                return
         if TRACE_END.match(text) or (rep.sanitizer and SANITIZER_END.match(text)):
             rep.last_content = self.claimed[rep.context] = self.lineno
             done.extend(self._close(rep))
@@ -351,7 +352,8 @@ class _InOrder:
 
     def release(self, done: Iterable[Report], final: bool = False) -> Iterator[Report]:
         for rep in done:
-            heapq.heappush(self.waiting, (order_key(rep), self.seq, rep))
+            # (merge.order_key, inline: the scanner's reports all have a header_line)
+            heapq.heappush(self.waiting, ((rep.extra["header_line"], rep.end_line), self.seq, rep))
             self.seq += 1
         bound = min((rep.header for rep in self.scanner.open), default=self.scanner.lineno + 1)
         while self.waiting and (final or self.waiting[0][0][0] < bound or len(self.waiting) > self.HOLD):
