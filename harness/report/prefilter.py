@@ -167,12 +167,13 @@ class Finder:
         self.text = text
         self.needles = needles
         self.heap = [(-1, i) for i in range(len(needles))]  # (next position, needle); -1: not searched
-        self.best = -1  # the answer for every pos up to it
+        self.best = -1  # `answer` is next()'s for every pos up to it
+        self.answer = -1
 
     def next(self, pos: int) -> int:
         """The smallest position >= pos where a needle starts, or -1."""
         if pos <= self.best:
-            return -1 if self.best == _NOWHERE else self.best
+            return self.answer
         heap, text = self.heap, self.text
         while heap[0][0] < pos:
             needle = self.needles[heap[0][1]]
@@ -182,5 +183,6 @@ class Finder:
                 match = needle.search(text, pos)
                 found = match.start() if match is not None else -1
             heapq.heapreplace(heap, (found if found >= 0 else _NOWHERE, heap[0][1]))
-        self.best = heap[0][0]
-        return -1 if self.best == _NOWHERE else self.best
+        self.best = best = heap[0][0]
+        self.answer = answer = -1 if best == _NOWHERE else best
+        return answer

@@ -160,7 +160,8 @@ class Scanner:
         stops = Finder(text, STOPS)  # headers and the bulk path's markers
         pos, end = 0, len(text)
         while pos <= end:
-            near = stops.next(pos)  # in this line: fed, not taken in bulk
+            # (Finder.next's remembered answer, inline: most positions are before it)
+            near = stops.answer if pos <= stops.best else stops.next(pos)  # in this line: fed, not taken in bulk
             if not self.open:
                 while near >= 0 and not needle_in_line(text, near):  # a marker alone is skipped too
                     near = stops.next(text.find("\n", near) + 1 or end + 1)
