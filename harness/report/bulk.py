@@ -126,7 +126,7 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
                 rep.gap += lines
     if self.timestamped:  # (Scanner._skip and Recent.stretch, inline)
         self.lineno += lines
-        self.recent.entries.append((self.lineno, text, pos, stop - 1))
+        self.recent.entries.append((self.lineno, text, pos, stop - 1, context))
     else:
         self._skip(text, pos, stop - 1, lines)
     return stop

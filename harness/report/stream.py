@@ -149,7 +149,7 @@ class Scanner:
                     elif rep.last_content < span:  # MAX_SPAN lines since its last content
                         done.extend(self._close(rep))
                 self.raise_floor()
-        self.recent.entries.append((self.lineno, raw, -1, -1))  # (Recent.line, inline)
+        self.recent.entries.append((self.lineno, raw, -1, -1, context))  # (Recent.line, inline)
         return done
 
     def feed_text(self, text: str) -> list[Report]:
@@ -279,7 +279,16 @@ class Scanner:
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
-        for lineno, prev_raw in self.recent.newest_first() if self.recent.hold(OPENER_HINT, _OPENER_HINT_BYTES) else ():
+        # The look-back stops at once where the line above is one its
+        # context's report took as its own (the case of 6 headers in 10 of
+        # the dense log): known without a split where that line's context is.
+        entries = self.recent.entries
+        newest = entries[-1] if entries else None
+        if newest is not None and newest[4] is not None and newest[0] <= self.claimed.get(newest[4], 0):
+            look_back = False
+        else:
+            look_back = self.recent.hold(OPENER_HINT, _OPENER_HINT_BYTES)
+        for lineno, prev_raw in self.recent.newest_first() if look_back else ():
             prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
