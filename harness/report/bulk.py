@@ -32,13 +32,20 @@ MAX_TEXT_LINES = 1500
 def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     """Take the lines from `pos` on at once, as long as feeding them one
     by one would do nothing but add them to the reports of their context
-    (or to none): one context with a plain printk prefix (or none), no
-    header, no end marker or other line with a meaning, no long gap, no
-    other report reaching MAX_SPAN. `near` is the nearest pre-filter hit
-    or marker from pos on (-1: none). Returns where the lines it took end
-    (pos when it took none)."""
+    (or to none): one context with a plain printk prefix (or none; printk's
+    dropped-messages marker may come before a prefix), no header, no end
+    marker or other line with a meaning, no long gap, no other report
+    reaching MAX_SPAN. `near` is the nearest pre-filter hit or marker from
+    pos on (-1: none). Returns where the lines it took end (pos when it
+    took none)."""
     stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1  # (near is past the line at pos)
     same = _RUN.match(text, pos, stop)  # the lines of one context from pos on, if they have a plain prefix
+    # A line with printk's dropped-messages marker before its prefix is its
+    # context's too: from such a line, the run may hold more of them (a run
+    # without one at its start ends at the first: the next call takes them).
+    marker = same is None and text.startswith("** ", pos)
+    if marker:
+        same = _RUN_DROPPED.match(text, pos, stop)
     if same is not None:
         caller = same.group(1)
         context = _CONTEXTS.get(caller) or _context(caller)
@@ -83,7 +90,7 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
         if context == NO_PREFIX:
             stripped, lines = chunk, chunk.count("\n")
         else:
-            stripped, lines = _STRIP[context == CONSOLE].subn("\n", chunk)
+            stripped, lines = (_STRIP_DROPPED if marker else _STRIP)[context == CONSOLE].subn("\n", chunk)
         if lines > limit and not exact:
             limit = _limit(self, context, cpu)
         run = (active[0].gap if len(active) == 1 else max(rep.gap for rep in active)) if active else 0
@@ -286,9 +293,15 @@ _OTHER_THAN_NO_PREFIX = _LineStarts(r"(?m)^(?=\*\* |[^\n]*\[ *[0-9]+\.[0-9]+\])"
 # per caller id took 0.05-0.1 ms each (a few hundred per log, one per task
 # that prints). Possessive: nothing here can give back a character the next
 # could take; sre then keeps no state to backtrack into.
-_RUN = re.compile(r"\[ *+[0-9]++\.[0-9]++\]"
-                  r"(?:\[ *+([CT][0-9]++)\][^\n]*+(?:\n\[ *+[0-9]++\.[0-9]++\]\[ *+\1\][^\n]*+)*+"
-                  r"|(?!\[ *+[CT][0-9]++\])[^\n]*+(?:\n\[ *+[0-9]++\.[0-9]++\](?!\[ *+[CT][0-9]++\])[^\n]*+)*+)")
+_RUN_SOURCE = (r"\[ *+[0-9]++\.[0-9]++\]"
+               r"(?:\[ *+([CT][0-9]++)\][^\n]*+(?:\n<DROPPED>\[ *+[0-9]++\.[0-9]++\]\[ *+\1\][^\n]*+)*+"
+               r"|(?!\[ *+[CT][0-9]++\])[^\n]*+(?:\n<DROPPED>\[ *+[0-9]++\.[0-9]++\](?!\[ *+[CT][0-9]++\])[^\n]*+)*+)")
+_RUN = re.compile(_RUN_SOURCE.replace("<DROPPED>", ""))
+# ... where printk's '** N printk messages dropped ** ' may come before any
+# line's prefix (lines._PREFIX takes it with the prefix): tried only from a
+# line that has one (the optional group costs the common lines 3 % more).
+_DROPPED = r"(?:\*\* [0-9]++ printk messages dropped \*\* )?"
+_RUN_DROPPED = re.compile(_DROPPED + _RUN_SOURCE.replace("<DROPPED>", _DROPPED))
 
 # Lines the bulk path leaves to feed(): they may end, close or widen a report.
 # (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
@@ -302,7 +315,9 @@ STOPS = needles_with(MEANINGFUL)
 # [console] The plain prefix of each line of a chunk of a caller id's lines
 # (a console's): the timestamp, the caller id, a space. And a questionable
 # frame's line, both after the line's '\n'.
-_STRIP = (re.compile(r"\n\[[^\]]*+\]\[[^\]]*+\] ?"), re.compile(r"\n\[[^\]]*+\] ?"))
+_PREFIXES = (r"\[[^\]]*+\]\[[^\]]*+\] ?", r"\[[^\]]*+\] ?")
+_STRIP = tuple(re.compile(r"\n" + prefix) for prefix in _PREFIXES)
+_STRIP_DROPPED = tuple(re.compile(r"\n" + _DROPPED + prefix) for prefix in _PREFIXES)  # (for chunks with a marker)
 _QUESTIONABLE_LINES = re.compile("\n(?:" + QUESTIONABLE_TEXT + ")[^\n]*+")
 # The splitter's answer for the line after a '\n' (group 2 '' if not content).
 _PROBE = LINE_SPLITTER.match
