@@ -12,7 +12,6 @@ agree, which the golden and conformance tests check on every case.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from itertools import compress, count, repeat
 from operator import is_, is_not
 from typing import TYPE_CHECKING
@@ -33,48 +32,51 @@ MAX_TEXT_LINES = 1500
 def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
     """Take the lines from `pos` on at once, as long as feeding them one
     by one would do nothing but add them to the reports of their context
-    (or to none): one context with a plain printk prefix (or none), no
-    header, no end marker or other line with a meaning, no long gap, no
-    other report reaching MAX_SPAN. `near` is the nearest pre-filter hit
-    or marker from pos on (-1: none). Returns where the lines it took end
-    (pos when it took none)."""
-    plain = _PLAIN_CONTEXT.match(text, pos)
-    if plain is not None:
-        caller = plain.group(1)
-        known = _CONTEXTS.get(caller)
-        if known is None:
-            known = _context(caller)
-        context, others = known
+    (or to none): one context with a plain printk prefix (or none; printk's
+    dropped-messages marker may come before a prefix), no header, no end
+    marker or other line with a meaning, no long gap, no other report
+    reaching MAX_SPAN. `near` is the nearest pre-filter hit or marker from
+    pos on (-1: none). Returns where the lines it took end (pos when it
+    took none)."""
+    stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1  # (near is past the line at pos)
+    same = _RUN.match(text, pos, stop)  # the lines of one context from pos on, if they have a plain prefix
+    # A line with printk's dropped-messages marker before its prefix is its
+    # context's too: from such a line, the run may hold more of them (a run
+    # without one at its start ends at the first: the next call takes them).
+    marker = same is None and text.startswith("** ", pos)
+    if marker:
+        same = _RUN_DROPPED.match(text, pos, stop)
+    if same is not None:
+        caller = same.group(1)
+        context = _CONTEXTS.get(caller) or _context(caller)
+        stop = same.end() + 1
     elif text.startswith("** ", pos) or TIMESTAMPED.match(text, pos) is not None:
         return pos
     else:
-        context, others = NO_PREFIX, _other_prefix(NO_PREFIX)
-    wanting: list[_Open] = []
-    active: list[_Open] = []  # the wanting reports not frozen: their gap and end move
-    oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
+        context = NO_PREFIX
+        other = _OTHER_THAN_NO_PREFIX.first(text, pos, stop)
+        if other >= 0:
+            stop = other
+    # The reports that want the lines (_Open.context), and how many lines may
+    # go before another reaches MAX_SPAN: at first a bound from
+    # Scanner.floor, worked out exactly only where it matters (_limit).
     cpu = context.startswith("[C")
-    for rep in self.open:
-        if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the lines (_Open.context)
-            if not rep.frozen:
-                active.append(rep)
-            wanting.append(rep)
-        elif rep.last_content < oldest and (rep.room > 0 or not rep.frozen):
-            # (A frozen report with no room left waits for its context's
-            # report to end: Scanner.feed does not close it at MAX_SPAN.)
-            oldest = rep.last_content
-    limit = oldest + MAX_SPAN - self.lineno
+    if cpu and self.tracebacks:
+        wanting = [rep for rep in self.open if rep.context == context or rep.cpu_traceback]
+        limit, exact = _limit(self, context, cpu), True
+    else:
+        wanting = self.of_context.get(context) or _NONE
+        limit, exact = self.floor + MAX_SPAN - self.lineno, False
+        if limit <= 0:
+            limit, exact = _limit(self, context, cpu), True
     if limit <= 0:
         return pos
-    stop = end + 1 if near < 0 else text.rfind("\n", pos, near) + 1
-    # (searched up to the nearest hit or marker; the line at pos has the prefix of its context if any)
-    if context != NO_PREFIX:
-        other = others.after_newline.search(text, pos, stop)
-        if other is not None:
-            stop = other.start() + 1
+    # The wanting reports not frozen: their gap and end move. (Neither list
+    # is changed here: the index's own, or a constant, serve as they are.)
+    if len(wanting) == 1:
+        active = _NONE if wanting[0].frozen else wanting
     else:
-        first = others.first(text, pos, stop)
-        if first >= 0:
-            stop = first
+        active = [rep for rep in wanting if not rep.frozen] if wanting else wanting
     if stop <= pos:
         return pos
     last = -1  # the last line that is report content (or a questionable frame), if active
@@ -88,7 +90,9 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
         if context == NO_PREFIX:
             stripped, lines = chunk, chunk.count("\n")
         else:
-            stripped, lines = _STRIP[context == CONSOLE].subn("\n", chunk)
+            stripped, lines = (_STRIP_DROPPED if marker else _STRIP)[context == CONSOLE].subn("\n", chunk)
+        if lines > limit and not exact:
+            limit = _limit(self, context, cpu)
         run = (active[0].gap if len(active) == 1 else max(rep.gap for rep in active)) if active else 0
         if lines <= limit and (run + lines <= MAX_GAP or not active or not _gap_may_close(stripped, run)):
             # No gap grows too long here: only the last lines' content matters.
@@ -101,7 +105,14 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
                     last, at = last - 1, nl
             # (A one-character test is a memchr: '? ' would be searched for.)
             kept, dropped = _QUESTIONABLE_LINES.subn("", stripped) if "?" in stripped else (stripped, 0)
-            _extend(wanting, kept, lines - dropped)
+            added = lines - dropped
+            if len(wanting) == 1 and wanting[0].room >= added:  # (_extend, inline)
+                rep = wanting[0]
+                if added:
+                    rep.text.append(kept)
+                    rep.room, rep.lines = rep.room - added, rep.lines + added
+            else:
+                _extend(wanting, kept, added)
         else:
             taken = _split(text, pos, stop, stripped, run, active, wanting, limit)
             if taken is None:
@@ -109,6 +120,8 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
             stop, lines, last = taken
     else:
         lines = text.count("\n", pos, stop - 1) + 1
+        if lines > limit and not exact:
+            limit = _limit(self, context, cpu)
         if lines > limit:
             stop, lines = _line_end(text, pos, limit), limit
     if active:
@@ -118,12 +131,26 @@ def take_bulk(self: Scanner, text: str, pos: int, end: int, near: int) -> int:
                 rep.gap = lines - 1 - last
             else:
                 rep.gap += lines
-    if self.timestamped:  # (Scanner._skip, inline)
+    if self.timestamped:  # (Scanner._skip and Recent.stretch, inline)
         self.lineno += lines
-        self.recent.stretch(self.lineno, text, pos, stop - 1)
+        self.recent.entries.append((self.lineno, text, pos, stop - 1, context))
     else:
         self._skip(text, pos, stop - 1, lines)
     return stop
+
+
+def _limit(self: Scanner, context: str, cpu: bool) -> int:
+    """How many lines take_bulk may take before a report that does not want
+    them reaches MAX_SPAN (Scanner.floor raised on the way)."""
+    oldest = self.lineno + MAX_SPAN  # the earliest last content line of the others
+    for rep in self.open:
+        # (A frozen report with no room left waits for its context's report
+        # to end: Scanner.feed does not close it at MAX_SPAN.)
+        if rep.last_content < oldest and (rep.room > 0 or not rep.frozen) \
+                and not (rep.context == context or (cpu and rep.cpu_traceback)):
+            oldest = rep.last_content
+    self.raise_floor()
+    return oldest + MAX_SPAN - self.lineno
 
 
 def _split(text: str, pos: int, stop: int, stripped: str, run: int, active: list[_Open],
@@ -246,32 +273,35 @@ class _LineStarts:
         return -1 if match is None else match.start() + 1
 
 
-@lru_cache(maxsize=1024)
-def _other_prefix(context: str) -> _LineStarts:
-    """A line start whose printk prefix is not the plain one of `context`
-    (for lines without one: a line that may have one, or a dropped marker)."""
-    if context == NO_PREFIX:
-        return _LineStarts(r"(?m)^(?=\*\* |[^\n]*\[ *[0-9]+\.[0-9]+\])")
-    # (Possessive: nothing here can give back a character the next could
-    # take; sre then keeps no state to backtrack into, 18 % faster.)
-    caller = r"\[ *+" + re.escape(context[1:-1]) + r"\]" if context.startswith("[") \
-        else r"(?!\[ *+[CT][0-9]++\])"
-    return _LineStarts(r"(?m)^(?!\[ *+[0-9]++\.[0-9]++\]" + caller + ")")
-
-
-def _context(caller: str | None) -> tuple[str, _LineStarts]:
-    """The context of a plain prefix's caller id (None: none), and the
-    search for a line that is not of it; kept for the next time (as
-    many as _other_prefix keeps)."""
+def _context(caller: str | None) -> str:
+    """The context of a plain prefix's caller id (None: none), kept for the next time."""
     context = "[" + caller + "]" if caller else CONSOLE
     if len(_CONTEXTS) >= 1024:
         _CONTEXTS.clear()
-    _CONTEXTS[caller] = known = (context, _other_prefix(context))
-    return known
+    _CONTEXTS[caller] = context
+    return context
 
 
-_CONTEXTS: dict[str | None, tuple[str, _LineStarts]] = {}
-_PLAIN_CONTEXT = re.compile(r"\[ *[0-9]+\.[0-9]+\](?:\[ *([CT][0-9]+)\])?")
+_CONTEXTS: dict[str | None, str] = {}
+_NONE: list[_Open] = []  # (no report; never added to)
+# A line start that may have a printk prefix (or a dropped marker): the end of
+# a run of lines without one.
+_OTHER_THAN_NO_PREFIX = _LineStarts(r"(?m)^(?=\*\* |[^\n]*\[ *[0-9]+\.[0-9]+\])")
+# The lines from a line start on that have the plain printk prefix of its
+# context: group 1 the caller id (the console's: none), matched again on each
+# line by a backreference: one pattern for all contexts, where one compiled
+# per caller id took 0.05-0.1 ms each (a few hundred per log, one per task
+# that prints). Possessive: nothing here can give back a character the next
+# could take; sre then keeps no state to backtrack into.
+_RUN_SOURCE = (r"\[ *+[0-9]++\.[0-9]++\]"
+               r"(?:\[ *+([CT][0-9]++)\][^\n]*+(?:\n<DROPPED>\[ *+[0-9]++\.[0-9]++\]\[ *+\1\][^\n]*+)*+"
+               r"|(?!\[ *+[CT][0-9]++\])[^\n]*+(?:\n<DROPPED>\[ *+[0-9]++\.[0-9]++\](?!\[ *+[CT][0-9]++\])[^\n]*+)*+)")
+_RUN = re.compile(_RUN_SOURCE.replace("<DROPPED>", ""))
+# ... where printk's '** N printk messages dropped ** ' may come before any
+# line's prefix (lines._PREFIX takes it with the prefix): tried only from a
+# line that has one (the optional group costs the common lines 3 % more).
+_DROPPED = r"(?:\*\* [0-9]++ printk messages dropped \*\* )?"
+_RUN_DROPPED = re.compile(_DROPPED + _RUN_SOURCE.replace("<DROPPED>", _DROPPED))
 
 # Lines the bulk path leaves to feed(): they may end, close or widen a report.
 # (' login: ' before a timestamp makes lines.split_line take the prefix from there.)
@@ -285,7 +315,9 @@ STOPS = needles_with(MEANINGFUL)
 # [console] The plain prefix of each line of a chunk of a caller id's lines
 # (a console's): the timestamp, the caller id, a space. And a questionable
 # frame's line, both after the line's '\n'.
-_STRIP = (re.compile(r"\n\[[^\]]*+\]\[[^\]]*+\] ?"), re.compile(r"\n\[[^\]]*+\] ?"))
+_PREFIXES = (r"\[[^\]]*+\]\[[^\]]*+\] ?", r"\[[^\]]*+\] ?")
+_STRIP = tuple(re.compile(r"\n" + prefix) for prefix in _PREFIXES)
+_STRIP_DROPPED = tuple(re.compile(r"\n" + _DROPPED + prefix) for prefix in _PREFIXES)  # (for chunks with a marker)
 _QUESTIONABLE_LINES = re.compile("\n(?:" + QUESTIONABLE_TEXT + ")[^\n]*+")
 # The splitter's answer for the line after a '\n' (group 2 '' if not content).
 _PROBE = LINE_SPLITTER.match

@@ -85,7 +85,10 @@ def split_line(raw: str) -> Line:
         elif text.endswith(" (unreliable)"):  # powerpc's way of saying '?'
             questionable = True
             text = text[: -len(" (unreliable)")]
-    return Line(text, context, questionable)
+    return _new_line(Line, (text, context, questionable))  # (Line(...) without its Python-level __new__)
+
+
+_new_line = tuple.__new__
 
 
 def _context(caller: str) -> str:
@@ -107,21 +110,22 @@ class Recent:
     LINES = 4
 
     def __init__(self) -> None:
-        # (last line number, text, start, end) of a stretch; (line number, raw line, -1, -1) of one line.
-        self.entries: deque[tuple[int, str | bytes, int, int]] = deque(maxlen=self.LINES)
+        # (last line number, text, start, end, context) of a stretch; (line number, raw line, -1, -1,
+        # context) of one line. The context is split_line's for every line of the entry, None if not known.
+        self.entries: deque[tuple[int, str | bytes, int, int, str | None]] = deque(maxlen=self.LINES)
 
-    def line(self, lineno: int, raw: str) -> None:
-        self.entries.append((lineno, raw, -1, -1))
+    def line(self, lineno: int, raw: str, context: str | None = None) -> None:
+        self.entries.append((lineno, raw, -1, -1, context))
 
-    def stretch(self, last: int, text: str | bytes, pos: int, stop: int) -> None:
+    def stretch(self, last: int, text: str | bytes, pos: int, stop: int, context: str | None = None) -> None:
         """The lines of text[pos:stop] (lines joined by '\\n'), the last one numbered `last`."""
-        self.entries.append((last, text, pos, stop))
+        self.entries.append((last, text, pos, stop, context))
 
     def hold(self, pattern: re.Pattern[str], pattern_bytes: re.Pattern[bytes]) -> bool:
         """Is `pattern` found in the last LINES lines (`pattern_bytes`, the
         same for undecoded ones)? One search per entry, no line cut out."""
         wanted = self.LINES
-        for _, text, pos, stop in reversed(self.entries):
+        for _, text, pos, stop, _ in reversed(self.entries):
             if stop < 0:
                 if pattern.search(text) is not None:  # type: ignore[arg-type]
                     return True
@@ -143,7 +147,7 @@ class Recent:
     def newest_first(self) -> Iterator[tuple[int, str]]:
         """(line number, raw line) of the last LINES lines, newest first."""
         wanted = self.LINES
-        for lineno, text, pos, stop in reversed(self.entries):
+        for lineno, text, pos, stop, _ in reversed(self.entries):
             if stop < 0:
                 yield lineno, text  # type: ignore[misc]
                 wanted -= 1

@@ -34,6 +34,43 @@ _REPLAYING = "** replaying previous"
 # headers (BUG:, WARNING:, INFO:, UBSAN:, SYZFAIL:), then 'v' and 'n',
 # which between them are in every other header.
 LEADS = "NUZvn"
+# ... of which these are rare in a console (the dense bench log has 1,923 'Z'
+# per 100 MB, the quiet one 18,202): their needle is found by str.find of
+# the lead character, a memchr at several GB/s, and matched there, where
+# sre's scan for a leading character costs as much as for a common one
+# (about 35 ms per 100 MB).
+RARE_LEADS = "Z"
+
+
+class Rare:
+    """A needle whose lead character is rare: `search` finds the lead with
+    str.find (bytes.find) and matches the needle's pattern there; the same
+    answers as the pattern's own search."""
+
+    __slots__ = ("lead", "match", "pattern")
+
+    def __init__(self, pattern: re.Pattern) -> None:
+        self.lead = pattern.pattern[:1]
+        self.pattern = pattern
+        self.match = pattern.match
+
+    def search(self, text, pos: int = 0) -> re.Match | None:  # (text: str or bytes)
+        find, lead, match = text.find, self.lead, self.match
+        while (pos := find(lead, pos)) >= 0:
+            found = match(text, pos)
+            if found is not None:
+                return found
+            pos += 1
+        return None
+
+
+Needle = str | re.Pattern | Rare
+
+
+def _source(needle: Needle) -> str:
+    """The needle as regex source."""
+    return re.escape(needle) if isinstance(needle, str) else \
+        needle.pattern.pattern if isinstance(needle, Rare) else needle.pattern
 
 
 def _trie(tails: list[tuple[str, str]]) -> str:
@@ -59,11 +96,11 @@ def _trie(tails: list[tuple[str, str]]) -> str:
     return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
 
 
-def build_needles(headers: Iterable[str], leads: str = LEADS) -> tuple[str | re.Pattern, ...]:
+def build_needles(headers: Iterable[str], leads: str = LEADS) -> tuple[Needle, ...]:
     """One needle per lead character that some header holds (a header's
     first lead decides), and a plain string for a header holding none."""
     left = list(dict.fromkeys(headers))
-    needles: list[str | re.Pattern] = []
+    needles: list[Needle] = []
     for lead in leads:
         mine = [h for h in left if lead in h]
         left = [h for h in left if lead not in h]
@@ -76,15 +113,17 @@ def build_needles(headers: Iterable[str], leads: str = LEADS) -> tuple[str | re.
             # A literal after the lead would make sre search for the whole
             # prefix ('ZFA'), a loop 2x slower than its one-character scan:
             # an empty look-ahead ends the prefix at the lead.
-            needles.append(re.compile(lead + ("" if trie.startswith("(?:") else "(?=)") + trie))
+            needle = re.compile(lead + ("" if trie.startswith("(?:") else "(?=)") + trie)
+            needles.append(Rare(needle) if lead in RARE_LEADS else needle)
     return (*needles, *left)
 
 
-def needles_with(markers: Iterable[str]) -> tuple[str | re.Pattern, ...]:
+def needles_with(markers: Iterable[str]) -> tuple[Needle, ...]:
     """NEEDLES and the `markers` in one set: each marker filed under a lead
     among the headers' (one pass over a text finds either)."""
-    # Not a header, but the scanner must see it: printk re-prints a torn line.
-    return (*build_needles([*(g.header for g in GROUPS), *markers]), _REPLAYING)
+    # Not a header, but the scanner must see it: printk re-prints a torn line
+    # (filed under 'v', where a pass of its own took 24 ms per 100 MB).
+    return build_needles([*(g.header for g in GROUPS), *markers, _REPLAYING])
 
 
 NEEDLES = needles_with(())
@@ -92,14 +131,14 @@ NEEDLES = needles_with(())
 # skips to a lead character and rejects most after one comparison, 3-4x
 # faster on a line without a header than an alternation of the headers
 # themselves (which tries every header at each of their first characters).
-HEADER_ANY = re.compile("|".join(n.pattern if isinstance(n, re.Pattern) else re.escape(n)
-                                 for n in build_needles(g.header for g in GROUPS)))
+_HEADER_NEEDLES = build_needles(g.header for g in GROUPS)
+HEADER_ANY = re.compile("|".join(_source(n) for n in _HEADER_NEEDLES))
 # The header needles over undecoded bytes (all are ASCII, and a decoded
 # piece holds a needle exactly when its bytes do): a piece of log with
 # none of them, read while no report is open, need not be decoded at all
 # (a torn-line replay there has no report to drop).
-_BYTE_NEEDLES = tuple(n.encode() if isinstance(n, str) else re.compile(n.pattern.encode())
-                      for n in NEEDLES if n is not _REPLAYING)
+_BYTE_NEEDLES = tuple(n.encode() if isinstance(n, str) else Rare(re.compile(_source(n).encode()))
+                      if isinstance(n, Rare) else re.compile(_source(n).encode()) for n in _HEADER_NEEDLES)
 
 
 def needle_in_line(text: str, at: int) -> bool:
@@ -124,16 +163,17 @@ class Finder:
     """The next needle position in one text, each needle searched at most
     once per occurrence (its next position is remembered, in a heap)."""
 
-    def __init__(self, text: str, needles: tuple[str | re.Pattern, ...] = NEEDLES) -> None:
+    def __init__(self, text: str, needles: tuple[Needle, ...] = NEEDLES) -> None:
         self.text = text
         self.needles = needles
         self.heap = [(-1, i) for i in range(len(needles))]  # (next position, needle); -1: not searched
-        self.best = -1  # the answer for every pos up to it
+        self.best = -1  # `answer` is next()'s for every pos up to it
+        self.answer = -1
 
     def next(self, pos: int) -> int:
         """The smallest position >= pos where a needle starts, or -1."""
         if pos <= self.best:
-            return -1 if self.best == _NOWHERE else self.best
+            return self.answer
         heap, text = self.heap, self.text
         while heap[0][0] < pos:
             needle = self.needles[heap[0][1]]
@@ -143,5 +183,6 @@ class Finder:
                 match = needle.search(text, pos)
                 found = match.start() if match is not None else -1
             heapq.heapreplace(heap, (found if found >= 0 else _NOWHERE, heap[0][1]))
-        self.best = heap[0][0]
-        return -1 if self.best == _NOWHERE else self.best
+        self.best = best = heap[0][0]
+        self.answer = answer = -1 if best == _NOWHERE else best
+        return answer

@@ -17,7 +17,6 @@ from .bulk import MAX_GAP, MAX_SPAN, MAX_TEXT_LINES, STOPS, take_bulk
 from .content import OPENER_HINT, OPENERS, SANITIZER_END, TRACE_END, is_content
 from .finish import Described, to_report
 from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
-from .merge import order_key
 from .model import Report
 from .patterns import Group
 from .prefilter import HEADER_ANY, TIMESTAMPED, Finder, has_needle, needle_in_line
@@ -93,6 +92,14 @@ class Scanner:
     def __init__(self) -> None:
         self.lineno = 0
         self.open: list[_Open] = []
+        # The open reports by context, each in the order of `open` (_opened
+        # and _dropped keep them), and those that take every CPU's lines.
+        self.of_context: dict[str, list[_Open]] = {}
+        self.tracebacks: list[_Open] = []
+        # No open report that MAX_SPAN can close (all but the frozen ones
+        # with no room left) has its last content line before this: a bound,
+        # raised where all are looked at, so that most lines need not look.
+        self.floor = 0
         self.recent = Recent()  # the last few lines, for a report's opener look-back
         # Per context, the last line some report took as its own: such a
         # line (e.g. a KASAN closing '====') cannot open the next report.
@@ -112,29 +119,37 @@ class Scanner:
             self.recent.line(self.lineno, raw)
             return ()
         line = split_line(raw)
+        text, context = line.text, line.context
         done: list[Report] = []
-        if line.text == "** replaying previous printk message **":
+        if text == "** replaying previous printk message **":
             self._drop_torn_header()
-        group = match_group(line.text) if line.text else None
-        if line.context != NO_PREFIX:
+        group = match_group(text) if text else None
+        if context != NO_PREFIX:
             self.timestamped = True
         elif group is not None and self.timestamped and group.header in _GENERIC \
-                and not line.text.startswith(group.header):
+                and not text.startswith(group.header):
             # The kernel timestamps its lines; an untimestamped 'foo: WARNING:'
             # is guest userspace talking, not a kernel report.
             group = None
         if group is not None and not self._continues(line):
-            done.extend(self._start(group, line))
+            done = self._start(group, line)
         elif self.open:
-            context, cpu, span = line.context, line.context.startswith("[C"), self.lineno - MAX_SPAN
-            for rep in list(self.open):
-                if rep.frozen and rep.room <= 0:
-                    continue  # waits, full, for its context's report to end
-                if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the line
-                    self._add(rep, line, done)
-                elif rep.last_content < span:  # MAX_SPAN lines since its last content
-                    done.extend(self._close(rep))
-        self.recent.line(self.lineno, raw)
+            cpu, span = context.startswith("[C"), self.lineno - MAX_SPAN
+            if self.floor >= span and not (cpu and self.tracebacks):  # only its context's reports act
+                mine = self.of_context.get(context)
+                for rep in list(mine) if mine else ():
+                    if not (rep.frozen and rep.room <= 0):
+                        self._add(rep, line, done)
+            else:
+                for rep in list(self.open):
+                    if rep.frozen and rep.room <= 0:
+                        continue  # waits, full, for its context's report to end
+                    if rep.context == context or (cpu and rep.cpu_traceback):  # it wants the line
+                        self._add(rep, line, done)
+                    elif rep.last_content < span:  # MAX_SPAN lines since its last content
+                        done.extend(self._close(rep))
+                self.raise_floor()
+        self.recent.entries.append((self.lineno, raw, -1, -1, context))  # (Recent.line, inline)
         return done
 
     def feed_text(self, text: str) -> list[Report]:
@@ -145,7 +160,8 @@ class Scanner:
         stops = Finder(text, STOPS)  # headers and the bulk path's markers
         pos, end = 0, len(text)
         while pos <= end:
-            near = stops.next(pos)  # in this line: fed, not taken in bulk
+            # (Finder.next's remembered answer, inline: most positions are before it)
+            near = stops.answer if pos <= stops.best else stops.next(pos)  # in this line: fed, not taken in bulk
             if not self.open:
                 while near >= 0 and not needle_in_line(text, near):  # a marker alone is skipped too
                     near = stops.next(text.find("\n", near) + 1 or end + 1)
@@ -202,7 +218,33 @@ class Scanner:
         full next: forget a report opened by the torn fragment."""
         for rep in list(self.open):
             if rep.start == self.lineno - 1 and rep.lines <= 1:
-                self.open.remove(rep)
+                self._dropped(rep)
+
+    def raise_floor(self) -> None:
+        """`floor` as high as it can be: the earliest last content line of
+        the open reports that MAX_SPAN can close."""
+        floor = self.lineno
+        for rep in self.open:
+            if rep.last_content < floor and (rep.room > 0 or not rep.frozen):
+                floor = rep.last_content
+        self.floor = floor
+
+    def _opened(self, rep: _Open) -> None:
+        self.open.append(rep)
+        mine = self.of_context.get(rep.context)
+        if mine is None:
+            self.of_context[rep.context] = [rep]
+        else:
+            mine.append(rep)
+
+    def _dropped(self, rep: _Open) -> None:
+        self.open.remove(rep)
+        mine = self.of_context[rep.context]
+        mine.remove(rep)
+        if not mine:
+            del self.of_context[rep.context]
+        if rep.cpu_traceback:
+            self.tracebacks.remove(rep)
 
     def _continues(self, line: Line) -> bool:
         """Headers that are part of an already open report (see table)."""
@@ -215,14 +257,16 @@ class Scanner:
                 return False
         elif _CONTINUATION is None or _CONTINUATION.search(line.text) is None:
             return False
-        return any(rep.context == line.context and not rep.frozen for rep in self.open)
+        return any(not rep.frozen for rep in self.of_context.get(line.context, ()))
 
     def _start(self, group: Group, line: Line) -> list[Report]:
         done: list[Report] = []
-        is_panic = _PANIC in line.text
-        context = line.context
+        text, context = line.text, line.context
+        is_panic = _PANIC in text
         shared = context in (CONSOLE, NO_PREFIX)
-        for rep in list(self.open):
+        # (The console's and unprefixed lines' reports in the order of `open`.)
+        mine = self.open if shared else self.of_context.get(context)
+        for rep in list(mine) if mine else ():
             if rep.context != context and not (shared and rep.context in (CONSOLE, NO_PREFIX)):
                 continue
             if is_panic and not rep.frozen and rep.lines <= SHORT_REPORT:
@@ -235,21 +279,29 @@ class Scanner:
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
-        for lineno, prev_raw in self.recent.newest_first() if self.recent.hold(OPENER_HINT, _OPENER_HINT_BYTES) else ():
+        # The look-back stops at once where the line above is one its
+        # context's report took as its own (the case of 6 headers in 10 of
+        # the dense log): known without a split where that line's context is.
+        entries = self.recent.entries
+        newest = entries[-1] if entries else None
+        if newest is not None and newest[4] is not None and newest[0] <= self.claimed.get(newest[4], 0):
+            look_back = False
+        else:
+            look_back = self.recent.hold(OPENER_HINT, _OPENER_HINT_BYTES)
+        for lineno, prev_raw in self.recent.newest_first() if look_back else ():
             prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
-            if prev.context != line.context:
+            if prev.context != context:
                 continue  # another CPU's line in between
             if not OPENERS.match(prev.text):
                 break
             start = lineno
-        text = line.text
         # (Positional: group, start, context, header, text, lines, last_content, gap, sanitizer.)
         rep = _Open(group, start, context, self.lineno, [text], 1, self.lineno, 0,
                     text.startswith(_SANITIZER_TITLES, text.find(group.header)))
-        self.open.append(rep)
-        self.claimed[line.context] = self.lineno
+        self._opened(rep)
+        self.claimed[context] = self.lineno
         if len(self.open) > MAX_OPEN:
             done.extend(self._close(self.open[0]))
         return done
@@ -261,13 +313,16 @@ class Scanner:
             rep.text.append("\n" + text)
             rep.room -= 1
             rep.lines += 1
-        if "Sending NMI from CPU" in text:
+        if "Sending NMI from CPU" in text and not rep.cpu_traceback:
             rep.cpu_traceback = True
+            if rep in self.open:  # (a report closed earlier in the same line's loop stays out)
+                self.tracebacks.append(rep)
         if rep.frozen:
             return
-        if any(marker in text for marker in INFO_WITH_STACK):
-            done.extend(self._close(rep))
-            return
+        for marker in INFO_WITH_STACK:
+            if marker in text:
+                done.extend(self._close(rep))
+                return
         if TRACE_END.match(text) or (rep.sanitizer and SANITIZER_END.match(text)):
             rep.last_content = self.claimed[rep.context] = self.lineno
             done.extend(self._close(rep))
@@ -284,11 +339,11 @@ class Scanner:
         """Finish `rep` and any frozen report waiting on its context."""
         out: list[Report] = []
         if rep in self.open:
-            self.open.remove(rep)
+            self._dropped(rep)
         if not rep.frozen:
-            for other in list(self.open):
-                if other.frozen and other.context == rep.context:
-                    self.open.remove(other)
+            for other in list(self.of_context.get(rep.context, ())):
+                if other.frozen:
+                    self._dropped(other)
                     out.append(to_report(other, self.first_of_title, self.described))
         out.append(to_report(rep, self.first_of_title, self.described))
         return out
@@ -307,7 +362,8 @@ class _InOrder:
 
     def release(self, done: Iterable[Report], final: bool = False) -> Iterator[Report]:
         for rep in done:
-            heapq.heappush(self.waiting, (order_key(rep), self.seq, rep))
+            # (merge.order_key, inline: the scanner's reports all have a header_line)
+            heapq.heappush(self.waiting, ((rep.extra["header_line"], rep.end_line), self.seq, rep))
             self.seq += 1
         bound = min((rep.header for rep in self.scanner.open), default=self.scanner.lineno + 1)
         while self.waiting and (final or self.waiting[0][0][0] < bound or len(self.waiting) > self.HOLD):
