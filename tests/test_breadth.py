@@ -300,7 +300,14 @@ def test_numa_nodes_from_the_arch_data(config_dir):
     if not plain.numa_max_nodes:
         with pytest.raises(ConfigError, match=r"can give none \(no qemu.numa\)"):
             qemu.numa_args(plain, 2, "s")
-    path.write_text(path.read_text().replace("max_nodes: 2", "max_nodes: 4"))
+    text = path.read_text()
+    path.write_text(text.replace("numa=fake={nodes}", "numa=fake={node}"))
+    with pytest.raises(ConfigError, match=r"key 'qemu.numa.append': only \{nodes\} can be filled in \(KeyError"):
+        configs.load_arch("x86_64", config_dir)
+    path.write_text(text.replace('"sockets={smp}"', '"sockets={cpus}"'))
+    with pytest.raises(ConfigError, match=r"key 'qemu.smp_topology': only \{smp\} can be filled in"):
+        configs.load_arch("x86_64", config_dir)
+    path.write_text(text.replace("max_nodes: 2", "max_nodes: 4"))
     with pytest.raises(ConfigError, match=r"key 'qemu.numa.max_nodes': needs node_args or append, and at most "
                                           r"smp \(2\)"):
         configs.load_arch("x86_64", config_dir)

@@ -119,6 +119,12 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
     if arch.numa_max_nodes and (not (arch.numa_node_args or arch.numa_append) or arch.numa_max_nodes > arch.smp):
         raise ConfigError(f"{numa.where('max_nodes')}: needs node_args or append, and at most smp ({arch.smp}) "
                           "nodes")
+    for where, template, names in ((qemu.where("smp_topology"), arch.smp_topology, ("smp",)),
+                                   (numa.where("append"), arch.numa_append, ("nodes",))):
+        try:   # filled in at every boot: a bad placeholder is a config error now, not a crash then
+            template.format(**dict.fromkeys(names, 2))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"{where}: only {{{names[0]}}} can be filled in ({exc!r})") from None
     if arch.monitor_pc:
         try:
             groups = re.compile(arch.monitor_pc).groups
