@@ -141,7 +141,9 @@ def machine_files(plan: Plan, built: Built, run_dir: Path) -> Iterator[tuple[lis
             storm_stage.make_swapfs(disks[-1], storm.swap_file_fs, run_dir / "build.log")
         spec = qemu.BootSpec(
             kernel=Path("kernel.img"), initrd=Path("initramfs.cpio"),
-            append=qemu.kernel_cmdline(arch, plan.profile.append, storm_stage.kernel_append(storm)),
+            append=qemu.kernel_cmdline(arch, plan.profile.append, storm_stage.kernel_append(storm),
+                                       qemu.numa_append(arch, storm.numa_nodes),
+                                       qemu.accel_append(arch, built.accel)),
             accel=built.accel, disks=tuple(Path(d.name) for d in disks),
             console_log=Path("qemu-console.log"), monitor=None, hostfwd_port=ssh_setup.port,
             extra=qemu.numa_args(arch, storm.numa_nodes, storm.name))

@@ -17,6 +17,7 @@ from harness.cache import cache_root, content_key
 from harness.configs import Arch
 from harness.errors import ConfigError, InfraError
 from harness.host import require_tool
+from harness.hosttsc import host_tsc_khz
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,25 @@ def kernel_cmdline(arch: Arch, *parts: str) -> str:
     return " ".join(words)
 
 
+def smp_arg(arch: Arch) -> str:
+    """-smp's value: the CPU count, laid out as the arch says (qemu.smp_topology)."""
+    layout = arch.smp_topology.format(smp=arch.smp)
+    return f"{arch.smp},{layout}" if layout else str(arch.smp)
+
+
+def accel_append(arch: Arch, accel: str) -> str:
+    """Kernel command-line words for this accelerator: under TCG, an x86 guest told its
+    TSC's rate and that its CPUs' TSCs are in step (they are the host's one counter:
+    harness/hosttsc.py) where the arch asks (qemu.tcg_host_tsc)."""
+    if accel != "tcg" or not arch.tcg_host_tsc:
+        return ""
+    khz, why_not = host_tsc_khz()
+    if khz is None:
+        log.info("tsc: the guest calibrates its TSC itself: %s", why_not)
+        return ""
+    return f"tsc_early_khz={khz} tsc=reliable"
+
+
 def argv(arch: Arch, spec: BootSpec) -> list[str]:
     if spec.accel not in ("kvm", "tcg"):
         raise ConfigError(f"accel must be kvm or tcg here, not {spec.accel!r}")
@@ -63,7 +83,7 @@ def argv(arch: Arch, spec: BootSpec) -> list[str]:
         "-accel", "kvm" if spec.accel == "kvm" else f"tcg,thread={arch.tcg_thread}",
         "-cpu", arch.kvm_cpu if spec.accel == "kvm" else arch.cpu,
         "-m", str(arch.memory_mb),
-        "-smp", str(arch.smp),
+        "-smp", smp_arg(arch),
         "-kernel", str(spec.kernel),
         "-initrd", str(spec.initrd),
         "-append", spec.append,
@@ -106,6 +126,12 @@ def guest_disk(index: int) -> str:
     return f"/dev/{disk_serial(index)}"
 
 
+def numa_append(arch: Arch, nodes: int) -> str:
+    """Kernel command-line words for `nodes` NUMA nodes where the kernel makes them
+    (qemu.numa.append); "" for one node. numa_args checks the arch can give them."""
+    return arch.numa_append.format(nodes=nodes) if nodes > 1 else ""
+
+
 def numa_args(arch: Arch, nodes: int, storm_name: str = "") -> tuple[str, ...]:
     """QEMU arguments that give the guest `nodes` NUMA nodes (memory and CPUs split
     evenly), from the arch's qemu.numa; () for one node."""
@@ -116,6 +142,8 @@ def numa_args(arch: Arch, nodes: int, storm_name: str = "") -> tuple[str, ...]:
         raise ConfigError(f"storm '{storm_name}' wants {nodes} NUMA nodes; the {arch.name} machine "
                           f"({arch.path.name}) can give {can}")
     args = [a.format(nodes=nodes, smp=arch.smp) for a in arch.numa_args]
+    if not arch.numa_node_args:
+        return tuple(args)
     per_cpu = arch.smp // nodes
     for node in range(nodes):
         first = node * per_cpu

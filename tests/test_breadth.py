@@ -281,13 +281,18 @@ def test_repeated_modes_get_the_names_of_their_result_lines():
 
 def test_numa_nodes_from_the_arch_data(config_dir):
     path = config_dir / "arches/x86_64.yaml"
-    arch = configs.load_arch("x86_64", config_dir)   # the shipped data gives two nodes
-    assert arch.numa_max_nodes == 2
-    assert qemu.numa_args(arch, 1) == ()
-    assert qemu.numa_args(arch, 2) == (
-        "-smp", "2,sockets=2",
+    arm = configs.load_arch("aarch64", config_dir)   # QEMU's nodes, in the device tree
+    assert arm.numa_max_nodes == 2
+    assert qemu.numa_args(arm, 1) == ()
+    assert qemu.numa_args(arm, 2) == (
         "-object", "memory-backend-ram,id=mem0,size=128M", "-numa", "node,nodeid=0,cpus=0,memdev=mem0",
         "-object", "memory-backend-ram,id=mem1,size=128M", "-numa", "node,nodeid=1,cpus=1,memdev=mem1")
+    assert qemu.numa_append(arm, 2) == ""
+    arch = configs.load_arch("x86_64", config_dir)   # the kernel's own nodes (no ACPI, no SRAT)
+    assert arch.numa_max_nodes == 2
+    assert qemu.numa_args(arch, 2) == ()
+    assert (qemu.numa_append(arch, 1), qemu.numa_append(arch, 2)) == ("", "numa=fake=2")
+    assert qemu.smp_arg(arch) == "2,sockets=2" and qemu.smp_arg(arm) == "2"
     with pytest.raises(ConfigError, match=r"storm 's' wants 3 NUMA nodes; the x86_64 machine \(x86_64.yaml\) "
                                           r"can give at most 2"):
         qemu.numa_args(arch, 3, "s")
@@ -296,7 +301,8 @@ def test_numa_nodes_from_the_arch_data(config_dir):
         with pytest.raises(ConfigError, match=r"can give none \(no qemu.numa\)"):
             qemu.numa_args(plain, 2, "s")
     path.write_text(path.read_text().replace("max_nodes: 2", "max_nodes: 4"))
-    with pytest.raises(ConfigError, match=r"key 'qemu.numa.max_nodes': needs node_args and at most smp \(2\)"):
+    with pytest.raises(ConfigError, match=r"key 'qemu.numa.max_nodes': needs node_args or append, and at most "
+                                          r"smp \(2\)"):
         configs.load_arch("x86_64", config_dir)
 
 

@@ -28,7 +28,7 @@ def test_x86_64_tcg_argv():
     assert _value(argv, "-accel") == "tcg,thread=multi"
     assert _value(argv, "-cpu") == arch.cpu
     assert _value(argv, "-m") == "256"
-    assert _value(argv, "-smp") == "2"
+    assert _value(argv, "-smp") == "2,sockets=2"   # no ACPI: the MP table lists a CPU a socket
     assert "-no-reboot" in argv
     assert _value(argv, "-chardev") == "stdio,id=con0,signal=off,mux=on,logfile=qemu-console.log"
     assert _value(argv, "-mon") == "chardev=con0,mode=readline"   # sysrq by break, monitor on Ctrl-A c
@@ -50,6 +50,37 @@ def test_cmdline_has_console_and_panic():
     line = qemu.kernel_cmdline(arch, "hung_task_timeout_secs=30", "")
     assert line.split()[:3] == ["console=ttyS0", "panic=-1", "rdinit=/init"]
     assert line.endswith("hung_task_timeout_secs=30")
+
+
+def test_tcg_guest_is_told_the_host_tsc_rate(monkeypatch):
+    """x86_64 under TCG counts the host's TSC: tsc_early_khz= is the host's rate, measured
+    here; the host kernel's own figure (cpuinfo's MHz, where the TSC's rate is known to
+    it and no frequency scaling moves that line) must agree to 0.1 %."""
+    from harness import hosttsc
+
+    arch = configs.load_arch("x86_64")
+    assert qemu.accel_append(arch, "kvm") == ""   # kvm-clock tells a KVM guest
+    assert qemu.accel_append(configs.load_arch("aarch64"), "tcg") == ""
+    khz, why_not = hosttsc.host_tsc_khz()
+    if platform.machine() != "x86_64":
+        assert khz is None and "not an x86_64 host" in why_not
+        assert qemu.accel_append(arch, "tcg") == ""
+        return
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    flags = set(next(line for line in cpuinfo.splitlines() if line.startswith("flags")).split())
+    if not {"constant_tsc", "nonstop_tsc"} <= flags:
+        assert khz is None and "constant rate" in why_not
+        return
+    assert khz is not None, why_not
+    assert qemu.accel_append(arch, "tcg") == f"tsc_early_khz={khz} tsc=reliable"
+    if {"tsc_known_freq", "constant_tsc", "hypervisor"} <= flags:
+        mhz = float(next(line for line in cpuinfo.splitlines() if line.startswith("cpu MHz")).split(":")[1])
+        assert abs(khz - mhz * 1000) < mhz   # 0.1 %
+    hosttsc.host_tsc_khz.cache_clear()
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert hosttsc.host_tsc_khz() == (None, "not an x86_64 host (aarch64)")
+    assert qemu.accel_append(arch, "tcg") == ""
+    hosttsc.host_tsc_khz.cache_clear()
 
 
 def test_accel_validation():

@@ -32,11 +32,13 @@ class Arch:
     kvm_cpu: str
     memory_mb: int
     smp: int
+    smp_topology: str           # how -smp lays the CPUs out ("sockets={smp}"), "" = QEMU's default
     console: str
     disk_interface: str         # how swap disks attach: "virtio-blk-pci", ...
     net_device: str
     extra_args: tuple[str, ...]
     tcg_thread: str             # TCG's "thread=": multi (a host thread per vCPU) or single
+    tcg_host_tsc: bool          # under TCG the guest's TSC is the host's: tell it the rate (harness/hosttsc.py)
     monitor_pc: str             # regex, one group: a vCPU's pc (hex) in `info registers -a`; "" = none
     image_target: str
     image_path: str
@@ -51,10 +53,13 @@ class Arch:
     # NUMA: how many nodes the QEMU machine can give the guest (0: it cannot),
     # QEMU arguments given once ({nodes}, {smp}: e.g. a CPU topology with a
     # socket per node) and those of one node, with {node}, {mb} (its share of
-    # memory_mb) and {cpus} (its CPUs, "0" or "0-1") filled in for each.
+    # memory_mb) and {cpus} (its CPUs, "0" or "0-1") filled in for each;
+    # or kernel command-line words ({nodes}) where the kernel makes the nodes
+    # itself (x86_64 without ACPI has no SRAT to read QEMU's from).
     numa_max_nodes: int = 0
     numa_args: tuple[str, ...] = ()
     numa_node_args: tuple[str, ...] = ()
+    numa_append: str = ""
 
 
 
@@ -84,11 +89,13 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         kvm_cpu=qemu.get("kvm_cpu", str, "host"),
         memory_mb=qemu.get("memory_mb", int),
         smp=qemu.get("smp", int),
+        smp_topology=qemu.get("smp_topology", str, "") or "",
         console=qemu.get("console", str),
         disk_interface=qemu.get("disk_interface", str, "virtio-blk-pci"),
         net_device=qemu.get("net_device", str, "virtio-net-pci"),
         extra_args=qemu.str_list("extra_args", []),
         tcg_thread=qemu.choice("tcg_thread", TCG_THREADS, "multi"),
+        tcg_host_tsc=qemu.get("tcg_host_tsc", bool, False),
         monitor_pc=qemu.get("monitor_pc", str, "") or "",
         image_target=kernel.get("image_target", str),
         image_path=kernel.get("image_path", str),
@@ -101,6 +108,7 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         numa_max_nodes=numa.get("max_nodes", int, 0),
         numa_args=numa.str_list("args", []),
         numa_node_args=numa.str_list("node_args", []),
+        numa_append=numa.get("append", str, "") or "",
     )
     for fields in (numa, qemu, kernel, top):
         fields.finish()
@@ -108,8 +116,9 @@ def load_arch(name: str, config_dir: Path = CONFIG_DIR) -> Arch:
         raise ConfigError(f"{top.where('name')}: name '{arch.name}' does not match file name '{name}'")
     if arch.memory_mb < 64 or arch.smp < 1:
         raise ConfigError(f"{qemu.where('memory_mb')}: memory_mb must be >= 64 and smp >= 1")
-    if arch.numa_max_nodes and (not arch.numa_node_args or arch.numa_max_nodes > arch.smp):
-        raise ConfigError(f"{numa.where('max_nodes')}: needs node_args and at most smp ({arch.smp}) nodes")
+    if arch.numa_max_nodes and (not (arch.numa_node_args or arch.numa_append) or arch.numa_max_nodes > arch.smp):
+        raise ConfigError(f"{numa.where('max_nodes')}: needs node_args or append, and at most smp ({arch.smp}) "
+                          "nodes")
     if arch.monitor_pc:
         try:
             groups = re.compile(arch.monitor_pc).groups
