@@ -144,6 +144,25 @@ class Recent:
                 return False
         return False
 
+    def worth_looking_back(self, context: str, claimed: dict[str, int], pattern: re.Pattern[str],
+                           pattern_bytes: re.Pattern[bytes]) -> bool:
+        """Might a line above a header of `context` open its report? No where
+        the scanner's look-back stops at the newest line as it is: a line its
+        context's report took as its own (`claimed`: 6 headers in 10 of the
+        dense log), or one of the header's context without `pattern`; told
+        without a split where that line's context is known, else hold()."""
+        if self.entries:
+            last, text, pos, stop, known = self.entries[-1]
+            if known is not None:
+                if last <= claimed.get(known, 0):
+                    return False
+                if known == context:  # (then a str: a line fed alone or a bulk chunk)
+                    if stop < 0:
+                        return pattern.search(text) is not None  # type: ignore[arg-type]
+                    start = text.rfind("\n", pos, stop) + 1 or pos  # type: ignore[arg-type]
+                    return pattern.search(text, start, stop) is not None  # type: ignore[arg-type]
+        return self.hold(pattern, pattern_bytes)
+
     def newest_first(self) -> Iterator[tuple[int, str]]:
         """(line number, raw line) of the last LINES lines, newest first."""
         wanted = self.LINES

@@ -279,16 +279,9 @@ class Scanner:
             elif not rep.frozen:
                 done.extend(self._close(rep))
         start = self.lineno
-        # The look-back stops at once where the line above is one its
-        # context's report took as its own (the case of 6 headers in 10 of
-        # the dense log): known without a split where that line's context is.
-        entries = self.recent.entries
-        newest = entries[-1] if entries else None
-        if newest is not None and newest[4] is not None and newest[0] <= self.claimed.get(newest[4], 0):
-            look_back = False
-        else:
-            look_back = self.recent.hold(OPENER_HINT, _OPENER_HINT_BYTES)
-        for lineno, prev_raw in self.recent.newest_first() if look_back else ():
+        recent = self.recent
+        for lineno, prev_raw in recent.newest_first() \
+                if recent.worth_looking_back(context, self.claimed, OPENER_HINT, _OPENER_HINT_BYTES) else ():
             prev = split_line(prev_raw)
             if lineno <= self.claimed.get(prev.context, 0):
                 break
