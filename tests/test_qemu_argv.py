@@ -35,6 +35,8 @@ def test_x86_64_tcg_argv():
     assert argv.count("virtio-blk-pci,drive=swap0,serial=mmlock-swap0") == 1
     assert "file=swap1.img,format=raw,if=none,id=swap1,cache=unsafe" in argv
     assert _value(argv, "-netdev") == "user,id=net0,restrict=on"
+    # the NIC without SeaBIOS's iPXE option ROM: the kernel comes from -kernel
+    assert argv[argv.index("-netdev") + 3] == "virtio-net-pci,romfile=,netdev=net0"
 
 
 def test_kvm_uses_kvm_cpu_and_hostfwd_is_loopback_only():
