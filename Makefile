@@ -8,7 +8,7 @@
 # expansion of it), and $(call q,VALUE) single-quotes it for the shell.
 OPTION_VARS := ARCH PYTHON VENV KERNEL_SRC KERNEL_VERSION PROFILE STORM SEED DURATION ACCEL INJECT \
 	INACTIVITY LEAVE_OUT STAGGER PREEMPT FAULTS STOP_ON_REPORT GOOD BAD RUNS TITLE CASES YARDSTICK \
-	BENCH_COLD REPEAT ARCHES KERNEL_VERSIONS JOBS MODULE_CHECK_ARCHES MODULE_CHECK_VERSIONS
+	BENCH_COLD REPEAT ARCHES KERNEL_VERSIONS JOBS MODULE_CHECK_ARCHES MODULE_CHECK_VERSIONS UNIT_WORKERS
 define newline
 
 
@@ -38,6 +38,8 @@ PREEMPT ?= full
 FAULTS ?=
 STOP_ON_REPORT ?=
 PYTEST_ARGS ?=
+# make unit: pytest-xdist worker processes (most unit tests wait on timeouts).
+UNIT_WORKERS ?= 4
 GOOD ?=
 BAD ?=
 RUNS ?=
@@ -147,7 +149,7 @@ test: test-deps
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
-	@$(PY) -m pytest -m 'not e2e' $(PYTEST_ARGS)
+	@$(PY) -m pytest -m 'not e2e' -n $(call q,$(UNIT_WORKERS)) $(PYTEST_ARGS)
 
 clean:
 	rm -rf results .pytest_cache

@@ -40,7 +40,7 @@ step "python -m venv" "$python" -m venv "$venv"
 # A newer pip where the index has one; Debian 12's own pip 23 does the rest if not.
 "$venv/bin/pip" install --upgrade pip >>"$log" 2>&1 || echo "# (pip not upgraded; going on)" >>"$log"
 say "installing pexpect, paramiko and PyYAML (the harness drives QEMU and the guest with them)"
-say "and the test tools (pytest, ruff, mypy, actionlint, kcidb-io: make unit, make test) into $venv with pip"
+say "and the test tools (pytest, pytest-xdist, ruff, mypy, actionlint, kcidb-io: make unit, make test) into $venv with pip"
 step "pip install -e .[test]" "$venv/bin/pip" install -e '.[test]'
 rm -f "$log"
 say "ready: $venv (pip's log only on failure)"
