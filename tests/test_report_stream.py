@@ -11,6 +11,7 @@ from harness.report import Report, parse_file, parse_lines, parse_text
 from harness.report.cli import parse_command
 from harness.report.lines import CONSOLE, NO_PREFIX, split_line
 from harness.report.merge import finalize
+from harness.report.reader import MAX_APART, decode, decode_parts
 from harness.report.stream import MAX_TEXT_LINES, Scanner
 
 WARNING = [
@@ -121,6 +122,17 @@ def test_parse_file_handles_chunk_boundaries_and_bad_bytes(tmp_path: Path):
     assert [r.title for r in reports] == ["WARNING in do_thing"]
     assert reports[0].start_line == 3
 
+
+
+def test_pieces_decode_in_parts_with_their_non_ascii_lines_apart():
+    pieces = [b"", b"\n", b"a\nb", b"\xc3\xa9", b"a\n\xc3\xa9\nb", b"\n\n\xff\n\n", b"x\xe2\x82\ny\n\xe2\x82",
+              b"ok\n" * 5000 + "caf\xe9\n".encode() + b"ok\n" * 5000 + b"\xff end",
+              b"\n".join(b"line %d \xc3\xa9" % i for i in range(3 * MAX_APART))]
+    for piece in pieces:
+        parts = decode_parts(piece)
+        assert "\n".join(parts) == decode(piece)
+        assert all(part.isascii() or "\n" not in part for part in parts[:2 * MAX_APART])
+    assert [part.isascii() for part in decode_parts(pieces[7])] == [True, False, True, False]
 
 
 def test_undecoded_quiet_pieces_keep_numbering_and_openers(tmp_path: Path):

@@ -43,6 +43,42 @@ def decode(piece: bytes) -> str:
     return piece.decode("utf-8", "replace")
 
 
+# At most this many lines of a piece are decoded apart (decode_parts); past
+# them the rest of the piece is decoded whole.
+MAX_APART = 16
+_WINDOW = 1 << 16  # (how much decode_parts tests at a time: no large string made to be thrown away)
+
+
+def decode_parts(piece: bytes) -> list[str]:
+    """decode(piece) as consecutive texts of whole lines (joined by '\\n',
+    they are decode(piece)): the lines with a byte that is not ASCII apart
+    from the stretches between them. A str with one non-ASCII character
+    takes two or four bytes for every character, so that one such line in a
+    piece of log would double the bytes every search, copy and hash reads;
+    the stretches are ASCII strings of one byte a character."""
+    if piece.isascii():
+        return [decode(piece)]
+    parts: list[str] = []
+    view, pos, scan, end = memoryview(piece), 0, 0, len(piece)  # piece[pos:scan] is ASCII
+    while scan < end and len(parts) < 2 * MAX_APART:
+        try:
+            str(view[scan:scan + _WINDOW], "ascii")
+            scan += _WINDOW
+            continue
+        except UnicodeDecodeError as error:  # (its start: the first byte that is not ASCII)
+            bad = scan + error.start
+        start, stop = piece.rfind(b"\n", pos, bad) + 1 or pos, piece.find(b"\n", bad)
+        if start > pos:
+            parts.append(str(view[pos:start - 1], "ascii"))
+        if stop < 0:
+            pos = start
+            break
+        parts.append(str(view[start:stop], "utf-8", "replace"))
+        pos = scan = stop + 1
+    parts.append(str(view[pos:], "utf-8", "replace"))
+    return parts
+
+
 def iter_file_texts(path: str | os.PathLike[str]) -> Iterator[str]:
     """The file in pieces of whole lines (iter_file_pieces), decoded."""
     for piece in iter_file_pieces(path):

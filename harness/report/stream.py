@@ -20,7 +20,7 @@ from .lines import CONSOLE, NO_PREFIX, Line, Recent, split_line
 from .model import Report
 from .patterns import Group
 from .prefilter import HEADER_ANY, TIMESTAMPED, Finder, has_needle, needle_in_line
-from .reader import decode
+from .reader import decode_parts
 from .table_oops import CONTINUATION_HEADERS, GROUPS, INFO_WITH_STACK
 
 MAX_OPEN = 16
@@ -187,7 +187,10 @@ class Scanner:
         left to learn about timestamps: those are only counted, their
         last few lines decoded, the rest never."""
         if self.open or not self.timestamped or has_needle(piece):
-            return self.feed_text(decode(piece))
+            parts = decode_parts(piece)
+            if len(parts) == 1:
+                return self.feed_text(parts[0])
+            return [report for text in parts for report in self.feed_text(text)]
         self._count_lines(piece, 0, len(piece))
         return []
 
