@@ -15,3 +15,14 @@ def config_dir(tmp_path: Path) -> Path:
     dest = tmp_path / "configs"
     shutil.copytree(REPO / "configs", dest)
     return dest
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Text a test hands over with record_property("summary", text) (the
+    conformance test's agreement per kind), printed after the run: also when
+    the tests ran in xdist workers, whose own output pytest does not show."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", ()):
+            if name == "summary":
+                terminalreporter.write_sep("-", report.nodeid)
+                terminalreporter.write_line(str(value))
