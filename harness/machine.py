@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pexpect
-from pexpect.popen_spawn import PopenSpawn
 
 from harness.channel.base import ChannelClosed, CommandTimeout
-from harness.channel.serial import ConsoleLog, SerialConsole
+from harness.channel.serial import ConsoleLog, QemuStdio, SerialConsole
 from harness.record import GuestDump
 from harness.verdict import Ending
 
@@ -109,7 +108,7 @@ class Machine:
         # which would turn the guest's \r\n into \r\r\n on the way to us;
         # with pipes console.log is byte for byte what the guest sent.
         try:
-            child = PopenSpawn(self.argv, cwd=str(self.run_dir), timeout=None, maxread=65536,
+            child = QemuStdio(self.argv, cwd=str(self.run_dir), timeout=None, maxread=65536,
                                searchwindowsize=16384)
         except (OSError, pexpect.ExceptionPexpect) as exc:
             log_handle.close()
