@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .content import LINE_SPLITTER, QUESTIONABLE_TEXT
 from .lines import CONSOLE, NO_PREFIX
-from .prefilter import TIMESTAMPED, needles_with
+from .prefilter import RARE_LEADS_OPEN, TIMESTAMPED, needles_with
 from .table_oops import INFO_WITH_STACK
 
 if TYPE_CHECKING:
@@ -311,7 +311,7 @@ MEANINGFUL = ("---[ end ", "=" * 20, "Sending NMI from CPU", "Disabling lock deb
 # ... and the pre-filter's needles, for the nearest of either while a report
 # is open: all but '\r' and the '=' row share a pass with some header (8
 # passes over a piece of log, where headers and markers apart took 9).
-STOPS = needles_with(MEANINGFUL)
+STOPS = needles_with(MEANINGFUL, rare=RARE_LEADS_OPEN)
 # [console] The plain prefix of each line of a chunk of a caller id's lines
 # (a console's): the timestamp, the caller id, a space. And a questionable
 # frame's line, both after the line's '\n'.

@@ -39,20 +39,31 @@ class Described:
     Bounded by the characters of the texts it keeps."""
 
     MAX_CHARS = 8 << 20
+    # A text is filed under its header and its length, and compared whole
+    # only with the texts filed there (a memcmp, which stops at the first
+    # difference): hashing the whole text (siphash, 2,800 characters a
+    # report on the dense log) cost more than all the rest of a lookup.
 
     def __init__(self) -> None:
-        self.facts: dict[tuple[str, str], Facts] = {}
+        self.facts: dict[tuple[str, int], list[tuple[str, Facts]]] = {}
         self.chars = 0
 
     def of(self, rep: _Open, text: str) -> Facts:
         """The facts of `rep`, whose lines joined by '\\n' are `text`."""
-        key = (rep.group.header, text)  # (one string hashes faster than a tuple)
-        facts = self.facts.get(key)
-        if facts is None:
-            facts = self.facts[key] = _describe(rep, text)
-            self.chars += len(key[1])
-            if self.chars > self.MAX_CHARS:
-                self.facts, self.chars = {key: facts}, 0
+        key = (rep.group.header, len(text))
+        known = self.facts.get(key)
+        if known is not None:
+            for seen, facts in known:
+                if seen == text:
+                    return facts
+        facts = _describe(rep, text)
+        if known is None:
+            self.facts[key] = [(text, facts)]
+        else:
+            known.append((text, facts))
+        self.chars += len(text)
+        if self.chars > self.MAX_CHARS:
+            self.facts, self.chars = {key: [(text, facts)]}, 0
         return facts
 
 

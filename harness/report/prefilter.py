@@ -40,6 +40,13 @@ LEADS = "NUZvn"
 # sre's scan for a leading character costs as much as for a common one
 # (about 35 ms per 100 MB).
 RARE_LEADS = "Z"
+# ... and, for the needles searched while reports are open (bulk.STOPS: the
+# text between reports), 'N' and 'U' too: 87,000 and 76,000 per 100 MB of
+# dense log, where a pass of sre's scan costs about 5 instructions a
+# character, 500 million per 100 MB, and a match at each lead found by
+# memchr about 1,500 (the quiet log has 2-3 times as many of each; its
+# undecoded pieces keep RARE_LEADS).
+RARE_LEADS_OPEN = "NUZ"
 
 
 class Rare:
@@ -96,9 +103,10 @@ def _trie(tails: list[tuple[str, str]]) -> str:
     return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
 
 
-def build_needles(headers: Iterable[str], leads: str = LEADS) -> tuple[Needle, ...]:
+def build_needles(headers: Iterable[str], leads: str = LEADS, rare: str = RARE_LEADS) -> tuple[Needle, ...]:
     """One needle per lead character that some header holds (a header's
-    first lead decides), and a plain string for a header holding none."""
+    first lead decides), and a plain string for a header holding none;
+    the needles of the `rare` leads are found by their lead (Rare)."""
     left = list(dict.fromkeys(headers))
     needles: list[Needle] = []
     for lead in leads:
@@ -114,16 +122,16 @@ def build_needles(headers: Iterable[str], leads: str = LEADS) -> tuple[Needle, .
             # prefix ('ZFA'), a loop 2x slower than its one-character scan:
             # an empty look-ahead ends the prefix at the lead.
             needle = re.compile(lead + ("" if trie.startswith("(?:") else "(?=)") + trie)
-            needles.append(Rare(needle) if lead in RARE_LEADS else needle)
+            needles.append(Rare(needle) if lead in rare else needle)
     return (*needles, *left)
 
 
-def needles_with(markers: Iterable[str]) -> tuple[Needle, ...]:
+def needles_with(markers: Iterable[str], rare: str = RARE_LEADS) -> tuple[Needle, ...]:
     """NEEDLES and the `markers` in one set: each marker filed under a lead
     among the headers' (one pass over a text finds either)."""
     # Not a header, but the scanner must see it: printk re-prints a torn line
     # (filed under 'v', where a pass of its own took 24 ms per 100 MB).
-    return build_needles([*(g.header for g in GROUPS), *markers, _REPLAYING])
+    return build_needles([*(g.header for g in GROUPS), *markers, _REPLAYING], rare=rare)
 
 
 NEEDLES = needles_with(())
