@@ -349,3 +349,16 @@ def test_scanner_reports_have_every_field():
     for rep in reports:
         assert rep.__dict__.keys() == names
         assert rep == Report(**{name: getattr(rep, name) for name in names})
+
+
+def test_many_reports_of_one_header_and_length_are_each_described_and_the_cache_stays_small():
+    """The description cache files texts by header and length: reports that differ only in
+    a same-length frame each get their own title, and one key keeps at most PER_KEY texts."""
+    scanner = Scanner()
+    reports: list[Report] = []
+    for n in range(40):
+        lines = [line.replace("do_thing", f"do_th{n:03d}") for line in WARNING]
+        reports.extend(scanner.feed_text("\n".join(stamped(lines, t0=100.0 + n)) + "\n"))
+    reports.extend(scanner.finish())
+    assert [rep.title for rep in reports] == [f"WARNING in do_th{n:03d}" for n in range(40)]
+    assert max(len(texts) for texts in scanner.described.facts.values()) == scanner.described.PER_KEY

@@ -43,6 +43,10 @@ class Described:
     # only with the texts filed there (a memcmp, which stops at the first
     # difference): hashing the whole text (siphash, 2,800 characters a
     # report on the dense log) cost more than all the rest of a lookup.
+    # At most PER_KEY texts a key: a guest that prints many reports of one
+    # header and length, differing only at their ends, costs PER_KEY
+    # comparisons a report, not one for every text kept.
+    PER_KEY = 16
 
     def __init__(self) -> None:
         self.facts: dict[tuple[str, int], list[tuple[str, Facts]]] = {}
@@ -59,8 +63,10 @@ class Described:
         facts = _describe(rep, text)
         if known is None:
             self.facts[key] = [(text, facts)]
-        else:
+        elif len(known) < self.PER_KEY:
             known.append((text, facts))
+        else:
+            return facts
         self.chars += len(text)
         if self.chars > self.MAX_CHARS:
             self.facts, self.chars = {key: [(text, facts)]}, 0
