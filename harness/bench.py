@@ -36,8 +36,10 @@ from harness.bench_figures import (  # noqa: F401  (bench.X: the names its tests
     _fmt,
     _split_case,
     comparison,
+    cpu_model,
     figure,
     generate_log,
+    host_probe,
     intensity,
     loadavg,
     markdown_table,
@@ -318,7 +320,7 @@ class Bench:
                  "host": f"{platform.system()} {platform.release()} {platform.machine()}",
                  "python": platform.python_version(), "qemu_binary": arch.qemu_binary,
                  "qemu_version": qemu.qemu_version(arch.qemu_binary) if shutil.which(arch.qemu_binary) else "",
-                 "accels": ["tcg"], "kvm": ""}
+                 "accels": ["tcg"], "kvm": "", "cpu_model": cpu_model(), "probe_cpu_s_start": host_probe()}
         self.result["machine"] = facts
         return facts
 
@@ -367,6 +369,7 @@ def run_bench(template: RunRequest, repeat: int, cold: bool, log_mb: int) -> int
         except (HarnessError, OSError, IndexError, KeyError) as exc:
             bench.failed(name, f"{type(exc).__name__}: {exc}")
     facts["loadavg_end"] = loadavg()
+    facts["probe_cpu_s_end"] = host_probe()
     if not cold:
         bench.result["notes"].append("cold figures skipped (BENCH_COLD=0)")
     write_json(out_dir / "bench.json", bench.result)

@@ -1,13 +1,15 @@
 """`make bench`'s figures: per-minute rates, medians with the load at each sample, the
 intensity and thoroughness of a storm from its run's record, the ratios and tables of
 bench.json, and the generated console log the parser is timed on. Pure but for
-loadavg(); harness.bench runs the things these count."""
+loadavg(), cpu_model() and host_probe(); harness.bench runs the things these count."""
 from __future__ import annotations
 
 import json
 import os
 import re
 import statistics
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,6 +60,33 @@ def loadavg() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
+
+
+# A fixed piece of pure-Python work, timed in a child process: the host's
+# speed beside the figures (a 2-core VM's host moves by up to 2x in an hour,
+# which no figure compares across).
+_PROBE = "s = 0\nfor i in range(5_000_000):\n    s += i * i % 7\n"
+
+
+def host_probe() -> float | None:
+    """CPU seconds of _PROBE (interpreter start excluded), or None."""
+    code = ("import time\nstart = time.process_time()\n" + _PROBE
+            + "print(time.process_time() - start)")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+        return round(float(out.stdout.strip()), 3)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "cpu model", "Processor")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def per_minute(count: float, seconds: float) -> float | None:
@@ -199,6 +228,9 @@ def render_table(bench: dict) -> str:
     head = (f"bench {bench.get('date', '?')}  arch={bench.get('arch', '?')}  cores={m.get('cores')}  "
             f"mem={m.get('memory_mb')} MiB  accel={','.join(m.get('accels', []))}  qemu={m.get('qemu_version')}  "
             f"repeat={bench.get('repeat')}")
+    if m.get("cpu_model") or m.get("probe_cpu_s_start") is not None:
+        head += (f"\ncpu={m.get('cpu_model') or '?'}  probe (fixed Python loop) "
+                 f"{_fmt(m.get('probe_cpu_s_start'))} CPU s at the start, {_fmt(m.get('probe_cpu_s_end'))} at the end")
     previous = bench.get("previous") or {}
     before = f"previous ({previous.get('date', '?')[:10]})" if previous else "previous"
     table: list[tuple[str, ...]] = [("figure", "median", "unit", "n", "loadavg 1/5/15 at start", "target", before)]

@@ -71,6 +71,17 @@ def test_figure_is_a_median_with_the_load_beside_it():
     assert bench.figure([], "s", [])["median"] is None
 
 
+def test_the_host_probe_times_a_fixed_loop_and_the_table_shows_it():
+    first, second = bench.host_probe(), bench.host_probe()
+    assert first is not None and second is not None and 0 < first < 60 and 0 < second < 60
+    result = {"date": "2026-12-08T02:00:00Z", "arch": "x86_64", "repeat": 1, "figures": {},
+              "machine": {"cores": 2, "cpu_model": "AMD EPYC", "probe_cpu_s_start": 0.61,
+                          "probe_cpu_s_end": 1.2}}
+    head = bench.render_table(result).splitlines()[1]
+    assert head == "cpu=AMD EPYC  probe (fixed Python loop) 0.61 CPU s at the start, 1.20 at the end"
+    assert "probe" not in bench.render_table({"figures": {}, "machine": {"cores": 2}})
+
+
 def test_tables_show_every_figure_with_its_load_and_what_was_not_measured():
     result = {"date": "2026-11-23T07:00:00Z", "arch": "x86_64", "repeat": 3,
               "machine": {"cores": 2, "memory_mb": 24000, "accels": ["tcg"], "qemu_version": "7.2.0"},
