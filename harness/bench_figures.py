@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness.configs import REPO_ROOT
 from harness.errors import HarnessError
+from harness.hosttsc import cpuinfo_field
 from harness.record import RunRecord
 
 DATA_DIR = REPO_ROOT / "tests" / "data"
@@ -80,13 +81,7 @@ def host_probe() -> float | None:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "cpu model", "Processor")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+    return cpuinfo_field("model name", "cpu model", "Processor") or ""
 
 
 def per_minute(count: float, seconds: float) -> float | None:

@@ -52,15 +52,20 @@ def _sample(rdtsc: Callable[[], int], wait_s: float) -> float:
     return (c1 - c0) * 2e6 / ((t1a + t1b) - (t0a + t0b))
 
 
-def _cpu_flags() -> set[str]:
+def cpuinfo_field(*keys: str) -> str | None:
+    """The value of the first /proc/cpuinfo line that starts with one of keys, or None."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
+                if line.startswith(keys):
+                    return line.split(":", 1)[1].strip()
+    except (OSError, IndexError):
         pass
-    return set()
+    return None
+
+
+def _cpu_flags() -> set[str]:
+    return set((cpuinfo_field("flags") or "").split())
 
 
 @functools.lru_cache(maxsize=1)
